@@ -1,0 +1,174 @@
+"""The ``cdinn`` command line: one subcommand per pipeline stage.
+
+Bad input gives one line on stderr, ``cdinn: error: ...``, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from cdinn.errors import CdinnError
+
+UNITS = """conventions: diffraction frames are amplitudes |FT| (or intensities |FT|^2 with --intensity),
+zero frequency at the centre pixel [N/2, N/2] (fftshift); any overall scale is fine (each frame is
+normalised to its maximum). Objects: amplitude in [0, 1] and phase in radians in [-pi, pi], on an
+N x N grid (N = 32 for the networks; 2N x 2N 'oversampled' patterns for ER/HIO phase retrieval).
+Input files: FRAMES.npy, FILE.h5 (NeXus default signal, else dataset 'diffraction') or FILE.h5:/path."""
+
+
+def _command_line() -> str:
+    return "cdinn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from cdinn.model.simulate import SimulationConfig
+    from cdinn.model.simulate_io import write_simulation
+
+    cfg = SimulationConfig(size=args.size, position=args.position, photons=args.photons)
+    write_simulation(args.out, args.n, args.seed, cfg, oversampled=args.oversampled, chunk=args.chunk)
+    print(f"wrote {args.n} patterns to {args.out}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from cdinn.model.train import TrainConfig, train
+
+    nets = ("shape", "phase") if args.net == "both" else (args.net,)
+    cfg = TrainConfig(nets=nets, config=args.config, examples=args.examples, val=args.val, epochs=args.epochs,
+                      batch=args.batch, learning_rate=args.lr, loss=args.loss, seed=args.seed)
+    for net, s in train(cfg, args.out).items():
+        print(f"{net}: best val loss {s['val_loss']:.4f} at epoch {s['best_epoch']}, "
+              f"{s['parameters']} parameters, {s['macs']} MACs, {s['wall_time_s']} s -> {args.out}/{net}.keras")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from cdinn.model.evaluate import EvaluateConfig, evaluate, markdown_table
+    from cdinn.model.phase_retrieval import PhaseRetrievalConfig
+
+    cfg = EvaluateConfig(n=args.n, seed=args.seed, nets=tuple(args.nets.split(",")), photons=args.photons,
+                         phase_retrieval=PhaseRetrievalConfig(iterations=args.iterations),
+                         latency_repeats=args.latency_repeats)
+    report = evaluate(cfg, args.out, update_cards=args.update_cards, command=_command_line())
+    print(markdown_table(report))
+    print(f"report, table and figures in {args.out}")
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from cdinn.io import read_frames, write_arrays
+    from cdinn.model.inference import load_network, network_folder, reconstruct
+
+    frames = read_frames(args.input)
+    amplitude, phase = reconstruct(frames, net=args.net, intensity=args.intensity)
+    folder = str(network_folder(args.net))
+    attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity,
+             "phase_units": "radians", "command": _command_line()}
+    for net in ("shape", "phase"):
+        attrs[f"{net}_sha256"] = load_network(folder, net)[1]["sha256"]
+    write_arrays(args.output, {"amplitude": amplitude, "phase": phase}, attrs)
+    print(f"reconstructed {len(amplitude) if amplitude.ndim == 3 else 1} frame(s) -> {args.output}")
+
+
+def cmd_phase_retrieve(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from cdinn.io import read_frames, write_arrays
+    from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
+    from cdinn.model.validation import validate_frames
+
+    amplitudes = validate_frames(read_frames(args.input), size=None, intensity=args.intensity)
+    cfg = PhaseRetrievalConfig(iterations=args.iterations, seed=args.seed)
+    obj = phase_retrieve(amplitudes, cfg)
+    write_arrays(args.output, {"amplitude": np.abs(obj), "phase": np.angle(obj)},
+                 {"source": args.input, "recipe": str(cfg.as_dict()), "command": _command_line()})
+    print(f"phase-retrieved {len(obj)} frame(s) ({args.iterations} iterations) -> {args.output}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="cdinn", description=__doc__.splitlines()[0], epilog=UNITS,
+                                     formatter_class=fmt)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="write simulated patterns and objects to HDF5", epilog=UNITS,
+                       formatter_class=fmt, description="Simulate convex objects with smooth phase fields and "
+                       "their diffraction amplitudes; writes 'diffraction' (N,S,S) amplitudes, 'amplitude', "
+                       "'phase' (radians) and, with --oversampled, 'diffraction_oversampled' (N,2S,2S).")
+    p.add_argument("--n", type=int, required=True, help="number of patterns")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output HDF5 file")
+    p.add_argument("--size", type=int, default=32, help="grid size S in pixels (default 32)")
+    p.add_argument("--position", choices=("centred", "random"), default="centred",
+                   help="support centre of mass at the grid centre, or anywhere the object fits")
+    p.add_argument("--photons", type=float, help="Poisson noise at this total photon count per pattern")
+    p.add_argument("--oversampled", action="store_true", help="also store the 2x oversampled pattern")
+    p.add_argument("--chunk", type=int, default=10_000, help="patterns generated per step")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("train", help="train the shape and/or phase networks", epilog=UNITS, formatter_class=fmt,
+                       description="Train sCDI NN (shape) and/or pCDI NN (phase) on freshly simulated data; "
+                       "writes <net>.keras, <net>.card.json, <net>.log.csv and <net>.loss.png to --out.")
+    p.add_argument("--net", choices=("shape", "phase", "both"), default="both")
+    p.add_argument("--config", choices=("paper", "edge"), default="paper")
+    p.add_argument("--examples", type=int, default=180_000, help="training patterns")
+    p.add_argument("--val", type=int, default=20_000, help="validation patterns")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--loss", default="bce", help="training loss (default: per-pixel cross-entropy 'bce')")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="networks vs ER/HIO on a fresh test set", epilog=UNITS,
+                       formatter_class=fmt, description="Score the float networks and ER/HIO phase retrieval "
+                       "side by side on the same simulated patterns (random positions), with metrics "
+                       "invariant to shift, twin image and global phase; writes report.json, table.md, "
+                       "per-pattern metrics and figures.")
+    p.add_argument("--n", type=int, default=1000, help="test patterns")
+    p.add_argument("--seed", type=int, default=20_181_009)
+    p.add_argument("--nets", default="paper,edge", help="comma-separated network sets (names or folders)")
+    p.add_argument("--iterations", type=int, default=620, help="ER/HIO iterations")
+    p.add_argument("--photons", type=float, help="Poisson noise at this total photon count per pattern")
+    p.add_argument("--latency-repeats", type=int, default=200, help="batch-1 network timings per set")
+    p.add_argument("--update-cards", action="store_true", help="record the metrics in the model cards")
+    p.add_argument("--out", default="results/evaluation", help="output folder")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("reconstruct", help="diffraction frames -> amplitude and phase (HDF5)", epilog=UNITS,
+                       formatter_class=fmt, description="Reconstruct (N,32,32) or (32,32) frames with a "
+                       "network set; writes 'amplitude' and 'phase' (radians) to OUTPUT.")
+    p.add_argument("input", help="FRAMES.npy, FILE.h5 or FILE.h5:/path/to/dataset")
+    p.add_argument("output", help="output HDF5 file (written atomically)")
+    p.add_argument("--net", default="default", help="network set: default (paper), paper, edge or a folder")
+    p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("phase-retrieve", help="ER/HIO + shrink-wrap on oversampled frames", epilog=UNITS,
+                       formatter_class=fmt, description="Iterative phase retrieval (the paper's recipe) on "
+                       "(N,M,M) oversampled amplitudes; writes 'amplitude' and 'phase' (radians), unregistered.")
+    p.add_argument("input", help="FRAMES.npy, FILE.h5 or FILE.h5:/path/to/dataset")
+    p.add_argument("output", help="output HDF5 file (written atomically)")
+    p.add_argument("--iterations", type=int, default=620)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random starting phases")
+    p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
+    p.set_defaults(func=cmd_phase_retrieve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except CdinnError as exc:
+        print(f"cdinn: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cdinn: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

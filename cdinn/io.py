@@ -1,0 +1,125 @@
+"""Reading diffraction frames from files and writing results atomically.
+
+Input specs: ``frames.npy``; ``file.h5`` (the NeXus default plottable data, i.e. following the ``default``
+attributes of the root and entry and the ``signal`` attribute of the NXdata group, else the dataset
+``diffraction``); ``file.h5:/entry/data/data`` (an explicit dataset path).
+Whole output files are written to a temporary file in the same folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cdinn.errors import CdinnError
+
+HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".hdf", ".nx5")
+
+
+def split_spec(spec: str) -> tuple[Path, str | None]:
+    """``'file.h5:/path/in/file'`` -> (Path('file.h5'), '/path/in/file'); no colon part -> (path, None)."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and head and tail.startswith("/"):
+        return Path(head), tail
+    return Path(spec), None
+
+
+def nexus_default_dataset(fh: h5py.File) -> str | None:
+    """Path of the NeXus default plottable signal, following ``default`` and ``signal`` attributes."""
+    node: h5py.Group = fh
+    for _ in range(3):
+        target = node.attrs.get("default")
+        if target is None:
+            break
+        target = target.decode() if isinstance(target, bytes) else str(target)
+        if target not in node or not isinstance(node[target], h5py.Group):
+            return None
+        node = node[target]
+    signal = node.attrs.get("signal")
+    if signal is None:
+        return None
+    signal = signal.decode() if isinstance(signal, bytes) else str(signal)
+    return node[signal].name if signal in node else None
+
+
+def _read_hdf5(path: Path, dataset: str | None) -> np.ndarray:
+    try:
+        with h5py.File(path, "r") as fh:
+            name = dataset or nexus_default_dataset(fh) or ("diffraction" if "diffraction" in fh else None)
+            if name is None:
+                raise CdinnError(f"{path}: no dataset given and no NeXus default or 'diffraction' dataset "
+                                 "found; name one as FILE:/path/to/dataset")
+            if name not in fh or not isinstance(fh[name], h5py.Dataset):
+                raise CdinnError(f"{path}: dataset {name} not found")
+            return fh[name][()]
+    except OSError as exc:
+        raise CdinnError(f"{path}: not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
+
+
+def read_frames(spec: str) -> np.ndarray:
+    """Read an array of frames from a ``.npy`` file or an HDF5 spec (see module docstring)."""
+    path, dataset = split_spec(spec)
+    if not path.exists():
+        raise CdinnError(f"input file not found: {path}")
+    if path.suffix == ".npy":
+        if dataset:
+            raise CdinnError(f"{path}: a .npy file has no dataset paths")
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise CdinnError(f"{path}: not a readable .npy file ({str(exc).splitlines()[0]})") from None
+    if path.suffix.lower() in HDF5_SUFFIXES or dataset:
+        return _read_hdf5(path, dataset)
+    raise CdinnError(f"{path}: unknown input format (use .npy or HDF5: {', '.join(HDF5_SUFFIXES)})")
+
+
+@contextmanager
+def atomic_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open a temporary HDF5 file beside ``path``; on success it replaces ``path``, on error it is removed
+    and whatever ``path`` held before is untouched."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CdinnError(f"output folder does not exist: {path.parent}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict | None = None) -> None:
+    """Write named arrays (and root attributes) to an HDF5 file atomically."""
+    with atomic_hdf5(path) as fh:
+        for name, value in arrays.items():
+            fh.create_dataset(name, data=value, compression="gzip" if np.ndim(value) >= 2 else None)
+        for key, value in (attrs or {}).items():
+            fh.attrs[key] = value
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write text to ``path`` through a temporary file and a rename, so readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | os.PathLike, payload: dict) -> None:
+    """Write ``payload`` as indented JSON, atomically."""
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")

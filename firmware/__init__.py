@@ -1,0 +1,1 @@
+"""hls4ml conversion, bit-accurate C++ emulation and HLS projects."""

@@ -1,0 +1,1 @@
+"""The runner for the detector readout node and CPU baselines."""

@@ -1,0 +1,1 @@
+"""Simulation, network architectures, training, iterative phase retrieval and metrics."""

@@ -1,0 +1,92 @@
+"""The sCDI / pCDI encoder-decoder networks (Cherukara et al. 2018, Fig. 1), built with tf-keras.
+
+Encoder: per stage ``convs_per_stage`` 3x3 convolutions (ReLU, 'same' padding) then 2x2 max-pooling.
+Decoder: the stages mirrored, each ending in 2x nearest-neighbour up-sampling (the only Resize hls4ml
+implements). A final 3x3 convolution to one channel and a sigmoid give an (N, N, 1) map in [0, 1]:
+the object amplitude (shape network) or the phase mapped by :func:`cdinn.model.conventions.phase_to_unit`
+(phase network). Every layer is one hls4ml can stream (io_stream).
+
+Input: (N, N, 1) normalised diffraction amplitudes (see :mod:`cdinn.model.conventions`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import tensorflow as tf
+
+from cdinn.errors import CdinnError
+
+keras = tf.keras
+NETS = ("shape", "phase")
+
+
+@dataclass(frozen=True)
+class ArchitectureConfig:
+    """Widths of the encoder stages (the decoder mirrors them); ``size`` is the input grid in pixels."""
+
+    name: str
+    filters: tuple[int, ...]
+    convs_per_stage: int
+    kernel: int = 3
+    size: int = 32
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+ARCHITECTURES: dict[str, ArchitectureConfig] = {
+    # The paper's Fig. 1: 32 and 64 filters, 32x32 -> 16x16 -> 8x8 and back.
+    "paper": ArchitectureConfig("paper", filters=(32, 64), convs_per_stage=2),
+    # The FPGA design: the same topology with one convolution per stage and 8/16 filters (~40x fewer MACs).
+    "edge": ArchitectureConfig("edge", filters=(8, 16), convs_per_stage=1),
+}
+
+
+def get_architecture(name: str) -> ArchitectureConfig:
+    """Look up a named configuration ('paper' or 'edge')."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise CdinnError(f"unknown network configuration {name!r}; choose from {sorted(ARCHITECTURES)}") from None
+
+
+def build_network(arch: ArchitectureConfig, net: str) -> keras.Model:
+    """Build the (untrained) shape or phase network for ``arch``; layer names are stable across builds."""
+    if net not in NETS:
+        raise CdinnError(f"unknown network {net!r}; choose 'shape' or 'phase'")
+    if arch.size % 2 ** len(arch.filters):
+        raise CdinnError(f"grid size {arch.size} is not divisible by 2^{len(arch.filters)}")
+    conv = dict(kernel_size=arch.kernel, padding="same", activation="relu")
+    inputs = keras.Input((arch.size, arch.size, 1), name="diffraction")
+    x = inputs
+    for s, width in enumerate(arch.filters):
+        for c in range(arch.convs_per_stage):
+            x = keras.layers.Conv2D(width, name=f"enc{s}_conv{c}", **conv)(x)
+        x = keras.layers.MaxPooling2D(2, name=f"enc{s}_pool")(x)
+    for s, width in reversed(list(enumerate(arch.filters))):
+        for c in range(arch.convs_per_stage):
+            x = keras.layers.Conv2D(width, name=f"dec{s}_conv{c}", **conv)(x)
+        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"dec{s}_up")(x)
+    x = keras.layers.Conv2D(1, arch.kernel, padding="same", name="out_conv")(x)
+    outputs = keras.layers.Activation("sigmoid", name=f"{net}_out")(x)
+    return keras.Model(inputs, outputs, name=f"{net}_{arch.name}")
+
+
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates of one forward pass (convolutions and dense layers; pooling etc. are free)."""
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output_shape
+            kh, kw = layer.kernel_size
+            macs += h * w * kh * kw * layer.input_shape[-1] * c_out
+        elif isinstance(layer, keras.layers.Dense):
+            macs += layer.input_shape[-1] * layer.units
+    return int(macs)
+
+
+def describe(arch: ArchitectureConfig) -> dict:
+    """Parameters and MACs per network for one configuration (both networks are the same size)."""
+    model = build_network(arch, "shape")
+    return {"config": arch.name, "parameters": int(model.count_params()), "macs": count_macs(model)}

@@ -1,0 +1,82 @@
+"""Pixel, scale and phase conventions, fixed once for the whole package.
+
+* Objects are complex arrays ``(..., N, N)``: amplitude times ``exp(1j * phase)``; the support's centre of
+  mass sits at pixel ``(N // 2, N // 2)`` for simulated training objects.
+* Diffraction *amplitudes* are ``|FFT2(object)|`` (unnormalised forward FFT), ``fftshift``-ed so that the
+  zero frequency lies at ``[N // 2, N // 2]``. *Intensities* are amplitudes squared.
+* The 2x oversampled pattern is the FFT of the object zero-padded to ``2N``; its every other pixel
+  (``amp2n[..., ::2, ::2]``) is exactly the ``N x N`` pattern the networks see.
+* Phases are radians in ``(-pi, pi]``; the networks' sigmoid output ``u`` in ``[0, 1]`` maps to
+  ``phase = 2 * pi * u - pi`` (so phase 0, the value outside the object, is ``u = 0.5``).
+* Network input is the amplitude divided by its per-frame maximum (scale-free: any photon count or
+  detector gain gives the same input).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TWO_PI = 2.0 * np.pi
+
+
+def diffraction_amplitude(obj: np.ndarray) -> np.ndarray:
+    """Far-field amplitude ``|FFT2(obj)|``, zero frequency at the centre pixel. Shape kept, float32."""
+    spectrum = np.fft.fft2(obj, axes=(-2, -1))
+    return np.fft.fftshift(np.abs(spectrum), axes=(-2, -1)).astype(np.float32)
+
+
+def pad_centred(obj: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad the last two axes of ``obj`` (N x N) to ``size x size``, keeping pixel N//2 at size//2."""
+    n = obj.shape[-1]
+    lo = size // 2 - n // 2
+    out = np.zeros(obj.shape[:-2] + (size, size), dtype=obj.dtype)
+    out[..., lo : lo + n, lo : lo + n] = obj
+    return out
+
+
+def crop_centred(obj: np.ndarray, size: int) -> np.ndarray:
+    """Inverse of :func:`pad_centred`: the central ``size x size`` window of the last two axes."""
+    n = obj.shape[-1]
+    lo = n // 2 - size // 2
+    return obj[..., lo : lo + size, lo : lo + size]
+
+
+def subsample_oversampled(amp2n: np.ndarray) -> np.ndarray:
+    """The ``N x N`` pattern contained in a 2x oversampled ``2N x 2N`` (fftshifted) pattern."""
+    return amp2n[..., ::2, ::2]
+
+
+def normalise_amplitude(amplitude: np.ndarray) -> np.ndarray:
+    """Divide each frame ``(..., N, N)`` by its maximum; returns float32 in ``[0, 1]``."""
+    peak = amplitude.max(axis=(-2, -1), keepdims=True)
+    return (amplitude / peak).astype(np.float32)
+
+
+def phase_to_unit(phase: np.ndarray) -> np.ndarray:
+    """Radians in ``[-pi, pi]`` to the sigmoid range ``[0, 1]``."""
+    return ((phase + np.pi) / TWO_PI).astype(np.float32)
+
+
+def unit_to_phase(unit: np.ndarray) -> np.ndarray:
+    """Sigmoid output in ``[0, 1]`` to radians in ``[-pi, pi]``."""
+    return (unit * TWO_PI - np.pi).astype(np.float32)
+
+
+def wrap_phase(phase: np.ndarray) -> np.ndarray:
+    """Wrap radians into ``(-pi, pi]``."""
+    return np.pi - np.mod(np.pi - phase, TWO_PI)
+
+
+def twin(obj: np.ndarray) -> np.ndarray:
+    """The twin image: centro-symmetric inversion about pixel ``N // 2`` and complex conjugation.
+
+    It has exactly the same diffraction amplitude as ``obj``. For real arrays (amplitudes) it is just the
+    inversion.
+    """
+    inverted = np.roll(np.flip(obj, axis=(-2, -1)), 1, axis=(-2, -1))
+    return np.conj(inverted) if np.iscomplexobj(obj) else inverted
+
+
+def complex_object(amplitude: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """``amplitude * exp(1j * phase)`` as complex64."""
+    return (amplitude * np.exp(1j * phase)).astype(np.complex64)

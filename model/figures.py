@@ -1,0 +1,82 @@
+"""Figures like the paper's: loss curves (Fig. 2), examples (Fig. 3), chi^2 histogram with the best and
+worst reconstructions (Figs. 4 and 5). All written as PNG with the non-interactive Agg backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def loss_curve(history: dict[str, list[float]], path: str | Path, title: str) -> Path:
+    """Training and validation loss per epoch (paper Fig. 2)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    ax.plot(epochs, history["loss"], "o-", label="training")
+    ax.plot(epochs, history["val_loss"], "s-", label="validation")
+    ax.set(xlabel="epoch", ylabel="loss", title=title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def reconstruction_grid(columns: dict[str, np.ndarray], path: str | Path, title: str,
+                        phase_rows: tuple[str, ...] = ()) -> Path:
+    """One row per named image stack (K, N, N), one column per example (paper Fig. 3 layout).
+
+    Rows named in ``phase_rows`` use a cyclic colour map on [-pi, pi] radians.
+    """
+    names = list(columns)
+    k = len(next(iter(columns.values())))
+    fig, axes = plt.subplots(len(names), k, figsize=(1.6 * k, 1.6 * len(names)), squeeze=False)
+    for r, name in enumerate(names):
+        for c in range(k):
+            ax = axes[r, c]
+            if name in phase_rows:
+                ax.imshow(columns[name][c], cmap="twilight", vmin=-np.pi, vmax=np.pi)
+            else:
+                ax.imshow(columns[name][c], cmap="viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def histogram(values: dict[str, np.ndarray], path: str | Path, xlabel: str, title: str) -> Path:
+    """Overlaid log-binned histograms of a positive metric for several methods (paper Fig. 4A)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    positive = np.concatenate([v[v > 0] for v in values.values()])
+    bins = np.logspace(np.log10(positive.min()), np.log10(positive.max()), 40)
+    for name, v in values.items():
+        ax.hist(np.clip(v, bins[0], None), bins=bins, alpha=0.5, label=name)
+    ax.set(xscale="log", xlabel=xlabel, ylabel="patterns", title=title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def curves(x: np.ndarray, series: dict[str, np.ndarray], path: str | Path, xlabel: str, ylabel: str,
+           title: str, logx: bool = False, logy: bool = False) -> Path:
+    """Line plot of several named series against ``x``."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, y in series.items():
+        ax.plot(x, y, "o-", label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.legend()
+    return _save(fig, path)

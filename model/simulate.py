@@ -1,0 +1,284 @@
+"""Simulated CDI training and test data, after the Methods of Cherukara, Nashed & Harder (2018).
+
+Each example is a random convex object (the convex hull of 3..12 random points), value 1 inside and 0
+outside, its edges smoothed by a Gaussian of ``edge_sigma`` pixels (default 1); a smooth random phase
+field (1-3 sine gratings plus 0-3 Gaussians with random weights, periods, directions and positions),
+scaled to a random peak-to-peak in ``[0, max_phase_ptp]`` radians (at most the full 2*pi), centred on
+zero and set to 0 outside the object; and its far-field diffraction amplitude ``|FFT2|`` (see
+:mod:`cdinn.model.conventions` for the pixel conventions).
+
+Position convention: with ``position="centred"`` (the training default) the support's centre of mass is
+moved to pixel ``(N // 2, N // 2)`` (to within half a pixel: the hull is rasterised on the pixel grid).
+|FT| cannot see a shift, so this removes an ambiguity the network could not resolve. With
+``position="random"`` the object is placed anywhere it fits with a 2-pixel margin; metrics register
+predictions before comparing, so either convention gives the same scores.
+
+Everything is vectorised over the batch and reproducible from one integer seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from cdinn.errors import CdinnError
+from cdinn.model.conventions import (
+    complex_object,
+    diffraction_amplitude,
+    pad_centred,
+    subsample_oversampled,
+)
+
+Position = Literal["centred", "random"]
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Generator parameters. Lengths in pixels, phases in radians, ``photons`` = total counts per pattern."""
+
+    size: int = 32
+    min_points: int = 3
+    max_points: int = 12
+    min_radius: float = 0.12  # half-width of the point-scatter box, as a fraction of ``size``
+    max_radius: float = 0.38
+    edge_sigma: float = 1.0
+    max_gratings: int = 3
+    max_gaussians: int = 3
+    max_phase_ptp: float = 2 * np.pi
+    position: Position = "centred"
+    photons: float | None = None  # None: noiseless; else Poisson counting noise at this total count
+
+    def __post_init__(self) -> None:
+        if self.size < 8 or self.size % 2:
+            raise CdinnError(f"grid size must be an even number >= 8, got {self.size}")
+        if not 3 <= self.min_points <= self.max_points:
+            raise CdinnError("need 3 <= min_points <= max_points")
+        if not 0 < self.min_radius <= self.max_radius <= 0.45:
+            raise CdinnError("need 0 < min_radius <= max_radius <= 0.45 (fractions of the grid)")
+        if not 0 <= self.max_phase_ptp <= 2 * np.pi:
+            raise CdinnError("max_phase_ptp must lie in [0, 2*pi] radians")
+        if self.position not in ("centred", "random"):
+            raise CdinnError(f"position must be 'centred' or 'random', got {self.position!r}")
+        if self.photons is not None and not self.photons > 0:
+            raise CdinnError(f"photons must be positive, got {self.photons}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SimulatedBatch:
+    """One batch of examples; all arrays float32, first axis = example.
+
+    ``diffraction``: (B, N, N) amplitudes, zero frequency at [N/2, N/2].
+    ``amplitude``: (B, N, N) object amplitude in [0, 1]. ``phase``: (B, N, N) radians, 0 outside.
+    ``diffraction_oversampled``: (B, 2N, 2N) amplitudes of the object zero-padded to 2N, or None.
+    """
+
+    diffraction: np.ndarray
+    amplitude: np.ndarray
+    phase: np.ndarray
+    diffraction_oversampled: np.ndarray | None = None
+
+
+_MARGIN = 2.0  # pixels kept free at the border for the blurred edge
+_MIN_AREA = 12  # pixels: smaller hulls are redrawn
+_MIN_CORE = 4  # pixels of the hull's one-pixel erosion: thinner hulls are redrawn
+
+
+def convex_hull_masks(points: np.ndarray, size: int) -> np.ndarray:
+    """Rasterise the convex hull of each point set.
+
+    ``points``: (B, K, 2) float coordinates (row, column) in pixels; duplicated points are allowed.
+    Returns (B, size, size) bool, True at pixel centres inside or on the hull.
+
+    A pixel is inside the hull iff it lies on the inner side of every supporting line through two of the
+    points (a line with all points on one side); at most K such lines are hull edges, so the test is
+    O(B * K * size^2).
+    """
+    b, k, _ = points.shape
+    pi = points[:, :, None, :]  # (B, K, 1, 2)
+    edge = points[:, None, :, :] - pi  # (B, K, K, 2): from point i to point j
+    rel = points[:, None, None, :, :] - pi[:, :, :, None, :]  # (B, K, K, K, 2): point m relative to i
+    cross = edge[..., None, 0] * rel[..., 1] - edge[..., None, 1] * rel[..., 0]
+    supporting = (cross >= -1e-9).all(axis=-1) & (np.abs(edge).sum(axis=-1) > 0)  # (B, K, K)
+    supporting = supporting.reshape(b, k * k)
+    order = np.argsort(~supporting, axis=1, kind="stable")[:, :k]  # hull edges first
+    keep = np.take_along_axis(supporting, order, axis=1)  # (B, K)
+    start = np.take_along_axis(np.repeat(points, k, axis=1), order[..., None], axis=1)
+    end = np.take_along_axis(np.tile(points, (1, k, 1)), order[..., None], axis=1)
+    d = np.where(keep[..., None], end - start, 0.0).astype(np.float32)  # dummy edges exclude nothing
+    # side of pixel (r, c) w.r.t. edge s -> s + d:  d_r * (c - s_c) - d_c * (r - s_r) >= 0
+    offset = (d[..., 0] * start[..., 1] - d[..., 1] * start[..., 0]).astype(np.float32)
+    coords = np.arange(size, dtype=np.float32)
+    inside = np.ones((b, size, size), dtype=bool)
+    for e in range(k):
+        col_term = d[:, e, 0, None] * coords[None, :] - offset[:, e, None]  # (B, size) over columns
+        row_term = d[:, e, 1, None] * coords[None, :]  # (B, size) over rows
+        inside &= (col_term[:, None, :] - row_term[:, :, None]) >= -1e-4
+    return inside
+
+
+def _centre_of_mass(masks: np.ndarray) -> np.ndarray:
+    """(B, 2) centre of mass (row, column) of each mask; the grid centre for an empty one."""
+    size = masks.shape[-1]
+    idx = np.arange(size, dtype=np.float64)
+    total = masks.sum(axis=(1, 2)).astype(np.float64)
+    safe = np.where(total > 0, total, 1.0)
+    rows = (masks.sum(axis=2) * idx).sum(axis=1) / safe
+    cols = (masks.sum(axis=1) * idx).sum(axis=1) / safe
+    com = np.stack([rows, cols], axis=1)
+    return np.where(total[:, None] > 0, com, size / 2)
+
+
+def _random_points(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
+    """(n, max_points, 2) point sets in a random box around the centre; unused slots repeat point 0."""
+    size = cfg.size
+    radius = rng.uniform(cfg.min_radius, cfg.max_radius, (n, 1, 1)) * size
+    aspect = np.exp(rng.uniform(-0.4, 0.4, (n, 1, 2)))
+    pts = size / 2 + radius * aspect * rng.uniform(-1, 1, (n, cfg.max_points, 2))
+    count = rng.integers(cfg.min_points, cfg.max_points + 1, n)
+    unused = np.arange(cfg.max_points)[None, :] >= count[:, None]
+    pts = np.where(unused[..., None], pts[:, :1, :], pts)
+    return np.clip(pts, _MARGIN, size - 1 - _MARGIN)
+
+
+def _too_thin(masks: np.ndarray) -> np.ndarray:
+    """(B,) True for hulls covering fewer than ``_MIN_AREA`` pixels or fewer than ``_MIN_CORE`` pixels
+    whose four neighbours are all inside (slivers of nearly collinear points, which blur to nothing)."""
+    core = masks.copy()
+    for shift, axis in ((1, 1), (-1, 1), (1, 2), (-1, 2)):
+        core &= np.roll(masks, shift, axis=axis)
+    return (masks.sum(axis=(1, 2)) < _MIN_AREA) | (core.sum(axis=(1, 2)) < _MIN_CORE)
+
+
+def _random_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
+    """Like :func:`_random_points`, redrawing the point sets whose hulls are too thin."""
+    points = _random_points(rng, n, cfg)
+    thin = _too_thin(convex_hull_masks(points, cfg.size))
+    while thin.any():
+        redraw = _random_points(rng, int(thin.sum()), cfg)
+        points[thin] = redraw
+        thin[thin] = _too_thin(convex_hull_masks(redraw, cfg.size))
+    return points
+
+
+def _place(rng: np.random.Generator, points: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
+    """Shift point sets so the rasterised support's centre of mass is at the centre (or at random)."""
+    size = cfg.size
+    com = _centre_of_mass(convex_hull_masks(points, size))
+    pts = points + (size / 2 - com)[:, None, :]
+    if cfg.position == "random":
+        lo = _MARGIN - pts.min(axis=1)  # (n, 2) allowed shift range keeping the margin
+        hi = size - 1 - _MARGIN - pts.max(axis=1)
+        pts = pts + rng.uniform(np.minimum(lo, 0), np.maximum(hi, 0))[:, None, :]
+    return np.clip(pts, _MARGIN, size - 1 - _MARGIN)
+
+
+def _phase_fields(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
+    """(n, N, N) smooth random fields: sums of sine gratings and Gaussians, arbitrary scale.
+
+    Both kinds are separable in rows and columns (sin(a + b) = sin a cos b + cos a sin b), so the field is
+    built from (n, terms, N) factors with one einsum.
+    """
+    size = cfg.size
+    coords = np.arange(size, dtype=np.float32)
+    g = cfg.max_gratings
+    n_grat = rng.integers(1, g + 1, n)
+    w = rng.uniform(0.2, 1.0, (n, g)) * (np.arange(g)[None] < n_grat[:, None])
+    period = rng.uniform(size / 4, 2 * size, (n, g))
+    theta = rng.uniform(0, 2 * np.pi, (n, g))
+    offset = rng.uniform(0, 2 * np.pi, (n, g))
+    arg_r = (2 * np.pi / period * np.sin(theta))[..., None] * coords + offset[..., None]  # (n, g, N) rows
+    arg_c = (2 * np.pi / period * np.cos(theta))[..., None] * coords  # (n, g, N) columns
+    wr = w[..., None]
+    field = np.einsum("ngr,ngc->nrc", (wr * np.sin(arg_r)).astype(np.float32), np.cos(arg_c).astype(np.float32))
+    field += np.einsum("ngr,ngc->nrc", (wr * np.cos(arg_r)).astype(np.float32), np.sin(arg_c).astype(np.float32))
+    h = cfg.max_gaussians
+    if h:
+        n_gauss = rng.integers(0, h + 1, n)
+        wg = rng.uniform(-1.0, 1.0, (n, h)) * (np.arange(h)[None] < n_gauss[:, None])
+        centre = rng.uniform(size * 0.25, size * 0.75, (n, h, 2))
+        width = rng.uniform(size / 16, size / 4, (n, h))[..., None]
+        gr = wg[..., None] * np.exp(-((coords - centre[..., 0, None]) ** 2) / (2 * width**2))
+        gc = np.exp(-((coords - centre[..., 1, None]) ** 2) / (2 * width**2))
+        field += np.einsum("nhr,nhc->nrc", gr.astype(np.float32), gc.astype(np.float32))
+    return field
+
+
+def _scale_phase(rng: np.random.Generator, field: np.ndarray, inside: np.ndarray, cfg: SimulationConfig):
+    """Centre each field on zero inside the object and scale to a random peak-to-peak; 0 outside."""
+    n = field.shape[0]
+    hi = np.where(inside, field, -np.inf).max(axis=(1, 2), keepdims=True)
+    lo = np.where(inside, field, np.inf).min(axis=(1, 2), keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    ptp = rng.uniform(0.0, cfg.max_phase_ptp, (n, 1, 1))
+    phase = (field - (hi + lo) / 2) / span * ptp
+    return np.where(inside, phase, 0.0)
+
+
+def add_poisson_noise(
+    amplitude: np.ndarray, photons: float, rng: np.random.Generator, reference: np.ndarray | None = None
+) -> np.ndarray:
+    """Poisson counting noise: scale intensities so ``reference`` (default: the pattern) holds ``photons``
+    counts in total, draw counts, return their square root (amplitudes in counts^0.5), float32.
+    """
+    intensity = amplitude.astype(np.float64) ** 2
+    ref = intensity if reference is None else reference.astype(np.float64) ** 2
+    scale = photons / ref.sum(axis=(-2, -1), keepdims=True)
+    return np.sqrt(rng.poisson(intensity * scale)).astype(np.float32)
+
+
+def simulate(n: int, seed: int, config: SimulationConfig | None = None, oversampled: bool = False):
+    """Generate ``n`` examples reproducibly from ``seed``; see :class:`SimulatedBatch` for shapes.
+
+    With ``oversampled=True`` the 2x oversampled pattern (for iterative phase retrieval) is included and,
+    with noise, the network's ``diffraction`` is its every other pixel, so both see the same counts.
+    """
+    cfg = config or SimulationConfig()
+    if n < 1:
+        raise CdinnError(f"number of examples must be >= 1, got {n}")
+    rng = np.random.default_rng(seed)
+    points = _place(rng, _random_supports(rng, n, cfg), cfg)
+    masks = convex_hull_masks(points, cfg.size).astype(np.float32)
+    amplitude = gaussian_filter(masks, sigma=(0, cfg.edge_sigma, cfg.edge_sigma), mode="constant")
+    amplitude = np.clip(amplitude, 0.0, 1.0).astype(np.float32)
+    inside = amplitude > 1e-2
+    phase = _scale_phase(rng, _phase_fields(rng, n, cfg), inside, cfg).astype(np.float32)
+    obj = complex_object(amplitude, phase)
+    over = diffraction_amplitude(pad_centred(obj, 2 * cfg.size)) if oversampled else None
+    diffraction = diffraction_amplitude(obj)
+    if cfg.photons is not None:
+        if over is not None:
+            over = add_poisson_noise(over, cfg.photons, rng, reference=subsample_oversampled(over))
+            diffraction = np.ascontiguousarray(subsample_oversampled(over))
+        else:
+            diffraction = add_poisson_noise(diffraction, cfg.photons, rng)
+    return SimulatedBatch(diffraction, amplitude, phase, over)
+
+
+def simulate_chunks(n: int, seed: int, config: SimulationConfig | None = None, chunk: int = 10_000,
+                    oversampled: bool = False, progress: bool = False):
+    """Yield :class:`SimulatedBatch` chunks totalling ``n`` examples; chunk ``i`` has its own child seed
+    of ``seed`` (so the result depends on ``chunk`` but is reproducible for a given one)."""
+    from tqdm import tqdm
+
+    seeds = np.random.SeedSequence(seed).spawn((n + chunk - 1) // chunk)
+    with tqdm(total=n, unit="pattern", desc="simulate", disable=not progress, leave=False) as bar:
+        for i, child in enumerate(seeds):
+            count = min(chunk, n - i * chunk)
+            yield simulate(count, int(child.generate_state(1)[0]), config, oversampled)
+            bar.update(count)
+
+
+def simulate_many(n: int, seed: int, config: SimulationConfig | None = None, chunk: int = 10_000,
+                  oversampled: bool = False, progress: bool = False) -> SimulatedBatch:
+    """All of :func:`simulate_chunks` concatenated into one batch."""
+    parts = list(simulate_chunks(n, seed, config, chunk, oversampled, progress))
+    over = None if parts[0].diffraction_oversampled is None else np.concatenate(
+        [p.diffraction_oversampled for p in parts])
+    return SimulatedBatch(*(np.concatenate([getattr(p, f) for p in parts])
+                            for f in ("diffraction", "amplitude", "phase")), over)

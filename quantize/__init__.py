@@ -1,0 +1,1 @@
+"""Pruning (tensorflow-model-optimization) and quantization-aware fine-tuning (QKeras)."""
