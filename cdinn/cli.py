@@ -84,6 +84,57 @@ def cmd_phase_retrieve(args: argparse.Namespace) -> None:
     print(f"phase-retrieved {len(obj)} frame(s) ({args.iterations} iterations) -> {args.output}")
 
 
+def _layer_bits(text: str) -> dict[str, int]:
+    if not text:
+        return {}
+    try:
+        return {k.strip(): int(v) for k, v in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        raise CdinnError(f"--layer-bits must look like 'enc0_conv0=6,out_conv=10', got {text!r}") from None
+
+
+def cmd_quantize(args: argparse.Namespace) -> None:
+    from cdinn.quantize.pipeline import quantize_networks
+    from cdinn.quantize.qat import QuantConfig
+
+    nets = ("shape", "phase") if args.net == "both" else (args.net,)
+    cfg = QuantConfig(weight_bits=args.bits, activation_bits=args.activation_bits, input_bits=args.input_bits,
+                      output_bits=args.output_bits, weight_bits_per_layer=_layer_bits(args.layer_bits),
+                      sparsity=args.sparsity, examples=args.examples, epochs=args.epochs,
+                      prune_epochs=args.prune_epochs, seed=args.seed)
+    report = quantize_networks(args.source, nets, cfg, args.out, test_n=args.test, command=_command_line())
+    from cdinn.quantize.pipeline import markdown_table
+
+    print(markdown_table(report))
+    print(f"quantized networks, cards and report in {args.out}")
+
+
+def cmd_firmware(args: argparse.Namespace) -> None:
+    from cdinn.firmware.build import FirmwareBuildConfig, build
+    from cdinn.firmware.report import markdown_report
+
+    cfg = FirmwareBuildConfig(source=args.source, float_source=args.float_source, config=args.config,
+                              out_dir=args.out, combined=not args.no_combined, validate_patterns=args.validate,
+                              compare_patterns=args.compare, workers=args.workers)
+    report = build(cfg, steps=args.steps.split(",") if args.steps else None)
+    print(markdown_report(report))
+    if "validate" in report["steps"] and not report.get("bit_exact"):
+        raise CdinnError(f"emulation is not bit-exact with the QKeras model; see {args.out}/report.md")
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from cdinn.firmware.synth import require_vendor_tool, synthesize
+
+    require_vendor_tool(args.project)
+    import hls4ml
+
+    from cdinn.firmware.convert import tf_keras_as_keras
+
+    with tf_keras_as_keras():
+        model = hls4ml.converters.link_existing_project(args.project)
+    print(synthesize(model, args.project, cosim=not args.no_cosim))
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="cdinn", description=__doc__.splitlines()[0], epilog=UNITS,
@@ -153,6 +204,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random starting phases")
     p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
     p.set_defaults(func=cmd_phase_retrieve)
+
+    p = sub.add_parser("quantize", help="prune and quantization-aware fine-tune (QKeras)", epilog=UNITS,
+                       formatter_class=fmt, description="Prune a float network set (tfmot), build QKeras twins "
+                       "(input quantizer, quantized_bits weights, quantized_relu activations, 'logits' output), "
+                       "fine-tune them, and report every metric for float vs pruned vs quantized.")
+    p.add_argument("--source", default="edge", help="float network set (name or folder), default edge")
+    p.add_argument("--net", choices=("shape", "phase", "both"), default="both")
+    p.add_argument("--bits", type=int, default=8, help="weight and bias bits (sign included)")
+    p.add_argument("--activation-bits", type=int, default=8, help="bits of every ReLU output")
+    p.add_argument("--input-bits", type=int, default=9, help="bits of the input quantizer (sign included)")
+    p.add_argument("--output-bits", type=int, default=16, help="bits of the logits the firmware outputs")
+    p.add_argument("--layer-bits", default="", help="per-layer weight bits, e.g. enc0_conv0=6,out_conv=10")
+    p.add_argument("--sparsity", type=float, default=0.25, help="target fraction of zero weights")
+    p.add_argument("--examples", type=int, default=20_000, help="fine-tuning patterns")
+    p.add_argument("--epochs", type=int, default=2, help="QAT epochs")
+    p.add_argument("--prune-epochs", type=int, default=2, help="pruning epochs")
+    p.add_argument("--test", type=int, default=1000, help="test patterns for the report")
+    p.add_argument("--seed", type=int, default=101)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("firmware", help="hls4ml projects, bit-exact emulation, estimates", epilog=UNITS,
+                       formatter_class=fmt, description="Convert quantized networks with hls4ml (settings from a "
+                       "checked-in YAML), write one HLS project per network and one for both, compile the C++ "
+                       "emulation with g++, validate it bit for bit against QKeras, estimate resources and timing, "
+                       "and compare float / QAT / emulation metrics.")
+    p.add_argument("--source", default="model/weights/edge-q", help="folder of quantized networks")
+    p.add_argument("--float-source", default="edge", help="the float network set they came from")
+    p.add_argument("--config", default="edge", help="firmware YAML: a shipped name (edge, paper) or a file")
+    p.add_argument("--out", default="firmware/build/edge", help="output folder for the projects and report")
+    p.add_argument("--validate", type=int, default=200, help="patterns for the bit-accuracy check")
+    p.add_argument("--compare", type=int, default=1000, help="patterns for the float/QAT/emulation table")
+    p.add_argument("--workers", type=int, help="emulation processes (default: all cores)")
+    p.add_argument("--no-combined", action="store_true", help="skip the project that streams both networks")
+    p.add_argument("--steps", default="", help="comma-separated subset of steps to run")
+    p.set_defaults(func=cmd_firmware)
+
+    p = sub.add_parser("synth", help="vendor C synthesis / co-simulation of a firmware project",
+                       description="Run hls4ml's build (Vitis HLS C synthesis, co-simulation, export) on a project "
+                       "written by `cdinn firmware`; fails with one line if the vendor tool is not on PATH.")
+    p.add_argument("--project", default="firmware/build/edge/shape", help="project folder")
+    p.add_argument("--no-cosim", action="store_true", help="skip RTL co-simulation")
+    p.set_defaults(func=cmd_synth)
     return parser
 
 

@@ -80,3 +80,8 @@ def twin(obj: np.ndarray) -> np.ndarray:
 def complex_object(amplitude: np.ndarray, phase: np.ndarray) -> np.ndarray:
     """``amplitude * exp(1j * phase)`` as complex64."""
     return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """The networks' final activation, evaluated on the host for firmware outputs (logits), float32."""
+    return (1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))).astype(np.float32)

@@ -20,7 +20,7 @@ from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
 from cdinn.model.conventions import complex_object, crop_centred, pad_centred
 from cdinn.model.dataset import network_input
-from cdinn.model.inference import load_network, network_folder, outputs_to_object, predict
+from cdinn.model.inference import load_network, network_folder, predict, reconstruct_with
 from cdinn.model.metrics import METRICS, reconstruction_metrics, register, summarise
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
 from cdinn.model.simulate import SimulatedBatch, SimulationConfig, simulate_many
@@ -52,7 +52,7 @@ def _network_results(name: str, data: SimulatedBatch, repeats: int) -> dict:
     folder = str(network_folder(name))
     models = {net: load_network(folder, net)[0] for net in ("shape", "phase")}
     x = network_input(data.diffraction)
-    amplitude, phase = outputs_to_object(predict(models["shape"], x), predict(models["phase"], x))
+    amplitude, phase = reconstruct_with(models["shape"], models["phase"], data.diffraction)
     forwards = [keras_callable(m) for m in models.values()]
     one = x[:1]
     latency = time_calls(lambda: [f(one) for f in forwards], repeats, warmup=3)

@@ -61,6 +61,12 @@ def outputs_to_object(shape_out: np.ndarray, phase_out: np.ndarray) -> tuple[np.
     return shape_out.astype(np.float32), phase
 
 
+def reconstruct_with(shape_model, phase_model, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(amplitude, phase) from validated (B, N, N) amplitudes with a given pair of Keras networks."""
+    x = network_input(amplitudes)
+    return outputs_to_object(predict(shape_model, x), predict(phase_model, x))
+
+
 def reconstruct(diffraction, net: str = "default", intensity: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Reconstruct objects from far-field diffraction.
 
@@ -71,8 +77,6 @@ def reconstruct(diffraction, net: str = "default", intensity: bool = False) -> t
     single = np.ndim(diffraction) == 2
     amplitudes = validate_frames(diffraction, 32, intensity)
     folder = str(network_folder(net))
-    x = network_input(amplitudes)
-    shape_model, _ = load_network(folder, "shape")
-    phase_model, _ = load_network(folder, "phase")
-    amplitude, phase = outputs_to_object(predict(shape_model, x), predict(phase_model, x))
+    amplitude, phase = reconstruct_with(load_network(folder, "shape")[0], load_network(folder, "phase")[0],
+                                        amplitudes)
     return (amplitude[0], phase[0]) if single else (amplitude, phase)

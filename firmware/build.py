@@ -1,0 +1,208 @@
+"""``cdinn firmware``: quantized networks -> hls4ml projects, compiled emulation, bit-accuracy validation,
+resource/timing estimates and a report — an ordered list of named steps, each writing its artefacts and
+its section of ``report.json`` (after FINN's builder).
+
+Output folder layout::
+
+    <out>/<project>/            one complete HLS project per network (shape, phase) and one for both
+        build_prj.tcl, firmware/, <project>_test.cpp, tb_data/   (hls4ml's project, ready for Vitis HLS)
+        manifest.json            what the emulation library is and which quantized model it implements
+    <out>/test_vectors.npz       the on-grid inputs used for validation (simulated, random positions)
+    <out>/report.json, report.md
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cdinn.cards import read_card
+from cdinn.errors import CdinnError
+from cdinn.firmware.config import FirmwareConfig, load_config, save_config
+from cdinn.firmware.emulate import EmulatorSpec, predict_parallel
+from cdinn.firmware.manifest import write_manifest
+from cdinn.io import write_json_atomic, write_text_atomic
+from cdinn.model.dataset import network_input
+
+NETS = ("shape", "phase")
+COMBINED = "both"
+
+
+@dataclass
+class FirmwareBuildConfig:
+    """Inputs and knobs of one firmware build. ``source``: folder of quantized networks (``cdinn quantize``
+    output); ``float_source``: the float network set they came from (for the float-vs-emulation table)."""
+
+    source: str = "model/weights/edge-q"
+    float_source: str = "edge"
+    config: str = "edge"
+    out_dir: str = "firmware/build/edge"
+    combined: bool = True
+    validate_patterns: int = 200
+    compare_patterns: int = 1000
+    testbench_patterns: int = 10
+    workers: int | None = None
+    seed: int = 424_242
+
+
+@dataclass
+class BuildState:
+    cfg: FirmwareBuildConfig
+    fw_config: FirmwareConfig
+    out: Path
+    report: dict = field(default_factory=dict)
+    qmodels: dict = field(default_factory=dict)
+    fw_models: dict = field(default_factory=dict)
+    cards: dict = field(default_factory=dict)
+    hls: dict = field(default_factory=dict)
+    specs: dict = field(default_factory=dict)
+    x_grid: np.ndarray | None = None
+
+
+def step_load(state: BuildState) -> dict:
+    """Load the quantized networks, verified against their model cards."""
+    from cdinn.quantize.qat import firmware_model, input_bits_of, load_quantized
+
+    src = Path(state.cfg.source)
+    for net in NETS:
+        card = read_card(src / f"{net}.h5")
+        state.cards[net] = card
+        state.qmodels[net] = load_quantized(src / f"{net}.h5")
+        state.fw_models[net] = firmware_model(state.qmodels[net])
+    bits = {input_bits_of(m) for m in state.qmodels.values()}
+    if len(bits) != 1:
+        raise CdinnError(f"shape and phase networks quantize their input differently ({sorted(bits)} bits)")
+    state.report["input_bits"] = bits.pop()
+    if state.cfg.combined:
+        from cdinn.firmware.combine import combine
+
+        state.fw_models[COMBINED] = combine({net: state.fw_models[net] for net in NETS})
+    return {net: {"sha256": card["sha256"], "bit_widths": card["bit_widths"]} for net, card in state.cards.items()}
+
+
+def step_test_vectors(state: BuildState) -> dict:
+    """Simulate validation patterns (random positions) and put them on the input quantizer's grid."""
+    from cdinn.model.simulate import SimulationConfig, simulate
+    from cdinn.quantize.qat import quantize_input
+
+    data = simulate(state.cfg.validate_patterns, state.cfg.seed, SimulationConfig(position="random"))
+    state.x_grid = quantize_input(network_input(data.diffraction), state.report["input_bits"])
+    np.savez_compressed(state.out / "test_vectors.npz", inputs=state.x_grid)
+    return {"patterns": len(state.x_grid), "seed": state.cfg.seed}
+
+
+def _outputs(model, x: np.ndarray) -> np.ndarray:
+    out = model.predict(x, batch_size=256, verbose=0)
+    out = out if isinstance(out, list) else [out]
+    return np.concatenate([o.reshape(len(x), -1) for o in out], axis=1)
+
+
+def step_convert(state: BuildState) -> dict:
+    """Write one hls4ml project per network (and the combined one), test bench vectors included."""
+    from cdinn.firmware.convert import convert
+
+    done = {}
+    tb = state.x_grid[: state.cfg.testbench_patterns]
+    for name, model in state.fw_models.items():
+        project = f"{state.fw_config.ProjectName}_{name}"
+        fw_cfg = FirmwareConfig(**dict(state.fw_config.as_dict(), ProjectName=project))
+        state.hls[name] = convert(model, fw_cfg, state.out / name, tb, _outputs(model, tb))
+        done[name] = str(state.out / name)
+    save_config(state.fw_config, state.out / "firmware_config.yml")
+    return done
+
+
+def step_compile(state: BuildState) -> dict:
+    """Compile each project's C++ emulation with g++ and record it in the project's manifest."""
+    from cdinn.firmware.convert import compile_emulation
+
+    result = {}
+    for name, hls_model in state.hls.items():
+        start = time.perf_counter()
+        library = compile_emulation(hls_model)
+        model = state.fw_models[name]
+        outputs = model.outputs
+        spec = EmulatorSpec(str(library), hls_model.config.get_project_name(), int(np.prod(model.input_shape[1:])),
+                            tuple(int(np.prod(o.shape[1:])) for o in outputs))
+        state.specs[name] = spec
+        nets = NETS if name == COMBINED else (name,)
+        write_manifest(state.out / name, spec, nets, {n: state.cards[n]["sha256"] for n in nets},
+                       state.report["input_bits"], state.fw_config)
+        result[name] = {"library": Path(library).name, "seconds": round(time.perf_counter() - start, 1)}
+    return result
+
+
+def step_validate(state: BuildState) -> dict:
+    """Bit-accuracy of every project on the validation patterns; traces the first mismatching layer."""
+    from cdinn.firmware.validate import compare_outputs, first_mismatching_layer
+
+    result = {}
+    for name, spec in state.specs.items():
+        model = state.fw_models[name]
+        stats = compare_outputs(_outputs(model, state.x_grid), predict_parallel(spec, state.x_grid, state.cfg.workers))
+        if stats["identical_fraction"] < 1.0 and name != COMBINED:
+            stats["first_mismatching_layer"] = first_mismatching_layer(state.hls[name], model, state.x_grid)
+        result[name] = stats
+    state.report["bit_exact"] = all(r["identical_fraction"] == 1.0 for r in result.values())
+    return result
+
+
+def step_estimate(state: BuildState) -> dict:
+    """Per-layer resource and timing estimate of every project (labelled as an estimate)."""
+    from cdinn.firmware.estimate import estimate_layers, markdown_estimate, summarise_estimate
+    from cdinn.firmware.synth import read_synthesis_report
+
+    result = {}
+    for name, hls_model in state.hls.items():
+        layers = estimate_layers(hls_model)
+        summary = summarise_estimate(layers, state.fw_config.ClockPeriod, state.fw_config.Part)
+        write_text_atomic(state.out / name / "estimate.md", markdown_estimate(layers, summary))
+        synthesis = read_synthesis_report(state.out / name)
+        result[name] = {"summary": summary, "layers": [layer.as_dict() for layer in layers],
+                        "synthesis_report": synthesis}
+    return result
+
+
+def step_compare(state: BuildState) -> dict:
+    """Every reconstruction metric for float, QAT Keras and emulation on the same test patterns."""
+    from cdinn.firmware.metrics_table import compare_float_qat_emulation
+
+    return compare_float_qat_emulation(state)
+
+
+STEPS: list[tuple[str, Callable[[BuildState], dict]]] = [
+    ("load", step_load),
+    ("test_vectors", step_test_vectors),
+    ("convert", step_convert),
+    ("compile", step_compile),
+    ("validate", step_validate),
+    ("estimate", step_estimate),
+    ("compare", step_compare),
+]
+
+
+def build(cfg: FirmwareBuildConfig, steps: list[str] | None = None, progress: Callable[[str], None] = print) -> dict:
+    """Run the named steps in order (all by default); write report.json and report.md; return the report."""
+    names = [name for name, _ in STEPS]
+    unknown = set(steps or []) - set(names)
+    if unknown:
+        raise CdinnError(f"unknown firmware step(s) {sorted(unknown)}; steps are {names}")
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = BuildState(cfg, load_config(cfg.config), out)
+    state.report.update(config=asdict(cfg), firmware_config=state.fw_config.as_dict(), steps={})
+    for name, fn in STEPS:
+        if steps and name not in steps:
+            continue
+        progress(f"[firmware] {name} ...")
+        start = time.perf_counter()
+        state.report["steps"][name] = {"result": fn(state), "seconds": round(time.perf_counter() - start, 1)}
+        write_json_atomic(out / "report.json", state.report)
+    from cdinn.firmware.report import markdown_report
+
+    write_text_atomic(out / "report.md", markdown_report(state.report))
+    return state.report

@@ -1,0 +1,67 @@
+"""The firmware configuration: a checked-in YAML file of hls4ml settings, as a dataclass.
+
+Fields: hls4ml backend and I/O type, FPGA part, clock period (ns), strategy, project name and the reuse
+factor per layer (``default`` for layers not named).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from cdinn.errors import CdinnError
+from cdinn.io import write_text_atomic
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass(frozen=True)
+class FirmwareConfig:
+    Backend: str = "Vitis"
+    IOType: str = "io_stream"
+    Part: str = "xcvu9p-flgb2104-2-e"
+    ClockPeriod: float = 5.0
+    Strategy: str = "Resource"
+    ProjectName: str = "cdinn"
+    ReuseFactor: dict[str, int] = field(default_factory=lambda: {"default": 1})
+
+    def __post_init__(self) -> None:
+        if self.IOType not in ("io_stream", "io_parallel"):
+            raise CdinnError(f"IOType must be io_stream or io_parallel, got {self.IOType!r}")
+        if self.ClockPeriod <= 0:
+            raise CdinnError(f"ClockPeriod must be positive (ns), got {self.ClockPeriod}")
+        if any(int(v) < 1 for v in self.ReuseFactor.values()):
+            raise CdinnError("every ReuseFactor must be >= 1")
+
+    def reuse(self, layer: str) -> int:
+        return int(self.ReuseFactor.get(layer, self.ReuseFactor.get("default", 1)))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_config(name_or_path: str | os.PathLike) -> FirmwareConfig:
+    """A shipped configuration by name ('edge', 'paper') or a YAML file."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CONFIG_DIR / f"{name_or_path}.yml"
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CdinnError(f"firmware configuration not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise CdinnError(f"firmware configuration {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise CdinnError(f"firmware configuration {path} must be a mapping")
+    unknown = set(raw) - set(FirmwareConfig.__dataclass_fields__)
+    if unknown:
+        raise CdinnError(f"firmware configuration {path}: unknown keys {sorted(unknown)}")
+    return FirmwareConfig(**raw)
+
+
+def save_config(cfg: FirmwareConfig, path: str | os.PathLike) -> None:
+    """Write a configuration as YAML (atomically); ``load_config`` reads it back unchanged."""
+    write_text_atomic(path, yaml.safe_dump(cfg.as_dict(), sort_keys=False))

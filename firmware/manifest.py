@@ -1,0 +1,52 @@
+"""The manifest of a firmware project: which emulation library it built, its I/O sizes and the quantized
+models (by sha256) it implements. Backends check it before running, so a model that does not match its
+firmware is refused rather than silently giving other numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from cdinn.errors import CdinnError
+from cdinn.firmware.config import FirmwareConfig
+from cdinn.firmware.emulate import EmulatorSpec
+from cdinn.io import write_json_atomic
+
+MANIFEST = "manifest.json"
+
+
+def write_manifest(project_dir: str | os.PathLike, spec: EmulatorSpec, nets: tuple[str, ...],
+                   model_sha256: dict[str, str], input_bits: int, fw_config: FirmwareConfig) -> Path:
+    """Record a compiled project; the library path is stored relative to the project folder."""
+    project_dir = Path(project_dir)
+    payload = {"project": spec.project, "library": os.path.relpath(spec.library, project_dir),
+               "input_size": spec.input_size, "output_sizes": list(spec.output_sizes), "nets": list(nets),
+               "quantized_sha256": model_sha256, "input_bits": input_bits, "firmware_config": fw_config.as_dict()}
+    path = project_dir / MANIFEST
+    write_json_atomic(path, payload)
+    return path
+
+
+def read_manifest(project_dir: str | os.PathLike) -> tuple[dict, EmulatorSpec]:
+    """The manifest and the emulator spec of a compiled project."""
+    path = Path(project_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CdinnError(f"no firmware manifest at {path}: run `cdinn firmware` to build the project") from None
+    except json.JSONDecodeError as exc:
+        raise CdinnError(f"firmware manifest {path} is not valid JSON: {exc.msg}") from None
+    spec = EmulatorSpec(str(Path(project_dir) / manifest["library"]), manifest["project"],
+                        int(manifest["input_size"]), tuple(manifest["output_sizes"]))
+    return manifest, spec
+
+
+def check_models_match(manifest: dict, cards: dict[str, dict]) -> None:
+    """Raise if any network's model card sha256 differs from the one the firmware was built from."""
+    for net, sha in manifest["quantized_sha256"].items():
+        actual = cards.get(net, {}).get("sha256")
+        if actual != sha:
+            raise CdinnError(f"the {net} model does not match its firmware {manifest['project']} "
+                             f"(model sha256 {str(actual)[:12]}..., firmware built from {sha[:12]}...); "
+                             "rebuild with `cdinn firmware`")

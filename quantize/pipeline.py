@@ -1,0 +1,115 @@
+"""``cdinn quantize``: float networks -> pruned -> quantization-aware fine-tuned QKeras networks, with a
+report comparing all three on the same test set.
+
+Artefacts in the output folder: ``<net>.h5`` (QKeras model, loadable with ``qkeras.utils.load_qmodel``)
+and ``<net>.card.json`` per network, ``report.json`` and ``table.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from cdinn.cards import write_card
+from cdinn.io import write_json_atomic, write_text_atomic
+from cdinn.model.conventions import complex_object
+from cdinn.model.dataset import make_dataset, network_input, network_target
+from cdinn.model.evaluate import EvaluateConfig, test_set
+from cdinn.model.inference import load_network, network_folder, reconstruct_with
+from cdinn.model.losses import get_loss
+from cdinn.model.metrics import reconstruction_metrics, summarise
+from cdinn.model.simulate import simulate_many
+from cdinn.quantize.prune import hold_sparsity, prune, weight_sparsity
+from cdinn.quantize.qat import QuantConfig, bit_widths, quantized_network
+
+keras = tf.keras
+VARIANTS = ("float", "pruned", "quantized")
+
+
+def _fitter(cfg: QuantConfig, data, net: str, loss: str, epochs: int):
+    """A ``fit(model, callbacks)`` closure over the fine-tuning data; records the history in ``log``."""
+    x, y = network_input(data.diffraction), network_target(data, net)
+    train_ds = make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)
+    val_ds = make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed)
+    log: list[dict] = []
+
+    def fit(model: keras.Model, callbacks: list) -> None:
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=get_loss(loss))
+        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0)
+        log.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
+
+    return fit, log
+
+
+def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_dir: str | Path,
+                      test_n: int = 1000, command: str = "") -> dict:
+    """Prune and QAT-fine-tune each network of the set ``source``; write models, cards and the report."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    folder = network_folder(source)
+    data = simulate_many(cfg.examples + cfg.val, cfg.seed)
+    steps = cfg.prune_epochs * -(-cfg.examples // cfg.batch)
+    variants: dict[str, dict[str, keras.Model]] = {v: {} for v in VARIANTS}
+    cards = {}
+    for net in nets:
+        float_model, float_card = load_network(str(folder), net)
+        loss = float_card["training"]["loss"]
+        variants["float"][net] = float_model
+        pruned = keras.models.clone_model(float_model)
+        pruned.set_weights(float_model.get_weights())
+        if cfg.sparsity > 0:
+            fit, _ = _fitter(cfg, data, net, loss, cfg.prune_epochs)
+            pruned = prune(pruned, cfg.sparsity, fit, steps)
+        variants["pruned"][net] = pruned
+        qmodel = quantized_network(pruned, cfg, network_input(data.diffraction[:2000]))
+        fit, qat_log = _fitter(cfg, data, net, loss, cfg.epochs)
+        if cfg.sparsity > 0:
+            qmodel = hold_sparsity(qmodel, cfg.sparsity, fit)
+        else:
+            fit(qmodel, [])
+        variants["quantized"][net] = qmodel
+        path = out / f"{net}.h5"
+        qmodel.save(path, include_optimizer=False)
+        cards[net] = {"net": net, "source": str(folder), "source_sha256": float_card["sha256"],
+                      "architecture": float_card["architecture"], "quantization": cfg.as_dict(),
+                      "bit_widths": bit_widths(qmodel), "weight_sparsity": weight_sparsity(qmodel),
+                      "qat_history": qat_log, "training": float_card["training"]}
+    report = _report(variants, nets, test_n, command)
+    for net in nets:
+        cards[net]["test_metrics"] = report["variants"]
+        write_card(out / f"{net}.h5", cards[net])
+    write_json_atomic(out / "report.json", report)
+    write_text_atomic(out / "table.md", markdown_table(report))
+    return report
+
+
+def _report(variants: dict, nets: tuple[str, ...], test_n: int, command: str) -> dict:
+    """Every metric of ``cdinn evaluate`` for each variant, on one test set (needs both networks)."""
+    report: dict = {"command": command, "test_set": {"n": test_n}, "variants": {}, "sparsity": {}}
+    if set(nets) == {"shape", "phase"}:
+        cfg = EvaluateConfig(n=test_n)
+        data = test_set(cfg)
+        report["test_set"].update(seed=cfg.seed, position="random")
+        for name, models in variants.items():
+            amplitude, phase = reconstruct_with(models["shape"], models["phase"], data.diffraction)
+            metrics = reconstruction_metrics(complex_object(amplitude, phase), data.amplitude, data.phase)
+            report["variants"][name] = summarise(metrics)
+    for name, models in variants.items():
+        report["sparsity"][name] = {net: weight_sparsity(m)["total"] for net, m in models.items()}
+    return report
+
+
+def markdown_table(report: dict) -> str:
+    """Float vs pruned vs quantized medians (and worst cases), one row per variant."""
+    rows = ["| variant | chi^2 median / max | shape error median | support IoU median "
+            "| phase RMSE median (rad) | amp.-weighted phase RMSE median (rad) | weight sparsity |",
+            "|" + "---|" * 7]
+    for name, s in report["variants"].items():
+        sparsity = ", ".join(f"{net} {v:.0%}" for net, v in report["sparsity"][name].items())
+        rows.append(f"| {name} | {s['chi2']['median']:.3g} / {s['chi2']['max']:.3g} | "
+                    f"{s['shape_error']['median']:.3f} | {s['support_iou']['median']:.3f} | "
+                    f"{s['phase_rmse']['median']:.3f} | {s['phase_rmse_weighted']['median']:.3f} | {sparsity} |")
+    head = f"Made by `{report['command']}`\n\n" if report.get("command") else ""
+    return head + "\n".join(rows) + "\n"
