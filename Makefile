@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 CDINN  := $(BIN)/cdinn
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test train evaluate lint clean
+.PHONY: setup demo test train evaluate lint clean quantize firmware synth
 
 setup: $(STAMP)
 
@@ -42,3 +42,16 @@ lint: setup
 clean:
 	rm -rf results/demo .pytest_cache build *.egg-info
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+## quantize: prune + QAT the shipped edge networks (writes model/weights/edge-q and its report)
+quantize: setup
+	$(CDINN) quantize --source edge --out model/weights/edge-q
+
+## firmware: hls4ml projects, compiled emulation, bit-accuracy validation, estimates and report
+firmware: setup
+	$(CDINN) firmware --source model/weights/edge-q --config edge --out firmware/build/edge
+
+## synth: vendor C synthesis + co-simulation (needs Vitis HLS on PATH; fails with one line otherwise)
+SYNTH_PROJECT ?= firmware/build/edge/shape
+synth: setup
+	$(CDINN) synth --project $(SYNTH_PROJECT)

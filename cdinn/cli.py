@@ -18,8 +18,9 @@ N x N grid (N = 32 for the networks; 2N x 2N 'oversampled' patterns for ER/HIO p
 Input files: FRAMES.npy, FILE.h5 (NeXus default signal, else dataset 'diffraction') or FILE.h5:/path."""
 
 
-def _command_line() -> str:
-    return "cdinn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as typed, for reports ('made by ...')."""
+    return "cdinn " + " ".join(shlex.quote(a) for a in args.argv)
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
@@ -49,7 +50,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     cfg = EvaluateConfig(n=args.n, seed=args.seed, nets=tuple(args.nets.split(",")), photons=args.photons,
                          phase_retrieval=PhaseRetrievalConfig(iterations=args.iterations),
                          latency_repeats=args.latency_repeats)
-    report = evaluate(cfg, args.out, update_cards=args.update_cards, command=_command_line())
+    report = evaluate(cfg, args.out, update_cards=args.update_cards, command=_command_line(args))
     print(markdown_table(report))
     print(f"report, table and figures in {args.out}")
 
@@ -62,7 +63,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     amplitude, phase = reconstruct(frames, net=args.net, intensity=args.intensity)
     folder = str(network_folder(args.net))
     attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity,
-             "phase_units": "radians", "command": _command_line()}
+             "phase_units": "radians", "command": _command_line(args)}
     for net in ("shape", "phase"):
         attrs[f"{net}_sha256"] = load_network(folder, net)[1]["sha256"]
     write_arrays(args.output, {"amplitude": amplitude, "phase": phase}, attrs)
@@ -80,7 +81,7 @@ def cmd_phase_retrieve(args: argparse.Namespace) -> None:
     cfg = PhaseRetrievalConfig(iterations=args.iterations, seed=args.seed)
     obj = phase_retrieve(amplitudes, cfg)
     write_arrays(args.output, {"amplitude": np.abs(obj), "phase": np.angle(obj)},
-                 {"source": args.input, "recipe": str(cfg.as_dict()), "command": _command_line()})
+                 {"source": args.input, "recipe": str(cfg.as_dict()), "command": _command_line(args)})
     print(f"phase-retrieved {len(obj)} frame(s) ({args.iterations} iterations) -> {args.output}")
 
 
@@ -102,7 +103,7 @@ def cmd_quantize(args: argparse.Namespace) -> None:
                       output_bits=args.output_bits, weight_bits_per_layer=_layer_bits(args.layer_bits),
                       sparsity=args.sparsity, examples=args.examples, epochs=args.epochs,
                       prune_epochs=args.prune_epochs, seed=args.seed)
-    report = quantize_networks(args.source, nets, cfg, args.out, test_n=args.test, command=_command_line())
+    report = quantize_networks(args.source, nets, cfg, args.out, test_n=args.test, command=_command_line(args))
     from cdinn.quantize.pipeline import markdown_table
 
     print(markdown_table(report))
@@ -116,7 +117,7 @@ def cmd_firmware(args: argparse.Namespace) -> None:
     cfg = FirmwareBuildConfig(source=args.source, float_source=args.float_source, config=args.config,
                               out_dir=args.out, combined=not args.no_combined, validate_patterns=args.validate,
                               compare_patterns=args.compare, workers=args.workers)
-    report = build(cfg, steps=args.steps.split(",") if args.steps else None)
+    report = build(cfg, stop_after=args.stop_after)
     print(markdown_report(report))
     if "validate" in report["steps"] and not report.get("bit_exact"):
         raise CdinnError(f"emulation is not bit-exact with the QKeras model; see {args.out}/report.md")
@@ -238,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", type=int, default=1000, help="patterns for the float/QAT/emulation table")
     p.add_argument("--workers", type=int, help="emulation processes (default: all cores)")
     p.add_argument("--no-combined", action="store_true", help="skip the project that streams both networks")
-    p.add_argument("--steps", default="", help="comma-separated subset of steps to run")
+    p.add_argument("--stop-after", help="last step to run: load, test_vectors, convert, compile, validate, "
+                   "estimate or compare (default: all)")
     p.set_defaults(func=cmd_firmware)
 
     p = sub.add_parser("synth", help="vendor C synthesis / co-simulation of a firmware project",
@@ -252,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         args.func(args)
     except CdinnError as exc:

@@ -185,23 +185,24 @@ STEPS: list[tuple[str, Callable[[BuildState], dict]]] = [
 ]
 
 
-def build(cfg: FirmwareBuildConfig, steps: list[str] | None = None, progress: Callable[[str], None] = print) -> dict:
-    """Run the named steps in order (all by default); write report.json and report.md; return the report."""
+def build(cfg: FirmwareBuildConfig, stop_after: str | None = None,
+          progress: Callable[[str], None] = print) -> dict:
+    """Run the steps in order (up to and including ``stop_after``, default all); write report.json after
+    every step and report.md at the end; return the report."""
     names = [name for name, _ in STEPS]
-    unknown = set(steps or []) - set(names)
-    if unknown:
-        raise CdinnError(f"unknown firmware step(s) {sorted(unknown)}; steps are {names}")
+    if stop_after is not None and stop_after not in names:
+        raise CdinnError(f"unknown firmware step {stop_after!r}; steps are {names}")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = BuildState(cfg, load_config(cfg.config), out)
     state.report.update(config=asdict(cfg), firmware_config=state.fw_config.as_dict(), steps={})
     for name, fn in STEPS:
-        if steps and name not in steps:
-            continue
         progress(f"[firmware] {name} ...")
         start = time.perf_counter()
         state.report["steps"][name] = {"result": fn(state), "seconds": round(time.perf_counter() - start, 1)}
         write_json_atomic(out / "report.json", state.report)
+        if name == stop_after:
+            break
     from cdinn.firmware.report import markdown_report
 
     write_text_atomic(out / "report.md", markdown_report(state.report))

@@ -3,10 +3,8 @@ shared input, their layers renamed ``<net>_<layer>`` and their weights copied.""
 
 from __future__ import annotations
 
-import tensorflow as tf
+import tf_keras as keras
 from qkeras.utils import _add_supported_quantized_objects
-
-keras = tf.keras
 
 
 def combine(models: dict[str, keras.Model]) -> keras.Model:

@@ -37,7 +37,11 @@ class FirmwareConfig:
             raise CdinnError("every ReuseFactor must be >= 1")
 
     def reuse(self, layer: str) -> int:
-        return int(self.ReuseFactor.get(layer, self.ReuseFactor.get("default", 1)))
+        """Reuse factor of a layer; in the combined project a layer ``<net>_<name>`` takes ``<name>``'s."""
+        for name in (layer, layer.partition("_")[2]):
+            if name in self.ReuseFactor:
+                return int(self.ReuseFactor[name])
+        return int(self.ReuseFactor.get("default", 1))
 
     def as_dict(self) -> dict:
         return asdict(self)

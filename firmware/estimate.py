@@ -54,8 +54,9 @@ def estimate_layers(hls_model) -> list[LayerEstimate]:
     out = []
     for layer in hls_model.get_layers():
         kind = layer.class_name
-        in_shape = layer.get_input_variable().shape if layer.inputs else layer.get_output_variable().shape
-        out_shape = layer.get_output_variable().shape
+        in_var, out_var = layer.get_input_variable(), layer.get_output_variable()
+        in_shape = (in_var or out_var).shape
+        out_shape = out_var.shape
         in_px, out_px = in_shape[0] * in_shape[1], out_shape[0] * out_shape[1]
         reuse, mults, wbits, lbits, fill = 1, 0, 0, 0, 1
         cycles = max(in_px, out_px)

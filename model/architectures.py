@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import tensorflow as tf
+import tf_keras as keras
 
 from cdinn.errors import CdinnError
 
-keras = tf.keras
 NETS = ("shape", "phase")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 
 from cdinn.cards import write_card
 from cdinn.errors import CdinnError
@@ -21,8 +22,6 @@ from cdinn.model.architectures import NETS, build_network, count_macs, get_archi
 from cdinn.model.dataset import make_dataset, network_input, network_target
 from cdinn.model.losses import get_loss
 from cdinn.model.simulate import SimulationConfig, simulate_many
-
-keras = tf.keras
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tensorflow as tf
+import tf_keras as keras
 
 from cdinn.cards import write_card
 from cdinn.io import write_json_atomic, write_text_atomic
@@ -23,7 +23,6 @@ from cdinn.model.simulate import simulate_many
 from cdinn.quantize.prune import hold_sparsity, prune, weight_sparsity
 from cdinn.quantize.qat import QuantConfig, bit_widths, quantized_network
 
-keras = tf.keras
 VARIANTS = ("float", "pruned", "quantized")
 
 

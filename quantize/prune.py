@@ -8,10 +8,9 @@ data, then ``strip_pruning`` so the result is a plain Keras model whose zeroed w
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_model_optimization as tfmot
+import tf_keras as keras
 
-keras = tf.keras
 _sparsity = tfmot.sparsity.keras
 
 

@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 from qkeras import QActivation, QConv2D, quantized_bits, quantized_relu
 
 from cdinn.errors import CdinnError
 
-keras = tf.keras
 LOGITS = "logits"
 INPUT_QUANT = "input_quant"
 

@@ -1,0 +1,163 @@
+"""hls4ml conversion and the compiled C++ emulation (real g++), against the QKeras model."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cdinn.errors import CdinnError
+from cdinn.firmware.config import FirmwareConfig, load_config, save_config
+from cdinn.firmware.convert import compile_emulation, convert, tf_keras_as_keras
+from cdinn.firmware.emulate import Emulator, EmulatorSpec, predict_parallel
+from cdinn.firmware.manifest import check_models_match, read_manifest, write_manifest
+from cdinn.firmware.synth import read_synthesis_report, require_vendor_tool
+from cdinn.firmware.validate import compare_outputs, first_mismatching_layer, validate
+from cdinn.model.architectures import ArchitectureConfig, build_network
+from cdinn.quantize.qat import QuantConfig, firmware_model, quantize_input, quantized_network
+
+TINY = ArchitectureConfig("tiny", filters=(4, 8), convs_per_stage=1, size=16)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny_firmware_model(seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    float_model = build_network(TINY, "phase")
+    x = np.random.default_rng(seed).random((64, 16, 16, 1)).astype(np.float32)
+    return firmware_model(quantized_network(float_model, QuantConfig(), x)), quantize_input(x, 9)
+
+
+def _build(tmp_path, backend="Vitis", io_type="io_stream", name="tiny"):
+    fw, x = _tiny_firmware_model()
+    cfg = FirmwareConfig(Backend=backend, IOType=io_type, ProjectName=name, ReuseFactor={"default": 3})
+    hls_model = convert(fw, cfg, tmp_path / name, x[:3], fw.predict(x[:3], verbose=0))
+    library = compile_emulation(hls_model)
+    return fw, x, hls_model, EmulatorSpec(str(library), name, 256, (256,))
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("fw"))
+
+
+def test_keras_alias_is_scoped():
+    import tf_keras
+
+    before = sys.modules.get("keras")
+    with tf_keras_as_keras():
+        import keras
+
+        assert keras is tf_keras
+    assert sys.modules.get("keras") is before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["Vitis", "Vivado"])
+@pytest.mark.parametrize("io_type", ["io_stream", "io_parallel"])
+def test_emulation_is_bit_exact_with_qkeras(tmp_path, backend, io_type):
+    fw, x, _, spec = _build(tmp_path, backend, io_type)
+    stats = validate(fw, spec, x, workers=1)
+    assert stats["identical_fraction"] == 1.0 and stats["values"] == 64 * 256
+    assert (tmp_path / "tiny" / "build_prj.tcl").is_file()
+    assert (tmp_path / "tiny" / "tb_data" / "tb_input_features.dat").stat().st_size > 0
+
+
+def test_project_and_test_bench_are_written(compiled):
+    fw, x, hls_model, spec = compiled
+    project = Path(hls_model.config.get_output_dir())
+    for name in ("build_prj.tcl", "firmware/tiny.cpp", "tiny_test.cpp", "hls4ml_config.yml"):
+        assert (project / name).is_file(), name
+    rows = (project / "tb_data" / "tb_input_features.dat").read_text().strip().splitlines()
+    assert len(rows) == 3 and len(rows[0].split()) == 256
+
+
+def test_parallel_emulation_equals_serial(compiled):
+    fw, x, _, spec = compiled
+    assert np.array_equal(predict_parallel(spec, x[:8], workers=2), Emulator(spec).predict(x[:8]))
+
+
+def test_a_perturbed_weight_is_caught_and_located(tmp_path):
+    fw, x, hls_model, spec = _build(tmp_path, name="perturbed")
+    kernel, bias = fw.get_layer("dec0_conv0").get_weights()
+    kernel[0, 0, 0, 0] += 0.5
+    fw.get_layer("dec0_conv0").set_weights([kernel, bias])
+    stats = validate(fw, spec, x, workers=1)
+    assert stats["identical_fraction"] < 1.0 and stats["patterns_with_mismatch"] > 0
+    assert first_mismatching_layer(hls_model, fw, x) == "dec0_conv0"
+
+
+def test_compare_outputs_counts():
+    a = np.zeros((2, 4))
+    b = a.copy()
+    b[1, 2] = 0.25
+    s = compare_outputs(a, b)
+    assert s["identical_fraction"] == 7 / 8 and s["patterns_with_mismatch"] == 1 and s["max_abs_difference"] == 0.25
+
+
+def test_estimate_against_a_hand_computed_case(compiled):
+    from cdinn.firmware.estimate import estimate_layers, summarise_estimate
+
+    _, _, hls_model, _ = compiled
+    layers = {layer.name: layer for layer in estimate_layers(hls_model)}
+    first = layers["enc0_conv0"]  # 3x3, 1 -> 4 channels on a padded 18x18 input, reuse 3
+    assert first.multipliers == 12 and first.reuse == 3
+    assert first.cycles == max(18 * 18, 16 * 16 * 3) == 768
+    assert first.weight_bits == 3 * 3 * 1 * 4 * 8 + 4 * 8
+    assert first.line_buffer_bits == 2 * 18 * 1 * 9
+    bottleneck = layers["enc1_conv0"]  # 4 -> 8 channels at 8x8 (padded 10x10)
+    assert bottleneck.reuse == 3 and bottleneck.multipliers == 3 * 3 * 4 * 8 // 3
+    assert bottleneck.cycles == max(10 * 10, 8 * 8 * 3)
+    summary = summarise_estimate(list(layers.values()), 5.0, "xcvu9p-flgb2104-2-e")
+    assert summary["initiation_interval_cycles"] == max(layer.cycles for layer in layers.values())
+    assert summary["multipliers"] == sum(layer.multipliers for layer in layers.values())
+    assert summary["latency_cycles"] > summary["initiation_interval_cycles"]
+    assert summary["fits"]["xcvu9p"] == {"dsp": True, "bram18": True}
+    assert "ESTIMATE" in summary["label"]
+
+
+def test_manifest_round_trip_and_model_mismatch(compiled, tmp_path):
+    _, _, _, spec = compiled
+    write_manifest(tmp_path, spec, ("phase",), {"phase": "a" * 64}, 9, FirmwareConfig())
+    manifest, spec2 = read_manifest(tmp_path)
+    assert spec2.output_sizes == spec.output_sizes and Path(spec2.library).resolve() == Path(spec.library).resolve()
+    check_models_match(manifest, {"phase": {"sha256": "a" * 64}})
+    with pytest.raises(CdinnError, match="does not match its firmware"):
+        check_models_match(manifest, {"phase": {"sha256": "b" * 64}})
+    with pytest.raises(CdinnError, match="no firmware manifest"):
+        read_manifest(tmp_path / "nowhere")
+
+
+def test_emulator_errors(compiled):
+    _, _, _, spec = compiled
+    with pytest.raises(CdinnError, match="emulation library not found"):
+        Emulator(EmulatorSpec("/nonexistent.so", "tiny", 256, (256,)))
+    with pytest.raises(CdinnError, match="expects 256 values"):
+        Emulator(spec).predict(np.zeros((1, 8, 8)))
+    with pytest.raises(CdinnError, match="has no function"):
+        Emulator(EmulatorSpec(spec.library, "other", 256, (256,)))
+
+
+def test_yaml_config_round_trip(tmp_path):
+    cfg = load_config("edge")
+    assert cfg.IOType == "io_stream" and cfg.Backend == "Vitis" and cfg.reuse("dec1_conv0") == 16
+    assert cfg.reuse("no_such_layer") == 1 and cfg.reuse("phase_dec1_conv0") == 16
+    save_config(cfg, tmp_path / "c.yml")
+    assert load_config(tmp_path / "c.yml") == cfg
+    (tmp_path / "bad.yml").write_text("Backend: Vitis\nFrobnicate: 3\n")
+    with pytest.raises(CdinnError, match="unknown keys"):
+        load_config(tmp_path / "bad.yml")
+    with pytest.raises(CdinnError, match="not found"):
+        load_config("nonexistent")
+
+
+def test_synthesis_without_vendor_tools_fails_with_one_line(compiled, tmp_path):
+    with pytest.raises(CdinnError, match="vendor HLS tool not found"):
+        require_vendor_tool(tmp_path)
+    assert read_synthesis_report(tmp_path) is None
+    result = subprocess.run(["make", "-s", "synth", f"SYNTH_PROJECT={tmp_path}"], cwd=REPO, capture_output=True,
+                            text=True)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("cdinn: error:")]
+    assert len(lines) == 1 and "vitis_hls" in lines[0] and str(tmp_path) in lines[0]
