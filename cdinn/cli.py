@@ -9,6 +9,8 @@ import argparse
 import shlex
 import sys
 
+import numpy as np
+
 from cdinn.errors import CdinnError
 
 UNITS = """conventions: diffraction frames are amplitudes |FT| (or intensities |FT|^2 with --intensity),
@@ -136,6 +138,83 @@ def cmd_synth(args: argparse.Namespace) -> None:
     print(synthesize(model, args.project, cosim=not args.no_cosim))
 
 
+def cmd_run(args: argparse.Namespace) -> None:
+    import signal
+    import threading
+
+    from cdinn.host.backends import get_backend
+    from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+    from cdinn.host.runner import Runner
+    from cdinn.host.sources import open_source
+    from cdinn.host.writer import RunWriter
+
+    options = {"keras": {"net": args.net}, "onnx": {"net": args.net, "threads": args.threads},
+               "emulator": {"project": args.project, "quantized": args.quantized},
+               "fpga": {"bitstream": args.bitstream, "project": args.project}}[args.backend]
+    backend = get_backend(args.backend, **options)
+    centre_pixel = tuple(int(v) for v in args.centre_pixel.split(",")) if args.centre_pixel else None
+    pre_cfg = PreprocessConfig(input_kind=args.input_kind, dark=args.dark, background=args.background,
+                               centre=args.centre, centre_pixel=centre_pixel, crop=args.crop)
+    preprocessor = Preprocessor(pre_cfg)
+    stop = threading.Event()
+    source = open_source(args.source, idle_timeout=args.idle_timeout, stop=stop, zmq_mode=args.zmq_mode,
+                         zmq_bind=args.zmq_bind)
+    writer = RunWriter(args.out, dict(backend.provenance(), command=_command_line(args), source=args.source),
+                       pre_cfg.as_dict())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    summary = Runner(source, backend, writer, preprocessor, max_batch=args.max_batch, stop=stop,
+                     progress=not args.quiet).run()
+    print(f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']}; "
+          f"{summary['frames_per_s']:.0f} frames/s; latency p50 {summary['latency_ms_p50']:.2f} ms, "
+          f"p99 {summary['latency_ms_p99']:.2f} ms -> {args.out}")
+
+
+def cmd_stream_sim(args: argparse.Namespace) -> None:
+    from cdinn.host.stream_sim import stream
+    from cdinn.io import read_frames
+
+    frames = read_frames(args.source)
+    if frames.ndim == 2:
+        frames = frames[None]
+    if args.count:
+        frames = np.resize(frames, (args.count, *frames.shape[1:]))
+    report = stream(frames, args.endpoint, args.rate, args.mode, args.consumers, args.connect_wait)
+    print(f"sent {report['sent']} frames in {report['seconds']:.2f} s ({report['rate']:.0f} frames/s) "
+          f"on {args.endpoint}")
+
+
+def cmd_merge(args: argparse.Namespace) -> None:
+    from cdinn.host.merge import merge
+
+    report = merge(args.inputs, args.out)
+    print(f"merged {report['frames']} frames and {report['rejected']} rejections -> {args.out}")
+    if report["missing"]:
+        print(f"missing frame numbers ({len(report['missing'])}): {report['missing'][:50]}", file=sys.stderr)
+    if report["duplicates"]:
+        print(f"duplicated frame numbers: {report['duplicates'][:50]}", file=sys.stderr)
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> None:
+    from cdinn.host.onnx_export import export_onnx
+
+    report = export_onnx(args.net, args.out)
+    for name, diff in report["max_abs_difference"].items():
+        print(f"{report['folder']}/{name}: max |onnxruntime - keras| = {diff:.2e}")
+
+
+def cmd_baseline(args: argparse.Namespace) -> None:
+    from cdinn.host.baseline import markdown_table, run_baseline, write_report
+
+    report = run_baseline(args.net, n=args.n, batch=args.batch, repeats=args.repeats,
+                          erhio_patterns=args.erhio_patterns, iterations=args.iterations,
+                          emulator_project=args.project, quantized=args.quantized)
+    report["command"] = _command_line(args)
+    write_report(report, args.out)
+    print(markdown_table(report))
+    print(f"written to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="cdinn", description=__doc__.splitlines()[0], epilog=UNITS,
@@ -249,6 +328,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", default="firmware/build/edge/shape", help="project folder")
     p.add_argument("--no-cosim", action="store_true", help="skip RTL co-simulation")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("run", help="reconstruct frames from a detector source, as fast as they come", epilog=UNITS,
+                       formatter_class=fmt, description="Frames from --source (FILE.npy, FILE.h5[:/dataset], a "
+                       "glob of files, a folder to watch, or a ZeroMQ endpoint tcp://HOST:PORT) are validated, "
+                       "preprocessed (dark/background subtraction in counts, centring, crop, binning to 32x32, "
+                       "intensities -> amplitudes), reconstructed by --backend in adaptive batches and written "
+                       "incrementally to --out (HDF5, readable during the run). Bad frames are rejected with a "
+                       "reason; SIGINT/SIGTERM stop the source and close the file cleanly.")
+    p.add_argument("--source", required=True)
+    p.add_argument("--backend", choices=("keras", "onnx", "emulator", "fpga"), default="onnx")
+    p.add_argument("--out", required=True, help="output HDF5 file (must not exist)")
+    p.add_argument("--net", default="edge", help="float network set for keras/onnx (default edge)")
+    p.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    p.add_argument("--project", default="firmware/build/edge/both", help="firmware project (emulator, fpga)")
+    p.add_argument("--quantized", default="model/weights/edge-q", help="quantized networks (emulator)")
+    p.add_argument("--bitstream", default="firmware/build/edge/both/cdinn.bit", help="FPGA bitstream (fpga)")
+    p.add_argument("--input-kind", choices=("intensity", "amplitude"), default="intensity",
+                   help="what the detector frames hold (counts = intensity)")
+    p.add_argument("--dark", help=".npy dark frame (counts) to subtract")
+    p.add_argument("--background", type=float, default=0.0, help="constant background (counts/pixel)")
+    p.add_argument("--centre", choices=("frame", "max", "com"), default="frame",
+                   help="zero-frequency pixel: the frame's middle pixel, the maximum or the centre of mass")
+    p.add_argument("--centre-pixel", help="calibrated zero-frequency pixel ROW,COL (overrides --centre)")
+    p.add_argument("--crop", type=int, help="crop window (pixels, multiple of 32) around the centre")
+    p.add_argument("--max-batch", type=int, default=64, help="largest adaptive batch")
+    p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without frames (live sources)")
+    p.add_argument("--zmq-mode", choices=("pull", "sub"), default="pull")
+    p.add_argument("--zmq-bind", action="store_true", help="bind the ZeroMQ endpoint instead of connecting")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("stream-sim", help="replay frames onto a ZeroMQ socket at a given rate",
+                       description="Send frames (FILE.npy or FILE.h5[:/dataset]) as JSON header + raw bytes "
+                       "messages on a bound PUSH or PUB socket, then one end marker per consumer.")
+    p.add_argument("--source", required=True)
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:5555")
+    p.add_argument("--rate", type=float, help="frames per second (default: as fast as possible)")
+    p.add_argument("--mode", choices=("push", "pub"), default="push")
+    p.add_argument("--consumers", type=int, default=1, help="end-of-stream markers to send")
+    p.add_argument("--count", type=int, help="send this many frames (cycling through the file)")
+    p.add_argument("--connect-wait", type=float, default=0.5, help="seconds to wait for consumers")
+    p.set_defaults(func=cmd_stream_sim)
+
+    p = sub.add_parser("merge", help="merge several runners' outputs in frame order",
+                       description="Combine run outputs into one HDF5 file sorted by frame number; reports "
+                       "missing and duplicated frame numbers.")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("export-onnx", help="export the float networks to ONNX and check them against Keras",
+                       description="Write shape.onnx, phase.onnx and cdinn.onnx (both outputs) for a network set "
+                       "and report the largest difference from Keras on simulated patterns.")
+    p.add_argument("--net", default="edge")
+    p.add_argument("--out", help="output folder (default: beside the Keras weights)")
+    p.set_defaults(func=cmd_export_onnx)
+
+    p = sub.add_parser("baseline", help="CPU timing of every backend vs ER/HIO, in one run",
+                       description="Per-pattern latency (median, p99) of Keras, onnxruntime (batch 1 with 1/2 "
+                       "threads, batched), the emulation and 620-iteration ER/HIO on the same patterns, with "
+                       "speed-ups over ER/HIO; writes JSON.")
+    p.add_argument("--net", default="edge")
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=300)
+    p.add_argument("--erhio-patterns", type=int, default=5)
+    p.add_argument("--iterations", type=int, default=620)
+    p.add_argument("--project", default="firmware/build/edge/both")
+    p.add_argument("--quantized", default="model/weights/edge-q")
+    p.add_argument("--out", default="results/baseline.json")
+    p.set_defaults(func=cmd_baseline)
     return parser
 
 

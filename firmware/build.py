@@ -26,7 +26,7 @@ from cdinn.firmware.config import FirmwareConfig, load_config, save_config
 from cdinn.firmware.emulate import EmulatorSpec, predict_parallel
 from cdinn.firmware.manifest import write_manifest
 from cdinn.io import write_json_atomic, write_text_atomic
-from cdinn.model.dataset import network_input
+from cdinn.model.conventions import network_input
 
 NETS = ("shape", "phase")
 COMBINED = "both"

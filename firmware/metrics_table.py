@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cdinn.firmware.emulate import predict_parallel
-from cdinn.model.conventions import complex_object, sigmoid
-from cdinn.model.dataset import network_input
+from cdinn.model.conventions import complex_object, network_input, sigmoid
 from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import load_network, network_folder, outputs_to_object, predict
 from cdinn.model.metrics import reconstruction_metrics, summarise

@@ -52,6 +52,11 @@ def normalise_amplitude(amplitude: np.ndarray) -> np.ndarray:
     return (amplitude / peak).astype(np.float32)
 
 
+def network_input(diffraction: np.ndarray) -> np.ndarray:
+    """(B, N, N) diffraction amplitudes -> (B, N, N, 1) float32 normalised to a per-frame maximum of 1."""
+    return normalise_amplitude(diffraction)[..., None]
+
+
 def phase_to_unit(phase: np.ndarray) -> np.ndarray:
     """Radians in ``[-pi, pi]`` to the sigmoid range ``[0, 1]``."""
     return ((phase + np.pi) / TWO_PI).astype(np.float32)

@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from cdinn.model.conventions import normalise_amplitude, phase_to_unit
+from cdinn.model.conventions import phase_to_unit
 from cdinn.model.simulate import SimulatedBatch
-
-
-def network_input(diffraction: np.ndarray) -> np.ndarray:
-    """(B, N, N) diffraction amplitudes -> (B, N, N, 1) float32 normalised to a per-frame maximum of 1."""
-    return normalise_amplitude(diffraction)[..., None]
 
 
 def network_target(batch: SimulatedBatch, net: str) -> np.ndarray:

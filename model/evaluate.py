@@ -18,8 +18,7 @@ from tqdm import tqdm
 from cdinn.cards import card_path
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
-from cdinn.model.conventions import complex_object, crop_centred, pad_centred
-from cdinn.model.dataset import network_input
+from cdinn.model.conventions import complex_object, crop_centred, network_input, pad_centred
 from cdinn.model.inference import load_network, network_folder, predict, reconstruct_with
 from cdinn.model.metrics import METRICS, reconstruction_metrics, register, summarise
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve

@@ -13,8 +13,7 @@ import numpy as np
 
 from cdinn.cards import read_card
 from cdinn.errors import CdinnError
-from cdinn.model.conventions import unit_to_phase
-from cdinn.model.dataset import network_input
+from cdinn.model.conventions import network_input, unit_to_phase
 from cdinn.model.metrics import support
 from cdinn.model.validation import validate_frames
 

@@ -19,7 +19,8 @@ from cdinn.cards import write_card
 from cdinn.errors import CdinnError
 from cdinn.model import figures
 from cdinn.model.architectures import NETS, build_network, count_macs, get_architecture
-from cdinn.model.dataset import make_dataset, network_input, network_target
+from cdinn.model.conventions import network_input
+from cdinn.model.dataset import make_dataset, network_target
 from cdinn.model.losses import get_loss
 from cdinn.model.simulate import SimulationConfig, simulate_many
 

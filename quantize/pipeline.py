@@ -13,8 +13,8 @@ import tf_keras as keras
 
 from cdinn.cards import write_card
 from cdinn.io import write_json_atomic, write_text_atomic
-from cdinn.model.conventions import complex_object
-from cdinn.model.dataset import make_dataset, network_input, network_target
+from cdinn.model.conventions import complex_object, network_input
+from cdinn.model.dataset import make_dataset, network_target
 from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import load_network, network_folder, reconstruct_with
 from cdinn.model.losses import get_loss

@@ -1,0 +1,28 @@
+"""What flows through the runner: frames from a source, or rejections for input that was not a frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    """One detector frame: ``data`` is a 2-D array of counts (intensities) or amplitudes as the source
+    delivers it; ``number`` the frame number the source assigned; ``arrival`` a ``time.time()`` stamp."""
+
+    number: int
+    data: np.ndarray
+    source: str
+    arrival: float
+
+
+@dataclass
+class Rejected:
+    """Input the source could not turn into a frame (a corrupt message, an unreadable file)."""
+
+    number: int
+    reason: str
+    source: str
+    arrival: float

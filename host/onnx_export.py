@@ -1,0 +1,101 @@
+"""ONNX export of the float networks (tf2onnx) and onnxruntime sessions.
+
+``export_onnx`` writes, beside the Keras weights (or to ``out_dir``): ``shape.onnx``, ``phase.onnx`` and
+``cdinn.onnx`` (one graph, input ``diffraction`` (B, 32, 32, 1) normalised amplitudes, outputs ``shape``
+and ``phase`` in [0, 1]); each records the sha256 of the Keras weights it came from in its metadata, and
+is checked against Keras on simulated patterns.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cdinn.errors import CdinnError
+from cdinn.model.conventions import network_input
+from cdinn.model.inference import load_network, network_folder
+from cdinn.model.simulate import simulate
+
+COMBINED = "cdinn.onnx"
+OPSET = 17
+
+
+def _to_onnx(model, output_names: list[str], sources: dict[str, str]):
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, 32, 32, 1), tf.float32, name="diffraction"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
+    for output, name in zip(proto.graph.output, output_names, strict=True):  # stable output names
+        for node in proto.graph.node:
+            node.output[:] = [name if o == output.name else o for o in node.output]
+        output.name = name
+    for net, sha in sources.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = f"{net}_sha256", sha
+    return proto
+
+
+def _write_atomic(proto, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(proto.SerializeToString())
+    os.replace(tmp, path)
+
+
+def session(path: str | os.PathLike, threads: int | None = None, optimize: bool = True):
+    """An onnxruntime CPU session; ``threads`` intra-op threads (default: onnxruntime's choice)."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # silence the per-Resize deprecation notes tf2onnx's graphs trigger
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
+        raise CdinnError(f"cannot load ONNX model {path}: {str(exc).splitlines()[0]}") from None
+
+
+def export_onnx(net: str = "edge", out_dir: str | os.PathLike | None = None, check_patterns: int = 64) -> dict:
+    """Export the shape, phase and combined graphs; return the max |ONNX - Keras| of each output."""
+    import tf_keras as keras
+
+    folder = network_folder(net)
+    out = Path(out_dir) if out_dir else folder
+    out.mkdir(parents=True, exist_ok=True)
+    models, sources = {}, {}
+    for name in ("shape", "phase"):
+        models[name], card = load_network(str(folder), name)
+        sources[name] = card["sha256"]
+    inputs = keras.Input((32, 32, 1), name="diffraction")
+    combined = keras.Model(inputs, [models["shape"](inputs), models["phase"](inputs)], name="cdinn")
+    graphs = {"shape.onnx": (models["shape"], ["shape"], {"shape": sources["shape"]}),
+              "phase.onnx": (models["phase"], ["phase"], {"phase": sources["phase"]}),
+              COMBINED: (combined, ["shape", "phase"], sources)}
+    x = network_input(simulate(check_patterns, seed=99).diffraction)
+    report = {"folder": str(out), "opset": OPSET, "max_abs_difference": {}}
+    for filename, (model, names, src) in graphs.items():
+        _write_atomic(_to_onnx(model, names, src), out / filename)
+        onnx_out = session(out / filename).run(None, {"diffraction": x})
+        keras_out = model.predict(x, verbose=0)
+        keras_out = keras_out if isinstance(keras_out, list) else [keras_out]
+        report["max_abs_difference"][filename] = float(max(np.abs(a - b).max() for a, b in
+                                                           zip(onnx_out, keras_out, strict=True)))
+    return report
+
+
+def onnx_sources(path: str | os.PathLike) -> dict[str, str]:
+    """The Keras weights' sha256 recorded in an exported ONNX file, by network."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for corrupt files
+        raise CdinnError(f"cannot read ONNX model {path}: {str(exc).splitlines()[0]}") from None
+    return {p.key.removesuffix("_sha256"): p.value for p in model.metadata_props if p.key.endswith("_sha256")}

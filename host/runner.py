@@ -1,0 +1,150 @@
+"""The readout-node runner: frames from a source -> validation and preprocessing -> a backend, in adaptive
+batches -> incremental HDF5 output, with live progress and clean shutdown.
+
+A reader thread pulls frames from the source into an in-memory queue as fast as they come; the main loop
+takes whatever is queued (at least one frame, at most ``max_batch``): batch 1 when idle, larger batches
+under load, so latency stays low at low rates and throughput scales at high rates. Bad frames are rejected
+with a reason (written to the output and to stderr) and the run goes on. Setting ``stop`` (SIGINT/SIGTERM
+in ``cdinn run``) ends the source; frames already received are still processed, then the file is closed.
+Invariant at the end: received == written + rejected.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cdinn.errors import CdinnError
+from cdinn.host.frames import Rejected
+from cdinn.host.preprocess import Preprocessor
+from cdinn.host.writer import RunWriter
+
+_END = object()
+
+
+@dataclass
+class RunStats:
+    received: int = 0
+    written: int = 0
+    rejected: int = 0
+    batches: int = 0
+    started: float = field(default_factory=time.monotonic)
+    latencies: deque = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def counts(self) -> dict:
+        return {"received": self.received, "written": self.written, "rejected": self.rejected,
+                "batches": self.batches}
+
+    def summary(self) -> dict:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        lat = np.asarray(self.latencies) * 1e3 if self.latencies else np.zeros(1)
+        return dict(self.counts(), frames_per_s=self.written / elapsed, latency_ms_p50=float(np.percentile(lat, 50)),
+                    latency_ms_p99=float(np.percentile(lat, 99)), seconds=elapsed)
+
+
+class Runner:
+    def __init__(self, source, backend, writer: RunWriter, preprocessor: Preprocessor, max_batch: int = 64,
+                 stop: threading.Event | None = None, progress: bool = True):
+        if max_batch < 1:
+            raise CdinnError(f"max batch must be >= 1, got {max_batch}")
+        self.source, self.backend, self.writer, self.preprocess = source, backend, writer, preprocessor
+        self.max_batch = max_batch
+        self.stop = stop or threading.Event()
+        self.progress = progress
+        self.stats = RunStats()
+        self._queue: queue.Queue = queue.Queue()
+        self._reader_error: BaseException | None = None
+
+    def _read(self) -> None:
+        try:
+            for item in self.source:
+                self._queue.put(item)
+                if self.stop.is_set():
+                    break
+        except BaseException as exc:  # surfaced in the main thread after the queue drains
+            self._reader_error = exc
+        finally:
+            self._queue.put(_END)
+
+    def _next_batch(self) -> tuple[list, bool]:
+        """Up to max_batch items: block for the first, then take what is already queued."""
+        items, ended = [], False
+        while not items:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return items, True
+            items.append(item)
+        while len(items) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _END:
+                ended = True
+                break
+            items.append(item)
+        return items, ended
+
+    def _reject(self, number: int, reason: str, arrival: float, source: str, bar) -> None:
+        self.stats.rejected += 1
+        self.writer.reject(number, reason, arrival)
+        message = f"cdinn: frame {number} from {source} rejected: {reason}"
+        (bar.write(message, file=sys.stderr) if bar is not None else print(message, file=sys.stderr))
+
+    def _process(self, items: list, bar) -> None:
+        frames, inputs = [], []
+        for item in items:
+            self.stats.received += 1
+            if isinstance(item, Rejected):
+                self._reject(item.number, item.reason, item.arrival, item.source, bar)
+                continue
+            try:
+                inputs.append(self.preprocess(item.data))
+                frames.append(item)
+            except CdinnError as exc:
+                self._reject(item.number, str(exc), item.arrival, item.source, bar)
+        if frames:
+            amplitude, phase = self.backend.infer(np.stack(inputs))
+            done = time.time()
+            self.writer.write(amplitude, phase, frames, done)
+            self.stats.written += len(frames)
+            self.stats.batches += 1
+            self.stats.latencies.extend(done - f.arrival for f in frames)
+
+    def run(self) -> dict:
+        """Process until the source ends (or ``stop``); close the output; return the run summary."""
+        from tqdm import tqdm
+
+        reader = threading.Thread(target=self._read, name="cdinn-reader", daemon=True)
+        reader.start()
+        bar = tqdm(unit="frame", desc="cdinn run", disable=not self.progress, file=sys.stderr, mininterval=0.5)
+        try:
+            ended = False
+            while not ended:
+                items, ended = self._next_batch()
+                before = self.stats.received
+                self._process(items, bar)
+                bar.update(self.stats.received - before)
+                if self.progress and self.stats.latencies:
+                    s = self.stats.summary()
+                    bar.set_postfix(fps=f"{s['frames_per_s']:.0f}", p50_ms=f"{s['latency_ms_p50']:.2f}",
+                                    p99_ms=f"{s['latency_ms_p99']:.2f}", rejected=self.stats.rejected, refresh=False)
+        finally:
+            bar.close()
+            self.stop.set()
+            close = getattr(self.source, "close", None)
+            if close:
+                close()
+            self.writer.close(self.stats.counts())
+        if self._reader_error is not None:
+            raise CdinnError(f"source failed: {self._reader_error}")
+        return self.stats.summary()

@@ -1,0 +1,94 @@
+"""Incremental HDF5 output of a run, readable while it is written and after a crash.
+
+The file is opened in single-writer/multiple-reader (SWMR) mode: datasets grow batch by batch and are
+flushed after every batch, so a reader (or a restart after a crash) sees every completed frame; at most
+the batch in flight is lost. Layout (N = frames written, R = frames rejected):
+
+* ``amplitude`` (N, 32, 32) float32 in [0, 1]; ``phase`` (N, 32, 32) float32 radians;
+* ``frame_number`` (N,) int64; ``source`` (N,) UTF-8 strings (file, dataset or endpoint of each frame);
+* ``arrival_time``, ``completion_time`` (N,) float64 UNIX seconds; ``latency`` (N,) float64 seconds;
+* ``rejected/frame_number`` (R,) int64, ``rejected/reason`` (R,) UTF-8 strings, ``rejected/arrival_time``;
+* root attributes: ``provenance`` (JSON: backend, model sha256s, versions), ``preprocess`` (JSON), and at
+  a clean close ``complete`` = True and ``counts`` (JSON: received, written, rejected).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cdinn.cards import library_versions
+from cdinn.errors import CdinnError
+
+_FRAME_FIELDS = {"frame_number": np.int64, "source": h5py.string_dtype(), "arrival_time": np.float64,
+                 "completion_time": np.float64, "latency": np.float64}
+
+
+class RunWriter:
+    """Append reconstructions and rejections to ``path`` (which must not exist yet)."""
+
+    def __init__(self, path: str | os.PathLike, provenance: dict, preprocess: dict, size: int = 32):
+        self.path = Path(path)
+        if self.path.exists():
+            raise CdinnError(f"output file {self.path} already exists; choose another name (nothing was changed)")
+        if not self.path.parent.is_dir():
+            raise CdinnError(f"output folder does not exist: {self.path.parent}")
+        self.written = 0
+        self.rejected = 0
+        fh = h5py.File(self.path, "w", libver="latest")
+        images = dict(shape=(0, size, size), maxshape=(None, size, size), chunks=(16, size, size), dtype="float32")
+        fh.create_dataset("amplitude", **images)
+        fh.create_dataset("phase", **images).attrs["units"] = "radians"
+        for name, dtype in _FRAME_FIELDS.items():
+            fh.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(1024,), dtype=dtype)
+        group = fh.create_group("rejected")
+        group.create_dataset("frame_number", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.int64)
+        group.create_dataset("arrival_time", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.float64)
+        group.create_dataset("reason", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=h5py.string_dtype())
+        fh.attrs["provenance"] = json.dumps(dict(provenance, versions=library_versions()))
+        fh.attrs["preprocess"] = json.dumps(preprocess)
+        fh.attrs["complete"] = False
+        fh.swmr_mode = True
+        self._fh = fh
+        self._fh.flush()
+
+    @staticmethod
+    def _append(dset: h5py.Dataset, values) -> None:
+        n = dset.shape[0]
+        dset.resize(n + len(values), axis=0)
+        dset[n:] = values
+
+    def write(self, amplitude: np.ndarray, phase: np.ndarray, frames: list, completion: float) -> None:
+        """Append one batch of reconstructions (``frames``: the Frame objects, in order) and flush."""
+        fh = self._fh
+        self._append(fh["amplitude"], amplitude)
+        self._append(fh["phase"], phase)
+        self._append(fh["frame_number"], [f.number for f in frames])
+        self._append(fh["source"], [f.source for f in frames])
+        self._append(fh["arrival_time"], [f.arrival for f in frames])
+        self._append(fh["completion_time"], [completion] * len(frames))
+        self._append(fh["latency"], [completion - f.arrival for f in frames])
+        self.written += len(frames)
+        fh.flush()
+
+    def reject(self, number: int, reason: str, arrival: float) -> None:
+        """Record one rejected input and flush."""
+        group = self._fh["rejected"]
+        self._append(group["frame_number"], [number])
+        self._append(group["arrival_time"], [arrival])
+        self._append(group["reason"], [reason])
+        self.rejected += 1
+        self._fh.flush()
+
+    def close(self, counts: dict) -> None:
+        """Close the stream, then mark the file complete with the final counts (attributes cannot change
+        while the file is in SWMR mode)."""
+        if self._fh.id.valid:
+            self._fh.close()
+        with h5py.File(self.path, "a", libver="latest") as fh:
+            fh.attrs["complete"] = True
+            fh.attrs["counts"] = json.dumps(counts)

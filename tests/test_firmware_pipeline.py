@@ -1,0 +1,72 @@
+"""`cdinn firmware` on the shipped quantized edge networks, and the emulator backend that uses its output."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cdinn.cli import main
+from cdinn.errors import CdinnError
+from cdinn.host.backends import get_backend
+from cdinn.model.conventions import network_input, sigmoid
+from cdinn.model.inference import WEIGHTS_DIR
+from cdinn.quantize.qat import firmware_model, load_quantized, quantize_input
+
+QUANTIZED = WEIGHTS_DIR / "edge-q"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("firmware") / "edge"
+    code = main(["firmware", "--source", str(QUANTIZED), "--out", str(out), "--validate", "40", "--compare", "40",
+                 "--workers", "2"])
+    assert code == 0
+    return out
+
+
+def test_firmware_build_is_bit_exact_and_complete(build_dir):
+    report = json.loads((build_dir / "report.json").read_text())
+    assert report["bit_exact"] is True
+    for project in ("shape", "phase", "both"):
+        assert (build_dir / project / "build_prj.tcl").is_file()
+        assert (build_dir / project / "manifest.json").is_file()
+        assert (build_dir / project / "estimate.md").read_text().startswith("**ESTIMATE")
+        assert report["steps"]["validate"]["result"][project]["identical_fraction"] == 1.0
+    summary = report["steps"]["estimate"]["result"]["shape"]["summary"]
+    assert summary["initiation_interval_cycles"] <= 1200 and summary["fits"]["xcvu9p"]["dsp"]
+    assert report["steps"]["compare"]["result"]["emulation_equals_qat_keras"] is True
+    assert "Bit accuracy" in (build_dir / "report.md").read_text()
+
+
+def test_emulator_backend_reproduces_the_quantized_networks(build_dir, patterns):
+    backend = get_backend("emulator", project=str(build_dir / "both"), quantized=str(QUANTIZED))
+    amplitude, phase = backend.infer(patterns.diffraction[:4])
+    x = quantize_input(network_input(patterns.diffraction[:4]), 9)
+    expected = sigmoid(firmware_model(load_quantized(QUANTIZED / "shape.h5")).predict(x, verbose=0))[..., 0]
+    assert np.array_equal(amplitude, expected)
+    assert backend.provenance()["backend"] == "emulator"
+
+
+def test_a_model_that_does_not_match_its_firmware_is_refused(build_dir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    for net, src in (("shape", "phase"), ("phase", "phase")):
+        shutil.copy(QUANTIZED / f"{src}.h5", other / f"{net}.h5")
+        card = json.loads((QUANTIZED / f"{src}.card.json").read_text())
+        card["weights"] = f"{net}.h5"
+        (other / f"{net}.card.json").write_text(json.dumps(card))
+    with pytest.raises(CdinnError, match="does not match its firmware"):
+        get_backend("emulator", project=str(build_dir / "both"), quantized=str(other))
+    with pytest.raises(CdinnError, match="needs the project that streams both"):
+        get_backend("emulator", project=str(build_dir / "shape"), quantized=str(QUANTIZED))
+
+
+def test_run_with_the_emulator_backend(build_dir, patterns, tmp_path, capsys):
+    np.save(tmp_path / "f.npy", patterns.diffraction[:3].astype(np.float64) ** 2)
+    code = main(["run", "--source", str(tmp_path / "f.npy"), "--backend", "emulator", "--project",
+                 str(build_dir / "both"), "--quantized", str(QUANTIZED), "--out", str(tmp_path / "o.h5"), "--quiet"])
+    assert code == 0 and "written 3" in capsys.readouterr().out
+    assert Path(tmp_path / "o.h5").stat().st_size > 0

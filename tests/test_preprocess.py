@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from cdinn.errors import CdinnError
+from cdinn.host.preprocess import (
+    PreprocessConfig,
+    Preprocessor,
+    bin_to,
+    crop_around,
+    default_crop,
+    find_centre,
+    subtract,
+    to_amplitude,
+)
+
+
+def test_subtract_clips_at_zero():
+    frame = np.array([[5.0, 1.0], [3.0, 0.0]])
+    dark = np.array([[1.0, 2.0], [0.0, 0.0]])
+    assert subtract(frame, dark, 1.0).tolist() == [[3.0, 0.0], [2.0, 0.0]]
+
+
+def test_centre_finders():
+    frame = np.zeros((9, 9))
+    frame[2, 6] = 10
+    frame[3, 6] = 10
+    assert find_centre(frame, "max") == (2, 6)
+    assert find_centre(frame, "com") == (2, 6) or find_centre(frame, "com") == (3, 6)
+    assert find_centre(frame, "frame") == (4, 4)
+
+
+def test_crop_puts_the_centre_at_the_middle_and_pads_off_detector():
+    frame = np.arange(100.0).reshape(10, 10)
+    window = crop_around(frame, (1, 8), 4)
+    assert window.shape == (4, 4) and window[2, 2] == frame[1, 8]
+    assert window[0, 0] == 0 and window[0].sum() == 0  # row -1 is off the detector
+
+
+def test_binning_conserves_counts_and_default_crop():
+    frame = np.random.default_rng(0).poisson(5, (64, 64)).astype(float)
+    binned = bin_to(frame, 32)
+    assert binned.shape == (32, 32) and binned.sum() == frame.sum() and binned[0, 0] == frame[:2, :2].sum()
+    assert default_crop((100, 130), 32) == 96
+    with pytest.raises(CdinnError):
+        bin_to(np.zeros((40, 40)), 32)
+
+
+def test_intensities_become_amplitudes():
+    assert to_amplitude(np.array([4.0, 9.0]), "intensity").tolist() == [2.0, 3.0]
+    assert to_amplitude(np.array([4.0]), "amplitude").tolist() == [4.0]
+
+
+def test_a_centred_32x32_intensity_frame_passes_through(centred_patterns):
+    intensity = centred_patterns.diffraction[0].astype(np.float64) ** 2
+    out = Preprocessor(PreprocessConfig())(intensity)
+    assert np.allclose(out, centred_patterns.diffraction[0], rtol=1e-5)
+
+
+def test_a_large_offset_detector_frame_is_centred_cropped_and_binned(patterns, tmp_path):
+    pattern = patterns.diffraction_oversampled[0].astype(np.float64) ** 2  # 64x64 intensities
+    detector = np.zeros((100, 120))
+    detector[10:74, 40:104] = pattern + 2.0  # peak off-centre, on a flat background of 2 counts
+    dark = np.zeros_like(detector)
+    dark[10:74, 40:104] = 1.0
+    np.save(tmp_path / "dark.npy", dark)
+    cfg = PreprocessConfig(dark=str(tmp_path / "dark.npy"), background=1.0, crop=64, centre_pixel=(42, 72))
+    out = Preprocessor(cfg)(detector)
+    expected = np.sqrt(bin_to(pattern, 32))
+    assert out.shape == (32, 32) and np.allclose(out, expected, rtol=1e-5)
+
+
+def test_the_maximum_finds_the_zero_frequency_of_a_real_object():
+    obj = np.zeros((64, 64))
+    obj[20:30, 25:33] = 1.0
+    intensity = np.abs(np.fft.fftshift(np.fft.fft2(obj))) ** 2
+    detector = np.zeros((90, 90))
+    detector[5:69, 20:84] = intensity
+    out = Preprocessor(PreprocessConfig(centre="max", crop=64))(detector)
+    assert np.allclose(out, np.sqrt(bin_to(intensity, 32)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("frame,message", [
+    (np.full((32, 32), np.nan), "NaN"), (-np.ones((32, 32)), "negative"), (np.zeros((32, 32)), "all zero"),
+    (np.ones((2, 32, 32)), "2-D"), (np.ones((32, 32), complex), "real number"),
+])
+def test_bad_frames(frame, message):
+    with pytest.raises(CdinnError, match=message):
+        Preprocessor(PreprocessConfig())(frame)
+
+
+def test_frame_empty_after_background_and_bad_configs(tmp_path):
+    with pytest.raises(CdinnError, match="empty after"):
+        Preprocessor(PreprocessConfig(background=5.0))(np.ones((32, 32)))
+    with pytest.raises(CdinnError, match="multiple"):
+        PreprocessConfig(crop=40)
+    with pytest.raises(CdinnError, match="cannot read dark frame"):
+        Preprocessor(PreprocessConfig(dark=str(tmp_path / "missing.npy")))

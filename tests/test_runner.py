@@ -1,0 +1,214 @@
+"""The readout-node runner end to end: real sources, real backends, real HDF5 files and real sockets."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from cdinn.cli import main
+from cdinn.errors import CdinnError
+from cdinn.host.backends import get_backend
+from cdinn.host.merge import merge, missing_numbers
+from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+from cdinn.host.runner import Runner
+from cdinn.host.sources import FileSource
+from cdinn.host.writer import RunWriter
+
+CDINN = str(Path(sys.executable).with_name("cdinn"))
+
+
+def _intensities(patterns, n=None):
+    return (patterns.diffraction[:n].astype(np.float64) ** 2).astype(np.float32)
+
+
+def _run(source, out, backend="onnx", max_batch=8):
+    b = get_backend(backend, net="edge")
+    writer = RunWriter(out, b.provenance(), PreprocessConfig().as_dict())
+    return Runner(source, b, writer, Preprocessor(PreprocessConfig()), max_batch=max_batch, progress=False).run()
+
+
+def test_npy_run_writes_every_frame_with_metadata(tmp_path, patterns):
+    np.save(tmp_path / "in.npy", _intensities(patterns))
+    summary = _run(FileSource(str(tmp_path / "in.npy")), tmp_path / "out.h5")
+    assert summary["received"] == summary["written"] == len(patterns.diffraction) and summary["rejected"] == 0
+    with h5py.File(tmp_path / "out.h5") as fh:
+        assert fh["amplitude"].shape == (24, 32, 32) and fh["frame_number"][()].tolist() == list(range(24))
+        assert (fh["latency"][()] >= 0).all() and (fh["completion_time"][()] >= fh["arrival_time"][()]).all()
+        assert fh.attrs["complete"] and json.loads(fh.attrs["counts"])["written"] == 24
+        provenance = json.loads(fh.attrs["provenance"])
+        assert provenance["backend"] == "onnx" and len(provenance["shape_sha256"]) == 64
+        assert "tensorflow" in provenance["versions"]
+
+
+def test_bad_frames_are_rejected_and_counted(tmp_path, patterns):
+    frames = _intensities(patterns, 10)
+    frames[2, 0, 0] = np.nan
+    frames[5] = 0
+    frames[7, 3, 3] = -4
+    np.save(tmp_path / "bad.npy", frames)
+    (tmp_path / "corrupt.h5").write_bytes(b"garbage")
+    source = FileSource(str(tmp_path / "*.*"))
+    summary = _run(source, tmp_path / "out.h5")
+    assert summary["received"] == summary["written"] + summary["rejected"]
+    assert summary["rejected"] == 4 and summary["written"] == 7
+    with h5py.File(tmp_path / "out.h5") as fh:
+        reasons = [r.decode() for r in fh["rejected/reason"][()]]
+        assert any("NaN" in r for r in reasons) and any("all zero" in r for r in reasons)
+        assert any("negative" in r for r in reasons) and any("HDF5" in r for r in reasons)
+        assert 2 not in fh["frame_number"][()].tolist()
+
+
+def test_backends_agree(tmp_path, patterns):
+    amplitudes = patterns.diffraction[:6]
+    keras_amp, keras_phase = get_backend("keras", net="edge").infer(amplitudes)
+    onnx_amp, onnx_phase = get_backend("onnx", net="edge").infer(amplitudes)
+    assert np.abs(keras_amp - onnx_amp).max() < 1e-4
+    assert np.abs(np.where(keras_amp > 0.2, keras_phase - onnx_phase, 0)).max() < 1e-3
+    with pytest.raises(CdinnError, match="unknown backend"):
+        get_backend("gpu")
+
+
+def test_fpga_backend_refuses_without_a_board():
+    with pytest.raises(CdinnError, match="fpga backend") as info:
+        get_backend("fpga")
+    assert "\n" not in str(info.value)
+
+
+def test_output_file_is_never_overwritten(tmp_path):
+    (tmp_path / "out.h5").write_bytes(b"earlier run")
+    with pytest.raises(CdinnError, match="already exists"):
+        RunWriter(tmp_path / "out.h5", {}, {})
+    assert (tmp_path / "out.h5").read_bytes() == b"earlier run"
+
+
+def test_onnx_export_matches_keras_and_stale_exports_are_refused(tmp_path):
+    from cdinn.host.onnx_export import export_onnx
+
+    report = export_onnx("edge", tmp_path / "onnx", check_patterns=16)
+    assert all(v < 1e-4 for v in report["max_abs_difference"].values())
+    assert {p.name for p in (tmp_path / "onnx").iterdir()} >= {"shape.onnx", "phase.onnx", "cdinn.onnx"}
+    import shutil
+
+    from cdinn.model.inference import WEIGHTS_DIR
+
+    stale = tmp_path / "stale"
+    shutil.copytree(WEIGHTS_DIR / "edge", stale)
+    shutil.copy(WEIGHTS_DIR / "paper" / "cdinn.onnx", stale / "cdinn.onnx")
+    with pytest.raises(CdinnError, match="exported from other"):
+        get_backend("onnx", net=str(stale))
+
+
+def _wait_for_frames(path, count, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with h5py.File(path, "r", libver="latest", swmr=True) as fh:
+                if fh["frame_number"].shape[0] >= count:
+                    return
+        except (OSError, KeyError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not reach {count} frames")
+
+
+def _stream_sim(source, endpoint, rate, count, consumers=1):
+    return subprocess.Popen([CDINN, "stream-sim", "--source", str(source), "--endpoint", endpoint, "--rate", str(rate),
+                             "--count", str(count), "--consumers", str(consumers), "--connect-wait", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _runner(endpoint, out, *extra):
+    return subprocess.Popen([CDINN, "run", "--source", endpoint, "--backend", "onnx", "--out", str(out), "--quiet",
+                             "--idle-timeout", "20", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_exists(path, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not Path(path).exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_run_leaves_a_complete_valid_file(tmp_path, patterns, free_tcp_endpoint, sig):
+    np.save(tmp_path / "frames.npy", _intensities(patterns))
+    out = tmp_path / "live.h5"
+    runner = _runner(free_tcp_endpoint, out)
+    _wait_exists(out)
+    sender = _stream_sim(tmp_path / "frames.npy", free_tcp_endpoint, rate=200, count=4000)
+    try:
+        _wait_for_frames(out, 30)
+        runner.send_signal(sig)
+        _, err = runner.communicate(timeout=60)
+    finally:
+        sender.kill()
+        sender.wait()
+    assert runner.returncode == 0, err
+    with h5py.File(out) as fh:
+        counts = json.loads(fh.attrs["counts"])
+        assert fh.attrs["complete"] and counts["received"] == counts["written"] + counts["rejected"]
+        numbers = fh["frame_number"][()]
+        assert len(numbers) == counts["written"] >= 30 and numbers.tolist() == list(range(len(numbers)))
+        assert fh["amplitude"].shape[0] == fh["phase"].shape[0] == len(numbers)
+
+
+@pytest.mark.slow
+def test_a_killed_runner_leaves_every_completed_frame_readable(tmp_path, patterns, free_tcp_endpoint):
+    np.save(tmp_path / "frames.npy", _intensities(patterns))
+    out = tmp_path / "killed.h5"
+    runner = _runner(free_tcp_endpoint, out)
+    _wait_exists(out)
+    sender = _stream_sim(tmp_path / "frames.npy", free_tcp_endpoint, rate=200, count=4000)
+    try:
+        _wait_for_frames(out, 30)
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait(timeout=30)
+    finally:
+        sender.kill()
+        sender.wait()
+    with h5py.File(out, "r", libver="latest", swmr=True) as fh:
+        n = fh["frame_number"].shape[0]
+        assert n >= 30 and not fh.attrs["complete"]
+        assert fh["amplitude"][:n].shape == (n, 32, 32) and np.isfinite(fh["phase"][:n]).all()
+
+
+@pytest.mark.slow
+def test_two_runners_share_one_stream_and_merge_in_order(tmp_path, patterns, free_tcp_endpoint, capsys):
+    np.save(tmp_path / "frames.npy", _intensities(patterns))
+    outs = [tmp_path / "r0.h5", tmp_path / "r1.h5"]
+    runners = [_runner(free_tcp_endpoint, out) for out in outs]
+    for out in outs:
+        _wait_exists(out)
+    sender = _stream_sim(tmp_path / "frames.npy", free_tcp_endpoint, rate=2000, count=400, consumers=2)
+    assert sender.wait(timeout=60) == 0
+    for runner in runners:
+        _, err = runner.communicate(timeout=60)
+        assert runner.returncode == 0, err
+    report = merge([str(o) for o in outs], tmp_path / "merged.h5")
+    assert report["frames"] == 400 and report["missing"] == [] and report["duplicates"] == []
+    with h5py.File(tmp_path / "merged.h5") as fh:
+        assert fh["frame_number"][()].tolist() == list(range(400))
+    with h5py.File(outs[0]) as a, h5py.File(outs[1]) as b:
+        assert a["frame_number"].shape[0] > 0 and b["frame_number"].shape[0] > 0  # the work was shared
+    # a gap is reported
+    assert missing_numbers(np.array([0, 1, 2, 5, 6])) == [3, 4]
+    assert main(["merge", str(outs[0]), "--out", str(tmp_path / "one.h5")]) == 0
+    assert "missing frame numbers" in capsys.readouterr().err
+
+
+def test_run_cli_on_a_hdf5_glob(tmp_path, patterns, capsys):
+    from cdinn.io import write_arrays
+
+    write_arrays(tmp_path / "a.h5", {"diffraction": _intensities(patterns, 5)})
+    write_arrays(tmp_path / "b.h5", {"diffraction": _intensities(patterns, 7)})
+    code = main(["run", "--source", f"{tmp_path}/*.h5:/diffraction", "--backend", "keras", "--out",
+                 str(tmp_path / "o.h5"), "--quiet"])
+    assert code == 0 and "received 12 = written 12 + rejected 0" in capsys.readouterr().out
