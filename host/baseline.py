@@ -14,7 +14,7 @@ import platform
 from pathlib import Path
 
 from cdinn.cards import library_versions
-from cdinn.io import write_json_atomic
+from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model.conventions import network_input
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
 from cdinn.model.simulate import SimulationConfig, simulate
@@ -87,4 +87,7 @@ def markdown_table(report: dict) -> str:
 
 
 def write_report(report: dict, path: str | os.PathLike) -> None:
+    """The JSON report and, beside it, the markdown table (``.md``)."""
     write_json_atomic(path, report)
+    head = f"Made by `{report['command']}`\n\n" if report.get("command") else ""
+    write_text_atomic(Path(path).with_suffix(".md"), head + markdown_table(report))
