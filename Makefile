@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 CDINN  := $(BIN)/cdinn
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test train evaluate lint clean quantize firmware synth
+.PHONY: setup demo test train evaluate lint clean quantize firmware synth bench bench-compare
 
 setup: $(STAMP)
 
@@ -25,7 +25,7 @@ demo: setup
 	@echo "demo results in results/demo (evaluation/table.md, evaluation/fig*.png)"
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests benchmarks --benchmark-disable $(PYTEST_ARGS)
 
 ## train: reproduce the shipped weights (both configurations) and record test metrics in their cards
 train: setup
@@ -55,3 +55,16 @@ firmware: setup
 SYNTH_PROJECT ?= firmware/build/edge/shape
 synth: setup
 	$(CDINN) synth --project $(SYNTH_PROJECT)
+
+## bench: the latency benchmark suite (pytest-benchmark), saved under results/benchmarks, then summarised
+BENCH_STORAGE := results/benchmarks
+BENCH_OPTS = benchmarks --benchmark-only --benchmark-storage=file://$(BENCH_STORAGE) --benchmark-columns=median,iqr,rounds
+bench: setup
+	$(BIN)/python -m pytest $(BENCH_OPTS) --benchmark-autosave $(BENCH_ARGS)
+	$(CDINN) bench-report --storage $(BENCH_STORAGE) --out $(BENCH_STORAGE)/summary
+
+## bench-compare: rerun and compare with a stored run (BASELINE=0001), failing on regressions beyond FAIL
+BASELINE ?= 0001
+FAIL ?= median:25%
+bench-compare: setup
+	$(BIN)/python -m pytest $(BENCH_OPTS) --benchmark-compare=$(BASELINE) --benchmark-compare-fail=$(FAIL) $(BENCH_ARGS)

@@ -215,6 +215,14 @@ def cmd_baseline(args: argparse.Namespace) -> None:
     print(f"written to {args.out}")
 
 
+def cmd_bench_report(args: argparse.Namespace) -> None:
+    from cdinn.host.bench_report import report
+
+    md, png = report(args.storage, args.out)
+    print(md.read_text())
+    print(f"table {md}, plot {png}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="cdinn", description=__doc__.splitlines()[0], epilog=UNITS,
@@ -399,6 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantized", default="model/weights/edge-q")
     p.add_argument("--out", default="results/baseline.json")
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("bench-report", help="summarise the latest benchmark run (markdown + PNG)",
+                       description="Turn the newest pytest-benchmark JSON under --storage into a table and a plot of "
+                       "per-pattern latency per backend and batch, with speed-ups over ER/HIO from the same run.")
+    p.add_argument("--storage", default="results/benchmarks", help="pytest-benchmark storage folder or a JSON file")
+    p.add_argument("--out", default="results/benchmarks/summary", help="output prefix (.md and .png are added)")
+    p.set_defaults(func=cmd_bench_report)
     return parser
 
 

@@ -1,0 +1,90 @@
+"""``cdinn bench-report``: the latest pytest-benchmark run as a markdown table and a PNG plot, with the
+speed-up of every method over ER/HIO (620 iterations, batch 1) measured in the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cdinn.errors import CdinnError
+from cdinn.io import write_text_atomic
+
+REFERENCE = ("ER/HIO", 1)
+
+
+def latest_run(storage: str | os.PathLike) -> Path:
+    """The newest saved run (``NNNN_*.json``) under a pytest-benchmark storage folder, or a JSON file."""
+    storage = Path(storage)
+    if storage.is_file():
+        return storage
+    runs = sorted(storage.glob("*/[0-9][0-9][0-9][0-9]_*.json"), key=lambda p: p.name)
+    if not runs:
+        raise CdinnError(f"no saved benchmark runs under {storage}: run `make bench` first")
+    return runs[-1]
+
+
+def rows(run: dict) -> list[dict]:
+    """One row per benchmark: name, backend/config/batch and median seconds per call and per pattern."""
+    out = []
+    for bench in run["benchmarks"]:
+        info = bench.get("extra_info", {})
+        per_call = bench["stats"]["median"]
+        patterns = info.get("patterns_per_call", 1)
+        out.append({"name": bench["name"], "backend": info.get("backend", ""), "config": info.get("config", ""),
+                    "batch": info.get("batch", ""), "median_s": per_call, "per_pattern_s": per_call / patterns})
+    reference = [r for r in out if (r["backend"], r["batch"]) == REFERENCE]
+    ref = reference[0]["per_pattern_s"] if reference else None
+    for r in out:
+        r["speedup_vs_erhio"] = ref / r["per_pattern_s"] if ref and r["backend"] else None
+    return out
+
+
+def markdown(run: dict, source: Path) -> str:
+    machine = run.get("machine_info", {}).get("cdinn", {})
+    lines = [f"Benchmark run `{source.name}` ({run.get('datetime', '')}), {machine.get('cpu', '?')}, "
+             f"{machine.get('cores', '?')} cores; per-pattern medians; speed-up over ER/HIO 620 iterations at "
+             "batch 1, measured in the same run.", "",
+             "| benchmark | per call (ms) | per pattern (µs) | speed-up vs ER/HIO |", "|---|---|---|---|"]
+    for r in rows(run):
+        speedup = f"{r['speedup_vs_erhio']:.0f}x" if r["speedup_vs_erhio"] else ""
+        lines.append(f"| {r['name']} | {r['median_s'] * 1e3:.3f} | {r['per_pattern_s'] * 1e6:.1f} | {speedup} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(run: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = [r for r in rows(run) if r["backend"]]
+    labels = [f"{r['backend']} {r['config']} b{r['batch']}" for r in data]
+    values = np.array([r["per_pattern_s"] * 1e6 for r in data])
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(data) + 1.2))
+    ax.barh(labels, values, color="tab:blue")
+    for i, r in enumerate(data):
+        if r["speedup_vs_erhio"]:
+            ax.text(values[i], i, f" {r['speedup_vs_erhio']:.0f}x", va="center", fontsize=7)
+    ax.set(xscale="log", xlabel="per-pattern latency (µs, median)", title="cdinn latency benchmarks")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def report(storage: str | os.PathLike, out_prefix: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``<out_prefix>.md`` and ``<out_prefix>.png`` from the latest run; returns both paths."""
+    source = latest_run(storage)
+    try:
+        run = json.loads(source.read_text())
+    except json.JSONDecodeError as exc:
+        raise CdinnError(f"{source} is not valid JSON: {exc.msg}") from None
+    out = Path(out_prefix)
+    md, png = out.with_suffix(".md"), out.with_suffix(".png")
+    write_text_atomic(md, markdown(run, source))
+    plot(run, png)
+    return md, png
