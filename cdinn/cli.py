@@ -39,10 +39,36 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     nets = ("shape", "phase") if args.net == "both" else (args.net,)
     cfg = TrainConfig(nets=nets, config=args.config, examples=args.examples, val=args.val, epochs=args.epochs,
-                      batch=args.batch, learning_rate=args.lr, loss=args.loss, seed=args.seed)
+                      batch=args.batch, learning_rate=args.lr, loss=args.loss, seed=args.seed,
+                      lr_schedule=args.lr_schedule, photon_range=tuple(args.photons) if args.photons else None)
     for net, s in train(cfg, args.out).items():
         print(f"{net}: best val loss {s['val_loss']:.4f} at epoch {s['best_epoch']}, "
               f"{s['parameters']} parameters, {s['macs']} MACs, {s['wall_time_s']} s -> {args.out}/{net}.keras")
+
+
+def cmd_ablation(args: argparse.Namespace) -> None:
+    from cdinn.model.ablation import markdown_table, run_ablation
+    from cdinn.model.train import TrainConfig
+
+    base = TrainConfig(config=args.config, examples=args.examples, val=args.val, epochs=args.epochs, seed=args.seed)
+    variants = args.variants.split(",") if args.variants else None
+    report = run_ablation(base, args.out, test_n=args.test, variants=variants, command=_command_line(args))
+    print(markdown_table(report))
+
+
+def cmd_refine_curve(args: argparse.Namespace) -> None:
+    from cdinn.model.refine_curve import markdown_table, refine_curve
+
+    iterations = [int(v) for v in args.iterations.split(",")]
+    report = refine_curve(args.net, args.n, iterations, args.out, command=_command_line(args))
+    print(markdown_table(report))
+
+
+def cmd_noise_sweep(args: argparse.Namespace) -> None:
+    from cdinn.model.noise_sweep import markdown_table, noise_sweep
+
+    photons = [float(v) for v in args.photons.split(",")]
+    print(markdown_table(noise_sweep(args.net, args.n, photons, args.out, command=_command_line(args))))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -51,7 +77,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     cfg = EvaluateConfig(n=args.n, seed=args.seed, nets=tuple(args.nets.split(",")), photons=args.photons,
                          phase_retrieval=PhaseRetrievalConfig(iterations=args.iterations),
-                         latency_repeats=args.latency_repeats)
+                         latency_repeats=args.latency_repeats, refine=args.refine)
     report = evaluate(cfg, args.out, update_cards=args.update_cards, command=_command_line(args))
     print(markdown_table(report))
     print(f"report, table and figures in {args.out}")
@@ -62,10 +88,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     from cdinn.model.inference import load_network, network_folder, reconstruct
 
     frames = read_frames(args.input)
-    amplitude, phase = reconstruct(frames, net=args.net, intensity=args.intensity)
+    amplitude, phase = reconstruct(frames, net=args.net, intensity=args.intensity, refine=args.refine)
     folder = str(network_folder(args.net))
     attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity,
-             "phase_units": "radians", "command": _command_line(args)}
+             "phase_units": "radians", "refine_iterations": args.refine, "command": _command_line(args)}
     for net in ("shape", "phase"):
         attrs[f"{net}_sha256"] = load_network(folder, net)[1]["sha256"]
     write_arrays(args.output, {"amplitude": amplitude, "phase": phase}, attrs)
@@ -254,10 +280,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--loss", default="bce", help="training loss (default: per-pixel cross-entropy 'bce')")
+    p.add_argument("--loss", default="bce", help="training loss: 'bce' (the paper's per-pixel cross-entropy, each "
+                   "network alone), 'joint' or 'twin' (both networks together; twin image accepted)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
+    p.add_argument("--photons", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="Poisson-noise augmentation at log-uniform photon counts in [LOW, HIGH]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ablation", help="train recipe variants and score them on one test set",
+                       description="Train each variant of the training recipe (see cdinn.model.ablation.VARIANTS) with "
+                       "the same data budget and seed, and score all on the same test patterns; writes table.md.")
+    p.add_argument("--config", choices=("paper", "edge"), default="edge")
+    p.add_argument("--examples", type=int, default=60_000)
+    p.add_argument("--val", type=int, default=10_000)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test", type=int, default=1000, help="test patterns")
+    p.add_argument("--variants", default="", help="comma-separated subset (default: all)")
+    p.add_argument("--out", default="results/ablation")
+    p.set_defaults(func=cmd_ablation)
+
+    p = sub.add_parser("refine-curve", help="quality vs iterations: NN-seeded refinement vs ER/HIO",
+                       description="Median metrics and time per pattern for NN-seeded ER/HIO refinement and for "
+                       "ER/HIO from random starts at each iteration count, on the same test patterns, in one run.")
+    p.add_argument("--net", default="paper")
+    p.add_argument("--n", type=int, default=300)
+    p.add_argument("--iterations", default="0,10,20,50,100,200,620")
+    p.add_argument("--out", default="results/refine")
+    p.set_defaults(func=cmd_refine_curve)
+
+    p = sub.add_parser("noise-sweep", help="metrics against Poisson photon count",
+                       description="Score a network set on the same objects, noiseless and with Poisson counting "
+                       "noise at each total photon count per pattern; writes a table and a plot.")
+    p.add_argument("--net", default="paper")
+    p.add_argument("--n", type=int, default=500)
+    p.add_argument("--photons", default="1e4,1e5,1e6,1e7", help="comma-separated photon counts per pattern")
+    p.add_argument("--out", default="results/noise")
+    p.set_defaults(func=cmd_noise_sweep)
 
     p = sub.add_parser("evaluate", help="networks vs ER/HIO on a fresh test set", epilog=UNITS,
                        formatter_class=fmt, description="Score the float networks and ER/HIO phase retrieval "
@@ -271,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photons", type=float, help="Poisson noise at this total photon count per pattern")
     p.add_argument("--latency-repeats", type=int, default=200, help="batch-1 network timings per set")
     p.add_argument("--update-cards", action="store_true", help="record the metrics in the model cards")
+    p.add_argument("--refine", type=int, default=0, help="also score the first set seeding K ER/HIO iterations")
     p.add_argument("--out", default="results/evaluation", help="output folder")
     p.set_defaults(func=cmd_evaluate)
 
@@ -281,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="output HDF5 file (written atomically)")
     p.add_argument("--net", default="default", help="network set: default (paper), paper, edge or a folder")
     p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
+    p.add_argument("--refine", type=int, default=0, metavar="K",
+                   help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO iterations")
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("phase-retrieve", help="ER/HIO + shrink-wrap on oversampled frames", epilog=UNITS,

@@ -89,3 +89,24 @@ def describe(arch: ArchitectureConfig) -> dict:
     """Parameters and MACs per network for one configuration (both networks are the same size)."""
     model = build_network(arch, "shape")
     return {"config": arch.name, "parameters": int(model.count_params()), "macs": count_macs(model)}
+
+
+def build_two_head(arch: ArchitectureConfig) -> keras.Model:
+    """PtychoNN-style variant: one shared encoder, a shape decoder and a phase decoder; the output stacks
+    both maps as channels ``[shape, phase]`` (for the ablation against the paper's two networks)."""
+    conv = dict(kernel_size=arch.kernel, padding="same", activation="relu")
+    inputs = keras.Input((arch.size, arch.size, 1), name="diffraction")
+    x = inputs
+    for s, width in enumerate(arch.filters):
+        for c in range(arch.convs_per_stage):
+            x = keras.layers.Conv2D(width, name=f"enc{s}_conv{c}", **conv)(x)
+        x = keras.layers.MaxPooling2D(2, name=f"enc{s}_pool")(x)
+    heads = []
+    for net in NETS:
+        h = x
+        for s, width in reversed(list(enumerate(arch.filters))):
+            for c in range(arch.convs_per_stage):
+                h = keras.layers.Conv2D(width, name=f"{net}_dec{s}_conv{c}", **conv)(h)
+            h = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{net}_dec{s}_up")(h)
+        heads.append(keras.layers.Conv2D(1, arch.kernel, padding="same", activation="sigmoid", name=f"{net}_out")(h))
+    return keras.Model(inputs, keras.layers.Concatenate(name="stacked")(heads), name=f"two_head_{arch.name}")

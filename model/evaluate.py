@@ -39,6 +39,7 @@ class EvaluateConfig:
     photons: float | None = None
     latency_repeats: int = 200
     erhio_latency_patterns: int = 5
+    refine: int = 0  # >0: also the first network set seeding this many ER/HIO iterations
 
 
 def test_set(cfg: EvaluateConfig) -> SimulatedBatch:
@@ -58,6 +59,28 @@ def _network_results(name: str, data: SimulatedBatch, repeats: int) -> dict:
     batched = time_calls(lambda: [predict(m, x) for m in models.values()], 1)
     return {"amplitude": amplitude, "phase": phase, "object": complex_object(amplitude, phase),
             "latency": latency_summary(latency), "throughput_s_per_pattern": float(batched[0] / len(x))}
+
+
+def _refined_results(name: str, nn: dict, data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
+    """The network set's objects refined by ``cfg.refine`` ER/HIO iterations; latency = network + refinement
+    of one pattern at batch 1."""
+    from cdinn.model.refine import refine
+
+    holder = {}
+    batched = time_calls(lambda: holder.update(result=refine(nn["amplitude"], nn["phase"],
+                                                             data.diffraction_oversampled, cfg.refine)), 1, 0)
+    amplitude, phase = holder["result"]
+    k = min(cfg.erhio_latency_patterns, len(data.diffraction))
+    singles = iter(range(k))
+
+    def one():
+        i = next(singles)
+        refine(nn["amplitude"][i : i + 1], nn["phase"][i : i + 1], data.diffraction_oversampled[i : i + 1], cfg.refine)
+
+    refine_latency = time_calls(one, k, warmup=0)
+    latency = latency_summary(refine_latency + nn["latency"]["median_us"] * 1e-6)
+    return {"amplitude": amplitude, "phase": phase, "object": complex_object(amplitude, phase), "latency": latency,
+            "throughput_s_per_pattern": float(batched[0] / len(data.diffraction)) + nn["throughput_s_per_pattern"]}
 
 
 def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
@@ -124,12 +147,16 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
     out.mkdir(parents=True, exist_ok=True)
     data = test_set(cfg)
     results = {name: _network_results(name, data, cfg.latency_repeats) for name in cfg.nets}
+    if cfg.refine:
+        first = cfg.nets[0]
+        results[f"{first} + {cfg.refine} ER/HIO"] = _refined_results(first, results[first], data, cfg)
     results[ERHIO] = _erhio_results(data, cfg)
     metrics = {name: reconstruction_metrics(r["object"], data.amplitude, data.phase)
                for name, r in results.items()}
     report = {
         "command": command,
         "test_set": {"n": cfg.n, "seed": cfg.seed, "position": "random", "photons": cfg.photons},
+        "refine_iterations": cfg.refine,
         "phase_retrieval": cfg.phase_retrieval.as_dict(),
         "methods": {name: {"summary": summarise(metrics[name]), "latency": r["latency"],
                            "throughput_s_per_pattern": r["throughput_s_per_pattern"]}

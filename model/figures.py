@@ -65,18 +65,3 @@ def histogram(values: dict[str, np.ndarray], path: str | Path, xlabel: str, titl
     ax.set(xscale="log", xlabel=xlabel, ylabel="patterns", title=title)
     ax.legend()
     return _save(fig, path)
-
-
-def curves(x: np.ndarray, series: dict[str, np.ndarray], path: str | Path, xlabel: str, ylabel: str,
-           title: str, logx: bool = False, logy: bool = False) -> Path:
-    """Line plot of several named series against ``x``."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for name, y in series.items():
-        ax.plot(x, y, "o-", label=name)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    if logx:
-        ax.set_xscale("log")
-    if logy:
-        ax.set_yscale("log")
-    ax.legend()
-    return _save(fig, path)

@@ -1,7 +1,23 @@
-"""Training losses, by name. ``bce`` is the paper's per-pixel binary cross-entropy.
+"""Training losses, by name.
 
-Every loss takes ``(y_true, y_pred)`` of shape (B, N, N, 1) in [0, 1] (amplitude, or phase mapped to
-[0, 1]) and returns a per-example loss (B,), as Keras expects.
+Per-network losses take ``(y_true, y_pred)`` of shape (B, N, N, 1) in [0, 1] (amplitude, or phase mapped to
+[0, 1]) and return a per-example loss (B,):
+
+* ``bce``: the paper's per-pixel binary cross-entropy.
+* ``phase_cos``: the phase term of the joint losses for the phase network alone; ``y_true`` stacks
+  ``[phase unit, amplitude]`` (B, N, N, 2), the amplitude being the weight (used to fine-tune networks that
+  were trained jointly, with targets oriented by :func:`cdinn.model.dataset.oriented_targets`).
+
+Joint losses train the shape and phase networks together (:func:`cdinn.model.train.train` wraps them in one
+model whose output stacks both maps as channels ``[shape, phase]``; targets are ``[amplitude, phase unit]``):
+
+* ``twin``: per example, the smaller of the loss against the target and against its twin (inversion about
+  the centre pixel with the phase negated), so the twin image — which has exactly the same diffraction
+  pattern — counts as a correct answer, and both networks must agree on which of the two they return.
+  Shape term: BCE. Phase term: ``1 - cos(phase_pred - phase_true)`` weighted by the true amplitude, so the
+  phase outside the object (meaningless) costs nothing and the loss has no jump where the phase wraps
+  at +-pi.
+* ``joint``: the same shape and phase terms without the twin minimum (for the ablation).
 """
 
 from __future__ import annotations
@@ -13,22 +29,65 @@ import tensorflow as tf
 from cdinn.errors import CdinnError
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+TWO_PI = 6.283185307179586
+PHASE_WEIGHT = 1.0
 
 
 def pixel_bce(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Mean per-pixel binary cross-entropy, per example (nats)."""
-    eps = tf.keras.backend.epsilon()
+    eps = 1e-7
     p = tf.clip_by_value(y_pred, eps, 1.0 - eps)
     bce = -(y_true * tf.math.log(p) + (1.0 - y_true) * tf.math.log(1.0 - p))
     return tf.reduce_mean(bce, axis=[1, 2, 3])
 
 
-LOSSES: dict[str, LossFn] = {"bce": pixel_bce}
+def weighted_phase_error(amplitude: tf.Tensor, unit_true: tf.Tensor, unit_pred: tf.Tensor) -> tf.Tensor:
+    """Amplitude-weighted mean of ``1 - cos(phase difference)`` per example; inputs (B, N, N, 1)."""
+    error = 1.0 - tf.cos(TWO_PI * (unit_pred - unit_true))
+    weights = amplitude + 1e-6
+    return tf.reduce_sum(weights * error, axis=[1, 2, 3]) / tf.reduce_sum(weights, axis=[1, 2, 3])
+
+
+def twin_target(y: tf.Tensor) -> tf.Tensor:
+    """The twin of a stacked target ``[amplitude, phase unit]`` (B, N, N, 2): inversion about pixel N/2
+    (``x -> N - x``), phase negated (``u -> 1 - u``)."""
+    inverted = tf.roll(tf.reverse(y, axis=[1, 2]), shift=[1, 1], axis=[1, 2])
+    return tf.concat([inverted[..., :1], 1.0 - inverted[..., 1:]], axis=-1)
+
+
+def _joint_terms(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    shape = pixel_bce(y_true[..., :1], y_pred[..., :1])
+    phase = weighted_phase_error(y_true[..., :1], y_true[..., 1:], y_pred[..., 1:])
+    return shape + PHASE_WEIGHT * phase
+
+
+def joint_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Shape BCE + amplitude-weighted phase error, per example; stacked (B, N, N, 2) inputs."""
+    return _joint_terms(y_true, y_pred)
+
+
+def twin_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """:func:`joint_loss` against the target or its twin, whichever is smaller, per example."""
+    return tf.minimum(_joint_terms(y_true, y_pred), _joint_terms(twin_target(y_true), y_pred))
+
+
+def phase_cos(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Amplitude-weighted phase error for the phase network alone; ``y_true`` = [phase unit, amplitude]."""
+    return weighted_phase_error(y_true[..., 1:], y_true[..., :1], y_pred)
+
+
+LOSSES: dict[str, LossFn] = {"bce": pixel_bce, "phase_cos": phase_cos}
+JOINT_LOSSES: dict[str, LossFn] = {"joint": joint_loss, "twin": twin_loss}
+
+
+def is_joint(name: str) -> bool:
+    """Whether a loss trains the shape and phase networks together."""
+    return name in JOINT_LOSSES
 
 
 def get_loss(name: str) -> LossFn:
-    """Look up a loss by name."""
+    """Look up a loss by name (per-network or joint)."""
     try:
-        return LOSSES[name]
+        return LOSSES.get(name) or JOINT_LOSSES[name]
     except KeyError:
-        raise CdinnError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}") from None
+        raise CdinnError(f"unknown loss {name!r}; choose from {sorted(LOSSES) + sorted(JOINT_LOSSES)}") from None

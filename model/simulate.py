@@ -221,10 +221,11 @@ def _scale_phase(rng: np.random.Generator, field: np.ndarray, inside: np.ndarray
 
 
 def add_poisson_noise(
-    amplitude: np.ndarray, photons: float, rng: np.random.Generator, reference: np.ndarray | None = None
+    amplitude: np.ndarray, photons, rng: np.random.Generator, reference: np.ndarray | None = None
 ) -> np.ndarray:
     """Poisson counting noise: scale intensities so ``reference`` (default: the pattern) holds ``photons``
-    counts in total, draw counts, return their square root (amplitudes in counts^0.5), float32.
+    counts in total (a number, or one per pattern broadcastable to (B, 1, 1)), draw counts, return their
+    square root (amplitudes in counts^0.5), float32.
     """
     intensity = amplitude.astype(np.float64) ** 2
     ref = intensity if reference is None else reference.astype(np.float64) ** 2

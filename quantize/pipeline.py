@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import tf_keras as keras
 
 from cdinn.cards import write_card
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model.conventions import complex_object, network_input
-from cdinn.model.dataset import make_dataset, network_target
+from cdinn.model.dataset import make_dataset, network_target, oriented_targets
 from cdinn.model.evaluate import EvaluateConfig, test_set
-from cdinn.model.inference import load_network, network_folder, reconstruct_with
-from cdinn.model.losses import get_loss
+from cdinn.model.inference import load_network, network_folder, predict, reconstruct_with
+from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.metrics import reconstruction_metrics, summarise
 from cdinn.model.simulate import simulate_many
 from cdinn.quantize.prune import hold_sparsity, prune, weight_sparsity
@@ -26,9 +27,8 @@ from cdinn.quantize.qat import QuantConfig, bit_widths, quantized_network
 VARIANTS = ("float", "pruned", "quantized")
 
 
-def _fitter(cfg: QuantConfig, data, net: str, loss: str, epochs: int):
+def _fitter(cfg: QuantConfig, x: np.ndarray, y: np.ndarray, loss: str, epochs: int):
     """A ``fit(model, callbacks)`` closure over the fine-tuning data; records the history in ``log``."""
-    x, y = network_input(data.diffraction), network_target(data, net)
     train_ds = make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)
     val_ds = make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed)
     log: list[dict] = []
@@ -39,6 +39,19 @@ def _fitter(cfg: QuantConfig, data, net: str, loss: str, epochs: int):
         log.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
 
     return fit, log
+
+
+def fine_tuning_targets(folder: str, nets: tuple[str, ...], data, x: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
+    """Per network, the fine-tuning target and per-network loss. Networks trained alone keep their loss and
+    targets; jointly trained ones (twin-aware) get targets oriented like the float pair's outputs."""
+    cards = {net: load_network(folder, net)[1] for net in nets}
+    losses = {card["training"]["loss"] for card in cards.values()}
+    if not any(is_joint(loss) for loss in losses):
+        return {net: (network_target(data, net), cards[net]["training"]["loss"]) for net in nets}
+    shape_out, phase_out = (predict(load_network(folder, net)[0], x) for net in ("shape", "phase"))
+    oriented = oriented_targets(data, shape_out, phase_out)
+    per_net_loss = {"shape": "bce", "phase": "phase_cos"}
+    return {net: (oriented[net], per_net_loss[net]) for net in nets}
 
 
 def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_dir: str | Path,
@@ -52,18 +65,20 @@ def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_
     steps = cfg.prune_epochs * -(-cfg.examples // cfg.batch)
     variants: dict[str, dict[str, keras.Model]] = {v: {} for v in VARIANTS}
     cards = {}
+    x = network_input(data.diffraction)
+    targets = fine_tuning_targets(str(folder), nets, data, x)
     for net in nets:
         float_model, float_card = load_network(str(folder), net)
-        loss = float_card["training"]["loss"]
+        y, loss = targets[net]
         variants["float"][net] = float_model
         pruned = keras.models.clone_model(float_model)
         pruned.set_weights(float_model.get_weights())
         if cfg.sparsity > 0:
-            fit, _ = _fitter(cfg, data, net, loss, cfg.prune_epochs)
+            fit, _ = _fitter(cfg, x, y, loss, cfg.prune_epochs)
             pruned = prune(pruned, cfg.sparsity, fit, steps)
         variants["pruned"][net] = pruned
-        qmodel = quantized_network(pruned, cfg, network_input(data.diffraction[:2000]))
-        fit, qat_log = _fitter(cfg, data, net, loss, cfg.epochs)
+        qmodel = quantized_network(pruned, cfg, x[:2000])
+        fit, qat_log = _fitter(cfg, x, y, loss, cfg.epochs)
         if cfg.sparsity > 0:
             qmodel = hold_sparsity(qmodel, cfg.sparsity, fit)
         else:
@@ -73,8 +88,9 @@ def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_
         qmodel.save(path, include_optimizer=False)
         cards[net] = {"net": net, "source": str(folder), "source_sha256": float_card["sha256"],
                       "architecture": float_card["architecture"], "quantization": cfg.as_dict(),
-                      "bit_widths": bit_widths(qmodel), "weight_sparsity": weight_sparsity(qmodel),
-                      "qat_history": qat_log, "training": float_card["training"]}
+                      "fine_tuning_loss": loss, "bit_widths": bit_widths(qmodel),
+                      "weight_sparsity": weight_sparsity(qmodel), "qat_history": qat_log,
+                      "training": float_card["training"]}
     report = _report(variants, nets, test_n, command)
     for net in nets:
         cards[net]["test_metrics"] = report["variants"]

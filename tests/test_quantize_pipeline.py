@@ -1,0 +1,36 @@
+"""`cdinn quantize` end to end: float -> pruned -> QAT networks with a report, for both kinds of training."""
+
+import json
+
+import pytest
+
+from cdinn.cli import main
+from cdinn.quantize.pipeline import quantize_networks
+from cdinn.quantize.qat import QuantConfig, load_quantized
+
+pytestmark = pytest.mark.slow
+SMALL = QuantConfig(examples=768, val=256, epochs=1, prune_epochs=1, sparsity=0.25, batch=128)
+
+
+def test_quantize_cli_on_the_shipped_edge_networks(tmp_path, capsys):
+    code = main(["quantize", "--source", "edge", "--examples", "768", "--epochs", "1", "--prune-epochs", "1",
+                 "--test", "48", "--sparsity", "0.25", "--out", str(tmp_path)])
+    assert code == 0 and "| quantized |" in capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["variants"]) == {"float", "pruned", "quantized"}
+    assert 0.2 <= report["sparsity"]["quantized"]["shape"] <= 0.35
+    card = json.loads((tmp_path / "phase.card.json").read_text())
+    assert card["fine_tuning_loss"] == "bce" and "quantized_relu(8" in card["bit_widths"]["enc0_conv0_relu"]
+    assert load_quantized(tmp_path / "shape.h5").get_layer("logits") is not None
+
+
+def test_jointly_trained_networks_are_fine_tuned_with_oriented_targets(tmp_path):
+    from cdinn.model.train import TrainConfig, train
+
+    train(TrainConfig(config="edge", examples=1024, val=256, epochs=1, loss="twin", batch=128), tmp_path / "float",
+          progress=False)
+    report = quantize_networks(str(tmp_path / "float"), ("shape", "phase"), SMALL, tmp_path / "q", test_n=32)
+    assert set(report["variants"]) == {"float", "pruned", "quantized"}
+    cards = {net: json.loads((tmp_path / "q" / f"{net}.card.json").read_text()) for net in ("shape", "phase")}
+    assert cards["shape"]["fine_tuning_loss"] == "bce" and cards["phase"]["fine_tuning_loss"] == "phase_cos"
+    assert cards["phase"]["training"]["loss"] == "twin"
