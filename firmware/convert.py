@@ -59,8 +59,9 @@ def hls_config(model, cfg: FirmwareConfig) -> dict:
         config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=cfg.Backend)
     config["Model"]["Strategy"] = cfg.Strategy
     layers = config["LayerName"]
-    input_quant = next(layer for layer in model.layers if layer.name.endswith(INPUT_QUANT))
-    layers[model.layers[0].name]["Precision"]["result"] = _hls_type(input_quant.quantizer)
+    input_quant = next((layer for layer in model.layers if layer.name.endswith(INPUT_QUANT)), None)
+    if input_quant is not None:  # float networks (no quantizers) keep hls4ml's default precisions
+        layers[model.layers[0].name]["Precision"]["result"] = _hls_type(input_quant.quantizer)
     for layer in model.layers:
         inbound = layer._inbound_nodes[0].inbound_layers if layer._inbound_nodes else None
         if type(layer).__name__ == "QActivation" and type(layer.quantizer).__name__ == "quantized_bits":

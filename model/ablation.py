@@ -7,6 +7,7 @@ from the same seed on the same number of simulated examples and evaluated on the
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -64,6 +65,11 @@ def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = 1000, var
     x_test = network_input(data.diffraction)
     report = {"command": command, "base": {k: v for k, v in vars(base).items() if k != "simulation"},
               "test_n": test_n, "variants": {}}
+    previous = out / "report.json"
+    if previous.is_file():  # keep the variants of an earlier run with the same budget (re-run only some)
+        earlier = json.loads(previous.read_text())
+        if earlier.get("base") == json.loads(json.dumps(report["base"])) and earlier.get("test_n") == test_n:
+            report["variants"] = earlier["variants"]
     for name in variants or list(VARIANTS):
         what, overrides, two_head = VARIANTS[name]
         cfg = replace(base, **overrides)

@@ -161,3 +161,17 @@ def test_synthesis_without_vendor_tools_fails_with_one_line(compiled, tmp_path):
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("cdinn: error:")]
     assert len(lines) == 1 and "vitis_hls" in lines[0] and str(tmp_path) in lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["paper", "edge"])
+@pytest.mark.parametrize("net", ["shape", "phase"])
+def test_every_shipped_float_network_converts_and_compiles(tmp_path, config, net):
+    from cdinn.model.inference import load_network, network_folder
+
+    model, _ = load_network(str(network_folder(config)), net)
+    cfg = FirmwareConfig(ProjectName=f"{config}_{net}", ReuseFactor={"default": 16})
+    hls_model = convert(model, cfg, tmp_path / "prj", None, None)
+    library = compile_emulation(hls_model)
+    assert library.is_file() and (tmp_path / "prj" / "build_prj.tcl").is_file()
+    assert [layer.class_name for layer in hls_model.get_layers()].count("Resize") == 2
