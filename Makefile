@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 CDINN  := $(BIN)/cdinn
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test train evaluate lint clean quantize firmware synth bench bench-compare
+.PHONY: setup demo test train evaluate lint clean quantize firmware synth bench bench-compare quality
 
 setup: $(STAMP)
 
@@ -31,10 +31,16 @@ test: setup
 train: setup
 	$(CDINN) train --net both --config edge --examples 180000 --val 20000 --epochs 10 --seed 0 --out model/weights/edge
 	$(CDINN) train --net both --config paper --examples 60000 --val 20000 --epochs 6 --seed 0 --out model/weights/paper
-	$(CDINN) evaluate --n 1000 --update-cards --out results/evaluation
+	$(CDINN) evaluate --n 1000 --refine 50 --update-cards --out results/evaluation
 
 evaluate: setup
-	$(CDINN) evaluate --n 1000 --out results/evaluation
+	$(CDINN) evaluate --n 1000 --refine 50 --out results/evaluation
+
+## quality: refinement curve, noise sweep and the training-choice ablation (docs/quality.md)
+quality: setup
+	$(CDINN) refine-curve --n 300 --out results/refine
+	$(CDINN) noise-sweep --n 500 --out results/noise
+	$(CDINN) ablation --out results/ablation
 
 lint: setup
 	$(BIN)/ruff check .

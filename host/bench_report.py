@@ -61,7 +61,8 @@ def plot(run: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     data = [r for r in rows(run) if r["backend"]]
-    labels = [f"{r['backend']} {r['config']} b{r['batch']}" for r in data]
+    labels = [f"{r['backend']} {r['config']} " + (f"b{r['batch']}" if isinstance(r["batch"], int) else str(r["batch"]))
+              for r in data]
     values = np.array([r["per_pattern_s"] * 1e6 for r in data])
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(data) + 1.2))
     ax.barh(labels, values, color="tab:blue")
