@@ -49,16 +49,18 @@ clean:
 	rm -rf results/demo .pytest_cache build *.egg-info
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
-## quantize: prune + QAT the shipped edge networks (writes model/weights/edge-q and its report)
+## quantize: prune + QAT a shipped float set (FW_CONFIG=edge|paper; writes model/weights/<set>-q and a report)
+FW_CONFIG ?= edge
 quantize: setup
-	$(CDINN) quantize --source edge --out model/weights/edge-q
+	$(CDINN) quantize --source $(FW_CONFIG) --out model/weights/$(FW_CONFIG)-q
 
 ## firmware: hls4ml projects, compiled emulation, bit-accuracy validation, estimates and report
 firmware: setup
-	$(CDINN) firmware --source model/weights/edge-q --config edge --out firmware/build/edge
+	$(CDINN) firmware --source model/weights/$(FW_CONFIG)-q --float-source $(FW_CONFIG) --config $(FW_CONFIG) \
+		--out firmware/build/$(FW_CONFIG)
 
 ## synth: vendor C synthesis + co-simulation (needs Vitis HLS on PATH; fails with one line otherwise)
-SYNTH_PROJECT ?= firmware/build/edge/shape
+SYNTH_PROJECT ?= firmware/build/$(FW_CONFIG)/shape
 synth: setup
 	$(CDINN) synth --project $(SYNTH_PROJECT)
 

@@ -7,14 +7,13 @@ configuration, the training recipe, test metrics, library versions and the sha25
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 from importlib import metadata
 from pathlib import Path
 
 from cdinn.errors import CdinnError
-from cdinn.io import write_json_atomic
+from cdinn.io import read_json, write_json_atomic
 
 TRACKED_LIBRARIES = ("cdinn", "tensorflow", "tf-keras", "numpy", "h5py", "qkeras", "hls4ml", "onnxruntime")
 
@@ -58,12 +57,7 @@ def read_card(weights: str | os.PathLike, verify: bool = True) -> dict:
     path = card_path(weights)
     if not Path(weights).is_file():
         raise CdinnError(f"weights file not found: {weights}")
-    try:
-        card = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CdinnError(f"model card missing for {weights} (expected {path})") from None
-    except json.JSONDecodeError as exc:
-        raise CdinnError(f"model card {path} is not valid JSON: {exc.msg}") from None
+    card = read_json(path, "model card", f"every weights file needs its card beside it ({weights})")
     if verify and card.get("sha256") != sha256(weights):
         raise CdinnError(f"weights {weights} do not match their model card {path} (sha256 differs)")
     return card

@@ -123,3 +123,14 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def write_json_atomic(path: str | os.PathLike, payload: dict) -> None:
     """Write ``payload`` as indented JSON, atomically."""
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str, missing_hint: str) -> dict:
+    """Parse a JSON file, or raise one CdinnError line: ``missing_hint`` when absent, the parse error when
+    corrupt. ``what`` names the file's role in messages (e.g. 'model card')."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CdinnError(f"{what} not found at {path}: {missing_hint}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CdinnError(f"{what} {path} is not valid JSON: {getattr(exc, 'msg', exc)}") from None

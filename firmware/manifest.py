@@ -4,14 +4,13 @@ firmware is refused rather than silently giving other numbers."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from cdinn.errors import CdinnError
 from cdinn.firmware.config import FirmwareConfig
 from cdinn.firmware.emulate import EmulatorSpec
-from cdinn.io import write_json_atomic
+from cdinn.io import read_json, write_json_atomic
 
 MANIFEST = "manifest.json"
 
@@ -31,12 +30,7 @@ def write_manifest(project_dir: str | os.PathLike, spec: EmulatorSpec, nets: tup
 def read_manifest(project_dir: str | os.PathLike) -> tuple[dict, EmulatorSpec]:
     """The manifest and the emulator spec of a compiled project."""
     path = Path(project_dir) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CdinnError(f"no firmware manifest at {path}: run `cdinn firmware` to build the project") from None
-    except json.JSONDecodeError as exc:
-        raise CdinnError(f"firmware manifest {path} is not valid JSON: {exc.msg}") from None
+    manifest = read_json(path, "firmware manifest", "run `cdinn firmware` to build the project")
     spec = EmulatorSpec(str(Path(project_dir) / manifest["library"]), manifest["project"],
                         int(manifest["input_size"]), tuple(manifest["output_sizes"]))
     return manifest, spec

@@ -55,10 +55,7 @@ def markdown(run: dict, source: Path) -> str:
 
 
 def plot(run: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from cdinn.model.figures import plt, save_figure
 
     data = [r for r in rows(run) if r["backend"]]
     labels = [f"{r['backend']} {r['config']} " + (f"b{r['batch']}" if isinstance(r["batch"], int) else str(r["batch"]))
@@ -70,11 +67,7 @@ def plot(run: dict, path: Path) -> None:
         if r["speedup_vs_erhio"]:
             ax.text(values[i], i, f" {r['speedup_vs_erhio']:.0f}x", va="center", fontsize=7)
     ax.set(xscale="log", xlabel="per-pattern latency (µs, median)", title="cdinn latency benchmarks")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def report(storage: str | os.PathLike, out_prefix: str | os.PathLike) -> tuple[Path, Path]:

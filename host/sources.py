@@ -40,6 +40,16 @@ def _frames_of(array: np.ndarray, source: str, first_number: int) -> Iterator[It
         yield Frame(first_number + i, frame, source, time.time())
 
 
+def _read_spec(spec: str, first_number: int) -> Iterator[Item]:
+    """The frames of one file spec, numbered from ``first_number``, or one Rejected if it is unreadable."""
+    try:
+        array = read_frames(spec)
+    except CdinnError as exc:
+        yield Rejected(first_number, str(exc), spec, time.time())
+        return
+    yield from _frames_of(array, spec, first_number)
+
+
 class FileSource:
     """Frames from one or more files (``.npy`` or HDF5, a glob allowed), numbered consecutively."""
 
@@ -53,14 +63,9 @@ class FileSource:
     def __iter__(self) -> Iterator[Item]:
         number = 0
         for spec in self.specs:
-            try:
-                array = read_frames(spec)
-            except CdinnError as exc:
-                yield Rejected(number, str(exc), spec, time.time())
-                number += 1
-                continue
-            yield from _frames_of(array, spec, number)
-            number += len(array) if array.ndim == 3 else 1
+            items = list(_read_spec(spec, number))
+            yield from items
+            number += len(items)
 
     def close(self) -> None:
         pass
@@ -103,14 +108,9 @@ class DirectorySource:
             for path in files:
                 self._seen.add(path.name)
                 spec = f"{path}:{self.dataset}" if self.dataset and path.suffix != ".npy" else str(path)
-                try:
-                    array = read_frames(spec)
-                except CdinnError as exc:
-                    yield Rejected(number, str(exc), spec, time.time())
-                    number += 1
-                    continue
-                yield from _frames_of(array, spec, number)
-                number += len(array) if array.ndim == 3 else 1
+                items = list(_read_spec(spec, number))
+                yield from items
+                number += len(items)
             if files:
                 last_new = time.monotonic()
             elif self.idle_timeout is not None and time.monotonic() - last_new > self.idle_timeout:

@@ -50,25 +50,39 @@ def get_architecture(name: str) -> ArchitectureConfig:
         raise CdinnError(f"unknown network configuration {name!r}; choose from {sorted(ARCHITECTURES)}") from None
 
 
+def _encoder(arch: ArchitectureConfig, x):
+    """Per stage: ``convs_per_stage`` 3x3 ReLU convolutions, then 2x2 max-pooling."""
+    for s, width in enumerate(arch.filters):
+        for c in range(arch.convs_per_stage):
+            x = keras.layers.Conv2D(width, arch.kernel, padding="same", activation="relu", name=f"enc{s}_conv{c}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"enc{s}_pool")(x)
+    return x
+
+
+def _decoder(arch: ArchitectureConfig, x, prefix: str = ""):
+    """The encoder's stages mirrored, each ending in 2x nearest-neighbour up-sampling, then the final
+    one-channel convolution (linear; the sigmoid follows as its own layer)."""
+    for s, width in reversed(list(enumerate(arch.filters))):
+        for c in range(arch.convs_per_stage):
+            x = keras.layers.Conv2D(width, arch.kernel, padding="same", activation="relu",
+                                    name=f"{prefix}dec{s}_conv{c}")(x)
+        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{prefix}dec{s}_up")(x)
+    return keras.layers.Conv2D(1, arch.kernel, padding="same", name=f"{prefix}out_conv")(x)
+
+
+def _check(arch: ArchitectureConfig) -> None:
+    if arch.size % 2 ** len(arch.filters):
+        raise CdinnError(f"grid size {arch.size} is not divisible by 2^{len(arch.filters)}")
+
+
 def build_network(arch: ArchitectureConfig, net: str) -> keras.Model:
     """Build the (untrained) shape or phase network for ``arch``; layer names are stable across builds."""
     if net not in NETS:
         raise CdinnError(f"unknown network {net!r}; choose 'shape' or 'phase'")
-    if arch.size % 2 ** len(arch.filters):
-        raise CdinnError(f"grid size {arch.size} is not divisible by 2^{len(arch.filters)}")
-    conv = dict(kernel_size=arch.kernel, padding="same", activation="relu")
+    _check(arch)
     inputs = keras.Input((arch.size, arch.size, 1), name="diffraction")
-    x = inputs
-    for s, width in enumerate(arch.filters):
-        for c in range(arch.convs_per_stage):
-            x = keras.layers.Conv2D(width, name=f"enc{s}_conv{c}", **conv)(x)
-        x = keras.layers.MaxPooling2D(2, name=f"enc{s}_pool")(x)
-    for s, width in reversed(list(enumerate(arch.filters))):
-        for c in range(arch.convs_per_stage):
-            x = keras.layers.Conv2D(width, name=f"dec{s}_conv{c}", **conv)(x)
-        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"dec{s}_up")(x)
-    x = keras.layers.Conv2D(1, arch.kernel, padding="same", name="out_conv")(x)
-    outputs = keras.layers.Activation("sigmoid", name=f"{net}_out")(x)
+    logits = _decoder(arch, _encoder(arch, inputs))
+    outputs = keras.layers.Activation("sigmoid", name=f"{net}_out")(logits)
     return keras.Model(inputs, outputs, name=f"{net}_{arch.name}")
 
 
@@ -94,19 +108,9 @@ def describe(arch: ArchitectureConfig) -> dict:
 def build_two_head(arch: ArchitectureConfig) -> keras.Model:
     """PtychoNN-style variant: one shared encoder, a shape decoder and a phase decoder; the output stacks
     both maps as channels ``[shape, phase]`` (for the ablation against the paper's two networks)."""
-    conv = dict(kernel_size=arch.kernel, padding="same", activation="relu")
+    _check(arch)
     inputs = keras.Input((arch.size, arch.size, 1), name="diffraction")
-    x = inputs
-    for s, width in enumerate(arch.filters):
-        for c in range(arch.convs_per_stage):
-            x = keras.layers.Conv2D(width, name=f"enc{s}_conv{c}", **conv)(x)
-        x = keras.layers.MaxPooling2D(2, name=f"enc{s}_pool")(x)
-    heads = []
-    for net in NETS:
-        h = x
-        for s, width in reversed(list(enumerate(arch.filters))):
-            for c in range(arch.convs_per_stage):
-                h = keras.layers.Conv2D(width, name=f"{net}_dec{s}_conv{c}", **conv)(h)
-            h = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{net}_dec{s}_up")(h)
-        heads.append(keras.layers.Conv2D(1, arch.kernel, padding="same", activation="sigmoid", name=f"{net}_out")(h))
+    features = _encoder(arch, inputs)
+    heads = [keras.layers.Activation("sigmoid", name=f"{net}_out")(_decoder(arch, features, f"{net}_"))
+             for net in NETS]
     return keras.Model(inputs, keras.layers.Concatenate(name="stacked")(heads), name=f"two_head_{arch.name}")

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
@@ -29,7 +29,7 @@ def loss_curve(history: dict[str, list[float]], path: str | Path, title: str) ->
     ax.plot(epochs, history["val_loss"], "s-", label="validation")
     ax.set(xlabel="epoch", ylabel="loss", title=title)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def reconstruction_grid(columns: dict[str, np.ndarray], path: str | Path, title: str,
@@ -52,7 +52,7 @@ def reconstruction_grid(columns: dict[str, np.ndarray], path: str | Path, title:
             ax.set_yticks([])
         axes[r, 0].set_ylabel(name, fontsize=8)
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def histogram(values: dict[str, np.ndarray], path: str | Path, xlabel: str, title: str) -> Path:
@@ -64,4 +64,23 @@ def histogram(values: dict[str, np.ndarray], path: str | Path, xlabel: str, titl
         ax.hist(np.clip(v, bins[0], None), bins=bins, alpha=0.5, label=name)
     ax.set(xscale="log", xlabel=xlabel, ylabel="patterns", title=title)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+def metric_panels(series: dict[str, tuple[list[float], dict[str, list[float]]]], metrics: tuple[str, ...],
+                  path: str | Path, xlabel: str, reference: tuple[str, dict[str, float]] | None = None,
+                  log_metrics: tuple[str, ...] = ("chi2",)) -> Path:
+    """One panel per metric: each series (label -> (x values, metric -> y values)) against a log x axis,
+    and an optional horizontal reference line per metric (label, metric -> value)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2))
+    for ax, metric in zip(axes, metrics, strict=True):
+        for label, (x, values) in series.items():
+            ax.plot(x, values[metric], "o-", label=label)
+        if reference is not None:
+            ax.axhline(reference[1][metric], color="gray", ls="--", label=reference[0])
+        ax.set(xscale="log", xlabel=xlabel, title=metric)
+        if metric in log_metrics:
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)

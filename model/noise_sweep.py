@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cdinn.io import write_json_atomic, write_text_atomic
+from cdinn.model import figures
 from cdinn.model.conventions import complex_object
 from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import reconstruct
@@ -41,24 +42,10 @@ def noise_sweep(net: str, n: int, photons: list[float], out_dir: str | Path, com
 
 
 def _plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     levels = [k for k in report["levels"] if k != "noiseless"]
-    x = [float(k) for k in levels]
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.2))
-    for ax, metric in zip(axes, METRICS, strict=True):
-        ax.plot(x, [report["levels"][k][metric] for k in levels], "o-", label="Poisson noise")
-        ax.axhline(report["levels"]["noiseless"][metric], color="gray", ls="--", label="noiseless")
-        ax.set(xscale="log", xlabel="photons per pattern", title=metric)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    values = {m: [report["levels"][k][m] for k in levels] for m in METRICS}
+    figures.metric_panels({"Poisson noise": ([float(k) for k in levels], values)}, METRICS, path,
+                          "photons per pattern", ("noiseless", report["levels"]["noiseless"]), log_metrics=())
 
 
 def markdown_table(report: dict) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cdinn.io import write_json_atomic, write_text_atomic
+from cdinn.model import figures
 from cdinn.model.conventions import complex_object, crop_centred, pad_centred
 from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import reconstruct
@@ -55,27 +56,12 @@ def refine_curve(net: str, n: int, iterations: list[int], out_dir: str | Path, s
 
 
 def _plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.2))
-    for ax, metric in zip(axes, METRICS, strict=True):
-        for label, key in ((f"{report['net']} + refinement", "nn"), ("ER/HIO, random start", "erhio")):
-            ks = [k for k in report["iterations"] if k in report[key] and k > 0]
-            ax.plot(ks, [report[key][k][metric] for k in ks], "o-", label=label)
-        if 0 in report["nn"]:
-            ax.axhline(report["nn"][0][metric], color="gray", ls="--", label="network alone")
-        ax.set(xscale="log", xlabel="ER/HIO iterations", title=metric)
-        if metric == "chi2":
-            ax.set_yscale("log")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    series = {}
+    for label, key in ((f"{report['net']} + refinement", "nn"), ("ER/HIO, random start", "erhio")):
+        ks = [k for k in report["iterations"] if k in report[key] and k > 0]
+        series[label] = (ks, {m: [report[key][k][m] for k in ks] for m in METRICS})
+    reference = ("network alone", report["nn"][0]) if 0 in report["nn"] else None
+    figures.metric_panels(series, METRICS, path, "ER/HIO iterations", reference)
 
 
 def markdown_table(report: dict) -> str:

@@ -125,7 +125,7 @@ def test_manifest_round_trip_and_model_mismatch(compiled, tmp_path):
     check_models_match(manifest, {"phase": {"sha256": "a" * 64}})
     with pytest.raises(CdinnError, match="does not match its firmware"):
         check_models_match(manifest, {"phase": {"sha256": "b" * 64}})
-    with pytest.raises(CdinnError, match="no firmware manifest"):
+    with pytest.raises(CdinnError, match="firmware manifest not found"):
         read_manifest(tmp_path / "nowhere")
 
 

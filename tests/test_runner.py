@@ -1,7 +1,6 @@
 """The readout-node runner end to end: real sources, real backends, real HDF5 files and real sockets."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -136,22 +135,28 @@ def _wait_exists(path, timeout=60):
         time.sleep(0.1)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_mid_run_leaves_a_complete_valid_file(tmp_path, patterns, free_tcp_endpoint, sig):
+def _interrupt_live_run(tmp_path, patterns, endpoint, out, sig) -> subprocess.Popen:
+    """Start a runner on a slow live stream, send ``sig`` once 30 frames are written, wait for it to end."""
     np.save(tmp_path / "frames.npy", _intensities(patterns))
-    out = tmp_path / "live.h5"
-    runner = _runner(free_tcp_endpoint, out)
+    runner = _runner(endpoint, out)
     _wait_exists(out)
-    sender = _stream_sim(tmp_path / "frames.npy", free_tcp_endpoint, rate=200, count=4000)
+    sender = _stream_sim(tmp_path / "frames.npy", endpoint, rate=200, count=4000)
     try:
         _wait_for_frames(out, 30)
         runner.send_signal(sig)
-        _, err = runner.communicate(timeout=60)
+        runner.communicate(timeout=60)
     finally:
         sender.kill()
         sender.wait()
-    assert runner.returncode == 0, err
+    return runner
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_run_leaves_a_complete_valid_file(tmp_path, patterns, free_tcp_endpoint, sig):
+    out = tmp_path / "live.h5"
+    runner = _interrupt_live_run(tmp_path, patterns, free_tcp_endpoint, out, sig)
+    assert runner.returncode == 0
     with h5py.File(out) as fh:
         counts = json.loads(fh.attrs["counts"])
         assert fh.attrs["complete"] and counts["received"] == counts["written"] + counts["rejected"]
@@ -162,18 +167,9 @@ def test_signal_mid_run_leaves_a_complete_valid_file(tmp_path, patterns, free_tc
 
 @pytest.mark.slow
 def test_a_killed_runner_leaves_every_completed_frame_readable(tmp_path, patterns, free_tcp_endpoint):
-    np.save(tmp_path / "frames.npy", _intensities(patterns))
     out = tmp_path / "killed.h5"
-    runner = _runner(free_tcp_endpoint, out)
-    _wait_exists(out)
-    sender = _stream_sim(tmp_path / "frames.npy", free_tcp_endpoint, rate=200, count=4000)
-    try:
-        _wait_for_frames(out, 30)
-        os.kill(runner.pid, signal.SIGKILL)
-        runner.wait(timeout=30)
-    finally:
-        sender.kill()
-        sender.wait()
+    runner = _interrupt_live_run(tmp_path, patterns, free_tcp_endpoint, out, signal.SIGKILL)
+    assert runner.returncode == -signal.SIGKILL
     with h5py.File(out, "r", libver="latest", swmr=True) as fh:
         n = fh["frame_number"].shape[0]
         assert n >= 30 and not fh.attrs["complete"]
