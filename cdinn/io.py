@@ -23,6 +23,15 @@ from cdinn.errors import CdinnError
 HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".hdf", ".nx5")
 
 
+def _publish(tmp: str | os.PathLike, path: Path) -> None:
+    """Give a finished temporary file the permissions a normally created file would have (mkstemp makes
+    it owner-only), then rename it into place."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def split_spec(spec: str) -> tuple[Path, str | None]:
     """``'file.h5:/path/in/file'`` -> (Path('file.h5'), '/path/in/file'); no colon part -> (path, None)."""
     head, sep, tail = spec.rpartition(":")
@@ -92,7 +101,7 @@ def atomic_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
     try:
         with h5py.File(tmp, "w") as fh:
             yield fh
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -114,7 +123,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

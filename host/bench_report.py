@@ -15,6 +15,11 @@ from cdinn.io import write_text_atomic
 REFERENCE = ("ER/HIO", 1)
 
 
+def _ratio(value: float) -> str:
+    """A speed-up as '3172x', or with two significant digits below 10 ('2.4x', '0.39x')."""
+    return f"{value:.0f}x" if value >= 10 else f"{value:.2g}x"
+
+
 def latest_run(storage: str | os.PathLike) -> Path:
     """The newest saved run (``NNNN_*.json``) under a pytest-benchmark storage folder, or a JSON file."""
     storage = Path(storage)
@@ -49,7 +54,7 @@ def markdown(run: dict, source: Path) -> str:
              "batch 1, measured in the same run.", "",
              "| benchmark | per call (ms) | per pattern (µs) | speed-up vs ER/HIO |", "|---|---|---|---|"]
     for r in rows(run):
-        speedup = f"{r['speedup_vs_erhio']:.0f}x" if r["speedup_vs_erhio"] else ""
+        speedup = _ratio(r["speedup_vs_erhio"]) if r["speedup_vs_erhio"] else ""
         lines.append(f"| {r['name']} | {r['median_s'] * 1e3:.3f} | {r['per_pattern_s'] * 1e6:.1f} | {speedup} |")
     return "\n".join(lines) + "\n"
 
@@ -65,7 +70,7 @@ def plot(run: dict, path: Path) -> None:
     ax.barh(labels, values, color="tab:blue")
     for i, r in enumerate(data):
         if r["speedup_vs_erhio"]:
-            ax.text(values[i], i, f" {r['speedup_vs_erhio']:.0f}x", va="center", fontsize=7)
+            ax.text(values[i], i, f" {_ratio(r['speedup_vs_erhio'])}", va="center", fontsize=7)
     ax.set(xscale="log", xlabel="per-pattern latency (µs, median)", title="cdinn latency benchmarks")
     save_figure(fig, path)
 

@@ -68,3 +68,17 @@ def test_atomic_writes_keep_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]
     write_json_atomic(tmp_path / "r.json", {"a": 1})
     assert (tmp_path / "r.json").read_text().strip().startswith("{")
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "r.json", {"a": 1})
+        write_arrays(tmp_path / "a.h5", {"x": np.zeros(2)})
+    finally:
+        os.umask(old)
+    for name in ("r.json", "a.h5"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
