@@ -119,6 +119,7 @@ def step_convert(state: BuildState) -> dict:
 def step_compile(state: BuildState) -> dict:
     """Compile each project's C++ emulation with g++ and record it in the project's manifest."""
     from cdinn.firmware.convert import compile_emulation
+    from cdinn.quantize.qat import fraction_bits_of
 
     result = {}
     for name, hls_model in state.hls.items():
@@ -130,8 +131,9 @@ def step_compile(state: BuildState) -> dict:
                             tuple(int(np.prod(o.shape[1:])) for o in outputs))
         state.specs[name] = spec
         nets = NETS if name == COMBINED else (name,)
+        fraction_bits = [fraction_bits_of(state.qmodels[n]) for n in nets]
         write_manifest(state.out / name, spec, nets, {n: state.cards[n]["sha256"] for n in nets},
-                       state.report["input_bits"], state.fw_config)
+                       state.report["input_bits"], fraction_bits, state.fw_config)
         result[name] = {"library": Path(library).name, "seconds": round(time.perf_counter() - start, 1)}
     return result
 

@@ -16,12 +16,16 @@ MANIFEST = "manifest.json"
 
 
 def write_manifest(project_dir: str | os.PathLike, spec: EmulatorSpec, nets: tuple[str, ...],
-                   model_sha256: dict[str, str], input_bits: int, fw_config: FirmwareConfig) -> Path:
-    """Record a compiled project; the library path is stored relative to the project folder."""
+                   model_sha256: dict[str, str], input_bits: int, output_fraction_bits: list[int],
+                   fw_config: FirmwareConfig) -> Path:
+    """Record a compiled project; the library path is stored relative to the project folder.
+    ``output_fraction_bits``: per output, the fractional bits of its fixed-point logits (what a hardware
+    driver divides the raw integer codes by, as a power of two)."""
     project_dir = Path(project_dir)
     payload = {"project": spec.project, "library": os.path.relpath(spec.library, project_dir),
                "input_size": spec.input_size, "output_sizes": list(spec.output_sizes), "nets": list(nets),
-               "quantized_sha256": model_sha256, "input_bits": input_bits, "firmware_config": fw_config.as_dict()}
+               "quantized_sha256": model_sha256, "input_bits": input_bits,
+               "output_fraction_bits": output_fraction_bits, "firmware_config": fw_config.as_dict()}
     path = project_dir / MANIFEST
     write_json_atomic(path, payload)
     return path

@@ -97,8 +97,7 @@ class Runner:
     def _reject(self, number: int, reason: str, arrival: float, source: str, bar) -> None:
         self.stats.rejected += 1
         self.writer.reject(number, reason, arrival)
-        message = f"cdinn: frame {number} from {source} rejected: {reason}"
-        (bar.write(message, file=sys.stderr) if bar is not None else print(message, file=sys.stderr))
+        bar.write(f"cdinn: frame {number} from {source} rejected: {reason}", file=sys.stderr)
 
     def _process(self, items: list, bar) -> None:
         frames, inputs = [], []

@@ -122,6 +122,12 @@ def input_bits_of(qmodel: keras.Model) -> int:
     return int(qmodel.get_layer(INPUT_QUANT).quantizer.bits)
 
 
+def fraction_bits_of(qmodel: keras.Model) -> int:
+    """Fractional bits of a quantized network's ``logits`` (total bits - integer bits - sign bit)."""
+    quantizer = qmodel.get_layer(LOGITS).quantizer
+    return int(quantizer.bits) - int(quantizer.integer) - 1
+
+
 def bit_widths(qmodel: keras.Model) -> dict[str, str]:
     """Human-readable quantizer of every quantized layer, by layer name."""
     out = {}

@@ -119,8 +119,9 @@ def test_estimate_against_a_hand_computed_case(compiled):
 
 def test_manifest_round_trip_and_model_mismatch(compiled, tmp_path):
     _, _, _, spec = compiled
-    write_manifest(tmp_path, spec, ("phase",), {"phase": "a" * 64}, 9, FirmwareConfig())
+    write_manifest(tmp_path, spec, ("phase",), {"phase": "a" * 64}, 9, [10], FirmwareConfig())
     manifest, spec2 = read_manifest(tmp_path)
+    assert manifest["output_fraction_bits"] == [10] and manifest["input_bits"] == 9
     assert spec2.output_sizes == spec.output_sizes and Path(spec2.library).resolve() == Path(spec.library).resolve()
     check_models_match(manifest, {"phase": {"sha256": "a" * 64}})
     with pytest.raises(CdinnError, match="does not match its firmware"):

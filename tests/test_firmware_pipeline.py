@@ -35,6 +35,10 @@ def test_firmware_build_is_bit_exact_and_complete(build_dir):
         assert (build_dir / project / "manifest.json").is_file()
         assert (build_dir / project / "estimate.md").read_text().startswith("**ESTIMATE")
         assert report["steps"]["validate"]["result"][project]["identical_fraction"] == 1.0
+    manifest = json.loads((build_dir / "both" / "manifest.json").read_text())
+    assert manifest["nets"] == ["shape", "phase"] and manifest["output_sizes"] == [1024, 1024]
+    logits = load_quantized(QUANTIZED / "shape.h5").get_layer("logits").quantizer
+    assert manifest["output_fraction_bits"][0] == logits.bits - logits.integer - 1
     summary = report["steps"]["estimate"]["result"]["shape"]["summary"]
     assert summary["initiation_interval_cycles"] <= 1200 and summary["fits"]["xcvu9p"]["dsp"]
     assert report["steps"]["compare"]["result"]["emulation_equals_qat_keras"] is True

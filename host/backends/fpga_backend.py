@@ -3,7 +3,8 @@
 The bitstream (``.bit`` + ``.hwh``, or an ``.xclbin``) comes from a synthesized firmware project; it holds
 the combined network behind an AXI DMA (``axi_dma_0``). Frames are sent as the input fixed-point codes
 (int16 words holding the ``input_bits``-bit input quantizer code) and the two logit maps come back as
-int16 codes of the ``logits`` type, which are scaled and passed through the sigmoid on the host.
+int16 codes of the ``logits`` type, scaled by the fractional bits the firmware manifest records and passed
+through the sigmoid on the host.
 
 Without a board (no ``pynq`` package, no bitstream, or no device) the constructor fails with one line: it
 never falls back to another backend.
@@ -24,8 +25,8 @@ from cdinn.model.inference import outputs_to_object
 class FpgaBackend:
     name = "fpga"
 
-    def __init__(self, bitstream: str = "firmware/build/edge/both/cdinn.bit", project: str = "firmware/build/edge/both",
-                 output_fraction_bits: int = 9):
+    def __init__(self, bitstream: str = "firmware/build/edge/both/cdinn.bit",
+                 project: str = "firmware/build/edge/both"):
         try:
             import pynq
         except ImportError:
@@ -34,6 +35,8 @@ class FpgaBackend:
         if not Path(bitstream).is_file():
             raise CdinnError(f"fpga backend: bitstream {bitstream} not found (build it with `make synth`)")
         self.manifest, _ = read_manifest(project)
+        if "output_fraction_bits" not in self.manifest:
+            raise CdinnError(f"fpga backend: {project}/manifest.json predates output scaling; rebuild with `cdinn firmware`")
         try:
             self.overlay = pynq.Overlay(bitstream)
             self.dma = self.overlay.axi_dma_0
@@ -42,7 +45,8 @@ class FpgaBackend:
         self._allocate = pynq.allocate
         self.bitstream = bitstream
         self.input_scale = 2.0 ** (self.manifest["input_bits"] - 1)
-        self.output_scale = 2.0**output_fraction_bits
+        self.output_scale = np.repeat(2.0 ** np.asarray(self.manifest["output_fraction_bits"], np.float64),
+                                      self.manifest["output_sizes"])
 
     def infer(self, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = network_input(amplitudes).reshape(len(amplitudes), -1)
