@@ -36,7 +36,8 @@ class FpgaBackend:
             raise CdinnError(f"fpga backend: bitstream {bitstream} not found (build it with `make synth`)")
         self.manifest, _ = read_manifest(project)
         if "output_fraction_bits" not in self.manifest:
-            raise CdinnError(f"fpga backend: {project}/manifest.json predates output scaling; rebuild with `cdinn firmware`")
+            raise CdinnError(f"fpga backend: {project}/manifest.json predates output scaling; "
+                             "rebuild with `cdinn firmware`")
         try:
             self.overlay = pynq.Overlay(bitstream)
             self.dma = self.overlay.axi_dma_0
