@@ -23,7 +23,7 @@ import numpy as np
 from cdinn.cards import read_card
 from cdinn.errors import CdinnError
 from cdinn.firmware.config import FirmwareConfig, load_config, save_config
-from cdinn.firmware.emulate import EmulatorSpec, predict_parallel
+from cdinn.firmware.emulate import EmulatorSpec
 from cdinn.firmware.manifest import write_manifest
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model.conventions import network_input
@@ -95,22 +95,17 @@ def step_test_vectors(state: BuildState) -> dict:
     return {"patterns": len(state.x_grid), "seed": state.cfg.seed}
 
 
-def _outputs(model, x: np.ndarray) -> np.ndarray:
-    out = model.predict(x, batch_size=256, verbose=0)
-    out = out if isinstance(out, list) else [out]
-    return np.concatenate([o.reshape(len(x), -1) for o in out], axis=1)
-
-
 def step_convert(state: BuildState) -> dict:
     """Write one hls4ml project per network (and the combined one), test bench vectors included."""
     from cdinn.firmware.convert import convert
+    from cdinn.firmware.validate import reference_outputs
 
     done = {}
     tb = state.x_grid[: state.cfg.testbench_patterns]
     for name, model in state.fw_models.items():
         project = f"{state.fw_config.ProjectName}_{name}"
         fw_cfg = FirmwareConfig(**dict(state.fw_config.as_dict(), ProjectName=project))
-        state.hls[name] = convert(model, fw_cfg, state.out / name, tb, _outputs(model, tb))
+        state.hls[name] = convert(model, fw_cfg, state.out / name, tb, reference_outputs(model, tb))
         done[name] = str(state.out / name)
     save_config(state.fw_config, state.out / "firmware_config.yml")
     return done
@@ -140,12 +135,12 @@ def step_compile(state: BuildState) -> dict:
 
 def step_validate(state: BuildState) -> dict:
     """Bit-accuracy of every project on the validation patterns; traces the first mismatching layer."""
-    from cdinn.firmware.validate import compare_outputs, first_mismatching_layer
+    from cdinn.firmware.validate import first_mismatching_layer, validate
 
     result = {}
     for name, spec in state.specs.items():
         model = state.fw_models[name]
-        stats = compare_outputs(_outputs(model, state.x_grid), predict_parallel(spec, state.x_grid, state.cfg.workers))
+        stats = validate(model, spec, state.x_grid, state.cfg.workers)
         if stats["identical_fraction"] < 1.0 and name != COMBINED:
             stats["first_mismatching_layer"] = first_mismatching_layer(state.hls[name], model, state.x_grid)
         result[name] = stats

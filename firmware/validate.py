@@ -27,11 +27,16 @@ def compare_outputs(reference: np.ndarray, emulated: np.ndarray) -> dict:
     }
 
 
+def reference_outputs(model, x: np.ndarray) -> np.ndarray:
+    """The Keras model's outputs (B, values), several outputs concatenated in order like the emulator's."""
+    out = model.predict(x, batch_size=256, verbose=0)
+    out = out if isinstance(out, list) else [out]
+    return np.concatenate([o.reshape(len(x), -1) for o in out], axis=1)
+
+
 def validate(fw_model, spec: EmulatorSpec, x_grid: np.ndarray, workers: int | None = None) -> dict:
     """Run both on the same on-grid inputs (B, N, N, 1); returns :func:`compare_outputs` statistics."""
-    reference = fw_model.predict(x_grid, batch_size=256, verbose=0)
-    emulated = predict_parallel(spec, x_grid, workers)
-    return compare_outputs(reference, emulated)
+    return compare_outputs(reference_outputs(fw_model, x_grid), predict_parallel(spec, x_grid, workers))
 
 
 def first_mismatching_layer(hls_model, fw_model, x_grid: np.ndarray) -> str | None:
