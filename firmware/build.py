@@ -87,7 +87,7 @@ def step_load(state: BuildState) -> dict:
 def step_test_vectors(state: BuildState) -> dict:
     """Simulate validation patterns (random positions) and put them on the input quantizer's grid."""
     from cdinn.model.simulate import SimulationConfig, simulate
-    from cdinn.quantize.qat import quantize_input
+    from cdinn.quantize.grid import quantize_input
 
     data = simulate(state.cfg.validate_patterns, state.cfg.seed, SimulationConfig(position="random"))
     state.x_grid = quantize_input(network_input(data.diffraction), state.report["input_bits"])

@@ -9,7 +9,7 @@ from cdinn.model.conventions import complex_object, network_input, sigmoid
 from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import load_network, network_folder, outputs_to_object, predict
 from cdinn.model.metrics import reconstruction_metrics, summarise
-from cdinn.quantize.qat import quantize_input
+from cdinn.quantize.grid import quantize_input
 
 
 def compare_float_qat_emulation(state) -> dict:

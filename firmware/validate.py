@@ -1,6 +1,6 @@
 """Bit-accuracy validation: the compiled hls4ml emulation against the QKeras firmware model.
 
-Inputs must lie on the input quantizer's grid (see :func:`cdinn.quantize.qat.quantize_input`); then every
+Inputs must lie on the input quantizer's grid (see :func:`cdinn.quantize.grid.quantize_input`); then every
 output value must be *identical*. When some differ, :func:`first_mismatching_layer` uses hls4ml's tracing
 (the emulation recompiled to record every layer's output) to name the first layer whose output differs
 from the QKeras model's.

@@ -34,7 +34,7 @@ VARIANTS: dict[str, tuple[str, dict, bool]] = {
 }
 
 
-def _two_head_run(cfg: TrainConfig, out: Path, x_test: np.ndarray):
+def _two_head_run(cfg: TrainConfig, x_test: np.ndarray):
     import tf_keras as keras
 
     from cdinn.model.architectures import build_two_head, get_architecture
@@ -75,7 +75,7 @@ def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = 1000, var
         cfg = replace(base, **overrides)
         start = time.perf_counter()
         if two_head:
-            amplitude, phase = _two_head_run(cfg, out / name, x_test)
+            amplitude, phase = _two_head_run(cfg, x_test)
         else:
             folder = out / name
             train(cfg, folder, progress=False)

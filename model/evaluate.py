@@ -19,11 +19,11 @@ from cdinn.cards import card_path
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
 from cdinn.model.conventions import complex_object, crop_centred, network_input, pad_centred
-from cdinn.model.inference import load_network, network_folder, predict, reconstruct_with
+from cdinn.model.inference import load_network, network_folder, reconstruct_with
 from cdinn.model.metrics import METRICS, reconstruction_metrics, register, summarise
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
 from cdinn.model.simulate import SimulatedBatch, SimulationConfig, simulate_many
-from cdinn.model.timing import keras_callable, latency_summary, time_calls
+from cdinn.model.timing import keras_callable, latency_summary, time_calls, timed
 
 ERHIO = "ER/HIO"
 
@@ -51,14 +51,12 @@ def test_set(cfg: EvaluateConfig) -> SimulatedBatch:
 def _network_results(name: str, data: SimulatedBatch, repeats: int) -> dict:
     folder = str(network_folder(name))
     models = {net: load_network(folder, net)[0] for net in ("shape", "phase")}
-    x = network_input(data.diffraction)
-    amplitude, phase = reconstruct_with(models["shape"], models["phase"], data.diffraction)
+    (amplitude, phase), seconds = timed(lambda: reconstruct_with(models["shape"], models["phase"], data.diffraction))
     forwards = [keras_callable(m) for m in models.values()]
-    one = x[:1]
+    one = network_input(data.diffraction[:1])
     latency = time_calls(lambda: [f(one) for f in forwards], repeats, warmup=3)
-    batched = time_calls(lambda: [predict(m, x) for m in models.values()], 1)
     return {"amplitude": amplitude, "phase": phase, "object": complex_object(amplitude, phase),
-            "latency": latency_summary(latency), "throughput_s_per_pattern": float(batched[0] / len(x))}
+            "latency": latency_summary(latency), "throughput_s_per_pattern": seconds / len(data.diffraction)}
 
 
 def _refined_results(name: str, nn: dict, data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
@@ -66,10 +64,8 @@ def _refined_results(name: str, nn: dict, data: SimulatedBatch, cfg: EvaluateCon
     of one pattern at batch 1."""
     from cdinn.model.refine import refine
 
-    holder = {}
-    batched = time_calls(lambda: holder.update(result=refine(nn["amplitude"], nn["phase"],
-                                                             data.diffraction_oversampled, cfg.refine)), 1, 0)
-    amplitude, phase = holder["result"]
+    (amplitude, phase), seconds = timed(lambda: refine(nn["amplitude"], nn["phase"], data.diffraction_oversampled,
+                                                       cfg.refine))
     k = min(cfg.erhio_latency_patterns, len(data.diffraction))
     singles = iter(range(k))
 
@@ -80,24 +76,23 @@ def _refined_results(name: str, nn: dict, data: SimulatedBatch, cfg: EvaluateCon
     refine_latency = time_calls(one, k, warmup=0)
     latency = latency_summary(refine_latency + nn["latency"]["median_us"] * 1e-6)
     return {"amplitude": amplitude, "phase": phase, "object": complex_object(amplitude, phase), "latency": latency,
-            "throughput_s_per_pattern": float(batched[0] / len(data.diffraction)) + nn["throughput_s_per_pattern"]}
+            "throughput_s_per_pattern": seconds / len(data.diffraction) + nn["throughput_s_per_pattern"]}
 
 
 def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
     pr = cfg.phase_retrieval
     with tqdm(total=pr.iterations, desc="ER/HIO (batch)", unit="it", leave=False) as bar:
-        holder = {}
-        batched = time_calls(lambda: holder.update(
-            result=phase_retrieve(data.diffraction_oversampled, pr, record=lambda i, _: bar.update(1))), 1, 0)
+        result, seconds = timed(lambda: phase_retrieve(data.diffraction_oversampled, pr,
+                                                       record=lambda i, _: bar.update(1)))
     k = min(cfg.erhio_latency_patterns, len(data.diffraction))
     singles = iter(data.diffraction_oversampled[i : i + 1] for i in range(k))
     latency = time_calls(lambda: phase_retrieve(next(singles), pr), k, warmup=0)
     size = data.amplitude.shape[-1]
     truth = pad_centred(complex_object(data.amplitude, data.phase), 2 * size)
-    obj = crop_centred(register(holder["result"], truth), size).astype(np.complex64)
+    obj = crop_centred(register(result, truth), size).astype(np.complex64)
     return {"amplitude": np.abs(obj), "phase": np.angle(obj), "object": obj,
             "latency": latency_summary(latency),
-            "throughput_s_per_pattern": float(batched[0] / len(data.diffraction))}
+            "throughput_s_per_pattern": seconds / len(data.diffraction)}
 
 
 def markdown_table(report: dict) -> str:

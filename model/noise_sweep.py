@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
 from cdinn.model.conventions import complex_object
 from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import reconstruct
-from cdinn.model.metrics import METRICS, reconstruction_metrics
+from cdinn.model.metrics import METRICS, median_metrics
 
 HIGHER_IS_BETTER = {"support_iou"}
 
@@ -27,9 +25,8 @@ def noise_sweep(net: str, n: int, photons: list[float], out_dir: str | Path, com
     for level in [None, *photons]:
         data = test_set(EvaluateConfig(n=n, photons=level))
         amplitude, phase = reconstruct(data.diffraction, net=net)
-        m = reconstruction_metrics(complex_object(amplitude, phase), data.amplitude, data.phase)
         name = "noiseless" if level is None else f"{level:.0e}"
-        report["levels"][name] = {k: float(np.median(v)) for k, v in m.items()}
+        report["levels"][name] = median_metrics(complex_object(amplitude, phase), data.amplitude, data.phase)
     clean = report["levels"]["noiseless"]
     for values in report["levels"].values():
         values["worst_change_pct"] = max(

@@ -3,24 +3,17 @@ ER/HIO from random starts, measured in one run on the same test patterns (with t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-
-import numpy as np
 
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
 from cdinn.model.conventions import complex_object, crop_centred, pad_centred
 from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import reconstruct
-from cdinn.model.metrics import METRICS, reconstruction_metrics, register
+from cdinn.model.metrics import METRICS, median_metrics, register
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
 from cdinn.model.refine import refine
-
-
-def _medians(obj: np.ndarray, data) -> dict[str, float]:
-    m = reconstruction_metrics(obj, data.amplitude, data.phase)
-    return {k: float(np.median(v)) for k, v in m.items()}
+from cdinn.model.timing import timed
 
 
 def refine_curve(net: str, n: int, iterations: list[int], out_dir: str | Path, seed: int = 20_181_009,
@@ -32,23 +25,18 @@ def refine_curve(net: str, n: int, iterations: list[int], out_dir: str | Path, s
     size = data.amplitude.shape[-1]
     truth = pad_centred(complex_object(data.amplitude, data.phase), 2 * size)
     reconstruct(data.diffraction[:1], net=net)  # load the networks and build their graphs outside the timing
-    start = time.perf_counter()
-    amplitude, phase = reconstruct(data.diffraction, net=net)
-    nn_seconds = (time.perf_counter() - start) / n
+    (amplitude, phase), nn_seconds = timed(lambda: reconstruct(data.diffraction, net=net))
     report = {"command": command, "net": net, "n": n, "iterations": iterations, "nn": {}, "erhio": {}}
     for k in iterations:
-        start = time.perf_counter()
-        ra, rp = refine(amplitude, phase, data.diffraction_oversampled, k)
-        report["nn"][k] = dict(_medians(complex_object(ra, rp), data),
-                               seconds_per_pattern=nn_seconds + (time.perf_counter() - start) / n)
+        (ra, rp), seconds = timed(lambda k=k: refine(amplitude, phase, data.diffraction_oversampled, k))
+        report["nn"][k] = dict(median_metrics(complex_object(ra, rp), data.amplitude, data.phase),
+                               seconds_per_pattern=(nn_seconds + seconds) / n)
         if k > 0:
-            start = time.perf_counter()
             cfg = PhaseRetrievalConfig(iterations=k, cycle=min(100, k), hio_per_cycle=int(0.8 * min(100, k)),
                                        average_last=min(20, max(1, k // 5)))
-            result = phase_retrieve(data.diffraction_oversampled, cfg)
-            seconds = (time.perf_counter() - start) / n
+            result, seconds = timed(lambda cfg=cfg: phase_retrieve(data.diffraction_oversampled, cfg))
             obj = crop_centred(register(result, truth), size)
-            report["erhio"][k] = dict(_medians(obj, data), seconds_per_pattern=seconds)
+            report["erhio"][k] = dict(median_metrics(obj, data.amplitude, data.phase), seconds_per_pattern=seconds / n)
         write_json_atomic(out / "refine_curve.json", report)
     _plot(report, out / "refine_curve.png")
     write_text_atomic(out / "refine_curve.md", markdown_table(report))

@@ -20,6 +20,13 @@ def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 1) -> np.nd
     return times
 
 
+def timed(fn: Callable[[], object]) -> tuple[object, float]:
+    """Run ``fn`` once; return its result and the seconds it took."""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
 def latency_summary(seconds: np.ndarray) -> dict[str, float]:
     """Median and 99th percentile in microseconds."""
     return {"median_us": float(np.median(seconds) * 1e6), "p99_us": float(np.percentile(seconds, 99) * 1e6)}

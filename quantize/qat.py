@@ -64,13 +64,6 @@ def integer_bits(max_abs: float) -> int:
     return max(0, math.ceil(math.log2(max_abs))) if max_abs > 0 else 0
 
 
-def quantize_input(x: np.ndarray, bits: int) -> np.ndarray:
-    """What ``quantized_bits(bits, 0, alpha=1)`` does to the network input: round half to even on the
-    2^-(bits-1) grid and saturate to [-1, 1 - 2^-(bits-1)]. Returns float32."""
-    scale = 2.0 ** (bits - 1)
-    return (np.clip(np.round(np.asarray(x, np.float64) * scale), -scale, scale - 1) / scale).astype(np.float32)
-
-
 def _calibrate(float_model: keras.Model, x: np.ndarray) -> dict[str, float]:
     """Largest output of every convolution (after its activation) on calibration inputs. The chain of
     layers is applied directly, so it also works for models whose layers belong to several graphs (as

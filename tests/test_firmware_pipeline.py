@@ -12,7 +12,8 @@ from cdinn.errors import CdinnError
 from cdinn.host.backends import get_backend
 from cdinn.model.conventions import network_input, sigmoid
 from cdinn.model.inference import WEIGHTS_DIR
-from cdinn.quantize.qat import firmware_model, load_quantized, quantize_input
+from cdinn.quantize.grid import quantize_input
+from cdinn.quantize.qat import firmware_model, load_quantized
 
 QUANTIZED = WEIGHTS_DIR / "edge-q"
 pytestmark = pytest.mark.slow

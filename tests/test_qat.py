@@ -5,6 +5,7 @@ from qkeras import QActivation, QConv2D
 
 from cdinn.errors import CdinnError
 from cdinn.model.architectures import ArchitectureConfig, build_network
+from cdinn.quantize.grid import quantize_input
 from cdinn.quantize.qat import (
     LOGITS,
     QuantConfig,
@@ -13,7 +14,6 @@ from cdinn.quantize.qat import (
     input_bits_of,
     integer_bits,
     load_quantized,
-    quantize_input,
     quantized_network,
 )
 

@@ -16,7 +16,7 @@ from cdinn.firmware.emulate import Emulator
 from cdinn.firmware.manifest import check_models_match, read_manifest
 from cdinn.model.conventions import network_input, sigmoid
 from cdinn.model.inference import outputs_to_object
-from cdinn.quantize.qat import quantize_input
+from cdinn.quantize.grid import quantize_input
 
 
 class EmulatorBackend:

@@ -20,6 +20,7 @@ from cdinn.errors import CdinnError
 from cdinn.firmware.manifest import read_manifest
 from cdinn.model.conventions import network_input, sigmoid
 from cdinn.model.inference import outputs_to_object
+from cdinn.quantize.grid import input_codes
 
 
 class FpgaBackend:
@@ -45,13 +46,12 @@ class FpgaBackend:
             raise CdinnError(f"fpga backend: cannot load {bitstream} on a device: {str(exc).splitlines()[0]}") from None
         self._allocate = pynq.allocate
         self.bitstream = bitstream
-        self.input_scale = 2.0 ** (self.manifest["input_bits"] - 1)
         self.output_scale = np.repeat(2.0 ** np.asarray(self.manifest["output_fraction_bits"], np.float64),
                                       self.manifest["output_sizes"])
 
     def infer(self, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = network_input(amplitudes).reshape(len(amplitudes), -1)
-        codes = np.clip(np.round(x * self.input_scale), -self.input_scale, self.input_scale - 1).astype(np.int16)
+        codes = input_codes(x, self.manifest["input_bits"]).astype(np.int16)
         n_out = sum(self.manifest["output_sizes"])
         inbuf = self._allocate(shape=codes.shape, dtype=np.int16)
         outbuf = self._allocate(shape=(len(codes), n_out), dtype=np.int16)
