@@ -19,9 +19,9 @@ from cdinn.model.conventions import complex_object
 from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import load_network, outputs_to_object, reconstruct_with
 from cdinn.model.metrics import reconstruction_metrics, summarise
-from cdinn.model.train import TrainConfig, train
+from cdinn.model.train import PAPER_RECIPE, TrainConfig, train
 
-# name -> (what changes, TrainConfig overrides, two_head)
+# name -> (what changes, overrides of the paper's recipe (PAPER_RECIPE), two_head)
 VARIANTS: dict[str, tuple[str, dict, bool]] = {
     "paper": ("two networks, per-pixel cross-entropy (the paper)", {"loss": "bce"}, False),
     "joint": ("+ trained together, phase loss 1-cos weighted by the true amplitude", {"loss": "joint"}, False),
@@ -29,6 +29,12 @@ VARIANTS: dict[str, tuple[str, dict, bool]] = {
     "twin+cosine": ("+ cosine learning-rate decay", {"loss": "twin", "lr_schedule": "cosine"}, False),
     "twin+cosine+noise": ("+ Poisson noise augmentation, 1e4-1e7 photons on 75% of examples",
                           {"loss": "twin", "lr_schedule": "cosine", "photon_range": (1e4, 1e7)}, False),
+    "twin+batch64": ("twin with batch 64 instead of 256 (4x the optimizer steps, same data)",
+                     {"loss": "twin", "batch": 64}, False),
+    "twin+batch64+cosine": ("+ cosine learning-rate decay", {"loss": "twin", "batch": 64, "lr_schedule": "cosine"},
+                            False),
+    "twin+batch64+cosine+fresh": ("+ a newly simulated training set every epoch (the default recipe)",
+                                  {"loss": "twin", "batch": 64, "lr_schedule": "cosine", "fresh": True}, False),
     "two-head": ("twin+cosine with one shared encoder and two decoders (PtychoNN style)",
                  {"loss": "twin", "lr_schedule": "cosine"}, True),
 }
@@ -56,20 +62,23 @@ def _two_head_run(cfg: TrainConfig, x_test: np.ndarray):
 
 def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = 1000, variants: list[str] | None = None,
                  command: str = "") -> dict:
-    """Train and score each variant; write report.json and table.md to ``out_dir``."""
+    """Train and score each variant (``base``'s budget and seed with the paper's recipe plus the variant's
+    changes); write report.json and table.md to ``out_dir``."""
     from cdinn.model.conventions import network_input
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    base = replace(base, **PAPER_RECIPE)
     data = test_set(EvaluateConfig(n=test_n))
     x_test = network_input(data.diffraction)
-    report = {"command": command, "base": {k: v for k, v in vars(base).items() if k != "simulation"},
+    report = {"commands": [command], "base": {k: v for k, v in vars(base).items() if k != "simulation"},
               "test_n": test_n, "variants": {}}
     previous = out / "report.json"
     if previous.is_file():  # keep the variants of an earlier run with the same budget (re-run only some)
         earlier = json.loads(previous.read_text())
         if earlier.get("base") == json.loads(json.dumps(report["base"])) and earlier.get("test_n") == test_n:
             report["variants"] = earlier["variants"]
+            report["commands"] = list(dict.fromkeys(earlier.get("commands", [earlier.get("command")]) + [command]))
     for name in variants or list(VARIANTS):
         what, overrides, two_head = VARIANTS[name]
         cfg = replace(base, **overrides)
@@ -93,10 +102,12 @@ def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = 1000, var
 def markdown_table(report: dict) -> str:
     rows = ["| variant | change | chi^2 median / max | shape error | support IoU | phase RMSE (rad) "
             "| amp.-weighted phase RMSE (rad) |", "|" + "---|" * 7]
-    for name, v in report["variants"].items():
+    for name in sorted(report["variants"], key=list(VARIANTS).index):
+        v = report["variants"][name]
         s = v["summary"]
         rows.append(f"| {name} | {v['change']} | {s['chi2']['median']:.3g} / {s['chi2']['max']:.3g} | "
                     f"{s['shape_error']['median']:.3f} | {s['support_iou']['median']:.3f} | "
                     f"{s['phase_rmse']['median']:.3f} | {s['phase_rmse_weighted']['median']:.3f} |")
-    head = f"Made by `{report['command']}` (medians over {report['test_n']} test patterns)\n\n"
+    made = " then ".join(f"`{c}`" for c in report["commands"])
+    head = f"Made by {made} (medians over {report['test_n']} test patterns)\n\n"
     return head + "\n".join(rows) + "\n"

@@ -5,6 +5,10 @@ With a per-network loss (``bce``, the paper's recipe) each network is trained on
 output stacks their maps, so the loss can accept the twin image and weight the phase by the shape; the two
 networks are still saved separately, so everything downstream is unchanged.
 
+With ``fresh=True`` every epoch trains on ``examples`` newly simulated patterns (simulated on the fly in a
+background thread while the previous batches train), so the networks never see an example twice; the
+validation set stays fixed.
+
 Artefacts written to the output folder: ``<net>.keras`` (best weights) and ``<net>.card.json`` per network;
 ``<run>.log.csv`` (loss per epoch) and ``<run>.loss.png`` (the paper's Fig. 2), where ``<run>`` is the
 network name, or ``pair`` for joint training.
@@ -12,8 +16,11 @@ network name, or ``pair`` for joint training.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,27 +35,37 @@ from cdinn.model.architectures import NETS, build_network, count_macs, get_archi
 from cdinn.model.conventions import network_input
 from cdinn.model.dataset import make_dataset, network_target
 from cdinn.model.losses import get_loss, is_joint
-from cdinn.model.simulate import SimulatedBatch, SimulationConfig, add_poisson_noise, simulate_many
+from cdinn.model.simulate import (
+    SimulatedBatch,
+    SimulationConfig,
+    add_poisson_noise,
+    simulate_chunks,
+    simulate_many,
+)
 
 
 @dataclass
 class TrainConfig:
-    """One training run. ``examples``/``val`` are counts of simulated patterns; ``seed`` fixes data,
+    """One training run. The defaults are the recipe measured best in ``docs/quality.md`` (the paper's is
+    ``loss='bce', batch=256, lr_schedule='constant', fresh=False``, see :data:`PAPER_RECIPE`).
+    ``examples``/``val`` are counts of simulated patterns (per epoch if ``fresh``); ``seed`` fixes data,
     initial weights and shuffling. ``photon_range`` = (low, high): that fraction ``noise_fraction`` of the
-    examples gets Poisson noise at a log-uniform total photon count in the range (augmentation)."""
+    examples gets Poisson noise at a log-uniform total photon count in the range (augmentation).
+    ``fresh``: simulate a new training set for every epoch instead of repeating one."""
 
     nets: tuple[str, ...] = NETS
     config: str = "paper"
     examples: int = 180_000
     val: int = 20_000
     epochs: int = 10
-    batch: int = 256
+    batch: int = 64
     learning_rate: float = 1e-3
-    lr_schedule: str = "constant"  # or 'cosine' (decay to 0 over the run)
-    loss: str = "bce"
+    lr_schedule: str = "cosine"  # or 'constant'; cosine decays to 0 over the run
+    loss: str = "twin"
     seed: int = 0
     photon_range: tuple[float, float] | None = None
     noise_fraction: float = 0.75
+    fresh: bool = True
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     def __post_init__(self) -> None:
@@ -67,26 +84,57 @@ class TrainConfig:
             raise CdinnError(f"loss {self.loss!r} trains both networks together: use --net both")
 
 
+PAPER_RECIPE = {"loss": "bce", "batch": 256, "lr_schedule": "constant", "fresh": False, "photon_range": None}
+
+
 def _strategy() -> tf.distribute.Strategy:
     """MirroredStrategy across GPUs when more than one is visible, else the default strategy."""
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+def _augment(diffraction: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """Poisson noise on a random ``noise_fraction`` of the (B, N, N) amplitudes, if ``photon_range`` is set."""
+    if cfg.photon_range is None:
+        return diffraction
+    noisy = rng.random(len(diffraction)) < cfg.noise_fraction
+    lo, hi = np.log10(cfg.photon_range[0]), np.log10(cfg.photon_range[1])
+    photons = 10.0 ** rng.uniform(lo, hi, (int(noisy.sum()), 1, 1))
+    out = diffraction.copy()
+    out[noisy] = add_poisson_noise(diffraction[noisy], photons, rng)
+    empty = ~out.any(axis=(1, 2))
+    out[empty] = diffraction[empty]  # a frame with no counts at all keeps its clean pattern
+    return out
+
+
 def training_data(cfg: TrainConfig, progress: bool = False) -> tuple[np.ndarray, SimulatedBatch]:
-    """Network inputs (B, N, N, 1) and the simulated batch, with the optional noise augmentation."""
-    data = simulate_many(cfg.examples + cfg.val, cfg.seed, cfg.simulation, progress=progress)
-    diffraction = data.diffraction
-    if cfg.photon_range is not None:
-        rng = np.random.default_rng([cfg.seed, 1])
-        noisy = rng.random(len(diffraction)) < cfg.noise_fraction
-        lo, hi = np.log10(cfg.photon_range[0]), np.log10(cfg.photon_range[1])
-        photons = 10.0 ** rng.uniform(lo, hi, (int(noisy.sum()), 1, 1))
-        diffraction = diffraction.copy()
-        diffraction[noisy] = add_poisson_noise(diffraction[noisy], photons, rng)
-        empty = ~diffraction.any(axis=(1, 2))
-        diffraction[empty] = data.diffraction[empty]  # a frame with no counts at all keeps its clean pattern
-    return network_input(diffraction), data
+    """Network inputs (B, N, N, 1) and the simulated batch, with the optional noise augmentation: the
+    ``examples`` training patterns then the ``val`` validation patterns, or only the latter if ``cfg.fresh``."""
+    stored = 0 if cfg.fresh else cfg.examples
+    data = simulate_many(stored + cfg.val, cfg.seed, cfg.simulation, progress=progress)
+    return network_input(_augment(data.diffraction, cfg, np.random.default_rng([cfg.seed, 1]))), data
+
+
+def fresh_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarray],
+                  chunk: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless (input, target) batches of ``cfg.batch``: epoch ``e`` is ``examples // batch`` batches of new
+    patterns from the seed entropy ``(cfg.seed, e + 2)`` (a stream apart from the validation set's, which
+    :func:`training_data` draws from ``cfg.seed`` alone), simulated about ``chunk`` at a time and
+    shuffled within each chunk."""
+    steps = cfg.examples // cfg.batch
+    chunk = max(1, chunk // cfg.batch) * cfg.batch
+    for epoch in itertools.count():
+        seed = int(np.random.SeedSequence([cfg.seed, epoch + 2]).generate_state(1)[0])
+        rng = np.random.default_rng([cfg.seed, epoch + 2, 1])
+        for data in simulate_chunks(steps * cfg.batch, seed, cfg.simulation, chunk):
+            x = network_input(_augment(data.diffraction, cfg, rng))
+            if not np.isfinite(x).all():  # one such example silently wrecks a run: stop instead
+                raise CdinnError(f"simulated training batch of epoch {epoch + 1} has non-finite inputs")
+            y = targets(data)
+            order = rng.permutation(len(x))
+            for i in range(len(x) // cfg.batch):
+                pick = order[i * cfg.batch : (i + 1) * cfg.batch]
+                yield x[pick], y[pick]
 
 
 def _optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
@@ -110,16 +158,32 @@ class _SaveBest(keras.callbacks.Callback):
                 model.save(self.out / f"{name}.keras")
 
 
-def _fit(model, models: dict[str, keras.Model], x, y, cfg: TrainConfig, out: Path, run: str, progress: bool):
-    train_ds = make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)
-    val_ds = make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed)
+def _fit(model, models: dict[str, keras.Model], targets: Callable[[SimulatedBatch], np.ndarray], x: np.ndarray,
+         data: SimulatedBatch, cfg: TrainConfig, out: Path, run: str, progress: bool):
+    """Fit on the stored training set, or on fresh batches; validate on the last ``cfg.val`` patterns."""
+    y = targets(data)
+    first_val = 0 if cfg.fresh else cfg.examples
+    val_ds = make_dataset(x[first_val:], y[first_val:], cfg.batch, False, cfg.seed)
+    if cfg.fresh:
+        n = x.shape[1]
+        signature = (tf.TensorSpec((cfg.batch, n, n, 1), tf.float32),
+                     tf.TensorSpec((cfg.batch, n, n, y.shape[-1]), tf.float32))
+        train_ds = tf.data.Dataset.from_generator(lambda: fresh_batches(cfg, targets), output_signature=signature)
+        fit_args = {"x": train_ds.prefetch(8), "steps_per_epoch": cfg.examples // cfg.batch}
+    else:
+        fit_args = {"x": make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)}
     callbacks = [_SaveBest(models, out), keras.callbacks.CSVLogger(str(out / f"{run}.log.csv"))]
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
+    history = model.fit(**fit_args, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
                         verbose=1 if progress else 0)
     wall = time.perf_counter() - start
     figures.loss_curve(history.history, out / f"{run}.loss.png", f"{run} ({cfg.config}, loss {cfg.loss})")
     return history.history, wall
+
+
+def _stacked_targets(data: SimulatedBatch) -> np.ndarray:
+    """(B, N, N, 2) targets ``[amplitude, phase unit]`` for the joint losses."""
+    return np.concatenate([network_target(data, net) for net in NETS], axis=-1)
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, dict]:
@@ -136,15 +200,15 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
             inputs = keras.Input(x.shape[1:], name="diffraction")
             pair = keras.Model(inputs, keras.layers.Concatenate()([models[n](inputs) for n in NETS]), name="pair")
             pair.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
-        y = np.concatenate([network_target(data, net) for net in NETS], axis=-1)
-        runs.append(("pair", models, *_fit(pair, models, x, y, cfg, out, "pair", progress)))
+        runs.append(("pair", models, *_fit(pair, models, _stacked_targets, x, data, cfg, out, "pair", progress)))
     else:
         for net in cfg.nets:
             with _strategy().scope():
                 model = build_network(arch, net)
                 model.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
             models = {net: model}
-            runs.append((net, models, *_fit(model, models, x, network_target(data, net), cfg, out, net, progress)))
+            targets = functools.partial(network_target, net=net)
+            runs.append((net, models, *_fit(model, models, targets, x, data, cfg, out, net, progress)))
     summaries = {}
     for run, models, history, wall in runs:
         best = int(np.argmin(history["val_loss"]))

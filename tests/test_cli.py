@@ -71,3 +71,15 @@ def test_console_script_help_explains_units():
     result = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True)
     for name in ("simulate", "train", "evaluate", "reconstruct", "phase-retrieve"):
         assert name in result.stdout
+
+
+def test_train_command_defaults_are_the_training_defaults():
+    from cdinn.cli import build_parser
+    from cdinn.model.train import TrainConfig
+
+    args = build_parser().parse_args(["train", "--out", "x"])
+    cfg = TrainConfig()
+    assert (args.config, args.examples, args.val, args.epochs, args.batch, args.lr, args.loss, args.lr_schedule,
+            args.fresh, args.seed) == (cfg.config, cfg.examples, cfg.val, cfg.epochs, cfg.batch, cfg.learning_rate,
+                                       cfg.loss, cfg.lr_schedule, cfg.fresh, cfg.seed)
+    assert build_parser().parse_args(["train", "--out", "x", "--no-fresh"]).fresh is False

@@ -31,3 +31,6 @@ def test_ablation_trains_and_scores_variants(tmp_path):
     assert main([*args, "--variants", "twin,two-head"]) == 0  # adds to the earlier run's table
     table = (tmp_path / "table.md").read_text()
     assert "| paper |" in table and "| twin |" in table and "| two-head |" in table
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["base"]["loss"], report["base"]["batch"], report["base"]["fresh"]) == ("bce", 256, False)
+    assert len(report["commands"]) == 2 and table.count("`cdinn ablation") == 2

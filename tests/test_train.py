@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import numpy as np
@@ -23,7 +24,7 @@ def test_paper_and_edge_configurations():
 
 
 def test_a_short_training_run_lowers_the_loss_and_writes_its_artefacts(tmp_path):
-    cfg = TrainConfig(nets=("shape",), config="edge", examples=2048, val=256, epochs=3, batch=64, seed=3)
+    cfg = TrainConfig(nets=("shape",), loss="bce", config="edge", examples=2048, val=256, epochs=3, batch=64, seed=3)
     summary = train(cfg, tmp_path, progress=False)["shape"]
     curve = summary["val_loss_curve"]
     assert curve[-1] < curve[0] and min(curve) < 0.5
@@ -35,14 +36,14 @@ def test_a_short_training_run_lowers_the_loss_and_writes_its_artefacts(tmp_path)
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path):
-    cfg = TrainConfig(nets=("phase",), config="edge", examples=512, val=128, epochs=1, batch=64, seed=5)
+    cfg = TrainConfig(nets=("phase",), loss="bce", config="edge", examples=512, val=128, epochs=1, batch=64, seed=5)
     a = train(cfg, tmp_path / "a", progress=False)["phase"]["val_loss"]
     b = train(cfg, tmp_path / "b", progress=False)["phase"]["val_loss"]
     assert np.isclose(a, b, rtol=1e-4)
 
 
 def test_tampered_weights_are_refused(tmp_path):
-    cfg = TrainConfig(nets=("shape",), config="edge", examples=256, val=64, epochs=1, batch=64)
+    cfg = TrainConfig(nets=("shape",), loss="bce", config="edge", examples=256, val=64, epochs=1, batch=64)
     train(cfg, tmp_path, progress=False)
     card = json.loads((tmp_path / "shape.card.json").read_text())
     card["sha256"] = "0" * 64
@@ -56,3 +57,53 @@ def test_tampered_weights_are_refused(tmp_path):
 def test_bad_training_configurations_are_rejected(kwargs):
     with pytest.raises(CdinnError):
         TrainConfig(**kwargs)
+
+
+def test_fresh_batches_are_new_every_epoch_reproducible_and_apart_from_validation():
+    from cdinn.model.dataset import network_target
+    from cdinn.model.train import fresh_batches, training_data
+
+    cfg = TrainConfig(nets=("shape",), loss="bce", config="edge", examples=256, val=64, batch=64, seed=7, fresh=True)
+
+    def take() -> list:
+        return list(itertools.islice(fresh_batches(cfg, lambda d: network_target(d, "shape"), 128), 8))
+
+    first, again = take(), take()
+    assert all(x.shape == (64, 32, 32, 1) and y.shape == (64, 32, 32, 1) for x, y in first)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(first, again, strict=True))
+    inputs = np.concatenate([x for x, _ in first]).reshape(8 * 64, -1)
+    assert len(np.unique(inputs, axis=0)) == 8 * 64  # epoch 2 (batches 4..7) repeats nothing of epoch 1
+    x_val, _ = training_data(cfg)
+    assert len(x_val) == 64  # only the validation set is stored
+    assert not (inputs[:, None, :] == x_val.reshape(64, -1)[None]).all(axis=-1).any()
+
+
+def test_a_fresh_data_run_trains_and_records_it(tmp_path):
+    cfg = TrainConfig(nets=("shape",), loss="bce", config="edge", examples=1024, val=128, epochs=2, batch=64, seed=3,
+                      fresh=True)
+    summary = train(cfg, tmp_path, progress=False)["shape"]
+    assert summary["val_loss_curve"][-1] < summary["val_loss_curve"][0]
+    assert read_card(tmp_path / "shape.keras")["training"]["fresh"] is True
+
+
+@pytest.mark.slow
+def test_a_small_run_of_the_default_recipe_beats_cross_entropy_on_the_phase(tmp_path):
+    """Same budget and seed: the default recipe (twin-aware joint loss, see docs/quality.md) against the
+    paper's per-pixel cross-entropy, scored on registered test patterns at random positions."""
+    from cdinn.model.conventions import complex_object
+    from cdinn.model.evaluate import EvaluateConfig, test_set
+    from cdinn.model.inference import load_network, reconstruct_with
+    from cdinn.model.metrics import median_metrics
+    from cdinn.model.train import PAPER_RECIPE
+
+    budget = dict(config="edge", examples=8192, val=512, epochs=3, seed=1)
+    data = test_set(EvaluateConfig(n=300))
+    scores = {}
+    for name, recipe in (("bce", PAPER_RECIPE), ("default", {})):
+        train(TrainConfig(**budget, **recipe), tmp_path / name, progress=False)
+        models = [load_network(str(tmp_path / name), net)[0] for net in ("shape", "phase")]
+        amplitude, phase = reconstruct_with(*models, data.diffraction)
+        scores[name] = median_metrics(complex_object(amplitude, phase), data.amplitude, data.phase)
+    print(scores)
+    assert scores["default"]["phase_rmse_weighted"] < 0.95 * scores["bce"]["phase_rmse_weighted"]
+    assert scores["default"]["phase_rmse"] < scores["bce"]["phase_rmse"]
