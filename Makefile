@@ -30,7 +30,7 @@ test: setup
 ## train: reproduce the shipped weights (both configurations) and record test metrics in their cards
 train: setup
 	$(CDINN) train --config edge --examples 180000 --val 20000 --epochs 10 --seed 0 --out model/weights/edge
-	$(CDINN) train --config paper --examples 180000 --val 20000 --epochs 16 --seed 0 --out model/weights/paper
+	$(CDINN) train --config paper --examples 180000 --val 20000 --epochs 10 --no-fresh --seed 0 --out model/weights/paper
 	$(CDINN) evaluate --n 1000 --refine 50 --update-cards --out results/evaluation
 
 evaluate: setup

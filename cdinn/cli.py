@@ -131,7 +131,7 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     cfg = QuantConfig(weight_bits=args.bits, activation_bits=args.activation_bits, input_bits=args.input_bits,
                       output_bits=args.output_bits, weight_bits_per_layer=_layer_bits(args.layer_bits),
                       sparsity=args.sparsity, examples=args.examples, epochs=args.epochs,
-                      prune_epochs=args.prune_epochs, seed=args.seed)
+                      prune_epochs=args.prune_epochs, learning_rate=args.lr, seed=args.seed)
     report = quantize_networks(args.source, nets, cfg, args.out, test_n=args.test, command=_command_line(args))
     from cdinn.quantize.pipeline import markdown_table
 
@@ -367,14 +367,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="edge", help="float network set (name or folder), default edge")
     p.add_argument("--net", choices=("shape", "phase", "both"), default="both")
     p.add_argument("--bits", type=int, default=8, help="weight and bias bits (sign included)")
-    p.add_argument("--activation-bits", type=int, default=8, help="bits of every ReLU output")
+    p.add_argument("--activation-bits", type=int, default=10, help="bits of every ReLU output")
     p.add_argument("--input-bits", type=int, default=9, help="bits of the input quantizer (sign included)")
     p.add_argument("--output-bits", type=int, default=16, help="bits of the logits the firmware outputs")
     p.add_argument("--layer-bits", default="", help="per-layer weight bits, e.g. enc0_conv0=6,out_conv=10")
     p.add_argument("--sparsity", type=float, default=0.25, help="target fraction of zero weights")
-    p.add_argument("--examples", type=int, default=20_000, help="fine-tuning patterns")
-    p.add_argument("--epochs", type=int, default=2, help="QAT epochs")
-    p.add_argument("--prune-epochs", type=int, default=2, help="pruning epochs")
+    p.add_argument("--examples", type=int, default=60_000, help="fine-tuning patterns")
+    p.add_argument("--epochs", type=int, default=3, help="QAT epochs")
+    p.add_argument("--prune-epochs", type=int, default=3, help="pruning epochs")
+    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of the pruning and QAT fine-tuning")
     p.add_argument("--test", type=int, default=1000, help="test patterns for the report")
     p.add_argument("--seed", type=int, default=101)
     p.add_argument("--out", required=True, help="output folder")

@@ -35,15 +35,15 @@ class QuantConfig:
     """Bit widths (total bits, sign included where signed) and fine-tuning recipe."""
 
     weight_bits: int = 8
-    activation_bits: int = 8
+    activation_bits: int = 10
     input_bits: int = 9  # sign bit + 8 fractional bits
     output_bits: int = 16
     weight_bits_per_layer: dict[str, int] = field(default_factory=dict)
     sparsity: float = 0.0
-    examples: int = 20_000
+    examples: int = 60_000
     val: int = 4_000
-    epochs: int = 2
-    prune_epochs: int = 2
+    epochs: int = 3
+    prune_epochs: int = 3
     batch: int = 256
     learning_rate: float = 2e-4
     seed: int = 101

@@ -5,6 +5,8 @@ import json
 import pytest
 
 from cdinn.cli import main
+from cdinn.model.inference import network_folder
+from cdinn.model.losses import is_joint
 from cdinn.quantize.pipeline import quantize_networks
 from cdinn.quantize.qat import QuantConfig, load_quantized
 
@@ -20,7 +22,9 @@ def test_quantize_cli_on_the_shipped_edge_networks(tmp_path, capsys):
     assert set(report["variants"]) == {"float", "pruned", "quantized"}
     assert 0.2 <= report["sparsity"]["quantized"]["shape"] <= 0.35
     card = json.loads((tmp_path / "phase.card.json").read_text())
-    assert card["fine_tuning_loss"] == "bce" and "quantized_relu(8" in card["bit_widths"]["enc0_conv0_relu"]
+    float_loss = json.loads((network_folder("edge") / "phase.card.json").read_text())["training"]["loss"]
+    assert card["fine_tuning_loss"] == ("phase_cos" if is_joint(float_loss) else float_loss)
+    assert f"quantized_relu({QuantConfig().activation_bits}" in card["bit_widths"]["enc0_conv0_relu"]
     assert load_quantized(tmp_path / "shape.h5").get_layer("logits") is not None
 
 
