@@ -12,7 +12,9 @@ import sys
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.quantize.config import QuantConfig
 
+QUANT = QuantConfig()  # the quantization recipe's defaults, shown and used by `cdinn quantize`
 UNITS = """conventions: diffraction frames are amplitudes |FT| (or intensities |FT|^2 with --intensity),
 zero frequency at the centre pixel [N/2, N/2] (fftshift); any overall scale is fine (each frame is
 normalised to its maximum). Objects: amplitude in [0, 1] and phase in radians in [-pi, pi], on an
@@ -125,7 +127,6 @@ def _layer_bits(text: str) -> dict[str, int]:
 
 def cmd_quantize(args: argparse.Namespace) -> None:
     from cdinn.quantize.pipeline import quantize_networks
-    from cdinn.quantize.qat import QuantConfig
 
     nets = ("shape", "phase") if args.net == "both" else (args.net,)
     cfg = QuantConfig(weight_bits=args.bits, activation_bits=args.activation_bits, input_bits=args.input_bits,
@@ -366,18 +367,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "fine-tune them, and report every metric for float vs pruned vs quantized.")
     p.add_argument("--source", default="edge", help="float network set (name or folder), default edge")
     p.add_argument("--net", choices=("shape", "phase", "both"), default="both")
-    p.add_argument("--bits", type=int, default=8, help="weight and bias bits (sign included)")
-    p.add_argument("--activation-bits", type=int, default=10, help="bits of every ReLU output")
-    p.add_argument("--input-bits", type=int, default=9, help="bits of the input quantizer (sign included)")
-    p.add_argument("--output-bits", type=int, default=16, help="bits of the logits the firmware outputs")
+    p.add_argument("--bits", type=int, default=QUANT.weight_bits, help="weight and bias bits (sign included)")
+    p.add_argument("--activation-bits", type=int, default=QUANT.activation_bits, help="bits of every ReLU output")
+    p.add_argument("--input-bits", type=int, default=QUANT.input_bits,
+                   help="bits of the input quantizer (sign included)")
+    p.add_argument("--output-bits", type=int, default=QUANT.output_bits, help="bits of the logits the firmware outputs")
     p.add_argument("--layer-bits", default="", help="per-layer weight bits, e.g. enc0_conv0=6,out_conv=10")
     p.add_argument("--sparsity", type=float, default=0.25, help="target fraction of zero weights")
-    p.add_argument("--examples", type=int, default=60_000, help="fine-tuning patterns")
-    p.add_argument("--epochs", type=int, default=3, help="QAT epochs")
-    p.add_argument("--prune-epochs", type=int, default=3, help="pruning epochs")
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of the pruning and QAT fine-tuning")
+    p.add_argument("--examples", type=int, default=QUANT.examples, help="fine-tuning patterns")
+    p.add_argument("--epochs", type=int, default=QUANT.epochs, help="QAT epochs")
+    p.add_argument("--prune-epochs", type=int, default=QUANT.prune_epochs, help="pruning epochs")
+    p.add_argument("--lr", type=float, default=QUANT.learning_rate,
+                   help="Adam learning rate of the pruning and QAT fine-tuning")
     p.add_argument("--test", type=int, default=1000, help="test patterns for the report")
-    p.add_argument("--seed", type=int, default=101)
+    p.add_argument("--seed", type=int, default=QUANT.seed)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_quantize)
 

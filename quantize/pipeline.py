@@ -21,8 +21,9 @@ from cdinn.model.inference import load_network, network_folder, predict, reconst
 from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.metrics import reconstruction_metrics, summarise
 from cdinn.model.simulate import simulate_many
+from cdinn.quantize.config import QuantConfig
 from cdinn.quantize.prune import hold_sparsity, prune, weight_sparsity
-from cdinn.quantize.qat import QuantConfig, bit_widths, quantized_network
+from cdinn.quantize.qat import bit_widths, quantized_network
 
 VARIANTS = ("float", "pruned", "quantized")
 

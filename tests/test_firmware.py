@@ -16,8 +16,9 @@ from cdinn.firmware.manifest import check_models_match, read_manifest, write_man
 from cdinn.firmware.synth import read_synthesis_report, require_vendor_tool
 from cdinn.firmware.validate import compare_outputs, first_mismatching_layer, validate
 from cdinn.model.architectures import ArchitectureConfig, build_network
+from cdinn.quantize.config import QuantConfig
 from cdinn.quantize.grid import quantize_input
-from cdinn.quantize.qat import QuantConfig, firmware_model, quantized_network
+from cdinn.quantize.qat import firmware_model, quantized_network
 
 TINY = ArchitectureConfig("tiny", filters=(4, 8), convs_per_stage=1, size=16)
 REPO = Path(__file__).resolve().parents[1]

@@ -2,8 +2,9 @@ import numpy as np
 import tensorflow as tf
 
 from cdinn.model.architectures import ArchitectureConfig, build_network
+from cdinn.quantize.config import QuantConfig
 from cdinn.quantize.prune import hold_sparsity, prune, weight_sparsity
-from cdinn.quantize.qat import QuantConfig, quantized_network
+from cdinn.quantize.qat import quantized_network
 
 TINY = ArchitectureConfig("tiny", filters=(4, 8), convs_per_stage=1, size=16)
 

@@ -7,8 +7,9 @@ import pytest
 from cdinn.cli import main
 from cdinn.model.inference import network_folder
 from cdinn.model.losses import is_joint
+from cdinn.quantize.config import QuantConfig
 from cdinn.quantize.pipeline import quantize_networks
-from cdinn.quantize.qat import QuantConfig, load_quantized
+from cdinn.quantize.qat import load_quantized
 
 pytestmark = pytest.mark.slow
 SMALL = QuantConfig(examples=768, val=256, epochs=1, prune_epochs=1, sparsity=0.25, batch=128)
