@@ -18,6 +18,10 @@ model whose output stacks both maps as channels ``[shape, phase]``; targets are 
   phase outside the object (meaningless) costs nothing and the loss has no jump where the phase wraps
   at +-pi.
 * ``joint``: the same shape and phase terms without the twin minimum (for the ablation).
+* ``twin+chi2``: ``twin`` plus ``CHI2_WEIGHT`` times the reciprocal-space error chi^2 of the predicted object
+  (``sum (I_true - I_pred)^2 / sum I_true^2`` with ``I = |FFT2(amplitude * exp(i phase))|^2``, the metric of
+  :func:`cdinn.model.metrics.chi2`). Intensities ignore shift, twin and global phase, so this term needs no
+  minimum; it weights examples by how badly they miss the measured pattern, which the pixel terms do not.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from cdinn.errors import CdinnError
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 TWO_PI = 6.283185307179586
 PHASE_WEIGHT = 1.0
+CHI2_WEIGHT = 4.0
 
 
 def pixel_bce(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -71,13 +76,32 @@ def twin_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return tf.minimum(_joint_terms(y_true, y_pred), _joint_terms(twin_target(y_true), y_pred))
 
 
+def _intensity(stacked: tf.Tensor) -> tf.Tensor:
+    """``|FFT2(amplitude * exp(i phase))|^2`` (B, N, N) of a stacked ``[amplitude, phase unit]`` map."""
+    amplitude = tf.cast(stacked[..., 0], tf.complex64)
+    phase = tf.cast(TWO_PI * stacked[..., 1], tf.complex64)  # a constant offset: intensities ignore it
+    spectrum = tf.signal.fft2d(amplitude * tf.exp(1j * phase))
+    return tf.math.real(spectrum * tf.math.conj(spectrum))
+
+
+def reciprocal_error(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """chi^2 per example between the intensities of the stacked target and prediction (B, N, N, 2)."""
+    i_true, i_pred = _intensity(y_true), _intensity(y_pred)
+    return tf.reduce_sum(tf.square(i_true - i_pred), axis=[1, 2]) / tf.reduce_sum(tf.square(i_true), axis=[1, 2])
+
+
+def twin_chi2_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """:func:`twin_loss` plus ``CHI2_WEIGHT`` times :func:`reciprocal_error`, per example."""
+    return twin_loss(y_true, y_pred) + CHI2_WEIGHT * reciprocal_error(y_true, y_pred)
+
+
 def phase_cos(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Amplitude-weighted phase error for the phase network alone; ``y_true`` = [phase unit, amplitude]."""
     return weighted_phase_error(y_true[..., 1:], y_true[..., :1], y_pred)
 
 
 LOSSES: dict[str, LossFn] = {"bce": pixel_bce, "phase_cos": phase_cos}
-JOINT_LOSSES: dict[str, LossFn] = {"joint": joint_loss, "twin": twin_loss}
+JOINT_LOSSES: dict[str, LossFn] = {"joint": joint_loss, "twin": twin_loss, "twin+chi2": twin_chi2_loss}
 
 
 def is_joint(name: str) -> bool:

@@ -31,9 +31,10 @@ import tf_keras as keras
 from cdinn.cards import write_card
 from cdinn.errors import CdinnError
 from cdinn.model import figures
-from cdinn.model.architectures import NETS, build_network, count_macs, get_architecture
+from cdinn.model.architectures import NETS, ArchitectureConfig, build_network, count_macs, get_architecture
 from cdinn.model.conventions import network_input
 from cdinn.model.dataset import make_dataset, network_target
+from cdinn.model.inference import load_network, network_folder
 from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.simulate import (
     SimulatedBatch,
@@ -51,7 +52,9 @@ class TrainConfig:
     ``examples``/``val`` are counts of simulated patterns (per epoch if ``fresh``); ``seed`` fixes data,
     initial weights and shuffling. ``photon_range`` = (low, high): that fraction ``noise_fraction`` of the
     examples gets Poisson noise at a log-uniform total photon count in the range (augmentation).
-    ``fresh``: simulate a new training set for every epoch instead of repeating one."""
+    ``fresh``: simulate a new training set for every epoch instead of repeating one. ``init``: a network set
+    (shipped name or folder) whose weights the networks start from instead of random ones (fine-tuning);
+    its architecture must be ``config``'s."""
 
     nets: tuple[str, ...] = NETS
     config: str = "paper"
@@ -66,6 +69,7 @@ class TrainConfig:
     photon_range: tuple[float, float] | None = None
     noise_fraction: float = 0.75
     fresh: bool = True
+    init: str | None = None
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     def __post_init__(self) -> None:
@@ -80,11 +84,26 @@ class TrainConfig:
             raise CdinnError(f"photon range must be 0 < low <= high, got {self.photon_range}")
         get_architecture(self.config)
         get_loss(self.loss)
+        if self.init is not None:
+            network_folder(self.init)
         if is_joint(self.loss) and tuple(sorted(self.nets)) != ("phase", "shape"):
             raise CdinnError(f"loss {self.loss!r} trains both networks together: use --net both")
 
 
 PAPER_RECIPE = {"loss": "bce", "batch": 256, "lr_schedule": "constant", "fresh": False, "photon_range": None}
+
+
+def initial_network(arch: ArchitectureConfig, net: str, init: str | None) -> keras.Model:
+    """A new ``net`` network of ``arch``: random weights, or those of the network set ``init``."""
+    model = build_network(arch, net)
+    if init is None:
+        return model
+    source, _ = load_network(str(network_folder(init)), net)
+    shapes = [tuple(w.shape) for w in source.weights]
+    if shapes != [tuple(w.shape) for w in model.weights]:
+        raise CdinnError(f"cannot start from {init!r}: its {net} network is not the {arch.name!r} architecture")
+    model.set_weights(source.get_weights())
+    return model
 
 
 def _strategy() -> tf.distribute.Strategy:
@@ -196,7 +215,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     runs = []  # (run name, {net: model}, history, wall time)
     if is_joint(cfg.loss):
         with _strategy().scope():
-            models = {net: build_network(arch, net) for net in NETS}
+            models = {net: initial_network(arch, net, cfg.init) for net in NETS}
             inputs = keras.Input(x.shape[1:], name="diffraction")
             pair = keras.Model(inputs, keras.layers.Concatenate()([models[n](inputs) for n in NETS]), name="pair")
             pair.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
@@ -204,7 +223,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     else:
         for net in cfg.nets:
             with _strategy().scope():
-                model = build_network(arch, net)
+                model = initial_network(arch, net, cfg.init)
                 model.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
             models = {net: model}
             targets = functools.partial(network_target, net=net)

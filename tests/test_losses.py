@@ -2,7 +2,17 @@ import numpy as np
 import tensorflow as tf
 
 from cdinn.model.conventions import phase_to_unit, twin
-from cdinn.model.losses import get_loss, is_joint, joint_loss, pixel_bce, twin_loss, twin_target
+from cdinn.model.losses import (
+    get_loss,
+    is_joint,
+    joint_loss,
+    pixel_bce,
+    reciprocal_error,
+    twin_chi2_loss,
+    twin_loss,
+    twin_target,
+)
+from cdinn.model.metrics import chi2
 
 
 def _stacked_target(patterns, binary=True):
@@ -38,3 +48,25 @@ def test_phase_error_ignores_the_wrap_and_the_outside(patterns):
 
 def test_loss_registry():
     assert get_loss("bce") is pixel_bce and is_joint("twin") and not is_joint("bce")
+
+
+def test_reciprocal_error_is_the_chi2_metric_and_blind_to_twin_shift_and_global_phase(patterns):
+    y = _stacked_target(patterns, binary=False)
+    truth = patterns.amplitude * np.exp(1j * patterns.phase)
+    blurred = y.copy()
+    blurred[..., 0] = np.clip(y[..., 0] * 1.2, 0, 1)
+    blurred[..., 1] = np.mod(y[..., 1] + 0.05 * np.sin(np.arange(y.shape[2])), 1.0)
+    pred = blurred[..., 0] * np.exp(1j * (2 * np.pi * blurred[..., 1] - np.pi))
+    assert np.allclose(reciprocal_error(tf.constant(y), tf.constant(blurred)).numpy(), chi2(pred, truth), rtol=1e-3)
+    moved = np.roll(twin_target(tf.constant(y)).numpy(), (3, -5), axis=(1, 2))
+    moved[..., 1] = np.mod(moved[..., 1] + 0.3, 1.0)  # global phase offset
+    assert float(tf.reduce_max(reciprocal_error(tf.constant(y), tf.constant(moved)))) < 1e-4
+    assert float(tf.reduce_min(reciprocal_error(tf.constant(y), tf.constant(blurred)))) > 1e-3
+
+
+def test_twin_chi2_loss_adds_the_reciprocal_error(patterns):
+    y = tf.constant(_stacked_target(patterns))
+    assert float(tf.reduce_max(twin_chi2_loss(y, twin_target(y)))) < 1e-3
+    pred = tf.constant(np.clip(_stacked_target(patterns) * 0.8 + 0.1, 0, 1))
+    expected = twin_loss(y, pred) + reciprocal_error(y, pred)
+    assert np.allclose(twin_chi2_loss(y, pred).numpy(), expected.numpy()) and is_joint("twin+chi2")

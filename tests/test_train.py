@@ -7,7 +7,8 @@ import pytest
 from cdinn.cards import read_card
 from cdinn.errors import CdinnError
 from cdinn.model.architectures import ARCHITECTURES, build_network, count_macs, describe, get_architecture
-from cdinn.model.train import TrainConfig, train
+from cdinn.model.inference import load_network, network_folder
+from cdinn.model.train import TrainConfig, initial_network, train
 
 
 def test_paper_and_edge_configurations():
@@ -53,7 +54,7 @@ def test_tampered_weights_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs", [dict(nets=("shapes",)), dict(config="huge"), dict(loss="l7"),
-                                    dict(epochs=0)])
+                                    dict(epochs=0), dict(init="no-such-networks")])
 def test_bad_training_configurations_are_rejected(kwargs):
     with pytest.raises(CdinnError):
         TrainConfig(**kwargs)
@@ -107,3 +108,17 @@ def test_a_small_run_of_the_default_recipe_beats_cross_entropy_on_the_phase(tmp_
     print(scores)
     assert scores["default"]["phase_rmse_weighted"] < 0.95 * scores["bce"]["phase_rmse_weighted"]
     assert scores["default"]["phase_rmse"] < scores["bce"]["phase_rmse"]
+
+
+def test_fine_tuning_starts_from_the_given_networks(tmp_path):
+    shipped = load_network(str(network_folder("edge")), "shape")[0]
+    start = initial_network(get_architecture("edge"), "shape", "edge")
+    assert start is not shipped
+    assert all(np.array_equal(a, b) for a, b in zip(start.get_weights(), shipped.get_weights(), strict=True))
+    with pytest.raises(CdinnError, match="not the 'paper' architecture"):
+        initial_network(get_architecture("paper"), "shape", "edge")
+    common = dict(config="edge", loss="twin+chi2", examples=512, val=256, epochs=1, batch=64, seed=2)
+    warm = train(TrainConfig(init="edge", learning_rate=1e-5, **common), tmp_path / "warm", progress=False)
+    cold = train(TrainConfig(**common), tmp_path / "cold", progress=False)
+    assert warm["shape"]["val_loss"] < 0.5 * cold["shape"]["val_loss"]
+    assert read_card(tmp_path / "warm" / "phase.keras")["training"]["init"] == "edge"
