@@ -21,6 +21,7 @@ from cdinn.model.inference import load_network, outputs_to_object, reconstruct_w
 from cdinn.model.metrics import reconstruction_metrics, summarise
 from cdinn.model.train import PAPER_RECIPE, TrainConfig, train
 
+BUDGET = ("config", "examples", "val", "epochs", "seed")  # what must match to keep an earlier run's rows
 # name -> (what changes, overrides of the paper's recipe (PAPER_RECIPE), two_head)
 VARIANTS: dict[str, tuple[str, dict, bool]] = {
     "paper": ("two networks, per-pixel cross-entropy (the paper)", {"loss": "bce"}, False),
@@ -35,6 +36,8 @@ VARIANTS: dict[str, tuple[str, dict, bool]] = {
                             False),
     "twin+batch64+cosine+fresh": ("+ a newly simulated training set every epoch (the default recipe)",
                                   {"loss": "twin", "batch": 64, "lr_schedule": "cosine", "fresh": True}, False),
+    "twin+batch64+cosine+chi2": ("+ reciprocal-space error (chi^2) of the predicted object added to the loss",
+                                 {"loss": "twin+chi2", "batch": 64, "lr_schedule": "cosine"}, False),
     "two-head": ("twin+cosine with one shared encoder and two decoders (PtychoNN style)",
                  {"loss": "twin", "lr_schedule": "cosine"}, True),
 }
@@ -76,7 +79,8 @@ def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = 1000, var
     previous = out / "report.json"
     if previous.is_file():  # keep the variants of an earlier run with the same budget (re-run only some)
         earlier = json.loads(previous.read_text())
-        if earlier.get("base") == json.loads(json.dumps(report["base"])) and earlier.get("test_n") == test_n:
+        same_budget = all(earlier.get("base", {}).get(k) == report["base"][k] for k in BUDGET)
+        if same_budget and earlier.get("test_n") == test_n:
             report["variants"] = earlier["variants"]
             report["commands"] = list(dict.fromkeys(earlier.get("commands", [earlier.get("command")]) + [command]))
     for name in variants or list(VARIANTS):

@@ -106,6 +106,13 @@ def initial_network(arch: ArchitectureConfig, net: str, init: str | None) -> ker
     return model
 
 
+def _init_provenance(init: str | None, net: str) -> dict | None:
+    """Which network a fine-tuned ``net`` started from: the set's name and that network's sha256."""
+    if init is None:
+        return None
+    return {"networks": init, "sha256": load_network(str(network_folder(init)), net)[1]["sha256"]}
+
+
 def _strategy() -> tf.distribute.Strategy:
     """MirroredStrategy across GPUs when more than one is visible, else the default strategy."""
     gpus = tf.config.list_logical_devices("GPU")
@@ -240,6 +247,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
                 "macs": count_macs(model),
                 "training": {k: v for k, v in asdict(cfg).items() if k not in ("nets", "simulation")},
                 "simulation": cfg.simulation.as_dict(),
+                "initialised_from": _init_provenance(cfg.init, net),
                 "best_epoch": best + 1,
                 "val_loss": float(history["val_loss"][best]),
                 "train_loss": [float(v) for v in history["loss"]],

@@ -121,4 +121,7 @@ def test_fine_tuning_starts_from_the_given_networks(tmp_path):
     warm = train(TrainConfig(init="edge", learning_rate=1e-5, **common), tmp_path / "warm", progress=False)
     cold = train(TrainConfig(**common), tmp_path / "cold", progress=False)
     assert warm["shape"]["val_loss"] < 0.5 * cold["shape"]["val_loss"]
-    assert read_card(tmp_path / "warm" / "phase.keras")["training"]["init"] == "edge"
+    card = read_card(tmp_path / "warm" / "phase.keras")
+    source = read_card(network_folder("edge") / "phase.keras")
+    assert card["initialised_from"] == {"networks": "edge", "sha256": source["sha256"]}
+    assert read_card(tmp_path / "cold" / "phase.keras")["initialised_from"] is None
