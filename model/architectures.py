@@ -86,6 +86,13 @@ def build_network(arch: ArchitectureConfig, net: str) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"{net}_{arch.name}")
 
 
+def pair_model(models: dict[str, keras.Model]) -> keras.Model:
+    """One model around the shape and phase networks whose output stacks their maps as channels
+    ``[shape, phase]`` (B, N, N, 2), for the joint losses; the networks keep their own weights."""
+    inputs = keras.Input(models["shape"].input_shape[1:], name="diffraction")
+    return keras.Model(inputs, keras.layers.Concatenate()([models[net](inputs) for net in NETS]), name="pair")
+
+
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates of one forward pass (convolutions and dense layers; pooling etc. are free)."""
     macs = 0

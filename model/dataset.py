@@ -15,13 +15,18 @@ def network_target(batch: SimulatedBatch, net: str) -> np.ndarray:
     return target.astype(np.float32)[..., None]
 
 
+def stacked_targets(batch: SimulatedBatch) -> np.ndarray:
+    """(B, N, N, 2) targets ``[amplitude, phase unit]`` for the joint losses."""
+    return np.concatenate([network_target(batch, "shape"), network_target(batch, "phase")], axis=-1)
+
+
 def oriented_targets(data: SimulatedBatch, shape_out: np.ndarray, phase_out: np.ndarray) -> dict[str, np.ndarray]:
     """Per-network targets for fine-tuning jointly trained networks one at a time: each example's target
     or its twin, whichever the networks' current outputs (B, N, N) are closer to under the joint loss.
     Returns {'shape': (B, N, N, 1) amplitude, 'phase': (B, N, N, 2) [phase unit, amplitude]}."""
     from cdinn.model.losses import joint_loss, twin_target
 
-    stacked = np.concatenate([network_target(data, "shape"), network_target(data, "phase")], axis=-1)
+    stacked = stacked_targets(data)
     pred = np.stack([shape_out, phase_out], axis=-1).astype(np.float32)
     flipped = twin_target(tf.constant(stacked)).numpy()
     use_twin = joint_loss(flipped, pred).numpy() < joint_loss(stacked, pred).numpy()

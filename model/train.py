@@ -31,9 +31,16 @@ import tf_keras as keras
 from cdinn.cards import write_card
 from cdinn.errors import CdinnError
 from cdinn.model import figures
-from cdinn.model.architectures import NETS, ArchitectureConfig, build_network, count_macs, get_architecture
+from cdinn.model.architectures import (
+    NETS,
+    ArchitectureConfig,
+    build_network,
+    count_macs,
+    get_architecture,
+    pair_model,
+)
 from cdinn.model.conventions import network_input
-from cdinn.model.dataset import make_dataset, network_target
+from cdinn.model.dataset import make_dataset, network_target, stacked_targets
 from cdinn.model.inference import load_network, network_folder
 from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.simulate import (
@@ -207,11 +214,6 @@ def _fit(model, models: dict[str, keras.Model], targets: Callable[[SimulatedBatc
     return history.history, wall
 
 
-def _stacked_targets(data: SimulatedBatch) -> np.ndarray:
-    """(B, N, N, 2) targets ``[amplitude, phase unit]`` for the joint losses."""
-    return np.concatenate([network_target(data, net) for net in NETS], axis=-1)
-
-
 def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, dict]:
     """Train the networks in ``cfg.nets`` on the same simulated data; returns a summary per network."""
     out = Path(out_dir)
@@ -223,10 +225,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     if is_joint(cfg.loss):
         with _strategy().scope():
             models = {net: initial_network(arch, net, cfg.init) for net in NETS}
-            inputs = keras.Input(x.shape[1:], name="diffraction")
-            pair = keras.Model(inputs, keras.layers.Concatenate()([models[n](inputs) for n in NETS]), name="pair")
+            pair = pair_model(models)
             pair.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
-        runs.append(("pair", models, *_fit(pair, models, _stacked_targets, x, data, cfg, out, "pair", progress)))
+        runs.append(("pair", models, *_fit(pair, models, stacked_targets, x, data, cfg, out, "pair", progress)))
     else:
         for net in cfg.nets:
             with _strategy().scope():

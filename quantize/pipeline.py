@@ -14,8 +14,9 @@ import tf_keras as keras
 
 from cdinn.cards import write_card
 from cdinn.io import write_json_atomic, write_text_atomic
+from cdinn.model.architectures import NETS, pair_model
 from cdinn.model.conventions import complex_object, network_input
-from cdinn.model.dataset import make_dataset, network_target, oriented_targets
+from cdinn.model.dataset import make_dataset, network_target, oriented_targets, stacked_targets
 from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import load_network, network_folder, predict, reconstruct_with
 from cdinn.model.losses import get_loss, is_joint
@@ -29,12 +30,14 @@ VARIANTS = ("float", "pruned", "quantized")
 
 
 def _fitter(cfg: QuantConfig, x: np.ndarray, y: np.ndarray, loss: str, epochs: int):
-    """A ``fit(model, callbacks)`` closure over the fine-tuning data; records the history in ``log``."""
+    """A ``fit(models, callbacks)`` closure over the fine-tuning data: one network alone, or the shape and
+    phase networks together (:func:`pair_model`, for a joint loss); records the history in ``log``."""
     train_ds = make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)
     val_ds = make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed)
     log: list[dict] = []
 
-    def fit(model: keras.Model, callbacks: list) -> None:
+    def fit(models: dict[str, keras.Model], callbacks: list) -> None:
+        model = pair_model(models) if len(models) > 1 else next(iter(models.values()))
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=get_loss(loss))
         history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0)
         log.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
@@ -42,56 +45,64 @@ def _fitter(cfg: QuantConfig, x: np.ndarray, y: np.ndarray, loss: str, epochs: i
     return fit, log
 
 
-def fine_tuning_targets(folder: str, nets: tuple[str, ...], data, x: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
-    """Per network, the fine-tuning target and per-network loss. Networks trained alone keep their loss and
-    targets; jointly trained ones (twin-aware) get targets oriented like the float pair's outputs."""
+FineTuning = tuple[tuple[str, ...], np.ndarray, str]  # (networks fine-tuned together, targets, loss)
+
+
+def fine_tuning_plan(folder: str, nets: tuple[str, ...], data, x: np.ndarray) -> list[FineTuning]:
+    """How the networks are fine-tuned. Networks trained alone keep their loss and targets. A jointly trained
+    pair (twin-aware loss) is fine-tuned together with its own loss; one network of such a pair alone gets
+    targets oriented like the float pair's outputs and the per-network part of the joint loss."""
     cards = {net: load_network(folder, net)[1] for net in nets}
-    losses = {card["training"]["loss"] for card in cards.values()}
-    if not any(is_joint(loss) for loss in losses):
-        return {net: (network_target(data, net), cards[net]["training"]["loss"]) for net in nets}
-    shape_out, phase_out = (predict(load_network(folder, net)[0], x) for net in ("shape", "phase"))
+    loss = cards[nets[0]]["training"]["loss"]
+    if not is_joint(loss):
+        return [((net,), network_target(data, net), cards[net]["training"]["loss"]) for net in nets]
+    if set(nets) == set(NETS):
+        return [(NETS, stacked_targets(data), loss)]
+    shape_out, phase_out = (predict(load_network(folder, net)[0], x) for net in NETS)
     oriented = oriented_targets(data, shape_out, phase_out)
     per_net_loss = {"shape": "bce", "phase": "phase_cos"}
-    return {net: (oriented[net], per_net_loss[net]) for net in nets}
+    return [((net,), oriented[net], per_net_loss[net]) for net in nets]
 
 
 def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_dir: str | Path,
                       test_n: int = 1000, command: str = "") -> dict:
-    """Prune and QAT-fine-tune each network of the set ``source``; write models, cards and the report."""
+    """Prune and QAT-fine-tune the networks ``nets`` of the set ``source``; write models, cards and the
+    report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    folder = network_folder(source)
+    folder = str(network_folder(source))
     data = simulate_many(cfg.examples + cfg.val, cfg.seed)
     steps = cfg.prune_epochs * -(-cfg.examples // cfg.batch)
     variants: dict[str, dict[str, keras.Model]] = {v: {} for v in VARIANTS}
     cards = {}
     x = network_input(data.diffraction)
-    targets = fine_tuning_targets(str(folder), nets, data, x)
-    for net in nets:
-        float_model, float_card = load_network(str(folder), net)
-        y, loss = targets[net]
-        variants["float"][net] = float_model
-        pruned = keras.models.clone_model(float_model)
-        pruned.set_weights(float_model.get_weights())
+    for group, y, loss in fine_tuning_plan(folder, nets, data, x):
+        floats = {net: load_network(folder, net) for net in group}
+        pruned = {}
+        for net, (float_model, _) in floats.items():
+            variants["float"][net] = float_model
+            pruned[net] = keras.models.clone_model(float_model)
+            pruned[net].set_weights(float_model.get_weights())
         if cfg.sparsity > 0:
             fit, _ = _fitter(cfg, x, y, loss, cfg.prune_epochs)
             pruned = prune(pruned, cfg.sparsity, fit, steps)
-        variants["pruned"][net] = pruned
-        qmodel = quantized_network(pruned, cfg, x[:2000])
+        variants["pruned"].update(pruned)
+        qmodels = {net: quantized_network(model, cfg, x[:2000]) for net, model in pruned.items()}
         fit, qat_log = _fitter(cfg, x, y, loss, cfg.epochs)
         if cfg.sparsity > 0:
-            qmodel = hold_sparsity(qmodel, cfg.sparsity, fit)
+            qmodels = hold_sparsity(qmodels, cfg.sparsity, fit)
         else:
-            fit(qmodel, [])
-        variants["quantized"][net] = qmodel
-        path = out / f"{net}.h5"
-        qmodel.save(path, include_optimizer=False)
-        cards[net] = {"net": net, "source": str(folder), "source_sha256": float_card["sha256"],
-                      "architecture": float_card["architecture"], "quantization": cfg.as_dict(),
-                      "fine_tuning_loss": loss, "bit_widths": bit_widths(qmodel),
-                      "weight_sparsity": weight_sparsity(qmodel), "qat_history": qat_log,
-                      "training": float_card["training"]}
+            fit(qmodels, [])
+        variants["quantized"].update(qmodels)
+        for net, qmodel in qmodels.items():
+            qmodel.save(out / f"{net}.h5", include_optimizer=False)
+            float_card = floats[net][1]
+            cards[net] = {"net": net, "source": folder, "source_sha256": float_card["sha256"],
+                          "architecture": float_card["architecture"], "quantization": cfg.as_dict(),
+                          "fine_tuning_loss": loss, "fine_tuned_with": list(group), "bit_widths": bit_widths(qmodel),
+                          "weight_sparsity": weight_sparsity(qmodel), "qat_history": qat_log,
+                          "training": float_card["training"]}
     report = _report(variants, nets, test_n, command)
     for net in nets:
         cards[net]["test_metrics"] = report["variants"]

@@ -14,23 +14,27 @@ import tf_keras as keras
 _sparsity = tfmot.sparsity.keras
 
 
-def prune(model: keras.Model, sparsity: float, fit, steps: int) -> keras.Model:
-    """Prune ``model`` to ``sparsity`` over ``steps`` optimiser steps; ``fit(wrapped, callbacks)`` runs the
-    fine-tuning. Returns the stripped model."""
+Models = dict[str, keras.Model]
+
+
+def _wrapped_fit(models: Models, schedule, fit) -> Models:
+    wrapped = {net: _sparsity.prune_low_magnitude(model, pruning_schedule=schedule) for net, model in models.items()}
+    fit(wrapped, [_sparsity.UpdatePruningStep()])
+    return {net: _sparsity.strip_pruning(model) for net, model in wrapped.items()}
+
+
+def prune(models: Models, sparsity: float, fit, steps: int) -> Models:
+    """Prune each model to ``sparsity`` over ``steps`` optimiser steps; ``fit(wrapped_models, callbacks)`` runs
+    the fine-tuning (of one network, or of a pair together). Returns the stripped models."""
     schedule = _sparsity.PolynomialDecay(initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0,
                                          end_step=max(1, int(steps * 0.8)), frequency=max(1, steps // 20))
-    wrapped = _sparsity.prune_low_magnitude(model, pruning_schedule=schedule)
-    fit(wrapped, [_sparsity.UpdatePruningStep()])
-    return _sparsity.strip_pruning(wrapped)
+    return _wrapped_fit(models, schedule, fit)
 
 
-def hold_sparsity(model: keras.Model, sparsity: float, fit) -> keras.Model:
-    """Fine-tune with ``fit(wrapped, callbacks)`` while keeping ``sparsity`` (constant schedule) in every
-    prunable layer, QKeras layers included; returns the stripped model."""
-    schedule = _sparsity.ConstantSparsity(sparsity, begin_step=0, frequency=1)
-    wrapped = _sparsity.prune_low_magnitude(model, pruning_schedule=schedule)
-    fit(wrapped, [_sparsity.UpdatePruningStep()])
-    return _sparsity.strip_pruning(wrapped)
+def hold_sparsity(models: Models, sparsity: float, fit) -> Models:
+    """Fine-tune with ``fit(wrapped_models, callbacks)`` while keeping ``sparsity`` (constant schedule) in
+    every prunable layer, QKeras layers included; returns the stripped models."""
+    return _wrapped_fit(models, _sparsity.ConstantSparsity(sparsity, begin_step=0, frequency=1), fit)
 
 
 def weight_sparsity(model: keras.Model) -> dict[str, float]:
