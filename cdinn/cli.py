@@ -43,7 +43,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(nets=nets, config=args.config, examples=args.examples, val=args.val, epochs=args.epochs,
                       batch=args.batch, learning_rate=args.lr, loss=args.loss, seed=args.seed,
                       lr_schedule=args.lr_schedule, photon_range=tuple(args.photons) if args.photons else None,
-                      fresh=args.fresh, init=args.init)
+                      noise_fraction=args.noise_fraction, fresh=args.fresh, init=args.init)
     for net, s in train(cfg, args.out).items():
         print(f"{net}: best val loss {s['val_loss']:.4f} at epoch {s['best_epoch']}, "
               f"{s['parameters']} parameters, {s['macs']} MACs, {s['wall_time_s']} s -> {args.out}/{net}.keras")
@@ -288,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine")
     p.add_argument("--photons", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="Poisson-noise augmentation at log-uniform photon counts in [LOW, HIGH]")
+    p.add_argument("--noise-fraction", type=float, default=0.75, help="fraction of examples --photons applies to")
     p.add_argument("--fresh", action=argparse.BooleanOptionalAction, default=True,
                    help="simulate EXAMPLES new training patterns for every epoch (on the fly), not one reused set")
     p.add_argument("--init", metavar="NETS", help="start from this network set's weights (shipped name or "

@@ -87,6 +87,8 @@ class TrainConfig:
             raise CdinnError("examples, val, epochs and batch must all be >= 1")
         if self.lr_schedule not in ("constant", "cosine"):
             raise CdinnError(f"learning-rate schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if not 0.0 <= self.noise_fraction <= 1.0:
+            raise CdinnError(f"noise fraction must lie in [0, 1], got {self.noise_fraction}")
         if self.photon_range is not None and not 0 < self.photon_range[0] <= self.photon_range[1]:
             raise CdinnError(f"photon range must be 0 < low <= high, got {self.photon_range}")
         get_architecture(self.config)

@@ -3,6 +3,7 @@ import tensorflow as tf
 
 from cdinn.model.conventions import phase_to_unit, twin
 from cdinn.model.losses import (
+    CHI2_WEIGHT,
     get_loss,
     is_joint,
     joint_loss,
@@ -68,5 +69,24 @@ def test_twin_chi2_loss_adds_the_reciprocal_error(patterns):
     y = tf.constant(_stacked_target(patterns))
     assert float(tf.reduce_max(twin_chi2_loss(y, twin_target(y)))) < 1e-3
     pred = tf.constant(np.clip(_stacked_target(patterns) * 0.8 + 0.1, 0, 1))
-    expected = twin_loss(y, pred) + reciprocal_error(y, pred)
+    expected = twin_loss(y, pred) + CHI2_WEIGHT * reciprocal_error(y, pred)
     assert np.allclose(twin_chi2_loss(y, pred).numpy(), expected.numpy()) and is_joint("twin+chi2")
+
+
+def test_reciprocal_error_gradient_matches_finite_differences():
+    """The complex FFT inside the loss must hand back the gradient of the real-valued error."""
+    rng = np.random.default_rng(0)
+    y_true = tf.constant(rng.random((2, 8, 8, 2)), tf.float64)
+    y_pred = tf.Variable(rng.random((2, 8, 8, 2)))
+
+    def total(v):
+        return tf.reduce_sum(reciprocal_error(tf.cast(y_true, tf.float32), tf.cast(v, tf.float32)))
+
+    with tf.GradientTape() as tape:
+        loss = total(y_pred)
+    grad = tape.gradient(loss, y_pred).numpy()
+    for index in [(0, 1, 2, 0), (1, 3, 4, 1), (0, 7, 7, 1)]:
+        step = np.zeros(y_pred.shape)
+        step[index] = 1e-3
+        numeric = (total(y_pred + step) - total(y_pred - step)).numpy() / 2e-3
+        assert np.isclose(grad[index], numeric, rtol=1e-2, atol=1e-4)
