@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "ER/HIO from random starts at each iteration count, on the same test patterns, in one run.")
     p.add_argument("--net", default="paper")
     p.add_argument("--n", type=int, default=300)
-    p.add_argument("--iterations", default="0,10,20,50,100,200,620")
+    p.add_argument("--iterations", default="0,10,20,30,50,100,200,620")
     p.add_argument("--out", default="results/refine")
     p.set_defaults(func=cmd_refine_curve)
 

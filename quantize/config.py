@@ -23,7 +23,7 @@ class QuantConfig:
     epochs: int = 3
     prune_epochs: int = 3
     batch: int = 256
-    learning_rate: float = 2e-4
+    learning_rate: float = 1e-4
     seed: int = 101
 
     def __post_init__(self) -> None:
