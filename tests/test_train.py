@@ -54,7 +54,8 @@ def test_tampered_weights_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs", [dict(nets=("shapes",)), dict(config="huge"), dict(loss="l7"),
-                                    dict(epochs=0), dict(init="no-such-networks")])
+                                    dict(epochs=0), dict(init="no-such-networks"),
+                                    dict(noise_fraction=1.5)])
 def test_bad_training_configurations_are_rejected(kwargs):
     with pytest.raises(CdinnError):
         TrainConfig(**kwargs)
