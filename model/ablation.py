@@ -38,6 +38,8 @@ VARIANTS: dict[str, tuple[str, dict, bool]] = {
                                   {"loss": "twin", "batch": 64, "lr_schedule": "cosine", "fresh": True}, False),
     "twin+batch64+cosine+chi2": ("+ reciprocal-space error (chi^2) of the predicted object added to the loss",
                                  {"loss": "twin+chi2", "batch": 64, "lr_schedule": "cosine"}, False),
+    "twin+batch64+cosine+support": ("+ soft support-IoU term (1 - soft IoU at the metric's threshold) in the loss",
+                                    {"loss": "twin+support", "batch": 64, "lr_schedule": "cosine"}, False),
     "two-head": ("twin+cosine with one shared encoder and two decoders (PtychoNN style)",
                  {"loss": "twin", "lr_schedule": "cosine"}, True),
 }

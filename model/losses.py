@@ -18,6 +18,9 @@ model whose output stacks both maps as channels ``[shape, phase]``; targets are 
   phase outside the object (meaningless) costs nothing and the loss has no jump where the phase wraps
   at +-pi.
 * ``joint``: the same shape and phase terms without the twin minimum (for the ablation).
+* ``twin+support``: ``twin`` with ``SUPPORT_WEIGHT`` times :func:`support_miss` (one minus a soft support
+  IoU: the support metric made differentiable) added inside the twin minimum; ``twin+support+chi2`` adds the
+  chi^2 term below to it.
 * ``twin+chi2``: ``twin`` plus ``CHI2_WEIGHT`` times the reciprocal-space error chi^2 of the predicted object
   (``sum (I_true - I_pred)^2 / sum I_true^2`` with ``I = |FFT2(amplitude * exp(i phase))|^2``, the metric of
   :func:`cdinn.model.metrics.chi2`). Intensities ignore shift, twin and global phase, so this term needs no
@@ -31,11 +34,14 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from cdinn.errors import CdinnError
+from cdinn.model.metrics import SUPPORT_THRESHOLD
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 TWO_PI = 6.283185307179586
 PHASE_WEIGHT = 1.0
 CHI2_WEIGHT = 4.0
+SUPPORT_WEIGHT = 3.0
+SUPPORT_SOFTNESS = 0.015  # amplitude over which the soft support rises from 27 to 73 %
 
 
 def pixel_bce(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -66,6 +72,31 @@ def _joint_terms(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return shape + PHASE_WEIGHT * phase
 
 
+def support_miss(amplitude_true: tf.Tensor, amplitude_pred: tf.Tensor) -> tf.Tensor:
+    """One minus a soft IoU of the supports, per example; inputs (B, N, N, 1) amplitudes.
+
+    The true support is :func:`cdinn.model.metrics.support` (pixels above ``SUPPORT_THRESHOLD`` of the maximum);
+    the predicted one replaces that step with a sigmoid of width ``SUPPORT_SOFTNESS``, so the loss pushes
+    exactly the pixels near the threshold that decide the support IoU."""
+    axes = [1, 2, 3]
+    truth = tf.cast(amplitude_true > SUPPORT_THRESHOLD * tf.reduce_max(amplitude_true, axis=axes, keepdims=True),
+                    amplitude_pred.dtype)
+    level = SUPPORT_THRESHOLD * tf.reduce_max(amplitude_pred, axis=axes, keepdims=True)
+    floor = tf.sigmoid(-level / SUPPORT_SOFTNESS)  # rescaled so that zero amplitude is exactly outside
+    soft = (tf.sigmoid((amplitude_pred - level) / SUPPORT_SOFTNESS) - floor) / (1.0 - floor)
+    overlap = tf.reduce_sum(soft * truth, axis=axes)
+    union = tf.reduce_sum(soft + truth - soft * truth, axis=axes)
+    return 1.0 - overlap / (union + 1e-6)
+
+
+def _support_terms(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    return _joint_terms(y_true, y_pred) + SUPPORT_WEIGHT * support_miss(y_true[..., :1], y_pred[..., :1])
+
+
+def _twin_minimum(terms: LossFn, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    return tf.minimum(terms(y_true, y_pred), terms(twin_target(y_true), y_pred))
+
+
 def joint_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Shape BCE + amplitude-weighted phase error, per example; stacked (B, N, N, 2) inputs."""
     return _joint_terms(y_true, y_pred)
@@ -73,7 +104,12 @@ def joint_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
 
 def twin_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """:func:`joint_loss` against the target or its twin, whichever is smaller, per example."""
-    return tf.minimum(_joint_terms(y_true, y_pred), _joint_terms(twin_target(y_true), y_pred))
+    return _twin_minimum(_joint_terms, y_true, y_pred)
+
+
+def twin_support_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """:func:`twin_loss` with the :func:`support_miss` term inside the minimum, per example."""
+    return _twin_minimum(_support_terms, y_true, y_pred)
 
 
 def _intensity(stacked: tf.Tensor) -> tf.Tensor:
@@ -95,13 +131,19 @@ def twin_chi2_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return twin_loss(y_true, y_pred) + CHI2_WEIGHT * reciprocal_error(y_true, y_pred)
 
 
+def twin_support_chi2_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """:func:`twin_support_loss` plus ``CHI2_WEIGHT`` times :func:`reciprocal_error`, per example."""
+    return twin_support_loss(y_true, y_pred) + CHI2_WEIGHT * reciprocal_error(y_true, y_pred)
+
+
 def phase_cos(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Amplitude-weighted phase error for the phase network alone; ``y_true`` = [phase unit, amplitude]."""
     return weighted_phase_error(y_true[..., 1:], y_true[..., :1], y_pred)
 
 
 LOSSES: dict[str, LossFn] = {"bce": pixel_bce, "phase_cos": phase_cos}
-JOINT_LOSSES: dict[str, LossFn] = {"joint": joint_loss, "twin": twin_loss, "twin+chi2": twin_chi2_loss}
+JOINT_LOSSES: dict[str, LossFn] = {"joint": joint_loss, "twin": twin_loss, "twin+chi2": twin_chi2_loss,
+                                 "twin+support": twin_support_loss, "twin+support+chi2": twin_support_chi2_loss}
 
 
 def is_joint(name: str) -> bool:

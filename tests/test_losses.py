@@ -9,11 +9,14 @@ from cdinn.model.losses import (
     joint_loss,
     pixel_bce,
     reciprocal_error,
+    support_miss,
     twin_chi2_loss,
     twin_loss,
+    twin_support_chi2_loss,
+    twin_support_loss,
     twin_target,
 )
-from cdinn.model.metrics import chi2
+from cdinn.model.metrics import chi2, support
 
 
 def _stacked_target(patterns, binary=True):
@@ -90,3 +93,39 @@ def test_reciprocal_error_gradient_matches_finite_differences():
         step[index] = 1e-3
         numeric = (total(y_pred + step) - total(y_pred - step)).numpy() / 2e-3
         assert np.isclose(grad[index], numeric, rtol=1e-2, atol=1e-4)
+
+
+def _support_iou(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    a, b = support(truth), support(pred)
+    return (a & b).sum(axis=(1, 2)) / (a | b).sum(axis=(1, 2))
+
+
+def test_support_miss_follows_one_minus_the_support_iou(patterns):
+    """Near zero for the target itself, and tracks 1 - IoU of the metric's supports as the shape moves."""
+    truth = patterns.amplitude[..., None].astype(np.float32)
+    assert float(tf.reduce_max(support_miss(tf.constant(truth), tf.constant(truth)))) < 0.08
+    for step in (1, 2, 4):
+        moved = np.roll(truth, step, axis=1)
+        miss = support_miss(tf.constant(truth), tf.constant(moved)).numpy()
+        assert np.allclose(miss, 1 - _support_iou(truth[..., 0], moved[..., 0]), atol=0.08)
+
+
+def test_support_miss_pushes_pixels_at_the_threshold_only(patterns):
+    """The gradient lives on the pixels whose amplitude sits near the support threshold."""
+    truth = tf.constant(patterns.amplitude[:1, ..., None].astype(np.float32))
+    pred = tf.Variable(np.clip(np.roll(patterns.amplitude[:1, ..., None], 1, axis=1), 0, 1).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(support_miss(truth, pred))
+    grad = np.abs(tape.gradient(loss, pred).numpy())
+    near = np.abs(pred.numpy() - 0.1 * pred.numpy().max()) < 0.05
+    assert grad[near].mean() > 30 * grad[~near].mean()
+
+
+def test_twin_support_losses_accept_the_twin_and_add_their_terms(patterns):
+    y = tf.constant(_stacked_target(patterns))
+    assert np.allclose(twin_support_loss(y, twin_target(y)).numpy(), twin_support_loss(y, y).numpy(), atol=1e-4)
+    assert float(tf.reduce_max(twin_support_loss(y, y))) < 1e-3
+    pred = tf.constant(np.roll(_stacked_target(patterns), 2, axis=1))
+    assert np.all(twin_support_loss(y, pred).numpy() > twin_loss(y, pred).numpy() + 0.05)
+    expected = twin_support_loss(y, pred) + CHI2_WEIGHT * reciprocal_error(y, pred)
+    assert np.allclose(twin_support_chi2_loss(y, pred).numpy(), expected.numpy()) and is_joint("twin+support+chi2")

@@ -118,7 +118,7 @@ def test_fine_tuning_starts_from_the_given_networks(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(start.get_weights(), shipped.get_weights(), strict=True))
     with pytest.raises(CdinnError, match="not the 'paper' architecture"):
         initial_network(get_architecture("paper"), "shape", "edge")
-    common = dict(config="edge", loss="twin+chi2", examples=512, val=256, epochs=1, batch=64, seed=2)
+    common = dict(config="edge", loss="twin+support+chi2", examples=512, val=256, epochs=1, batch=64, seed=2)
     warm = train(TrainConfig(init="edge", learning_rate=1e-5, **common), tmp_path / "warm", progress=False)
     cold = train(TrainConfig(**common), tmp_path / "cold", progress=False)
     assert warm["shape"]["val_loss"] < 0.5 * cold["shape"]["val_loss"]
