@@ -28,14 +28,17 @@ test: setup
 	$(BIN)/python -m pytest tests benchmarks --benchmark-disable $(PYTEST_ARGS)
 
 ## train: reproduce the shipped weights (both configurations) and record test metrics in their cards
-## (two stages: the default recipe from random weights, then a noise-augmented fine-tuning pass that adds
-## the reciprocal-space error to the loss; docs/quality.md)
+## (three stages: the default recipe from random weights; a noise-augmented fine-tuning pass that adds the
+## reciprocal-space error to the loss; a shorter one that adds the soft support-IoU term; docs/quality.md)
 FINETUNE := --loss twin+chi2 --photons 1e4 1e7 --examples 180000 --val 20000 --epochs 6 --lr 3e-4 --no-fresh --seed 1
+SUPPORT  := --loss twin+support+chi2 --photons 1e4 1e7 --examples 180000 --val 20000 --epochs 3 --lr 1e-4 --no-fresh --seed 2
 train: setup
 	$(CDINN) train --config edge --examples 180000 --val 20000 --epochs 10 --seed 0 --out build/edge-stage1
-	$(CDINN) train --config edge --init build/edge-stage1 $(FINETUNE) --out model/weights/edge
+	$(CDINN) train --config edge --init build/edge-stage1 $(FINETUNE) --out build/edge-stage2
+	$(CDINN) train --config edge --init build/edge-stage2 $(SUPPORT) --out model/weights/edge
 	$(CDINN) train --config paper --examples 180000 --val 20000 --epochs 10 --no-fresh --seed 0 --out build/paper-stage1
-	$(CDINN) train --config paper --init build/paper-stage1 $(FINETUNE) --out model/weights/paper
+	$(CDINN) train --config paper --init build/paper-stage1 $(FINETUNE) --out build/paper-stage2
+	$(CDINN) train --config paper --init build/paper-stage2 $(SUPPORT) --out model/weights/paper
 	$(CDINN) evaluate --n 1000 --refine 30 --update-cards --out results/evaluation
 
 evaluate: setup
