@@ -41,7 +41,7 @@ TWO_PI = 6.283185307179586
 PHASE_WEIGHT = 1.0
 CHI2_WEIGHT = 4.0
 SUPPORT_WEIGHT = 3.0
-SUPPORT_SOFTNESS = 0.015  # amplitude over which the soft support rises from 27 to 73 %
+SUPPORT_SOFTNESS = 0.015  # sigmoid scale (amplitude): soft support 27 % this far below the threshold, 73 % above
 
 
 def pixel_bce(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
