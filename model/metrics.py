@@ -85,6 +85,11 @@ def support(amplitude: np.ndarray) -> np.ndarray:
     return amplitude > SUPPORT_THRESHOLD * amplitude.max(axis=(-2, -1), keepdims=True)
 
 
+def support_iou(true_support: np.ndarray, pred_support: np.ndarray) -> np.ndarray:
+    """Intersection over union of two (B, N, N) bool supports, (B,)."""
+    return (true_support & pred_support).sum(axis=(-2, -1)) / (true_support | pred_support).sum(axis=(-2, -1))
+
+
 def reconstruction_metrics(pred: np.ndarray, truth_amplitude: np.ndarray,
                            truth_phase: np.ndarray) -> dict[str, np.ndarray]:
     """All metrics per pattern, (B,) each, for complex predictions against the true amplitude and phase.
@@ -98,7 +103,6 @@ def reconstruction_metrics(pred: np.ndarray, truth_amplitude: np.ndarray,
     aligned = register(pred, truth)
     amp = np.abs(aligned)
     true_support = support(truth_amplitude)
-    pred_support = support(amp)
     diff2 = wrap_phase(np.angle(aligned) - truth_phase) ** 2
     inside = true_support.sum(axis=(-2, -1))
     weights = truth_amplitude * true_support
@@ -106,8 +110,7 @@ def reconstruction_metrics(pred: np.ndarray, truth_amplitude: np.ndarray,
         "chi2": chi2(pred, truth),
         "shape_error": np.linalg.norm(amp - truth_amplitude, axis=(-2, -1))
         / np.linalg.norm(truth_amplitude, axis=(-2, -1)),
-        "support_iou": (true_support & pred_support).sum(axis=(-2, -1))
-        / (true_support | pred_support).sum(axis=(-2, -1)),
+        "support_iou": support_iou(true_support, support(amp)),
         "phase_rmse": np.sqrt((diff2 * true_support).sum(axis=(-2, -1)) / inside),
         "phase_rmse_weighted": np.sqrt((diff2 * weights).sum(axis=(-2, -1)) / weights.sum(axis=(-2, -1))),
     }

@@ -16,7 +16,7 @@ from cdinn.model.losses import (
     twin_support_loss,
     twin_target,
 )
-from cdinn.model.metrics import chi2, support
+from cdinn.model.metrics import chi2, support, support_iou
 
 
 def _stacked_target(patterns, binary=True):
@@ -95,11 +95,6 @@ def test_reciprocal_error_gradient_matches_finite_differences():
         assert np.isclose(grad[index], numeric, rtol=1e-2, atol=1e-4)
 
 
-def _support_iou(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    a, b = support(truth), support(pred)
-    return (a & b).sum(axis=(1, 2)) / (a | b).sum(axis=(1, 2))
-
-
 def test_support_miss_follows_one_minus_the_support_iou(patterns):
     """Near zero for the target itself, and tracks 1 - IoU of the metric's supports as the shape moves."""
     truth = patterns.amplitude[..., None].astype(np.float32)
@@ -107,7 +102,7 @@ def test_support_miss_follows_one_minus_the_support_iou(patterns):
     for step in (1, 2, 4):
         moved = np.roll(truth, step, axis=1)
         miss = support_miss(tf.constant(truth), tf.constant(moved)).numpy()
-        assert np.allclose(miss, 1 - _support_iou(truth[..., 0], moved[..., 0]), atol=0.08)
+        assert np.allclose(miss, 1 - support_iou(support(truth[..., 0]), support(moved[..., 0])), atol=0.08)
 
 
 def test_support_miss_pushes_pixels_at_the_threshold_only(patterns):
