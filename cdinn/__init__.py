@@ -21,7 +21,7 @@ __all__ = ["__version__", "reconstruct"]
 
 def __getattr__(name: str):
     if name == "reconstruct":
-        from cdinn.model.inference import reconstruct
+        from cdinn.api import reconstruct
 
         return reconstruct
     raise AttributeError(f"module 'cdinn' has no attribute {name!r}")

@@ -14,6 +14,7 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.quantize.config import QuantConfig
 
+ARCHITECTURE_NAMES = ("paper", "edge", "robust")  # cdinn.model.architectures.ARCHITECTURES, without TensorFlow
 QUANT = QuantConfig()  # the quantization recipe's defaults, shown and used by `cdinn quantize`
 UNITS = """conventions: diffraction frames are amplitudes |FT| (or intensities |FT|^2 with --intensity),
 zero frequency at the centre pixel [N/2, N/2] (fftshift); any overall scale is fine (each frame is
@@ -37,13 +38,15 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from cdinn.model.simulate import distribution
     from cdinn.model.train import TrainConfig, train
 
     nets = ("shape", "phase") if args.net == "both" else (args.net,)
     cfg = TrainConfig(nets=nets, config=args.config, examples=args.examples, val=args.val, epochs=args.epochs,
                       batch=args.batch, learning_rate=args.lr, loss=args.loss, seed=args.seed,
                       lr_schedule=args.lr_schedule, photon_range=tuple(args.photons) if args.photons else None,
-                      noise_fraction=args.noise_fraction, fresh=args.fresh, init=args.init)
+                      noise_fraction=args.noise_fraction, fresh=args.fresh, init=args.init,
+                      simulation=distribution(args.data))
     for net, s in train(cfg, args.out).items():
         print(f"{net}: best val loss {s['val_loss']:.4f} at epoch {s['best_epoch']}, "
               f"{s['parameters']} parameters, {s['macs']} MACs, {s['wall_time_s']} s -> {args.out}/{net}.keras")
@@ -87,18 +90,24 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
+    import json
+
+    from cdinn.api import cached_backend, reconstruct
     from cdinn.io import read_frames, write_arrays
-    from cdinn.model.inference import load_network, network_folder, reconstruct
 
     frames = read_frames(args.input)
-    amplitude, phase = reconstruct(frames, net=args.net, intensity=args.intensity, refine=args.refine)
-    folder = str(network_folder(args.net))
-    attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity,
-             "phase_units": "radians", "refine_iterations": args.refine, "command": _command_line(args)}
-    for net in ("shape", "phase"):
-        attrs[f"{net}_sha256"] = load_network(folder, net)[1]["sha256"]
-    write_arrays(args.output, {"amplitude": amplitude, "phase": phase}, attrs)
-    print(f"reconstructed {len(amplitude) if amplitude.ndim == 3 else 1} frame(s) -> {args.output}")
+    refine = args.refine if args.refine == "auto" else int(args.refine)
+    result = reconstruct(frames, net=args.net, backend=args.backend, intensity=args.intensity, refine=refine)
+    provenance = cached_backend(args.backend, args.net).provenance()
+    attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity, "phase_units": "radians",
+             "refine": str(args.refine), "command": _command_line(args), "provenance": json.dumps(provenance),
+             **{k: v for k, v in provenance.items() if k.endswith("sha256")}}
+    arrays = {"amplitude": result.amplitude, "phase": result.phase, "fit": result.fit,
+              "fit_before": result.fit_before, "iterations": result.iterations, "refined": result.refined}
+    write_arrays(args.output, arrays, attrs)
+    count = len(result.amplitude) if result.amplitude.ndim == 3 else 1
+    print(f"reconstructed {count} frame(s), {int(np.sum(result.refined))} refined, median fit "
+          f"{float(np.median(result.fit)):.3g} -> {args.output}")
 
 
 def cmd_phase_retrieve(args: argparse.Namespace) -> None:
@@ -175,14 +184,17 @@ def cmd_run(args: argparse.Namespace) -> None:
     from cdinn.host.runner import Runner
     from cdinn.host.sources import open_source
     from cdinn.host.writer import RunWriter
+    from cdinn.model.refine import AutoRefineConfig
 
-    options = {"keras": {"net": args.net}, "onnx": {"net": args.net, "threads": args.threads},
+    options = {"keras": {}, "onnx": {"threads": args.threads},
                "emulator": {"project": args.project, "quantized": args.quantized},
                "fpga": {"bitstream": args.bitstream, "project": args.project}}[args.backend]
-    backend = get_backend(args.backend, **options)
+    backend = get_backend(args.backend, net=args.net, **options)
     centre_pixel = tuple(int(v) for v in args.centre_pixel.split(",")) if args.centre_pixel else None
+    refiner = AutoRefineConfig() if args.refine == "auto" else None
     pre_cfg = PreprocessConfig(input_kind=args.input_kind, dark=args.dark, background=args.background,
-                               centre=args.centre, centre_pixel=centre_pixel, crop=args.crop)
+                               centre=args.centre, centre_pixel=centre_pixel, crop=args.crop,
+                               output_size=64 if refiner else 32)
     preprocessor = Preprocessor(pre_cfg)
     stop = threading.Event()
     source = open_source(args.source, idle_timeout=args.idle_timeout, stop=stop, zmq_mode=args.zmq_mode,
@@ -192,8 +204,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     summary = Runner(source, backend, writer, preprocessor, max_batch=args.max_batch, stop=stop,
-                     progress=not args.quiet).run()
-    print(f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']}; "
+                     progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers).run()
+    print(f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']} "
+          f"({summary['refined']} refined); "
           f"{summary['frames_per_s']:.0f} frames/s; latency p50 {summary['latency_ms_p50']:.2f} ms, "
           f"p99 {summary['latency_ms_p99']:.2f} ms -> {args.out}")
 
@@ -276,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train sCDI NN (shape) and/or pCDI NN (phase) on freshly simulated data; "
                        "writes <net>.keras, <net>.card.json, <net>.log.csv and <net>.loss.png to --out.")
     p.add_argument("--net", choices=("shape", "phase", "both"), default="both")
-    p.add_argument("--config", choices=("paper", "edge"), default="paper")
+    p.add_argument("--config", choices=sorted(ARCHITECTURE_NAMES), default="paper", help="architecture")
+    p.add_argument("--data", choices=("paper", "broad"), default="paper",
+                   help="training distribution: the paper's Methods ranges or the broad one (cdinn.model.simulate)")
     p.add_argument("--examples", type=int, default=180_000, help="training patterns")
     p.add_argument("--val", type=int, default=20_000, help="validation patterns")
     p.add_argument("--epochs", type=int, default=10)
@@ -346,13 +361,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconstruct", help="diffraction frames -> amplitude and phase (HDF5)", epilog=UNITS,
                        formatter_class=fmt, description="Reconstruct (N,32,32) or (32,32) frames with a "
-                       "network set; writes 'amplitude' and 'phase' (radians) to OUTPUT.")
+                       "network set; writes 'amplitude' (in [0, 1]), 'phase' (radians), the per-frame fit error "
+                       "'fit' (chi^2 against the measured pattern at the best scale; 'fit_before': the network's "
+                       "own), 'iterations' and 'refined' to OUTPUT.")
     p.add_argument("input", help="FRAMES.npy, FILE.h5 or FILE.h5:/path/to/dataset")
     p.add_argument("output", help="output HDF5 file (written atomically)")
-    p.add_argument("--net", default="default", help="network set: default (paper), paper, edge or a folder")
+    p.add_argument("--net", default="default", help="network set: default, paper, edge, robust or a folder")
+    p.add_argument("--backend", choices=("onnx", "keras", "emulator", "fpga"), default="onnx",
+                   help="inference backend (onnx: the fastest exact float path)")
     p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
-    p.add_argument("--refine", type=int, default=0, metavar="K",
-                   help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO iterations")
+    p.add_argument("--refine", default="0", metavar="K|auto",
+                   help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO "
+                   "iterations, or with 'auto' only badly fitting frames are refined, each until its fit stops "
+                   "improving")
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("phase-retrieve", help="ER/HIO + shrink-wrap on oversampled frames", epilog=UNITS,
@@ -422,11 +443,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True)
     p.add_argument("--backend", choices=("keras", "onnx", "emulator", "fpga"), default="onnx")
     p.add_argument("--out", required=True, help="output HDF5 file (must not exist)")
-    p.add_argument("--net", default="edge", help="float network set for keras/onnx (default edge)")
+    p.add_argument("--net", default="default", help="network set (default, paper, edge, robust or a folder); "
+                   "emulator/fpga use its quantized set and firmware project unless given below")
     p.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
-    p.add_argument("--project", default="firmware/build/edge/both", help="firmware project (emulator, fpga)")
-    p.add_argument("--quantized", default="model/weights/edge-q", help="quantized networks (emulator)")
-    p.add_argument("--bitstream", default="firmware/build/edge/both/cdinn.bit", help="FPGA bitstream (fpga)")
+    p.add_argument("--project", help="firmware project (emulator, fpga; default: the set's firmware/build/<set>/both)")
+    p.add_argument("--quantized", help="quantized networks (emulator; default: the set's model/weights/<set>-q)")
+    p.add_argument("--bitstream", help="FPGA bitstream (fpga; default: cdinn.bit in the project)")
+    p.add_argument("--refine", choices=("none", "auto"), default="none",
+                   help="auto: frames are binned to 2x oversampled 64x64 patterns (the network sees every other "
+                   "pixel); frames whose fit error exceeds the threshold get NN-seeded ER/HIO in worker threads "
+                   "until their fit stops improving")
+    p.add_argument("--refine-workers", type=int, default=1, help="refinement threads (with --refine auto)")
     p.add_argument("--input-kind", choices=("intensity", "amplitude"), default="intensity",
                    help="what the detector frames hold (counts = intensity)")
     p.add_argument("--dark", help=".npy dark frame (counts) to subtract")

@@ -4,9 +4,16 @@ batches -> incremental HDF5 output, with live progress and clean shutdown.
 A reader thread pulls frames from the source into an in-memory queue as fast as they come; the main loop
 takes whatever is queued (at least one frame, at most ``max_batch``): batch 1 when idle, larger batches
 under load, so latency stays low at low rates and throughput scales at high rates. Bad frames are rejected
-with a reason (written to the output and to stderr) and the run goes on. Setting ``stop`` (SIGINT/SIGTERM
-in ``cdinn run``) ends the source; frames already received are still processed, then the file is closed.
-Invariant at the end: received == written + rejected.
+with a reason (written to the output and to stderr) and the run goes on. Every written frame carries its fit
+error against the pattern it came from (:mod:`cdinn.model.fit`).
+
+With a ``refiner`` (automatic refinement) the preprocessor delivers 2x oversampled patterns, the network sees
+every other pixel, frames that fit well are written at once and the others go to the refinement worker
+threads (NN-seeded ER/HIO until their fit stops improving), so the network's stream never waits for them.
+
+Setting ``stop`` (SIGINT/SIGTERM in ``cdinn run``) ends the source; frames already received are still
+processed (refinements in flight finish), then the file is closed. Invariant at the end:
+received == written + rejected.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import sys
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +32,9 @@ from cdinn.errors import CdinnError
 from cdinn.host.frames import Rejected
 from cdinn.host.preprocess import Preprocessor
 from cdinn.host.writer import RunWriter
+from cdinn.model.conventions import complex_object, subsample_oversampled
+from cdinn.model.fit import fit_error
+from cdinn.model.refine import AutoRefineConfig, refine_auto
 
 _END = object()
 
@@ -33,13 +44,14 @@ class RunStats:
     received: int = 0
     written: int = 0
     rejected: int = 0
+    refined: int = 0
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
     latencies: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
     def counts(self) -> dict:
         return {"received": self.received, "written": self.written, "rejected": self.rejected,
-                "batches": self.batches}
+                "refined": self.refined, "batches": self.batches}
 
     def summary(self) -> dict:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -49,10 +61,19 @@ class RunStats:
 
 
 class Runner:
+    """``refiner``: automatic refinement settings (None: network only); ``refine_workers`` threads run it."""
+
     def __init__(self, source, backend, writer: RunWriter, preprocessor: Preprocessor, max_batch: int = 64,
-                 stop: threading.Event | None = None, progress: bool = True):
+                 stop: threading.Event | None = None, progress: bool = True,
+                 refiner: AutoRefineConfig | None = None, refine_workers: int = 1):
         if max_batch < 1:
             raise CdinnError(f"max batch must be >= 1, got {max_batch}")
+        if refiner is not None and preprocessor.cfg.output_size != 64:
+            raise CdinnError("automatic refinement needs 2x oversampled (64x64) patterns: preprocess to 64")
+        self.refiner = refiner
+        self._refine_pool = ThreadPoolExecutor(refine_workers, "cdinn-refine") if refiner else None
+        self._pending: list[Future] = []
+        self._write_lock = threading.Lock()
         self.source, self.backend, self.writer, self.preprocess = source, backend, writer, preprocessor
         self.max_batch = max_batch
         self.stop = stop or threading.Event()
@@ -95,8 +116,9 @@ class Runner:
         return items, ended
 
     def _reject(self, number: int, reason: str, arrival: float, source: str, bar) -> None:
-        self.stats.rejected += 1
-        self.writer.reject(number, reason, arrival)
+        with self._write_lock:
+            self.stats.rejected += 1
+            self.writer.reject(number, reason, arrival)
         bar.write(f"cdinn: frame {number} from {source} rejected: {reason}", file=sys.stderr)
 
     def _process(self, items: list, bar) -> None:
@@ -112,12 +134,41 @@ class Runner:
             except CdinnError as exc:
                 self._reject(item.number, str(exc), item.arrival, item.source, bar)
         if frames:
-            amplitude, phase = self.backend.infer(np.stack(inputs))
-            done = time.time()
-            self.writer.write(amplitude, phase, frames, done)
-            self.stats.written += len(frames)
+            patterns = np.stack(inputs)
+            network_input = subsample_oversampled(patterns) if self.refiner else patterns
+            amplitude, phase = self.backend.infer(network_input)
+            fit = fit_error(complex_object(amplitude, phase), patterns)
             self.stats.batches += 1
+            bad = fit > self.refiner.threshold if self.refiner else np.zeros(len(frames), bool)
+            good = np.flatnonzero(~bad)
+            if good.size:
+                self._write(amplitude[good], phase[good], [frames[i] for i in good], fit[good])
+            if bad.any():
+                pick = np.flatnonzero(bad)
+                self._pending.append(self._refine_pool.submit(
+                    self._refine, amplitude[pick], phase[pick], patterns[pick], [frames[i] for i in pick]))
+
+    def _write(self, amplitude, phase, frames: list, fit, fit_before=None, iterations=None, refined=None) -> None:
+        with self._write_lock:
+            done = time.time()
+            self.writer.write(amplitude, phase, frames, done, fit, fit_before, iterations, refined)
+            self.stats.written += len(frames)
+            self.stats.refined += 0 if refined is None else int(np.sum(refined))
             self.stats.latencies.extend(done - f.arrival for f in frames)
+
+    def _refine(self, amplitude, phase, patterns, frames: list) -> None:
+        """Refinement worker: refine one batch of badly fitting frames, then write them."""
+        result = refine_auto(amplitude, phase, patterns, self.refiner)
+        self._write(result.amplitude, result.phase, frames, result.fit_after, result.fit_before, result.iterations,
+                    result.refined)
+
+    def _finish_refinement(self) -> list[BaseException]:
+        """Wait for every refinement in flight; return the errors they raised."""
+        if self._refine_pool is None:
+            return []
+        errors = [f.exception() for f in self._pending if f.exception() is not None]
+        self._refine_pool.shutdown(wait=True)
+        return errors
 
     def run(self) -> dict:
         """Process until the source ends (or ``stop``); close the output; return the run summary."""
@@ -138,12 +189,15 @@ class Runner:
                     bar.set_postfix(fps=f"{s['frames_per_s']:.0f}", p50_ms=f"{s['latency_ms_p50']:.2f}",
                                     p99_ms=f"{s['latency_ms_p99']:.2f}", rejected=self.stats.rejected, refresh=False)
         finally:
+            errors = self._finish_refinement()
             bar.close()
             self.stop.set()
             close = getattr(self.source, "close", None)
             if close:
                 close()
             self.writer.close(self.stats.counts())
+        if errors:
+            raise CdinnError(f"refinement failed: {errors[0]}")
         if self._reader_error is not None:
             raise CdinnError(f"source failed: {self._reader_error}")
         return self.stats.summary()

@@ -1,8 +1,11 @@
 """The sCDI / pCDI encoder-decoder networks (Cherukara et al. 2018, Fig. 1), built with tf-keras.
 
 Encoder: per stage ``convs_per_stage`` 3x3 convolutions (ReLU, 'same' padding) then 2x2 max-pooling.
+Optionally ``bottleneck_convs`` more convolutions at the lowest resolution (capacity where it is cheap: a
+4x4 map after three stages, where one 3x3 convolution already sees the whole pattern).
 Decoder: the stages mirrored, each ending in 2x nearest-neighbour up-sampling (the only Resize hls4ml
-implements). A final 3x3 convolution to one channel and a sigmoid give an (N, N, 1) map in [0, 1]:
+implements); with ``skips`` each decoder stage first concatenates the encoder features of the same
+resolution (U-Net style). A final 3x3 convolution to one channel and a sigmoid give an (N, N, 1) map in [0, 1]:
 the object amplitude (shape network) or the phase mapped by :func:`cdinn.model.conventions.phase_to_unit`
 (phase network). Every layer is one hls4ml can stream (io_stream).
 
@@ -29,6 +32,8 @@ class ArchitectureConfig:
     convs_per_stage: int
     kernel: int = 3
     size: int = 32
+    bottleneck_convs: int = 0
+    skips: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -39,6 +44,9 @@ ARCHITECTURES: dict[str, ArchitectureConfig] = {
     "paper": ArchitectureConfig("paper", filters=(32, 64), convs_per_stage=2),
     # The FPGA design: the same topology with one convolution per stage and 8/16 filters (~40x fewer MACs).
     "edge": ArchitectureConfig("edge", filters=(8, 16), convs_per_stage=1),
+    # The default: three stages down to 4x4 (where one more 3x3 convolution sees the whole pattern), one
+    # convolution per stage, ~1/10 of paper's MACs.
+    "robust": ArchitectureConfig("robust", filters=(12, 24, 48), convs_per_stage=1, bottleneck_convs=1),
 }
 
 
@@ -51,18 +59,28 @@ def get_architecture(name: str) -> ArchitectureConfig:
 
 
 def _encoder(arch: ArchitectureConfig, x):
-    """Per stage: ``convs_per_stage`` 3x3 ReLU convolutions, then 2x2 max-pooling."""
+    """Per stage: ``convs_per_stage`` 3x3 ReLU convolutions, then 2x2 max-pooling; then the bottleneck
+    convolutions. Returns the features and the list of pre-pooling features per stage (for skips)."""
+    stages = []
     for s, width in enumerate(arch.filters):
         for c in range(arch.convs_per_stage):
             x = keras.layers.Conv2D(width, arch.kernel, padding="same", activation="relu", name=f"enc{s}_conv{c}")(x)
+        stages.append(x)
         x = keras.layers.MaxPooling2D(2, name=f"enc{s}_pool")(x)
-    return x
+    for c in range(arch.bottleneck_convs):
+        x = keras.layers.Conv2D(arch.filters[-1], arch.kernel, padding="same", activation="relu",
+                                name=f"bottleneck_conv{c}")(x)
+    return x, stages
 
 
-def _decoder(arch: ArchitectureConfig, x, prefix: str = ""):
-    """The encoder's stages mirrored, each ending in 2x nearest-neighbour up-sampling, then the final
-    one-channel convolution (linear; the sigmoid follows as its own layer)."""
+def _decoder(arch: ArchitectureConfig, encoded, prefix: str = ""):
+    """The encoder's stages mirrored, each ending in 2x nearest-neighbour up-sampling (and with ``skips``
+    starting from the encoder features of its resolution concatenated), then the final one-channel
+    convolution (linear; the sigmoid follows as its own layer)."""
+    x, stages = encoded
     for s, width in reversed(list(enumerate(arch.filters))):
+        if arch.skips and s < len(arch.filters) - 1:
+            x = keras.layers.Concatenate(name=f"{prefix}dec{s}_skip")([x, stages[s + 1]])
         for c in range(arch.convs_per_stage):
             x = keras.layers.Conv2D(width, arch.kernel, padding="same", activation="relu",
                                     name=f"{prefix}dec{s}_conv{c}")(x)

@@ -15,13 +15,14 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
 TWO_PI = 2.0 * np.pi
 
 
 def diffraction_amplitude(obj: np.ndarray) -> np.ndarray:
     """Far-field amplitude ``|FFT2(obj)|``, zero frequency at the centre pixel. Shape kept, float32."""
-    spectrum = np.fft.fft2(obj, axes=(-2, -1))
+    spectrum = scipy.fft.fft2(obj, axes=(-2, -1), workers=-1 if obj.size >= 2**18 else 1)
     return np.fft.fftshift(np.abs(spectrum), axes=(-2, -1)).astype(np.float32)
 
 
@@ -84,7 +85,12 @@ def twin(obj: np.ndarray) -> np.ndarray:
 
 def complex_object(amplitude: np.ndarray, phase: np.ndarray) -> np.ndarray:
     """``amplitude * exp(1j * phase)`` as complex64."""
-    return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+    amplitude = np.asarray(amplitude, np.float32)
+    phase = np.asarray(phase, np.float32)
+    out = np.empty(np.broadcast_shapes(amplitude.shape, phase.shape), np.complex64)
+    out.real = amplitude * np.cos(phase)
+    out.imag = amplitude * np.sin(phase)
+    return out
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
-"""``cdinn.reconstruct``: diffraction patterns in, object amplitude and phase out, with the float networks.
+"""The float networks in Keras: named network sets, loading (checked against the model cards) and prediction.
 
 Named network sets ship inside the package (``model/weights/<name>/{shape,phase}.keras``, each with its
-model card); ``net`` may also be a folder holding such a pair.
+model card); ``net`` may also be a folder holding such a pair. The public API (``cdinn.reconstruct``) is
+:mod:`cdinn.api`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import numpy as np
 
 from cdinn.cards import read_card
 from cdinn.errors import CdinnError
-from cdinn.model.conventions import network_input, subsample_oversampled, unit_to_phase
+from cdinn.model.conventions import network_input, unit_to_phase
 from cdinn.model.metrics import support
-from cdinn.model.validation import validate_frames
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_NET = "paper"
@@ -64,27 +64,3 @@ def reconstruct_with(shape_model, phase_model, amplitudes: np.ndarray) -> tuple[
     """(amplitude, phase) from validated (B, N, N) amplitudes with a given pair of Keras networks."""
     x = network_input(amplitudes)
     return outputs_to_object(predict(shape_model, x), predict(phase_model, x))
-
-
-def reconstruct(diffraction, net: str = "default", intensity: bool = False,
-                refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Reconstruct objects from far-field diffraction.
-
-    ``diffraction``: (N, 32, 32) or (32, 32) amplitudes at any scale (normalised per frame), zero
-    frequency at [16, 16]; with ``intensity=True`` intensities instead. With ``refine=K`` > 0 the frames
-    must be the 2x oversampled (64, 64) patterns: the networks see every other pixel and their result seeds
-    K iterations of ER/HIO against the full pattern (:mod:`cdinn.model.refine`). Returns
-    ``(amplitude, phase)``, float32 (..., 32, 32): amplitude in [0, 1] (refined: in the pattern's units),
-    phase in radians (0 outside the support).
-    """
-    single = np.ndim(diffraction) == 2
-    amplitudes = validate_frames(diffraction, 64 if refine else 32, intensity)
-    folder = str(network_folder(net))
-    nn_input = subsample_oversampled(amplitudes) if refine else amplitudes
-    amplitude, phase = reconstruct_with(load_network(folder, "shape")[0], load_network(folder, "phase")[0],
-                                        nn_input)
-    if refine:
-        from cdinn.model.refine import refine as refine_objects
-
-        amplitude, phase = refine_objects(amplitude, phase, amplitudes, refine)
-    return (amplitude[0], phase[0]) if single else (amplitude, phase)

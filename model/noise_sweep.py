@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cdinn.api import reconstruct
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
 from cdinn.model.conventions import complex_object
 from cdinn.model.evaluate import EvaluateConfig, test_set
-from cdinn.model.inference import reconstruct
 from cdinn.model.metrics import METRICS, median_metrics
 
 HIGHER_IS_BETTER = {"support_iou"}

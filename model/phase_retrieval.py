@@ -48,14 +48,6 @@ class PhaseRetrievalConfig:
         return asdict(self)
 
 
-def _fft2(x: np.ndarray) -> np.ndarray:
-    return scipy.fft.fft2(x, axes=(-2, -1), workers=-1)
-
-
-def _ifft2(x: np.ndarray) -> np.ndarray:
-    return scipy.fft.ifft2(x, axes=(-2, -1), workers=-1)
-
-
 def _shrinkwrap(obj: np.ndarray, sigma: float, threshold: float) -> np.ndarray:
     blurred = gaussian_filter(np.abs(obj), sigma=(0, sigma, sigma), mode="wrap")
     return blurred > threshold * blurred.max(axis=(-2, -1), keepdims=True)
@@ -65,8 +57,69 @@ def autocorrelation_support(amplitude: np.ndarray, threshold: float) -> np.ndarr
     """Initial support from the object's autocorrelation (the inverse FFT of the intensity), thresholded
     at ``threshold`` of its maximum. ``amplitude``: (B, M, M) fftshifted. Returns (B, M, M) bool in the
     unshifted real-space layout the iterations use."""
-    auto = np.abs(_ifft2(np.fft.ifftshift(amplitude, axes=(-2, -1)).astype(np.float64) ** 2))
+    auto = np.abs(scipy.fft.ifft2(np.fft.ifftshift(amplitude, axes=(-2, -1)).astype(np.float64) ** 2))
     return auto > threshold * auto.max(axis=(-2, -1), keepdims=True)
+
+
+class _Projector:
+    """The Fourier-modulus projection P_M(x) = IFFT(m * G / |G|), G = FFT(x), with its buffers allocated
+    once. ``G * m / |G|`` replaces ``m * exp(i angle(G))`` (the same value, ~10x cheaper), transforms run on
+    one thread (threading a 64x64 FFT costs more than it saves) and stay complex64."""
+
+    def __init__(self, measured: np.ndarray):
+        self.measured = measured  # (B, M, M) float32, unshifted
+        self.magnitude = np.empty(measured.shape, np.float32)
+
+    def __call__(self, obj: np.ndarray) -> np.ndarray:
+        spectrum = scipy.fft.fft2(obj, axes=(-2, -1))
+        np.abs(spectrum, out=self.magnitude)
+        np.maximum(self.magnitude, np.float32(1e-30), out=self.magnitude)
+        np.divide(self.measured, self.magnitude, out=self.magnitude)
+        spectrum *= self.magnitude
+        return scipy.fft.ifft2(spectrum, axes=(-2, -1), overwrite_x=True)
+
+
+class _SupportMasks:
+    """A support (B, M, M) bool as the float32 factors the update multiplies by: ``inside`` (1 in the support),
+    ``outside`` (1 outside) and ``hio`` = inside - beta * outside, so that one HIO step is
+    ``x * outside + P_M(x) * hio`` (three in-place operations instead of a masked copy)."""
+
+    def __init__(self, support: np.ndarray, beta: float):
+        self.support = support
+        self.inside = support.astype(np.float32)
+        self.outside = 1.0 - self.inside
+        self.hio = self.inside - np.float32(beta) * self.outside
+
+
+def iterate(measured: np.ndarray, obj: np.ndarray, supp: np.ndarray, cfg: PhaseRetrievalConfig,
+            record=None) -> tuple[np.ndarray, np.ndarray]:
+    """``cfg.iterations`` of ER/HIO with shrink-wrap from ``obj`` (complex64) and ``supp`` (bool), both
+    (B, M, M) in the unshifted layout, against unshifted ``measured`` amplitudes (float32). Returns the
+    result (the average of the last ``average_last`` iterates, or the last one) and the final support."""
+    project = _Projector(measured)
+    obj = obj.astype(np.complex64, copy=True)
+    total = cfg.iterations
+    average = np.zeros_like(obj) if cfg.average_last else None
+    masks = _SupportMasks(supp, cfg.beta)
+    for i in range(total):
+        projected = project(obj)
+        final_phase = i >= total - cfg.average_last
+        if final_phase or i % cfg.cycle >= cfg.hio_per_cycle:  # ER: the projection inside the support, 0 outside
+            np.multiply(projected, masks.inside, out=obj)
+        else:  # HIO: the projection inside, x - beta * P_M(x) outside, as x * outside + P_M(x) * hio
+            np.multiply(obj, masks.outside, out=obj)
+            np.multiply(projected, masks.hio, out=projected)
+            np.add(obj, projected, out=obj)
+        if final_phase:
+            average += obj
+        elif (i + 1) % cfg.shrinkwrap_every == 0:
+            frac = i / max(total - 1, 1)
+            masks = _SupportMasks(_shrinkwrap(obj, cfg.sigma_start + (cfg.sigma_end - cfg.sigma_start) * frac,
+                                              cfg.threshold), cfg.beta)
+        if record is not None:
+            record(i, obj)
+    result = average / np.float32(cfg.average_last) if cfg.average_last else obj
+    return result, masks.support
 
 
 def phase_retrieve(amplitude: np.ndarray, config: PhaseRetrievalConfig | None = None,
@@ -74,37 +127,20 @@ def phase_retrieve(amplitude: np.ndarray, config: PhaseRetrievalConfig | None = 
                    record=None) -> np.ndarray:
     """Run ER/HIO with shrink-wrap on (B, M, M) fftshifted amplitudes; returns complex64 (B, M, M).
 
-    ``initial`` (complex, B x M x M) and ``support`` (bool) seed the iterations; by default the start is
-    the measured amplitude with random phases and the support comes from the autocorrelation.
-    ``record(i, obj)``, if given, is called after every iteration with the current iterate.
+    ``initial`` (complex, B x M x M) and ``support`` (bool) seed the iterations in the unshifted layout; by
+    default the start is the measured amplitude with random phases and the support comes from the
+    autocorrelation. ``record(i, obj)``, if given, is called after every iteration with the current iterate.
     """
     cfg = config or PhaseRetrievalConfig()
     if amplitude.ndim != 3 or amplitude.shape[-1] != amplitude.shape[-2]:
         raise CdinnError(f"phase retrieval needs (B, M, M) amplitudes, got shape {amplitude.shape}")
-    measured = np.fft.ifftshift(amplitude, axes=(-2, -1)).astype(np.float32)
+    measured = np.ascontiguousarray(np.fft.ifftshift(amplitude, axes=(-2, -1)), dtype=np.float32)
     rng = np.random.default_rng(cfg.seed)
     if initial is None:
         start = measured * np.exp(2j * np.pi * rng.random(measured.shape))
-        obj = _ifft2(start.astype(np.complex64))
+        obj = scipy.fft.ifft2(start.astype(np.complex64), axes=(-2, -1))
     else:
-        obj = initial.astype(np.complex64)
+        obj = initial
     supp = autocorrelation_support(amplitude, cfg.autocorrelation_threshold) if support is None else support
-    total = cfg.iterations
-    average = np.zeros_like(obj)
-    for i in range(total):
-        spectrum = _fft2(obj)
-        projected = _ifft2(measured * np.exp(1j * np.angle(spectrum)).astype(np.complex64))
-        final_phase = i >= total - cfg.average_last
-        if final_phase or i % cfg.cycle >= cfg.hio_per_cycle:
-            obj = np.where(supp, projected, 0)
-        else:
-            obj = np.where(supp, projected, obj - cfg.beta * projected)
-        if final_phase:
-            average += obj
-        elif (i + 1) % cfg.shrinkwrap_every == 0:
-            frac = i / max(total - 1, 1)
-            supp = _shrinkwrap(obj, cfg.sigma_start + (cfg.sigma_end - cfg.sigma_start) * frac, cfg.threshold)
-        if record is not None:
-            record(i, obj)
-    result = average / cfg.average_last if cfg.average_last else obj
+    result, _ = iterate(measured, obj, supp, cfg, record)
     return np.fft.fftshift(result, axes=(-2, -1)).astype(np.complex64)

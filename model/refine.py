@@ -3,20 +3,25 @@
 The network's (N, N) complex object is placed in the centre of the 2x oversampled (2N, 2N) grid; its support
 (amplitude above 0.1 of the maximum, dilated by ``dilate`` pixels) is the initial support; ``iterations`` of
 HIO then ER with shrink-wrap run against the measured 2N x 2N amplitudes (the recipe of
-:class:`RefineConfig`), and the result is cropped back to N x N. Registration and metrics are unchanged.
+:class:`RefineConfig`), and the result is cropped back to N x N with its amplitude divided by its maximum
+(the networks' [0, 1] convention). Registration and metrics are unchanged.
+
+:func:`refine_auto` refines only the frames whose fit error (:mod:`cdinn.model.fit`) against the oversampled
+pattern exceeds a threshold, in blocks of iterations, each frame until its fit stops improving (or a cap).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import binary_dilation
 
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import complex_object, crop_centred, pad_centred
+from cdinn.model.fit import fit_error
 from cdinn.model.metrics import support
-from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
+from cdinn.model.phase_retrieval import PhaseRetrievalConfig, iterate
 
 
 @dataclass(frozen=True)
@@ -41,21 +46,117 @@ class RefineConfig:
                                     average_last=max(1, int(self.average_fraction * iterations)))
 
 
-def refine(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray, iterations: int,
-           config: RefineConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Refine network outputs (B, N, N) against (B, 2N, 2N) fftshifted amplitudes; returns (amplitude,
-    phase) (B, N, N) float32, phase in radians. ``iterations=0`` returns the inputs unchanged."""
-    cfg = config or RefineConfig()
+def _check(amplitude: np.ndarray, oversampled: np.ndarray) -> int:
     n = amplitude.shape[-1]
     if oversampled.shape[-2:] != (2 * n, 2 * n) or len(oversampled) != len(amplitude):
         raise CdinnError(f"refinement needs one (2N, 2N) = ({2 * n}, {2 * n}) oversampled pattern per frame, "
                          f"got {oversampled.shape}")
-    if iterations <= 0:
-        return amplitude.astype(np.float32), phase.astype(np.float32)
+    return n
+
+
+def _start(amplitude: np.ndarray, phase: np.ndarray, cfg: RefineConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The network's objects and dilated supports on the (2N, 2N) grid, in the unshifted layout."""
+    n = amplitude.shape[-1]
     start = pad_centred(complex_object(amplitude, phase), 2 * n)
     supp = pad_centred(binary_dilation(support(amplitude), iterations=cfg.dilate, axes=(-2, -1)), 2 * n)
-    unshift = (-2, -1)
-    result = phase_retrieve(oversampled, cfg.recipe(iterations), initial=np.fft.ifftshift(start, axes=unshift),
-                            support=np.fft.ifftshift(supp, axes=unshift))
-    obj = crop_centred(result, n)
-    return np.abs(obj).astype(np.float32), np.angle(obj).astype(np.float32)
+    return np.fft.ifftshift(start, axes=(-2, -1)), np.fft.ifftshift(supp, axes=(-2, -1))
+
+
+def _measured(oversampled: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.fft.ifftshift(oversampled, axes=(-2, -1)), dtype=np.float32)
+
+
+def _cropped(obj: np.ndarray, n: int) -> np.ndarray:
+    """Unshifted (B, 2N, 2N) iterates -> centred (B, N, N) objects with amplitude maximum 1."""
+    out = crop_centred(np.fft.fftshift(obj, axes=(-2, -1)), n)
+    peak = np.abs(out).max(axis=(-2, -1), keepdims=True)
+    return (out / np.where(peak > 0, peak, 1)).astype(np.complex64)
+
+
+def _split(obj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Complex objects -> (amplitude clipped to [0, 1], phase in radians), float32."""
+    return np.minimum(np.abs(obj), 1.0).astype(np.float32), np.angle(obj).astype(np.float32)
+
+
+def refine(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray, iterations: int,
+           config: RefineConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Refine network outputs (B, N, N) against (B, 2N, 2N) fftshifted amplitudes; returns (amplitude in
+    [0, 1], phase in radians) (B, N, N) float32. ``iterations=0`` returns the inputs unchanged."""
+    cfg = config or RefineConfig()
+    n = _check(amplitude, oversampled)
+    if iterations <= 0:
+        return amplitude.astype(np.float32), phase.astype(np.float32)
+    start, supp = _start(amplitude, phase, cfg)
+    result, _ = iterate(_measured(oversampled), start, supp, cfg.recipe(iterations))
+    return _split(_cropped(result, n))
+
+
+@dataclass(frozen=True)
+class AutoRefineConfig:
+    """When and how far :func:`refine_auto` refines. ``threshold``: fit error against the oversampled
+    pattern above which a frame is refined (chosen from the measured fit-vs-error curve, docs/results.md);
+    blocks of ``block`` iterations (the :class:`RefineConfig` recipe) run until ``patience`` blocks in a row
+    improve the frame's best fit by less than the fraction ``min_gain``, or ``max_iterations`` are spent."""
+
+    threshold: float = 2e-3
+    block: int = 10
+    max_iterations: int = 200
+    min_gain: float = 0.02
+    patience: int = 2
+    recipe: RefineConfig = field(default_factory=RefineConfig)
+
+    def __post_init__(self) -> None:
+        if (self.threshold < 0 or self.block < 1 or self.max_iterations < self.block or not 0 <= self.min_gain < 1
+                or self.patience < 1):
+            raise CdinnError("auto refinement needs threshold >= 0, block >= 1, max_iterations >= block, "
+                             "0 <= min_gain < 1 and patience >= 1")
+
+
+@dataclass
+class AutoRefined:
+    """Per-frame result of :func:`refine_auto`: amplitude (B, N, N) in [0, 1], phase (B, N, N) radians,
+    ``fit_before``/``fit_after`` (B,) against the oversampled pattern, ``iterations`` (B,) spent and
+    ``refined`` (B,) bool (frames at or below the threshold pass through unchanged)."""
+
+    amplitude: np.ndarray
+    phase: np.ndarray
+    fit_before: np.ndarray
+    fit_after: np.ndarray
+    iterations: np.ndarray
+    refined: np.ndarray
+
+
+def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray,
+                config: AutoRefineConfig | None = None) -> AutoRefined:
+    """Refine the network outputs (B, N, N) of the frames that fit their (B, 2N, 2N) pattern badly, each until
+    its fit stops improving; the best iterate seen (by fit) is kept for every frame."""
+    cfg = config or AutoRefineConfig()
+    n = _check(amplitude, oversampled)
+    amplitude, phase = amplitude.astype(np.float32), phase.astype(np.float32)
+    best = complex_object(amplitude, phase)
+    fit_before = fit_error(best, oversampled)
+    best_fit = fit_before.copy()
+    iterations = np.zeros(len(amplitude), np.int64)
+    active = np.flatnonzero(fit_before > cfg.threshold)
+    refined = np.zeros(len(amplitude), bool)
+    refined[active] = True
+    stalled = np.zeros(len(amplitude), np.int64)  # blocks in a row without enough gain
+    if active.size:
+        obj, supp = _start(amplitude[active], phase[active], cfg.recipe)
+        measured = _measured(oversampled[active])
+        recipe = cfg.recipe.recipe(cfg.block)
+        while active.size:
+            obj, supp = iterate(measured, obj, supp, recipe)
+            iterations[active] += cfg.block
+            candidate = _cropped(obj, n)
+            fit = fit_error(candidate, oversampled[active])
+            better = fit < best_fit[active]
+            best[active[better]] = candidate[better]
+            gain = (best_fit[active] - fit) / np.maximum(best_fit[active], 1e-30)
+            best_fit[active] = np.minimum(best_fit[active], fit)
+            stalled[active] = np.where(gain >= cfg.min_gain, 0, stalled[active] + 1)
+            go_on = (stalled[active] < cfg.patience) & (iterations[active] + cfg.block <= cfg.max_iterations)
+            active, obj, supp, measured = active[go_on], obj[go_on], supp[go_on], measured[go_on]
+    out_amplitude, out_phase = _split(best)
+    out_amplitude[~refined], out_phase[~refined] = amplitude[~refined], phase[~refined]
+    return AutoRefined(out_amplitude, out_phase, fit_before, best_fit, iterations, refined)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cdinn.api import reconstruct
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
 from cdinn.model.conventions import complex_object, crop_centred, pad_centred
 from cdinn.model.evaluate import EvaluateConfig, test_set
-from cdinn.model.inference import reconstruct
 from cdinn.model.metrics import METRICS, median_metrics, register
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
 from cdinn.model.refine import refine

@@ -1,11 +1,26 @@
 """Simulated CDI training and test data, after the Methods of Cherukara, Nashed & Harder (2018).
 
 Each example is a random convex object (the convex hull of 3..12 random points), value 1 inside and 0
-outside, its edges smoothed by a Gaussian of ``edge_sigma`` pixels (default 1); a smooth random phase
-field (1-3 sine gratings plus 0-3 Gaussians with random weights, periods, directions and positions),
-scaled to a random peak-to-peak in ``[0, max_phase_ptp]`` radians (at most the full 2*pi), centred on
-zero and set to 0 outside the object; and its far-field diffraction amplitude ``|FFT2|`` (see
+outside, its edges smoothed by a Gaussian of ``edge_sigma`` pixels (default 1); a random phase field of one
+*family*, set to 0 outside the object; and its far-field diffraction amplitude ``|FFT2|`` (see
 :mod:`cdinn.model.conventions` for the pixel conventions).
+
+Phase families (``phase_family``; the networks train on ``gratings`` only, the others are held out for
+evaluation, :data:`HELD_OUT_FAMILIES`):
+
+* ``gratings``: 1-3 sine gratings (periods in ``[min_period, max_period]`` pixels, any direction) plus 0-3
+  Gaussian bumps (sigma in ``[min_gaussian_width, max_gaussian_width]`` pixels), random weights, scaled to a
+  random peak-to-peak in ``[0, max_phase_ptp]`` radians and centred on zero (the paper's Methods).
+* ``zernike``: a random combination of Zernike polynomials of radial order 2-5 on the disc around the
+  object, scaled like the gratings (smooth aberration-like fields).
+* ``defect``: the displacement field of 1-2 edge dislocations inside the object (isotropic elasticity,
+  Poisson ratio 0.3) projected on a random scattering vector with ``g . b = 1``: a phase vortex winding
+  by 2*pi around each core, the strain around defects that BCDI images; wrapped, not rescaled.
+* ``noise``: Gaussian-filtered white noise (correlation length 1.5-4 pixels), scaled like the gratings.
+
+:data:`BROAD` is the range a 32x32 pattern can represent (gratings down to a 3-pixel period, bumps down to
+1-pixel sigma, supports from ~15 pixels to about half the grid); the default keeps the paper's narrower
+ranges, so ``SimulationConfig()`` reproduces the original networks' training data.
 
 Position convention: with ``position="centred"`` (the training default) the support's centre of mass is
 moved to pixel ``(N // 2, N // 2)`` (to within half a pixel: the hull is rasterised on the pixel grid).
@@ -18,7 +33,7 @@ Everything is vectorised over the batch and reproducible from one integer seed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -33,6 +48,9 @@ from cdinn.model.conventions import (
 )
 
 Position = Literal["centred", "random"]
+PhaseFamily = Literal["gratings", "zernike", "defect", "noise"]
+PHASE_FAMILIES: tuple[str, ...] = ("gratings", "zernike", "defect", "noise")
+HELD_OUT_FAMILIES: tuple[str, ...] = ("zernike", "defect", "noise")  # never used for training
 
 
 @dataclass(frozen=True)
@@ -44,10 +62,20 @@ class SimulationConfig:
     max_points: int = 12
     min_radius: float = 0.12  # half-width of the point-scatter box, as a fraction of ``size``
     max_radius: float = 0.38
+    log_radius: bool = False  # draw the box half-width log-uniformly (more small objects) instead of uniformly
     edge_sigma: float = 1.0
     max_gratings: int = 3
     max_gaussians: int = 3
+    min_period: float = 8.0  # grating periods, pixels
+    max_period: float = 64.0
+    log_period: bool = False  # draw periods log-uniformly instead of uniformly
+    min_gaussian_width: float = 2.0  # Gaussian bump sigma, pixels
+    max_gaussian_width: float = 8.0
     max_phase_ptp: float = 2 * np.pi
+    ptp_exponent: float = 1.0  # peak-to-peak = max_phase_ptp * u ** ptp_exponent, u uniform: < 1 favours strong phase
+    min_area: int = 12  # pixels of the rasterised hull: smaller hulls are redrawn
+    min_core: int = 4  # pixels of the hull's one-pixel erosion: thinner hulls (slivers) are redrawn
+    phase_family: PhaseFamily = "gratings"
     position: Position = "centred"
     photons: float | None = None  # None: noiseless; else Poisson counting noise at this total count
 
@@ -58,6 +86,14 @@ class SimulationConfig:
             raise CdinnError("need 3 <= min_points <= max_points")
         if not 0 < self.min_radius <= self.max_radius <= 0.45:
             raise CdinnError("need 0 < min_radius <= max_radius <= 0.45 (fractions of the grid)")
+        if not 2 <= self.min_period <= self.max_period:
+            raise CdinnError("need 2 <= min_period <= max_period (pixels)")
+        if not 0 < self.min_gaussian_width <= self.max_gaussian_width:
+            raise CdinnError("need 0 < min_gaussian_width <= max_gaussian_width (pixels)")
+        if not self.ptp_exponent > 0 or self.min_area < 1 or self.min_core < 1:
+            raise CdinnError("need ptp_exponent > 0, min_area >= 1 and min_core >= 1")
+        if self.phase_family not in PHASE_FAMILIES:
+            raise CdinnError(f"phase family must be one of {PHASE_FAMILIES}, got {self.phase_family!r}")
         if not 0 <= self.max_phase_ptp <= 2 * np.pi:
             raise CdinnError("max_phase_ptp must lie in [0, 2*pi] radians")
         if self.position not in ("centred", "random"):
@@ -67,6 +103,36 @@ class SimulationConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+BROAD = SimulationConfig(min_radius=0.06, max_radius=0.36, log_radius=True, min_area=4, min_core=1,
+                         max_gratings=2, max_gaussians=2, min_period=2.5, max_period=64.0, log_period=True,
+                         min_gaussian_width=1.0, max_gaussian_width=8.0, ptp_exponent=0.5)
+"""The broad training and test distribution: phase gradients up to ~2 rad/px and beyond, small objects."""
+
+
+DISTRIBUTIONS: dict[str, SimulationConfig] = {"paper": SimulationConfig(), "broad": BROAD}
+"""Named training/test distributions: the paper's Methods ranges, and the broad ones."""
+
+
+def distribution(name: str, **changes) -> SimulationConfig:
+    """A named distribution of :data:`DISTRIBUTIONS` with some fields changed."""
+    try:
+        return replace(DISTRIBUTIONS[name], **changes)
+    except KeyError:
+        raise CdinnError(f"unknown data distribution {name!r}; choose from {sorted(DISTRIBUTIONS)}") from None
+
+
+def broad(**changes) -> SimulationConfig:
+    """:data:`BROAD` with some fields changed (e.g. ``position='random'``, ``phase_family='defect'``)."""
+    return replace(BROAD, **changes)
+
+
+def _uniform(rng: np.random.Generator, lo: float, hi: float, shape, log: bool) -> np.ndarray:
+    """Uniform draws in [lo, hi], or log-uniform ones (one draw per value either way)."""
+    if log:
+        return np.exp(rng.uniform(np.log(lo), np.log(hi), shape))
+    return rng.uniform(lo, hi, shape)
 
 
 @dataclass
@@ -85,8 +151,6 @@ class SimulatedBatch:
 
 
 _MARGIN = 2.0  # pixels kept free at the border for the blurred edge
-_MIN_AREA = 12  # pixels: smaller hulls are redrawn
-_MIN_CORE = 4  # pixels of the hull's one-pixel erosion: thinner hulls are redrawn
 
 
 def convex_hull_masks(points: np.ndarray, size: int) -> np.ndarray:
@@ -96,10 +160,10 @@ def convex_hull_masks(points: np.ndarray, size: int) -> np.ndarray:
     Returns (B, size, size) bool, True at pixel centres inside or on the hull.
 
     A pixel is inside the hull iff it lies on the inner side of every supporting line through two of the
-    points (a line with all points on one side); at most K such lines are hull edges, so the test is
-    O(B * K * size^2).
+    points (a line with all points on one side); at most K such lines are hull edges.
     """
     b, k, _ = points.shape
+    points = points.astype(np.float32)
     pi = points[:, :, None, :]  # (B, K, 1, 2)
     edge = points[:, None, :, :] - pi  # (B, K, K, 2): from point i to point j
     rel = points[:, None, None, :, :] - pi[:, :, :, None, :]  # (B, K, K, K, 2): point m relative to i
@@ -113,13 +177,18 @@ def convex_hull_masks(points: np.ndarray, size: int) -> np.ndarray:
     d = np.where(keep[..., None], end - start, 0.0).astype(np.float32)  # dummy edges exclude nothing
     # side of pixel (r, c) w.r.t. edge s -> s + d:  d_r * (c - s_c) - d_c * (r - s_r) >= 0
     offset = (d[..., 0] * start[..., 1] - d[..., 1] * start[..., 0]).astype(np.float32)
-    coords = np.arange(size, dtype=np.float32)
-    inside = np.ones((b, size, size), dtype=bool)
-    for e in range(k):
-        col_term = d[:, e, 0, None] * coords[None, :] - offset[:, e, None]  # (B, size) over columns
-        row_term = d[:, e, 1, None] * coords[None, :]  # (B, size) over rows
-        inside &= (col_term[:, None, :] - row_term[:, :, None]) >= -1e-4
-    return inside
+    # For each row r that is a condition on the column c alone, a * c >= rhs(r): a half-line, so the hull
+    # is one interval of columns per row, the intersection over edges (O(B * K * size) work).
+    coords = np.arange(size, dtype=np.float64)
+    a = d[..., 0, None].astype(np.float64)  # (B, K, 1)
+    rhs = offset[..., None] + d[..., 1, None] * coords - 1e-4  # (B, K, size over rows)
+    safe = np.where(a == 0, 1.0, a)
+    bound = rhs / safe
+    lo = np.where(a > 0, bound, -np.inf).max(axis=1)  # (B, size)
+    hi = np.where(a < 0, bound, np.inf).min(axis=1)
+    flat_ok = np.where(a == 0, rhs <= 0, True).all(axis=1)  # edges parallel to the columns
+    inside = (coords[None, None, :] >= lo[..., None]) & (coords[None, None, :] <= hi[..., None])
+    return inside & flat_ok[..., None]
 
 
 def _centre_of_mass(masks: np.ndarray) -> np.ndarray:
@@ -137,7 +206,7 @@ def _centre_of_mass(masks: np.ndarray) -> np.ndarray:
 def _random_points(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
     """(n, max_points, 2) point sets in a random box around the centre; unused slots repeat point 0."""
     size = cfg.size
-    radius = rng.uniform(cfg.min_radius, cfg.max_radius, (n, 1, 1)) * size
+    radius = _uniform(rng, cfg.min_radius, cfg.max_radius, (n, 1, 1), cfg.log_radius) * size
     aspect = np.exp(rng.uniform(-0.4, 0.4, (n, 1, 2)))
     pts = size / 2 + radius * aspect * rng.uniform(-1, 1, (n, cfg.max_points, 2))
     count = rng.integers(cfg.min_points, cfg.max_points + 1, n)
@@ -146,23 +215,23 @@ def _random_points(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> n
     return np.clip(pts, _MARGIN, size - 1 - _MARGIN)
 
 
-def _too_thin(masks: np.ndarray) -> np.ndarray:
-    """(B,) True for hulls covering fewer than ``_MIN_AREA`` pixels or fewer than ``_MIN_CORE`` pixels
+def _too_thin(masks: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
+    """(B,) True for hulls covering fewer than ``cfg.min_area`` pixels or fewer than ``cfg.min_core`` pixels
     whose four neighbours are all inside (slivers of nearly collinear points, which blur to nothing)."""
     core = masks.copy()
     for shift, axis in ((1, 1), (-1, 1), (1, 2), (-1, 2)):
         core &= np.roll(masks, shift, axis=axis)
-    return (masks.sum(axis=(1, 2)) < _MIN_AREA) | (core.sum(axis=(1, 2)) < _MIN_CORE)
+    return (masks.sum(axis=(1, 2)) < cfg.min_area) | (core.sum(axis=(1, 2)) < cfg.min_core)
 
 
 def _random_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
     """Like :func:`_random_points`, redrawing the point sets whose hulls are too thin."""
     points = _random_points(rng, n, cfg)
-    thin = _too_thin(convex_hull_masks(points, cfg.size))
+    thin = _too_thin(convex_hull_masks(points, cfg.size), cfg)
     while thin.any():
         redraw = _random_points(rng, int(thin.sum()), cfg)
         points[thin] = redraw
-        thin[thin] = _too_thin(convex_hull_masks(redraw, cfg.size))
+        thin[thin] = _too_thin(convex_hull_masks(redraw, cfg.size), cfg)
     return points
 
 
@@ -171,12 +240,12 @@ def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) ->
     slivers (or nothing) are drawn and placed again from a spawned generator, so ``rng``'s own stream, and
     with it every other example of the batch, is the same as without them."""
     points = _place(rng, _random_supports(rng, n, cfg), cfg)
-    thin = _too_thin(convex_hull_masks(points, cfg.size))
+    thin = _too_thin(convex_hull_masks(points, cfg.size), cfg)
     spare = rng.spawn(1)[0] if thin.any() else None
     while thin.any():
         redraw = _place(spare, _random_supports(spare, int(thin.sum()), cfg), cfg)
         points[thin] = redraw
-        thin[thin] = _too_thin(convex_hull_masks(redraw, cfg.size))
+        thin[thin] = _too_thin(convex_hull_masks(redraw, cfg.size), cfg)
     return points
 
 
@@ -192,7 +261,7 @@ def _place(rng: np.random.Generator, points: np.ndarray, cfg: SimulationConfig) 
     return np.clip(pts, _MARGIN, size - 1 - _MARGIN)
 
 
-def _phase_fields(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
+def _grating_fields(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
     """(n, N, N) smooth random fields: sums of sine gratings and Gaussians, arbitrary scale.
 
     Both kinds are separable in rows and columns (sin(a + b) = sin a cos b + cos a sin b), so the field is
@@ -203,7 +272,7 @@ def _phase_fields(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np
     g = cfg.max_gratings
     n_grat = rng.integers(1, g + 1, n)
     w = rng.uniform(0.2, 1.0, (n, g)) * (np.arange(g)[None] < n_grat[:, None])
-    period = rng.uniform(size / 4, 2 * size, (n, g))
+    period = _uniform(rng, cfg.min_period, cfg.max_period, (n, g), cfg.log_period)
     theta = rng.uniform(0, 2 * np.pi, (n, g))
     offset = rng.uniform(0, 2 * np.pi, (n, g))
     arg_r = (2 * np.pi / period * np.sin(theta))[..., None] * coords + offset[..., None]  # (n, g, N) rows
@@ -216,11 +285,93 @@ def _phase_fields(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np
         n_gauss = rng.integers(0, h + 1, n)
         wg = rng.uniform(-1.0, 1.0, (n, h)) * (np.arange(h)[None] < n_gauss[:, None])
         centre = rng.uniform(size * 0.25, size * 0.75, (n, h, 2))
-        width = rng.uniform(size / 16, size / 4, (n, h))[..., None]
+        width = rng.uniform(cfg.min_gaussian_width, cfg.max_gaussian_width, (n, h))[..., None]
         gr = wg[..., None] * np.exp(-((coords - centre[..., 0, None]) ** 2) / (2 * width**2))
         gc = np.exp(-((coords - centre[..., 1, None]) ** 2) / (2 * width**2))
         field += np.einsum("nhr,nhc->nrc", gr.astype(np.float32), gc.astype(np.float32))
     return field
+
+
+def _polar(inside: np.ndarray):
+    """Radius (normalised to the object's farthest pixel) and angle about each object's centre of mass."""
+    size = inside.shape[-1]
+    com = _centre_of_mass(inside)
+    rows = np.arange(size)[None, :, None] - com[:, 0, None, None]
+    cols = np.arange(size)[None, None, :] - com[:, 1, None, None]
+    r = np.hypot(rows, cols)
+    extent = np.where(inside, r, 0).max(axis=(1, 2), keepdims=True)
+    return r / np.maximum(extent, 1.0), np.arctan2(rows, cols)
+
+
+def _zernike_radial(n: int, m: int, rho: np.ndarray) -> np.ndarray:
+    from math import factorial
+
+    return sum((-1) ** k * factorial(n - k) / (factorial(k) * factorial((n + m) // 2 - k) * factorial((n - m) // 2 - k))
+               * rho ** (n - 2 * k) for k in range((n - m) // 2 + 1))
+
+
+_ZERNIKE_MODES = [(n, m) for n in range(2, 6) for m in range(-n, n + 1, 2)]
+
+
+def _zernike_fields(rng: np.random.Generator, inside: np.ndarray) -> np.ndarray:
+    """(n, N, N) random Zernike combinations of radial order 2-5 on the disc around each object (weights
+    falling as 1/order), arbitrary scale."""
+    rho, theta = _polar(inside)
+    coeff = rng.normal(size=(len(inside), len(_ZERNIKE_MODES)))
+    field = np.zeros(inside.shape)
+    for j, (n, m) in enumerate(_ZERNIKE_MODES):
+        angular = np.cos(m * theta) if m >= 0 else np.sin(-m * theta)
+        field += (coeff[:, j, None, None] / n) * _zernike_radial(n, abs(m), rho) * angular
+    return field
+
+
+def _defect_phases(rng: np.random.Generator, inside: np.ndarray, poisson: float = 0.3) -> np.ndarray:
+    """(n, N, N) phase 2*pi g.u/|b| of 1-2 edge dislocations (cores on random object pixels, random Burgers
+    vector direction, random scattering vector with g.b = 1), wrapped into (-pi, pi]."""
+    b, size, _ = inside.shape
+    coords = np.arange(size, dtype=np.float64)
+    phase = np.zeros(inside.shape)
+    count = rng.integers(1, 3, b)
+    for k in range(2):
+        flat = rng.random((b, size * size)) * inside.reshape(b, -1)
+        core = np.stack(np.unravel_index(flat.argmax(axis=1), (size, size)), axis=1) + rng.uniform(-0.5, 0.5, (b, 2))
+        burgers = rng.uniform(0, 2 * np.pi, b)[:, None, None]
+        g_angle = burgers + rng.uniform(-np.pi / 3, np.pi / 3, b)[:, None, None]
+        dy = coords[None, :, None] - core[:, 0, None, None]
+        dx = coords[None, None, :] - core[:, 1, None, None]
+        # coordinates along (x') and across (y') the Burgers vector
+        xp = dx * np.cos(burgers) + dy * np.sin(burgers)
+        yp = -dx * np.sin(burgers) + dy * np.cos(burgers)
+        theta = np.arctan2(yp, xp)
+        r2 = xp**2 + yp**2 + 0.25
+        nu = poisson
+        ux = (theta + xp * yp / (2 * (1 - nu) * r2)) / (2 * np.pi)  # in units of |b|
+        uy = -((1 - 2 * nu) / (4 * (1 - nu)) * np.log(r2) + (xp**2 - yp**2) / (4 * (1 - nu) * r2)) / (2 * np.pi)
+        # g in the rotated frame: g.b = 1 fixes its component along b
+        gx, gy = 1.0, np.tan(g_angle - burgers)
+        phase += (k < count)[:, None, None] * 2 * np.pi * (gx * ux + gy * uy)
+    return np.pi - np.mod(np.pi - phase, 2 * np.pi)
+
+
+def _noise_fields(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """(n, N, N) white noise low-pass filtered by a Gaussian of 1.5-4 pixels, arbitrary scale."""
+    sigma = rng.uniform(1.5, 4.0, n)
+    white = rng.normal(size=(n, size, size))
+    return np.stack([gaussian_filter(w, s, mode="wrap") for w, s in zip(white, sigma, strict=True)])
+
+
+def _phase(rng: np.random.Generator, inside: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
+    """(n, N, N) phase of ``cfg.phase_family`` inside the objects, 0 outside (see the module docstring)."""
+    n = len(inside)
+    if cfg.phase_family == "defect":
+        return np.where(inside, _defect_phases(rng, inside), 0.0)
+    if cfg.phase_family == "zernike":
+        field = _zernike_fields(rng, inside)
+    elif cfg.phase_family == "noise":
+        field = _noise_fields(rng, n, cfg.size)
+    else:
+        field = _grating_fields(rng, n, cfg)
+    return _scale_phase(rng, field, inside, cfg)
 
 
 def _scale_phase(rng: np.random.Generator, field: np.ndarray, inside: np.ndarray, cfg: SimulationConfig):
@@ -229,7 +380,7 @@ def _scale_phase(rng: np.random.Generator, field: np.ndarray, inside: np.ndarray
     hi = np.where(inside, field, -np.inf).max(axis=(1, 2), keepdims=True)
     lo = np.where(inside, field, np.inf).min(axis=(1, 2), keepdims=True)
     span = np.where(hi > lo, hi - lo, 1.0)
-    ptp = rng.uniform(0.0, cfg.max_phase_ptp, (n, 1, 1))
+    ptp = cfg.max_phase_ptp * rng.uniform(0.0, 1.0, (n, 1, 1)) ** cfg.ptp_exponent
     phase = (field - (hi + lo) / 2) / span * ptp
     return np.where(inside, phase, 0.0)
 
@@ -262,7 +413,7 @@ def simulate(n: int, seed: int, config: SimulationConfig | None = None, oversamp
     amplitude = gaussian_filter(masks, sigma=(0, cfg.edge_sigma, cfg.edge_sigma), mode="constant")
     amplitude = np.clip(amplitude, 0.0, 1.0).astype(np.float32)
     inside = amplitude > 1e-2
-    phase = _scale_phase(rng, _phase_fields(rng, n, cfg), inside, cfg).astype(np.float32)
+    phase = _phase(rng, inside, cfg).astype(np.float32)
     obj = complex_object(amplitude, phase)
     over = diffraction_amplitude(pad_centred(obj, 2 * cfg.size)) if oversampled else None
     diffraction = diffraction_amplitude(obj)

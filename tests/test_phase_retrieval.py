@@ -42,7 +42,11 @@ def test_more_iterations_do_not_hurt(patterns):
                                                                                         average_last=5)), patterns)
     long = _score(phase_retrieve(patterns.diffraction_oversampled, PhaseRetrievalConfig(iterations=320)),
                   patterns)
-    assert np.median(long["chi2"]) < np.median(short["chi2"])
+    # the real-space metrics improve; chi^2 of the 32x32 crop is already ~2e-4 after 20 iterations and only
+    # wanders within a factor of order one from there (it is not monotone in the iteration count)
+    assert np.median(long["shape_error"]) < 0.8 * np.median(short["shape_error"])
+    assert np.median(long["support_iou"]) > np.median(short["support_iou"])
+    assert np.median(long["chi2"]) < 1.5 * np.median(short["chi2"])
 
 
 def test_record_sees_every_iteration_and_seeding_is_reproducible(patterns):

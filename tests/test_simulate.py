@@ -85,8 +85,8 @@ def test_hulls_clipped_into_slivers_by_placement_are_redrawn_and_nothing_else_ch
     rng = np.random.default_rng(4)
     naive = _place(rng, _random_supports(rng, 5000, cfg), cfg)
     fixed = _placed_supports(np.random.default_rng(4), 5000, cfg)
-    thin = _too_thin(convex_hull_masks(naive, cfg.size))
+    thin = _too_thin(convex_hull_masks(naive, cfg.size), cfg)
     assert thin.sum() > 10  # placement does clip some hulls into slivers ...
-    assert not _too_thin(convex_hull_masks(fixed, cfg.size)).any()  # ... and those are replaced
+    assert not _too_thin(convex_hull_masks(fixed, cfg.size), cfg).any()  # ... and those are replaced
     assert np.array_equal(naive[~thin], fixed[~thin])
     assert (simulate(2000, 4, cfg).diffraction.max(axis=(1, 2)) > 0).all()

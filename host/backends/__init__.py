@@ -1,28 +1,38 @@
-"""Inference backends, all with one interface (:class:`cdinn.host.backends.base.Backend`), chosen by name."""
+"""Inference backends, all subclasses of :class:`cdinn.host.backends.base.Backend`, found by name.
+
+The registry maps a name to the module and class that implement it; modules are imported on first use, so
+naming the onnx backend never imports TensorFlow and naming the emulator never needs a board.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from cdinn.errors import CdinnError
 
-BACKENDS = ("keras", "onnx", "emulator", "fpga")
+REGISTRY: dict[str, str] = {
+    "onnx": "cdinn.host.backends.onnx_backend:OnnxBackend",
+    "keras": "cdinn.host.backends.keras_backend:KerasBackend",
+    "emulator": "cdinn.host.backends.emulator_backend:EmulatorBackend",
+    "fpga": "cdinn.host.backends.fpga_backend:FpgaBackend",
+}
+BACKENDS = tuple(REGISTRY)
 
 
-def get_backend(name: str, **options):
-    """Instantiate a backend by name; ``options`` are passed to its constructor."""
-    if name == "keras":
-        from cdinn.host.backends.keras_backend import KerasBackend
+def register(name: str, target: str) -> None:
+    """Add a backend: ``target`` is ``'module:Class'`` of a :class:`~cdinn.host.backends.base.Backend`."""
+    REGISTRY[name] = target
 
-        return KerasBackend(**options)
-    if name == "onnx":
-        from cdinn.host.backends.onnx_backend import OnnxBackend
 
-        return OnnxBackend(**options)
-    if name == "emulator":
-        from cdinn.host.backends.emulator_backend import EmulatorBackend
+def backend_class(name: str):
+    """The class registered under ``name``."""
+    try:
+        module, cls = REGISTRY[name].split(":")
+    except KeyError:
+        raise CdinnError(f"unknown backend {name!r}; choose from {', '.join(REGISTRY)}") from None
+    return getattr(import_module(module), cls)
 
-        return EmulatorBackend(**options)
-    if name == "fpga":
-        from cdinn.host.backends.fpga_backend import FpgaBackend
 
-        return FpgaBackend(**options)
-    raise CdinnError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+def get_backend(name: str, net: str = "default", **options):
+    """Build the backend ``name`` for network set ``net``; ``options`` are the backend's own (None = default)."""
+    return backend_class(name).from_options(net, **{k: v for k, v in options.items() if v is not None})

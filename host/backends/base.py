@@ -1,19 +1,47 @@
-"""The backend interface: (B, 32, 32) amplitudes in (any scale), (amplitude, phase in radians) out."""
+"""The backend interface: (B, N, N) diffraction amplitudes in (any scale), (amplitude, phase in radians) out.
+
+Subclasses provide:
+
+* ``name`` (class attribute): the registry name (:mod:`cdinn.host.backends`);
+* ``from_options(net, **options)`` (classmethod): build the backend for a network set name (``"default"``,
+  a shipped name or a folder) and its own options, resolving artefacts (firmware projects, quantized sets)
+  from the set name where the options leave them out;
+* ``maps(x)``: normalised inputs (B, N, N, 1) float32 in [0, 1] -> the two sigmoid maps (shape, phase),
+  each (B, N, N) in [0, 1];
+* ``provenance()``: what produced the numbers (sha256s of the networks, files, settings).
+
+:meth:`Backend.infer` is final: normalise, the backend's maps, then the maps to an object, the same for all.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from abc import ABC, abstractmethod
+from typing import ClassVar, final
 
 import numpy as np
 
+from cdinn.model.conventions import network_input
+from cdinn.model.inference import outputs_to_object
 
-class Backend(Protocol):
-    name: str
 
-    def infer(self, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(B, 32, 32) float32 diffraction amplitudes -> (amplitude, phase) each (B, 32, 32) float32."""
-        ...
+class Backend(ABC):
+    name: ClassVar[str]
 
+    @classmethod
+    @abstractmethod
+    def from_options(cls, net: str = "default", **options) -> Backend:
+        """Build the backend for network set ``net`` with backend-specific ``options``."""
+
+    @abstractmethod
+    def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, N, N, 1) normalised amplitudes -> (shape map, phase map), each (B, N, N) in [0, 1]."""
+
+    @abstractmethod
     def provenance(self) -> dict:
-        """What produced the numbers: model card sha256s, files, library versions."""
-        ...
+        """What produced the numbers: model sha256s, files, settings."""
+
+    @final
+    def infer(self, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, N, N) diffraction amplitudes -> (amplitude in [0, 1], phase in radians), each (B, N, N) float32."""
+        shape_map, phase_map = self.maps(network_input(amplitudes))
+        return outputs_to_object(shape_map, phase_map)

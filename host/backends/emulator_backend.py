@@ -10,19 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
+from cdinn.artefacts import firmware_project, quantized_folder
 from cdinn.cards import read_card
 from cdinn.errors import CdinnError
 from cdinn.firmware.emulate import Emulator
 from cdinn.firmware.manifest import check_models_match, read_manifest
-from cdinn.model.conventions import network_input, sigmoid
-from cdinn.model.inference import outputs_to_object
+from cdinn.host.backends.base import Backend
+from cdinn.model.conventions import sigmoid
 from cdinn.quantize.grid import quantize_input
 
 
-class EmulatorBackend:
+class EmulatorBackend(Backend):
     name = "emulator"
 
-    def __init__(self, project: str = "firmware/build/edge/both", quantized: str = "model/weights/edge-q"):
+    def __init__(self, project: str | Path, quantized: str | Path):
         self.project = Path(project)
         self.manifest, spec = read_manifest(self.project)
         if sorted(self.manifest["nets"]) != ["phase", "shape"]:
@@ -33,10 +34,16 @@ class EmulatorBackend:
         self.emulator = Emulator(spec)
         self.nets = self.manifest["nets"]
 
-    def infer(self, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = quantize_input(network_input(amplitudes), self.manifest["input_bits"])
-        out = sigmoid(self.emulator.predict(x)).reshape(len(x), len(self.nets), *amplitudes.shape[1:])
-        return outputs_to_object(out[:, self.nets.index("shape")], out[:, self.nets.index("phase")])
+    @classmethod
+    def from_options(cls, net: str = "default", project: str | None = None,
+                     quantized: str | None = None) -> EmulatorBackend:
+        """``project`` defaults to the set's combined firmware project, ``quantized`` to its quantized networks."""
+        return cls(project or firmware_project(net), quantized or quantized_folder(net))
+
+    def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes = quantize_input(x, self.manifest["input_bits"])
+        out = sigmoid(self.emulator.predict(codes)).reshape(len(x), len(self.nets), *x.shape[1:3])
+        return out[:, self.nets.index("shape")], out[:, self.nets.index("phase")]
 
     def provenance(self) -> dict:
         return {"backend": self.name, "project": str(self.project), "library": self.manifest["library"],

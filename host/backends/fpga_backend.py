@@ -16,18 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
+from cdinn.artefacts import firmware_project
 from cdinn.errors import CdinnError
 from cdinn.firmware.manifest import read_manifest
-from cdinn.model.conventions import network_input, sigmoid
-from cdinn.model.inference import outputs_to_object
+from cdinn.host.backends.base import Backend
+from cdinn.model.conventions import sigmoid
 from cdinn.quantize.grid import input_codes
 
 
-class FpgaBackend:
+class FpgaBackend(Backend):
     name = "fpga"
 
-    def __init__(self, bitstream: str = "firmware/build/edge/both/cdinn.bit",
-                 project: str = "firmware/build/edge/both"):
+    def __init__(self, bitstream: str | Path, project: str | Path):
         try:
             import pynq
         except ImportError:
@@ -49,9 +49,16 @@ class FpgaBackend:
         self.output_scale = np.repeat(2.0 ** np.asarray(self.manifest["output_fraction_bits"], np.float64),
                                       self.manifest["output_sizes"])
 
-    def infer(self, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = network_input(amplitudes).reshape(len(amplitudes), -1)
-        codes = input_codes(x, self.manifest["input_bits"]).astype(np.int16)
+    @classmethod
+    def from_options(cls, net: str = "default", bitstream: str | None = None,
+                     project: str | None = None) -> FpgaBackend:
+        """``project`` defaults to the set's combined firmware project, ``bitstream`` to its ``cdinn.bit``."""
+        project = Path(project) if project else firmware_project(net)
+        return cls(bitstream or project / "cdinn.bit", project)
+
+    def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flat = x.reshape(len(x), -1)
+        codes = input_codes(flat, self.manifest["input_bits"]).astype(np.int16)
         n_out = sum(self.manifest["output_sizes"])
         inbuf = self._allocate(shape=codes.shape, dtype=np.int16)
         outbuf = self._allocate(shape=(len(codes), n_out), dtype=np.int16)
@@ -61,9 +68,9 @@ class FpgaBackend:
         self.dma.sendchannel.wait()
         self.dma.recvchannel.wait()
         logits = np.asarray(outbuf, np.float32) / self.output_scale
-        out = sigmoid(logits).reshape(len(codes), 2, *amplitudes.shape[1:])
+        out = sigmoid(logits).reshape(len(codes), 2, *x.shape[1:3])
         nets = self.manifest["nets"]
-        return outputs_to_object(out[:, nets.index("shape")], out[:, nets.index("phase")])
+        return out[:, nets.index("shape")], out[:, nets.index("phase")]
 
     def provenance(self) -> dict:
         return {"backend": self.name, "bitstream": self.bitstream,

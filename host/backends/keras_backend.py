@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdinn.model.conventions import network_input
-from cdinn.model.inference import load_network, network_folder, outputs_to_object
+from cdinn.host.backends.base import Backend
+from cdinn.model.inference import load_network, network_folder
 from cdinn.model.timing import keras_callable
 
 
-class KerasBackend:
+class KerasBackend(Backend):
     name = "keras"
 
-    def __init__(self, net: str = "edge"):
+    def __init__(self, net: str = "default"):
         folder = str(network_folder(net))
         self.folder = folder
         (shape, self._shape_card), (phase, self._phase_card) = (load_network(folder, n) for n in ("shape", "phase"))
         self._forward = [keras_callable(shape), keras_callable(phase)]
 
-    def infer(self, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = network_input(amplitudes)
+    @classmethod
+    def from_options(cls, net: str = "default") -> KerasBackend:
+        return cls(net)
+
+    def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         shape_out, phase_out = (np.asarray(f(x))[..., 0] for f in self._forward)
-        return outputs_to_object(shape_out, phase_out)
+        return shape_out, phase_out
 
     def provenance(self) -> dict:
         return {"backend": self.name, "networks": self.folder, "shape_sha256": self._shape_card["sha256"],

@@ -8,15 +8,15 @@ import numpy as np
 
 from cdinn.cards import read_card
 from cdinn.errors import CdinnError
+from cdinn.host.backends.base import Backend
 from cdinn.host.onnx_export import COMBINED, onnx_sources, session
-from cdinn.model.conventions import network_input
-from cdinn.model.inference import network_folder, outputs_to_object
+from cdinn.model.inference import network_folder
 
 
-class OnnxBackend:
+class OnnxBackend(Backend):
     name = "onnx"
 
-    def __init__(self, net: str = "edge", threads: int | None = None):
+    def __init__(self, net: str = "default", threads: int | None = None):
         folder = network_folder(net)
         self.path = Path(folder) / COMBINED
         if not self.path.is_file():
@@ -29,10 +29,15 @@ class OnnxBackend:
                                  f"re-run `cdinn export-onnx --net {net}`")
         self.session = session(self.path, threads)
         self.threads = threads
+        self._run = self.session.run
 
-    def infer(self, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        shape_out, phase_out = self.session.run(None, {"diffraction": network_input(amplitudes)})
-        return outputs_to_object(shape_out[..., 0], phase_out[..., 0])
+    @classmethod
+    def from_options(cls, net: str = "default", threads: int | None = None) -> OnnxBackend:
+        return cls(net, threads)
+
+    def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        shape_out, phase_out = self._run(None, {"diffraction": x})
+        return shape_out[..., 0], phase_out[..., 0]
 
     def provenance(self) -> dict:
         return {"backend": self.name, "onnx": str(self.path), "shape_sha256": self.sources["shape"],

@@ -1,0 +1,41 @@
+"""The per-frame fit error: how well a reconstruction explains the pattern it came from, without ground truth.
+
+``fit = sum (I_meas - s * I_pred)^2 / sum I_meas^2`` (the paper's chi^2 against the *measured* pattern), with
+``I_pred = |FFT2(object)|^2`` of the reconstructed object on the pattern's grid and ``s`` the scale that fits
+the data best (least squares: ``s = sum I_meas I_pred / sum I_pred^2``), since the networks' amplitude is in
+[0, 1] and the detector's in counts. 0 for an exact reconstruction; 1 for an object that explains none of
+the pattern (``s = 0``). Blind to shift, twin and global phase, like the pattern itself.
+
+A (B, N, N) object is compared with (B, N, N) patterns directly and with 2x oversampled (B, 2N, 2N) ones
+after zero-padding to 2N (the refinement works on those).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+
+from cdinn.errors import CdinnError
+from cdinn.model.conventions import pad_centred
+
+
+def predicted_intensity(obj: np.ndarray, size: int) -> np.ndarray:
+    """``|FFT2(obj zero-padded to size)|^2``, fftshifted, float64 (B, size, size)."""
+    if size != obj.shape[-1]:
+        obj = pad_centred(obj, size)
+    spectrum = scipy.fft.fft2(obj.astype(np.complex128), axes=(-2, -1))
+    return np.fft.fftshift(spectrum.real**2 + spectrum.imag**2, axes=(-2, -1))
+
+
+def fit_error(obj: np.ndarray, measured_amplitude: np.ndarray) -> np.ndarray:
+    """(B,) fit of complex objects (B, N, N) to measured fftshifted amplitudes (B, M, M), M = N or 2N."""
+    n, m = obj.shape[-1], measured_amplitude.shape[-1]
+    if m not in (n, 2 * n) or len(obj) != len(measured_amplitude):
+        raise CdinnError(f"fit error needs one (N, N) or (2N, 2N) pattern per (N, N) object, got objects "
+                         f"{obj.shape} and patterns {measured_amplitude.shape}")
+    i_meas = measured_amplitude.astype(np.float64) ** 2
+    i_pred = predicted_intensity(obj, m)
+    axes = (-2, -1)
+    scale = (i_meas * i_pred).sum(axis=axes) / np.maximum((i_pred**2).sum(axis=axes), 1e-300)
+    residual = ((i_meas - scale[:, None, None] * i_pred) ** 2).sum(axis=axes)
+    return (residual / (i_meas**2).sum(axis=axes)).astype(np.float32)
