@@ -14,6 +14,8 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import complex_object, subsample_oversampled
 from cdinn.model.fit import fit_error
+from cdinn.model.refine import AutoRefineConfig, refine_auto
+from cdinn.model.refine import refine as refine_objects
 from cdinn.model.validation import validate_frames
 
 
@@ -56,20 +58,22 @@ def cached_backend(backend: str, net: str, options: tuple[tuple[str, object], ..
 
 
 def reconstruct(diffraction, net: str = "default", backend: str = "onnx", intensity: bool = False,
-                refine: int | str = 0, **backend_options) -> Reconstruction:
+                refine: int | str | AutoRefineConfig = 0, **backend_options) -> Reconstruction:
     """Reconstruct objects from far-field diffraction.
 
     ``diffraction``: (B, 32, 32) or (32, 32) amplitudes at any scale (normalised per frame), zero frequency at
     [16, 16]; with ``intensity=True`` intensities instead. ``refine``: 0 (network only), K > 0 (K iterations of
     NN-seeded ER/HIO for every frame) or ``"auto"`` (only frames whose fit exceeds
-    :class:`cdinn.model.refine.AutoRefineConfig`'s threshold, each until its fit stops improving); with any
+    :class:`cdinn.model.refine.AutoRefineConfig`'s threshold, each until its fit stops improving; an
+    ``AutoRefineConfig`` instance sets the threshold and stop rule); with any
     refinement the frames must be the 2x oversampled (64, 64) patterns, of which the network sees every other
     pixel. ``backend_options`` go to the backend (e.g. ``threads=1`` for onnx, ``project=...`` for emulator).
 
     Returns a :class:`Reconstruction`: ``amplitude`` in [0, 1] and ``phase`` in radians (0 outside the
     support), float32 (B, 32, 32) or (32, 32), plus the per-frame fit error and refinement record.
     """
-    if refine != "auto" and (not isinstance(refine, int | np.integer) or refine < 0):
+    auto = AutoRefineConfig() if isinstance(refine, str) and refine == "auto" else refine
+    if not isinstance(auto, AutoRefineConfig) and (not isinstance(refine, int | np.integer) or refine < 0):
         raise CdinnError(f"refine must be a number of iterations >= 0 or 'auto', got {refine!r}")
     single = np.ndim(diffraction) == 2
     amplitudes = validate_frames(diffraction, 64 if refine else 32, intensity)
@@ -77,15 +81,11 @@ def reconstruct(diffraction, net: str = "default", backend: str = "onnx", intens
     engine = cached_backend(backend, net, tuple(sorted(backend_options.items())))
     amplitude, phase = engine.infer(nn_input)
     count = len(amplitude)
-    if refine == "auto":
-        from cdinn.model.refine import refine_auto
-
-        auto = refine_auto(amplitude, phase, amplitudes)
-        result = Reconstruction(auto.amplitude, auto.phase, auto.fit_after, auto.fit_before, auto.iterations,
-                                auto.refined)
+    if isinstance(auto, AutoRefineConfig):
+        done = refine_auto(amplitude, phase, amplitudes, auto)
+        result = Reconstruction(done.amplitude, done.phase, done.fit_after, done.fit_before, done.iterations,
+                                done.refined)
     elif refine:
-        from cdinn.model.refine import refine as refine_objects
-
         before = fit_error(complex_object(amplitude, phase), amplitudes)
         amplitude, phase = refine_objects(amplitude, phase, amplitudes, refine)
         result = Reconstruction(amplitude, phase, fit_error(complex_object(amplitude, phase), amplitudes), before,

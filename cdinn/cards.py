@@ -61,3 +61,11 @@ def read_card(weights: str | os.PathLike, verify: bool = True) -> dict:
     if verify and card.get("sha256") != sha256(weights):
         raise CdinnError(f"weights {weights} do not match their model card {path} (sha256 differs)")
     return card
+
+
+def update_card(weights: str | os.PathLike, **fields) -> Path:
+    """Set ``fields`` in the (verified) card of ``weights``, keeping everything else it records."""
+    card = dict(read_card(weights), **fields)
+    path = card_path(weights)
+    write_json_atomic(path, card)
+    return path

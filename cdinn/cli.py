@@ -81,9 +81,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from cdinn.model.evaluate import EvaluateConfig, evaluate, markdown_table
     from cdinn.model.phase_retrieval import PhaseRetrievalConfig
 
-    cfg = EvaluateConfig(n=args.n, seed=args.seed, nets=tuple(args.nets.split(",")), photons=args.photons,
-                         phase_retrieval=PhaseRetrievalConfig(iterations=args.iterations),
-                         latency_repeats=args.latency_repeats, refine=args.refine)
+    refine = args.refine if args.refine == "auto" else int(args.refine)
+    cfg = EvaluateConfig(n=args.n, seed=args.seed, data=args.data, nets=tuple(args.nets.split(",")),
+                         photons=args.photons, phase_retrieval=PhaseRetrievalConfig(iterations=args.iterations),
+                         latency_repeats=args.latency_repeats, refine=refine, family_n=args.family_n)
     report = evaluate(cfg, args.out, update_cards=args.update_cards, command=_command_line(args))
     print(markdown_table(report))
     print(f"report, table and figures in {args.out}")
@@ -350,12 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "per-pattern metrics and figures.")
     p.add_argument("--n", type=int, default=1000, help="test patterns")
     p.add_argument("--seed", type=int, default=20_181_009)
-    p.add_argument("--nets", default="paper,edge", help="comma-separated network sets (names or folders)")
+    p.add_argument("--data", choices=("broad", "paper"), default="broad", help="test distribution")
+    p.add_argument("--family-n", type=int, default=300, help="patterns per held-out phase family")
+    p.add_argument("--nets", default="default,paper,edge", help="comma-separated network sets (names or folders)")
     p.add_argument("--iterations", type=int, default=620, help="ER/HIO iterations")
     p.add_argument("--photons", type=float, help="Poisson noise at this total photon count per pattern")
     p.add_argument("--latency-repeats", type=int, default=200, help="batch-1 network timings per set")
     p.add_argument("--update-cards", action="store_true", help="record the metrics in the model cards")
-    p.add_argument("--refine", type=int, default=0, help="also score the first set seeding K ER/HIO iterations")
+    p.add_argument("--refine", default="0", metavar="K|auto",
+                   help="also score the first set seeding K ER/HIO iterations, or automatic refinement ('auto')")
     p.add_argument("--out", default="results/evaluation", help="output folder")
     p.set_defaults(func=cmd_evaluate)
 

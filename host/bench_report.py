@@ -1,5 +1,7 @@
 """``cdinn bench-report``: the latest pytest-benchmark run as a markdown table and a PNG plot, with the
-speed-up of every method over ER/HIO (620 iterations, batch 1) measured in the same run."""
+speed-up of every method over ER/HIO (620 iterations) at the same batch size, measured in the same run, and
+the two overhead ratios of the speed issue: ER/HIO per iteration over a bare FFT pair, and
+``cdinn.reconstruct`` over a bare onnxruntime ``session.run``."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.io import write_text_atomic
 
-REFERENCE = ("ER/HIO", 1)
+REFERENCE = "ER/HIO"
+OVERHEADS = (("ER/HIO", "FFT pair floor", "ER/HIO iteration / bare FFT pair"),
+             ("cdinn.reconstruct", "bare session.run", "cdinn.reconstruct / bare session.run"))
 
 
 def _ratio(value: float) -> str:
@@ -40,10 +44,21 @@ def rows(run: dict) -> list[dict]:
         patterns = info.get("patterns_per_call", 1)
         out.append({"name": bench["name"], "backend": info.get("backend", ""), "config": info.get("config", ""),
                     "batch": info.get("batch", ""), "median_s": per_call, "per_pattern_s": per_call / patterns})
-    reference = [r for r in out if (r["backend"], r["batch"]) == REFERENCE]
-    ref = reference[0]["per_pattern_s"] if reference else None
+    reference = {r["batch"]: r["per_pattern_s"] for r in out if r["backend"] == REFERENCE}
     for r in out:
+        ref = reference.get(r["batch"], reference.get(1))  # same batch; batch 1 for adaptive batches
         r["speedup_vs_erhio"] = ref / r["per_pattern_s"] if ref and r["backend"] else None
+    return out
+
+
+def overheads(table: list[dict]) -> list[tuple[str, object, float]]:
+    """(what, batch, ratio) for each pair of :data:`OVERHEADS` measured at the same batch in the run."""
+    by_key = {(r["backend"], r["batch"]): r["median_s"] for r in table}
+    out = []
+    for slow, fast, label in OVERHEADS:
+        for (backend, batch), seconds in by_key.items():
+            if backend == slow and (fast, batch) in by_key:
+                out.append((label, batch, seconds / by_key[(fast, batch)]))
     return out
 
 
@@ -51,11 +66,16 @@ def markdown(run: dict, source: Path) -> str:
     machine = run.get("machine_info", {}).get("cdinn", {})
     lines = [f"Benchmark run `{source.name}` ({run.get('datetime', '')}), {machine.get('cpu', '?')}, "
              f"{machine.get('cores', '?')} cores; per-pattern medians; speed-up over ER/HIO 620 iterations at "
-             "batch 1, measured in the same run.", "",
+             "the same batch size (batch 1 for adaptive batches), measured in the same run.", "",
              "| benchmark | per call (ms) | per pattern (µs) | speed-up vs ER/HIO |", "|---|---|---|---|"]
-    for r in rows(run):
+    table = rows(run)
+    for r in table:
         speedup = _ratio(r["speedup_vs_erhio"]) if r["speedup_vs_erhio"] else ""
         lines.append(f"| {r['name']} | {r['median_s'] * 1e3:.3f} | {r['per_pattern_s'] * 1e6:.1f} | {speedup} |")
+    ratios = overheads(table)
+    if ratios:
+        lines += ["", "| overhead (same run) | batch | ratio |", "|---|---|---|"]
+        lines += [f"| {label} | {batch} | {ratio:.2f} |" for label, batch, ratio in ratios]
     return "\n".join(lines) + "\n"
 
 

@@ -1,82 +1,94 @@
-"""Side-by-side evaluation on a fresh simulated test set: float networks vs ER/HIO phase retrieval.
+"""Side-by-side evaluation on a fresh simulated test set: networks vs ER/HIO phase retrieval.
 
-The test objects sit at random positions; each network gets the N x N pattern, ER/HIO the 2x oversampled
-2N x 2N pattern of the same object (the N x N one is its every other pixel). Every result is registered to
-the truth before scoring (:mod:`cdinn.model.metrics`). Time per pattern is measured in the same run for
-each method, at batch 1 (latency) and over the whole batch (throughput).
+The test set is drawn from the broad distribution by default (:data:`cdinn.model.simulate.BROAD`; objects at
+random positions); each network gets the N x N pattern, ER/HIO the 2x oversampled 2N x 2N pattern of the
+same object (the N x N one is its every other pixel). Every result is registered to the truth before
+scoring (:mod:`cdinn.model.metrics`). Reported besides the overall table: every method by regime (phase
+gradient, object size: :mod:`cdinn.model.regimes`), the networks on phase-field families they never trained
+on, and how well the first network's fit error (no ground truth) ranks its true error.
+
+Networks run the way users call them, ``cdinn.reconstruct`` (onnxruntime, fit included); time per pattern is
+measured in the same run for each method, at batch 1 (latency) and over the whole batch (throughput).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from cdinn.cards import card_path
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
-from cdinn.model.conventions import complex_object, crop_centred, network_input, pad_centred
-from cdinn.model.inference import load_network, network_folder, reconstruct_with
+from cdinn.model.conventions import complex_object, crop_centred, pad_centred
 from cdinn.model.metrics import METRICS, reconstruction_metrics, register, summarise
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
-from cdinn.model.simulate import SimulatedBatch, SimulationConfig, simulate_many
-from cdinn.model.timing import keras_callable, latency_summary, time_calls, timed
+from cdinn.model.regimes import regimes
+from cdinn.model.scoring import regime_table, spearman, table
+from cdinn.model.simulate import HELD_OUT_FAMILIES, SimulatedBatch, distribution, simulate_many
+from cdinn.model.timing import latency_summary, time_calls, timed
 
 ERHIO = "ER/HIO"
+TEST_SEED = 20_181_009
 
 
 @dataclass
 class EvaluateConfig:
-    """``n`` test patterns from ``seed``; ``nets`` are network sets by name or folder."""
+    """``n`` test patterns from ``seed`` of the distribution ``data`` ('broad' or 'paper'); ``nets`` are
+    network sets by name or folder; ``families``: held-out phase families scored with ``family_n`` patterns
+    each; ``refine``: 0, K iterations or 'auto' for the first set seeding ER/HIO."""
 
     n: int = 1000
-    seed: int = 20_181_009
-    nets: tuple[str, ...] = ("paper", "edge")
+    seed: int = TEST_SEED
+    data: str = "broad"
+    nets: tuple[str, ...] = ("default", "paper", "edge")
     phase_retrieval: PhaseRetrievalConfig = field(default_factory=PhaseRetrievalConfig)
     photons: float | None = None
     latency_repeats: int = 200
     erhio_latency_patterns: int = 5
-    refine: int = 0  # >0: also the first network set seeding this many ER/HIO iterations
+    refine: int | str = 0
+    families: tuple[str, ...] = HELD_OUT_FAMILIES
+    family_n: int = 300
 
 
-def test_set(cfg: EvaluateConfig) -> SimulatedBatch:
+def test_set(cfg: EvaluateConfig, family: str = "gratings", n: int | None = None) -> SimulatedBatch:
     """The evaluation patterns: random positions, oversampled pattern included."""
-    sim = SimulationConfig(position="random", photons=cfg.photons)
-    return simulate_many(cfg.n, cfg.seed, sim, oversampled=True)
+    sim = distribution(cfg.data, position="random", photons=cfg.photons, phase_family=family)
+    return simulate_many(n or cfg.n, cfg.seed, sim, oversampled=True)
 
 
-def _network_results(name: str, data: SimulatedBatch, repeats: int) -> dict:
-    folder = str(network_folder(name))
-    models = {net: load_network(folder, net)[0] for net in ("shape", "phase")}
-    (amplitude, phase), seconds = timed(lambda: reconstruct_with(models["shape"], models["phase"], data.diffraction))
-    forwards = [keras_callable(m) for m in models.values()]
-    one = network_input(data.diffraction[:1])
-    latency = time_calls(lambda: [f(one) for f in forwards], repeats, warmup=3)
-    return {"amplitude": amplitude, "phase": phase, "object": complex_object(amplitude, phase),
+def _timed_result(fn, data: SimulatedBatch, single, repeats: int) -> dict:
+    """Run ``fn`` on the whole test set (throughput) and ``single`` at batch 1 (latency)."""
+    result, seconds = timed(fn)
+    latency = time_calls(single, repeats, warmup=3)
+    return {"result": result, "object": complex_object(result.amplitude, result.phase),
             "latency": latency_summary(latency), "throughput_s_per_pattern": seconds / len(data.diffraction)}
 
 
-def _refined_results(name: str, nn: dict, data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
-    """The network set's objects refined by ``cfg.refine`` ER/HIO iterations; latency = network + refinement
-    of one pattern at batch 1."""
-    from cdinn.model.refine import refine
+def _network_results(name: str, data: SimulatedBatch, repeats: int) -> dict:
+    from cdinn.api import reconstruct
 
-    (amplitude, phase), seconds = timed(lambda: refine(nn["amplitude"], nn["phase"], data.diffraction_oversampled,
-                                                       cfg.refine))
-    k = min(cfg.erhio_latency_patterns, len(data.diffraction))
-    singles = iter(range(k))
+    reconstruct(data.diffraction[:1], net=name)  # load the session outside the timing
+    one = data.diffraction[:1]
+    return _timed_result(lambda: reconstruct(data.diffraction, net=name), data,
+                         lambda: reconstruct(one, net=name), repeats)
 
-    def one():
-        i = next(singles)
-        refine(nn["amplitude"][i : i + 1], nn["phase"][i : i + 1], data.diffraction_oversampled[i : i + 1], cfg.refine)
 
-    refine_latency = time_calls(one, k, warmup=0)
-    latency = latency_summary(refine_latency + nn["latency"]["median_us"] * 1e-6)
-    return {"amplitude": amplitude, "phase": phase, "object": complex_object(amplitude, phase), "latency": latency,
-            "throughput_s_per_pattern": seconds / len(data.diffraction) + nn["throughput_s_per_pattern"]}
+def _refined_results(name: str, data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
+    """The network set seeding ER/HIO (``cfg.refine``: K iterations or 'auto') on the oversampled patterns;
+    latency at batch 1 on the first ``erhio_latency_patterns`` patterns, the ones ER/HIO is timed on."""
+    from cdinn.api import reconstruct
+
+    over = data.diffraction_oversampled
+    result, seconds = timed(lambda: reconstruct(over, net=name, refine=cfg.refine))
+    k = min(cfg.erhio_latency_patterns, len(over))
+    latency = np.array([timed(lambda i=i: reconstruct(over[i : i + 1], net=name, refine=cfg.refine))[1]
+                        for i in range(k)])
+    return {"result": result, "object": complex_object(result.amplitude, result.phase),
+            "latency": latency_summary(latency), "throughput_s_per_pattern": seconds / len(over),
+            "refined_fraction": float(np.mean(result.refined)),
+            "iterations_mean": float(np.mean(result.iterations))}
 
 
 def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
@@ -85,32 +97,31 @@ def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
         result, seconds = timed(lambda: phase_retrieve(data.diffraction_oversampled, pr,
                                                        record=lambda i, _: bar.update(1)))
     k = min(cfg.erhio_latency_patterns, len(data.diffraction))
-    singles = iter(data.diffraction_oversampled[i : i + 1] for i in range(k))
-    latency = time_calls(lambda: phase_retrieve(next(singles), pr), k, warmup=0)
+    latency = np.array([timed(lambda i=i: phase_retrieve(data.diffraction_oversampled[i : i + 1], pr))[1]
+                        for i in range(k)])
     size = data.amplitude.shape[-1]
     truth = pad_centred(complex_object(data.amplitude, data.phase), 2 * size)
     obj = crop_centred(register(result, truth), size).astype(np.complex64)
-    return {"amplitude": np.abs(obj), "phase": np.angle(obj), "object": obj,
-            "latency": latency_summary(latency),
+    return {"object": obj, "latency": latency_summary(latency),
             "throughput_s_per_pattern": seconds / len(data.diffraction)}
-
-
 def markdown_table(report: dict) -> str:
     """The metrics and timing table (medians, tails) of an evaluation report, as markdown."""
-    head = ("| method | chi^2 median / p90 / max | shape error median | support IoU median / min "
-            "| phase RMSE (rad) median | amp.-weighted phase RMSE (rad) median "
-            "| latency batch 1 (ms) | throughput (ms/pattern) | speed-up vs ER/HIO (batch 1) |")
-    rows = [head, "|" + "---|" * 9]
-    erhio_latency = report["methods"][ERHIO]["latency"]["median_us"]
+    erhio = report["methods"][ERHIO]
+    rows = []
     for name, method in report["methods"].items():
-        s = method["summary"]
-        lat = method["latency"]["median_us"]
-        rows.append(
-            f"| {name} | {s['chi2']['median']:.3g} / {s['chi2']['p90']:.3g} / {s['chi2']['max']:.3g} "
-            f"| {s['shape_error']['median']:.3f} | {s['support_iou']['median']:.3f} / {s['support_iou']['min']:.2f} "
-            f"| {s['phase_rmse']['median']:.3f} | {s['phase_rmse_weighted']['median']:.3f} "
-            f"| {lat / 1e3:.3f} | {method['throughput_s_per_pattern'] * 1e3:.3f} | {erhio_latency / lat:.0f}x |")
-    return "\n".join(rows)
+        lat, per = method["latency"]["median_us"], method["throughput_s_per_pattern"]
+        rows.append(([name], method["summary"],
+                     [f"{lat / 1e3:.3f}", f"{per * 1e3:.3f}", f"{erhio['latency']['median_us'] / lat:.0f}x",
+                      f"{erhio['throughput_s_per_pattern'] / per:.0f}x"]))
+    return table(["method"], ["latency batch 1 (ms)", "throughput (ms/pattern)", "speed-up batch 1",
+                              "speed-up batched"], rows)
+
+
+def family_table(report: dict) -> str:
+    """Medians of each network on each held-out phase family."""
+    rows = [([family, name], summary, []) for family, methods in report["held_out_families"].items()
+            for name, summary in methods.items()]
+    return table(["held-out family", "method"], [], rows)
 
 
 def _figures(data: SimulatedBatch, results: dict, metrics: dict, out: Path, main: str) -> None:
@@ -136,38 +147,73 @@ def _figures(data: SimulatedBatch, results: dict, metrics: dict, out: Path, main
                                     f"{label} 5 by chi^2 ({main})", ("true phase", f"{main} phase"))
 
 
+def _fit_ranking(result, metrics: dict[str, np.ndarray], out: Path, name: str) -> dict:
+    """How well the network's own fit (no ground truth) ranks its true errors: Spearman correlations and a
+    scatter plot against the true chi^2."""
+    fit = np.asarray(result.fit, np.float64)
+    figures.scatter(fit, metrics["chi2"], out / "fit_vs_chi2.png", "fit error (measured pattern only)",
+                    "true chi^2", f"{name}: fit error vs true error")
+    return {f"spearman_{m}": spearman(fit, metrics[m]) for m in ("chi2", "shape_error", "phase_rmse_weighted")}
+
+
+def _held_out(cfg: EvaluateConfig) -> dict:
+    """Median summaries of every network on each held-out phase family (``family_n`` patterns each)."""
+    from cdinn.api import reconstruct
+
+    out = {}
+    for family in cfg.families:
+        data = test_set(cfg, family, cfg.family_n)
+        out[family] = {}
+        for name in cfg.nets:
+            r = reconstruct(data.diffraction, net=name)
+            out[family][name] = summarise(reconstruction_metrics(complex_object(r.amplitude, r.phase),
+                                                                 data.amplitude, data.phase))
+    return out
+
+
 def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = False, command: str = "") -> dict:
-    """Run every method on the same test set; write report.json, table.md and figures to ``out_dir``."""
+    """Run every method on the same test set; write report.json, table.md (overall, by regime, held-out
+    families, fit ranking), per-pattern metrics and figures to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = test_set(cfg)
     results = {name: _network_results(name, data, cfg.latency_repeats) for name in cfg.nets}
     if cfg.refine:
-        first = cfg.nets[0]
-        results[f"{first} + {cfg.refine} ER/HIO"] = _refined_results(first, results[first], data, cfg)
+        results[f"{cfg.nets[0]} + {cfg.refine} ER/HIO"] = _refined_results(cfg.nets[0], data, cfg)
     results[ERHIO] = _erhio_results(data, cfg)
-    metrics = {name: reconstruction_metrics(r["object"], data.amplitude, data.phase)
-               for name, r in results.items()}
+    metrics = {name: reconstruction_metrics(r["object"], data.amplitude, data.phase) for name, r in results.items()}
+    masks = regimes(data.amplitude, data.phase)
     report = {
         "command": command,
-        "test_set": {"n": cfg.n, "seed": cfg.seed, "position": "random", "photons": cfg.photons},
-        "refine_iterations": cfg.refine,
+        "test_set": {"n": cfg.n, "seed": cfg.seed, "data": cfg.data, "position": "random", "photons": cfg.photons},
+        "refine": cfg.refine,
         "phase_retrieval": cfg.phase_retrieval.as_dict(),
         "methods": {name: {"summary": summarise(metrics[name]), "latency": r["latency"],
-                           "throughput_s_per_pattern": r["throughput_s_per_pattern"]}
+                           "throughput_s_per_pattern": r["throughput_s_per_pattern"],
+                           **{k: r[k] for k in ("refined_fraction", "iterations_mean") if k in r}}
                     for name, r in results.items()},
+        "regimes": {regime: {"count": int(mask.sum()),
+                             "methods": {n: summarise({k: v[mask] for k, v in m.items()}) if mask.any() else None
+                                         for n, m in metrics.items()}}
+                    for regime, mask in masks.items()},
+        "fit_ranking": _fit_ranking(results[cfg.nets[0]]["result"], metrics[cfg.nets[0]], out, cfg.nets[0]),
+        "held_out_families": _held_out(cfg),
     }
-    np.savez_compressed(out / "per_pattern_metrics.npz",
+    np.savez_compressed(out / "per_pattern_metrics.npz", fit=np.asarray(results[cfg.nets[0]]["result"].fit),
                         **{f"{n.replace('/', '_')}_{m}": metrics[n][m] for n in metrics for m in METRICS})
     _figures(data, results, metrics, out, cfg.nets[0])
     write_json_atomic(out / "report.json", report)
-    table = markdown_table(report)
-    write_text_atomic(out / "table.md", f"Made by `{command}`\n\n{table}\n" if command else table + "\n")
+    ranking = ", ".join(f"{k.removeprefix('spearman_')} {v:.3f}" for k, v in report["fit_ranking"].items())
+    text = "\n\n".join([markdown_table(report), "By regime:\n\n" + regime_table(metrics, masks),
+                         f"Held-out phase families ({cfg.family_n} patterns each):\n\n" + family_table(report),
+                         f"Spearman correlation of {cfg.nets[0]}'s fit error with its true errors: {ranking}"])
+    write_text_atomic(out / "table.md", (f"Made by `{command}`\n\n" if command else "") + text + "\n")
     if update_cards:
+        from cdinn.cards import update_card
+        from cdinn.model.inference import network_folder
+
         for name in cfg.nets:
             for net in ("shape", "phase"):
-                path = card_path(network_folder(name) / f"{net}.keras")
-                card = json.loads(path.read_text())
-                card["test_metrics"] = dict(report["methods"][name], test_set=report["test_set"])
-                write_json_atomic(path, card)
+                update_card(network_folder(name) / f"{net}.keras",
+                            test_metrics=dict(report["methods"][name], test_set=report["test_set"]))
     return report

@@ -84,3 +84,11 @@ def metric_panels(series: dict[str, tuple[list[float], dict[str, list[float]]]],
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def scatter(x: np.ndarray, y: np.ndarray, path: str | Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Log-log scatter of two positive per-pattern quantities."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(np.clip(x, 1e-8, None), np.clip(y, 1e-8, None), s=4, alpha=0.5)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    return save_figure(fig, path)

@@ -44,6 +44,7 @@ from cdinn.model.dataset import make_dataset, network_target, stacked_targets
 from cdinn.model.inference import load_network, network_folder
 from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.simulate import (
+    HELD_OUT_FAMILIES,
     SimulatedBatch,
     SimulationConfig,
     add_poisson_noise,
@@ -91,6 +92,9 @@ class TrainConfig:
             raise CdinnError(f"noise fraction must lie in [0, 1], got {self.noise_fraction}")
         if self.photon_range is not None and not 0 < self.photon_range[0] <= self.photon_range[1]:
             raise CdinnError(f"photon range must be 0 < low <= high, got {self.photon_range}")
+        if self.simulation.phase_family in HELD_OUT_FAMILIES:
+            raise CdinnError(f"phase family {self.simulation.phase_family!r} is held out for evaluation: networks "
+                             "never train on it")
         get_architecture(self.config)
         get_loss(self.loss)
         if self.init is not None:

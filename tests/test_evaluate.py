@@ -10,26 +10,35 @@ from cdinn.model.phase_retrieval import PhaseRetrievalConfig
 
 @pytest.mark.slow
 def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
-    cfg = EvaluateConfig(n=24, seed=2, nets=("edge",), latency_repeats=5, erhio_latency_patterns=2,
-                         phase_retrieval=PhaseRetrievalConfig(iterations=120))
+    cfg = EvaluateConfig(n=40, seed=2, nets=("edge",), latency_repeats=5, erhio_latency_patterns=2,
+                         phase_retrieval=PhaseRetrievalConfig(iterations=120), refine="auto", family_n=16)
     report = evaluate(cfg, tmp_path, command="test")
-    assert set(report["methods"]) == {"edge", ERHIO}
+    assert set(report["methods"]) == {"edge", "edge + auto ER/HIO", ERHIO}
+    assert 0 < report["methods"]["edge + auto ER/HIO"]["refined_fraction"] <= 1
+    # every pattern is in exactly one gradient bin and one size bin
+    counts = {name: r["count"] for name, r in report["regimes"].items()}
+    assert sum(c for name, c in counts.items() if "rad/px" in name and "strong" not in name) == 40
+    assert sum(c for name, c in counts.items() if name.endswith(" px") and "small" not in name) == 40
+    assert set(report["held_out_families"]) == {"zernike", "defect", "noise"}
+    assert -1 <= report["fit_ranking"]["spearman_chi2"] <= 1
     for method in report["methods"].values():
         assert method["latency"]["median_us"] > 0 and method["throughput_s_per_pattern"] > 0
         assert 0 <= method["summary"]["support_iou"]["median"] <= 1
     # the network is much faster per pattern than iterative phase retrieval, measured in the same run
     assert report["methods"][ERHIO]["latency"]["median_us"] > 10 * report["methods"]["edge"]["latency"]["median_us"]
     for name in ("report.json", "table.md", "per_pattern_metrics.npz", "fig3_examples.png",
-                 "fig4_chi2_histogram.png", "fig4_best.png", "fig5_worst.png"):
+                 "fig4_chi2_histogram.png", "fig4_best.png", "fig5_worst.png", "fit_vs_chi2.png"):
         assert (tmp_path / name).stat().st_size > 0
-    assert json.loads((tmp_path / "report.json").read_text())["test_set"]["n"] == 24
+    assert json.loads((tmp_path / "report.json").read_text())["test_set"]["n"] == 40
     per = np.load(tmp_path / "per_pattern_metrics.npz")
-    assert per["edge_chi2"].shape == (24,)
+    assert per["edge_chi2"].shape == per["fit"].shape == (40,)
+    text = (tmp_path / "table.md").read_text()
+    assert "By regime" in text and "| defect | edge |" in text and "Spearman" in text
 
 
 def test_evaluate_cli_prints_the_table(tmp_path, capsys):
     code = main(["evaluate", "--n", "8", "--nets", "edge", "--iterations", "30", "--latency-repeats", "3",
-                 "--out", str(tmp_path)])
+                 "--family-n", "4", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0 and "| edge |" in out and "| ER/HIO |" in out
     assert (tmp_path / "table.md").read_text().startswith("Made by `cdinn evaluate")

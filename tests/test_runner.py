@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from cdinn.api import reconstruct as cdinn_reconstruct
 from cdinn.cli import main
 from cdinn.errors import CdinnError
 from cdinn.host.backends import get_backend
@@ -208,3 +209,39 @@ def test_run_cli_on_a_hdf5_glob(tmp_path, patterns, capsys):
     code = main(["run", "--source", f"{tmp_path}/*.h5:/diffraction", "--backend", "keras", "--out",
                  str(tmp_path / "o.h5"), "--quiet"])
     assert code == 0 and "received 12 = written 12 + rejected 0" in capsys.readouterr().out
+
+
+def test_refinement_workers_keep_the_counters_and_record_every_frame(tmp_path, patterns):
+    from cdinn.model.refine import AutoRefineConfig
+
+    frames = (patterns.diffraction_oversampled.astype(np.float64) ** 2).astype(np.float32)
+    frames[4] = np.nan  # one bad frame among them
+    np.save(tmp_path / "over.npy", frames)
+    backend = get_backend("onnx", net="edge")
+    pre = PreprocessConfig(output_size=64)
+    writer = RunWriter(tmp_path / "out.h5", backend.provenance(), pre.as_dict())
+    probe = cdinn_reconstruct(patterns.diffraction_oversampled, net="edge", refine=30)
+    refiner = AutoRefineConfig(threshold=float(np.median(probe.fit_before)))
+    summary = Runner(FileSource(str(tmp_path / "over.npy")), backend, writer, Preprocessor(pre), max_batch=5,
+                     progress=False, refiner=refiner, refine_workers=2).run()
+    assert summary["received"] == 24 == summary["written"] + summary["rejected"] and summary["rejected"] == 1
+    assert 0 < summary["refined"] < summary["written"]
+    with h5py.File(tmp_path / "out.h5") as fh:
+        refined, iterations = fh["refined"][()], fh["iterations"][()]
+        fit, before = fh["fit"][()], fh["fit_before"][()]
+        assert len(refined) == 23 and sorted(fh["frame_number"][()].tolist()) == [i for i in range(24) if i != 4]
+        assert refined.sum() == summary["refined"] and (iterations[refined] > 0).all()
+        assert (iterations[~refined] == 0).all() and np.array_equal(fit[~refined], before[~refined])
+        assert (before[refined] > refiner.threshold).all() and (fit[refined] <= before[refined]).all()
+        assert fh["amplitude"][()].max() <= 1 and fh["amplitude"][()].min() >= 0
+        assert json.loads(fh.attrs["counts"])["refined"] == summary["refined"]
+
+
+def test_refinement_needs_oversampled_preprocessing(tmp_path):
+    from cdinn.model.refine import AutoRefineConfig
+
+    backend = get_backend("onnx", net="edge")
+    writer = RunWriter(tmp_path / "out.h5", backend.provenance(), {})
+    with pytest.raises(CdinnError, match="oversampled"):
+        Runner(FileSource(str(tmp_path / "none.npy")), backend, writer, Preprocessor(PreprocessConfig()),
+               refiner=AutoRefineConfig())

@@ -90,3 +90,55 @@ def test_hulls_clipped_into_slivers_by_placement_are_redrawn_and_nothing_else_ch
     assert not _too_thin(convex_hull_masks(fixed, cfg.size), cfg).any()  # ... and those are replaced
     assert np.array_equal(naive[~thin], fixed[~thin])
     assert (simulate(2000, 4, cfg).diffraction.max(axis=(1, 2)) > 0).all()
+
+
+def test_broad_distribution_covers_strong_phase_and_small_objects():
+    from cdinn.model.regimes import mean_phase_gradient, object_size
+    from cdinn.model.simulate import broad
+
+    batch = simulate(2000, 21, broad(position="random"))
+    gradient = mean_phase_gradient(batch.amplitude, batch.phase)
+    size = object_size(batch.amplitude)
+    assert gradient.max() > 1.8 and np.mean(gradient > 1.0) > 0.08  # up to ~2 rad/px, strong phase well covered
+    assert np.median(gradient) > 0.3
+    assert size.min() < 25 and np.mean(size < 50) > 0.2 and size.max() > 400  # ~20 px to about half the grid
+    ptp = np.ptp(np.where(batch.amplitude > 0.1, batch.phase, 0), axis=(1, 2))
+    assert ptp.max() > 6.0
+    assert np.isfinite(batch.diffraction).all() and (batch.diffraction.max(axis=(1, 2)) > 0).all()
+
+
+@pytest.mark.parametrize("family", ["zernike", "defect", "noise"])
+def test_held_out_phase_families(family):
+    from cdinn.model.simulate import broad
+
+    base = simulate(64, 4, broad(position="random"))
+    held = simulate(64, 4, broad(position="random", phase_family=family))
+    assert np.array_equal(held.amplitude, base.amplitude)  # same objects, another phase field
+    assert not np.allclose(held.phase, base.phase)
+    assert np.abs(held.phase).max() <= np.pi + 1e-6 and (held.phase[held.amplitude < 1e-3] == 0).all()
+    expected = diffraction_amplitude(complex_object(held.amplitude, held.phase))
+    assert np.allclose(held.diffraction, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_a_dislocation_winds_the_phase_by_two_pi():
+    from cdinn.model.simulate import _defect_phases
+
+    inside = np.zeros((1, 32, 32), bool)
+    inside[0, 4:28, 4:28] = True
+    phase = _defect_phases(np.random.default_rng(0), inside)[0]
+    # sum the wrapped phase steps around a large loop: +-2 pi per enclosed dislocation core (1 or 2 cores)
+    loop = [(4, c) for c in range(4, 27)] + [(r, 27) for r in range(4, 27)]
+    loop += [(27, c) for c in range(27, 4, -1)] + [(r, 4) for r in range(27, 3, -1)]
+    values = np.array([phase[r, c] for r, c in loop])
+    winding = np.sum(np.angle(np.exp(1j * np.diff(values)))) / (2 * np.pi)
+    assert abs(winding) >= 0.99 and np.isclose(winding, np.round(winding), atol=0.05)
+
+
+def test_training_refuses_held_out_families():
+    from cdinn.model.simulate import HELD_OUT_FAMILIES, broad
+    from cdinn.model.train import TrainConfig
+
+    assert "gratings" not in HELD_OUT_FAMILIES
+    for family in HELD_OUT_FAMILIES:
+        with pytest.raises(CdinnError, match="held out"):
+            TrainConfig(simulation=broad(phase_family=family))

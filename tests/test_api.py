@@ -1,0 +1,78 @@
+"""cdinn.reconstruct: backends by name, cached sessions, the per-frame fit and automatic refinement."""
+
+import numpy as np
+import pytest
+
+import cdinn
+from cdinn.api import Reconstruction, cached_backend
+from cdinn.errors import CdinnError
+from cdinn.model.conventions import complex_object
+from cdinn.model.fit import fit_error
+from cdinn.model.refine import AutoRefineConfig
+
+
+def test_result_unpacks_like_the_old_tuple_and_carries_the_fit(patterns):
+    result = cdinn.reconstruct(patterns.diffraction, net="edge")
+    amplitude, phase = result
+    assert isinstance(result, Reconstruction) and len(result) == 2
+    assert amplitude is result.amplitude and amplitude.shape == (24, 32, 32)
+    expected = fit_error(complex_object(amplitude, phase), patterns.diffraction)
+    assert np.allclose(result.fit, expected) and np.array_equal(result.fit, result.fit_before)
+    assert not result.refined.any() and (result.iterations == 0).all()
+    one = cdinn.reconstruct(patterns.diffraction[0], net="edge")
+    assert one.amplitude.shape == (32, 32) and np.ndim(one.fit) == 0 and np.isclose(one.fit, result.fit[0], rtol=1e-4)
+
+
+def test_backends_agree_on_the_same_frames(patterns):
+    onnx = cdinn.reconstruct(patterns.diffraction, net="edge", backend="onnx")
+    keras = cdinn.reconstruct(patterns.diffraction, net="edge", backend="keras")
+    assert np.abs(onnx.amplitude - keras.amplitude).max() < 1e-4
+    inside = onnx.amplitude > 0.2
+    assert np.abs(np.angle(np.exp(1j * (onnx.phase - keras.phase))))[inside].max() < 1e-3
+    assert np.allclose(onnx.fit, keras.fit, rtol=1e-3, atol=1e-6)
+
+
+def test_sessions_are_created_once_and_reused(patterns):
+    cdinn.reconstruct(patterns.diffraction[:1], net="edge")
+    engine = cached_backend("onnx", "edge")
+    session = engine.session
+    before = cached_backend.cache_info()
+    for _ in range(3):
+        cdinn.reconstruct(patterns.diffraction[:2], net="edge")
+    after = cached_backend.cache_info()
+    assert after.misses == before.misses and after.hits == before.hits + 3
+    assert cached_backend("onnx", "edge").session is session
+
+
+def test_unknown_backend_and_bad_refine_give_one_line(patterns):
+    with pytest.raises(CdinnError, match="unknown backend 'gpu'"):
+        cdinn.reconstruct(patterns.diffraction, net="edge", backend="gpu")
+    with pytest.raises(CdinnError, match="refine must be"):
+        cdinn.reconstruct(patterns.diffraction_oversampled, net="edge", refine="always")
+
+
+def test_auto_refinement_leaves_good_frames_and_refines_bad_ones(patterns):
+    network = cdinn.reconstruct(patterns.diffraction_oversampled[:, ::2, ::2], net="edge")
+    probe = cdinn.reconstruct(patterns.diffraction_oversampled, net="edge", refine="auto")
+    assert probe.refined.any() and probe.amplitude.max() <= 1
+    # a threshold at the median of the network's own fits: half the frames fit well, half badly
+    cfg = AutoRefineConfig(threshold=float(np.median(probe.fit_before)))
+    result = cdinn.reconstruct(patterns.diffraction_oversampled, net="edge", refine=cfg)
+    bad = result.fit_before > cfg.threshold
+    assert bad.sum() == len(bad) // 2
+    assert np.array_equal(result.refined, bad)
+    # well-fitting frames pass straight through: the network's output, untouched, no iterations
+    assert np.array_equal(result.amplitude[~bad], network.amplitude[~bad])
+    assert np.array_equal(result.phase[~bad], network.phase[~bad]) and (result.iterations[~bad] == 0).all()
+    # badly fitting ones are refined: iterations spent, fit much better, amplitudes still in [0, 1]
+    assert (result.iterations[bad] > 0).all() and (result.fit[bad] <= result.fit_before[bad]).all()
+    assert np.median(result.fit[bad]) < 0.1 * np.median(result.fit_before[bad])
+    assert result.amplitude.min() >= 0 and result.amplitude.max() <= 1
+    assert result.iterations.max() <= cfg.max_iterations
+
+
+def test_fixed_refinement_reports_fit_before_and_after(patterns):
+    result = cdinn.reconstruct(patterns.diffraction_oversampled[:6], net="edge", refine=20)
+    assert (result.iterations == 20).all() and result.refined.all()
+    assert np.median(result.fit) < np.median(result.fit_before)
+    assert result.amplitude.min() >= 0 and result.amplitude.max() <= 1
