@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 CDINN  := $(BIN)/cdinn
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test train evaluate lint clean quantize firmware synth bench bench-compare quality
+.PHONY: setup demo test train evaluate lint clean quantize firmware csim synth bench bench-compare quality
 
 setup: $(STAMP)
 
@@ -27,22 +27,26 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest tests benchmarks --benchmark-disable $(PYTEST_ARGS)
 
-## train: reproduce the shipped weights (both configurations) and record test metrics in their cards
-## (three stages: the default recipe from random weights; a noise-augmented fine-tuning pass that adds the
+## train: reproduce the shipped weights and record test metrics in their cards. The default `robust` set:
+## two stages on the broad distribution (recipes in model/recipes/). `paper` and `edge` (paper distribution):
+## three stages (the default recipe from random weights; a noise-augmented fine-tuning pass that adds the
 ## reciprocal-space error to the loss; a shorter one that adds the soft support-IoU term; docs/quality.md)
 FINETUNE := --loss twin+chi2 --photons 1e4 1e7 --examples 180000 --val 20000 --epochs 6 --lr 3e-4 --no-fresh --seed 1
 SUPPORT  := --loss twin+support+chi2 --photons 1e4 1e7 --examples 180000 --val 20000 --epochs 3 --lr 1e-4 --no-fresh --seed 2
 train: setup
+	$(CDINN) train --recipe model/recipes/robust-stage1.yml --out build/robust-stage1
+	$(CDINN) train --recipe model/recipes/robust-stage2.yml --init build/robust-stage1 --out model/weights/robust
+	$(CDINN) export-onnx --net robust
 	$(CDINN) train --config edge --examples 180000 --val 20000 --epochs 10 --seed 0 --out build/edge-stage1
 	$(CDINN) train --config edge --init build/edge-stage1 $(FINETUNE) --out build/edge-stage2
 	$(CDINN) train --config edge --init build/edge-stage2 $(SUPPORT) --out model/weights/edge
 	$(CDINN) train --config paper --examples 180000 --val 20000 --epochs 10 --no-fresh --seed 0 --out build/paper-stage1
 	$(CDINN) train --config paper --init build/paper-stage1 $(FINETUNE) --out build/paper-stage2
 	$(CDINN) train --config paper --init build/paper-stage2 $(SUPPORT) --out model/weights/paper
-	$(CDINN) evaluate --n 1000 --refine 30 --update-cards --out results/evaluation
+	$(CDINN) evaluate --n 1000 --refine auto --update-cards --out results/evaluation
 
 evaluate: setup
-	$(CDINN) evaluate --n 1000 --refine 30 --out results/evaluation
+	$(CDINN) evaluate --n 1000 --refine auto --out results/evaluation
 
 ## quality: refinement curve, noise sweep and the training-choice ablation (docs/quality.md)
 quality: setup
@@ -66,6 +70,10 @@ quantize: setup
 firmware: setup
 	$(CDINN) firmware --source model/weights/$(FW_CONFIG)-q --float-source $(FW_CONFIG) --config $(FW_CONFIG) \
 		--out firmware/build/$(FW_CONFIG)
+
+## csim: every project's own C test bench built with g++ and compared with its expected predictions
+csim: setup
+	$(CDINN) csim --build firmware/build/$(FW_CONFIG)
 
 ## synth: vendor C synthesis + co-simulation (needs Vitis HLS on PATH; fails with one line otherwise)
 SYNTH_PROJECT ?= firmware/build/$(FW_CONFIG)/shape

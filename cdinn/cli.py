@@ -37,16 +37,41 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     print(f"wrote {args.n} patterns to {args.out}")
 
 
+# `cdinn train` options: name -> default. A recipe file (--recipe) sets any of them; options typed on the
+# command line override the recipe.
+TRAIN_DEFAULTS = {"net": "both", "config": "paper", "data": "paper", "examples": 180_000, "val": 20_000, "epochs": 10,
+                  "batch": 64, "lr": 1e-3, "loss": "twin", "lr_schedule": "cosine", "photons": None,
+                  "noise_fraction": 0.75, "fresh": True, "init": None, "seed": 0}
+
+
+def train_options(args: argparse.Namespace) -> dict:
+    """The defaults, overridden by the recipe file's keys, overridden by the options given."""
+    from cdinn.io import read_yaml
+
+    options = dict(TRAIN_DEFAULTS)
+    if args.recipe:
+        recipe = read_yaml(args.recipe, "training recipe")
+        unknown = set(recipe) - set(TRAIN_DEFAULTS)
+        if unknown:
+            raise CdinnError(f"training recipe {args.recipe} has unknown keys {sorted(unknown)}; "
+                             f"known: {sorted(TRAIN_DEFAULTS)}")
+        options.update(recipe)
+    options.update({k: v for k, v in vars(args).items() if k in TRAIN_DEFAULTS})
+    return options
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from cdinn.model.simulate import distribution
     from cdinn.model.train import TrainConfig, train
 
-    nets = ("shape", "phase") if args.net == "both" else (args.net,)
-    cfg = TrainConfig(nets=nets, config=args.config, examples=args.examples, val=args.val, epochs=args.epochs,
-                      batch=args.batch, learning_rate=args.lr, loss=args.loss, seed=args.seed,
-                      lr_schedule=args.lr_schedule, photon_range=tuple(args.photons) if args.photons else None,
-                      noise_fraction=args.noise_fraction, fresh=args.fresh, init=args.init,
-                      simulation=distribution(args.data))
+    o = train_options(args)
+    nets = ("shape", "phase") if o["net"] == "both" else (o["net"],)
+    photons = tuple(map(float, o["photons"])) if o["photons"] else None
+    cfg = TrainConfig(nets=nets, config=o["config"], examples=o["examples"], val=o["val"], epochs=o["epochs"],
+                      batch=o["batch"], learning_rate=o["lr"], loss=o["loss"], seed=o["seed"],
+                      lr_schedule=o["lr_schedule"], photon_range=photons,
+                      noise_fraction=o["noise_fraction"], fresh=o["fresh"], init=o["init"],
+                      simulation=distribution(o["data"]))
     for net, s in train(cfg, args.out).items():
         print(f"{net}: best val loss {s['val_loss']:.4f} at epoch {s['best_epoch']}, "
               f"{s['parameters']} parameters, {s['macs']} MACs, {s['wall_time_s']} s -> {args.out}/{net}.keras")
@@ -161,6 +186,23 @@ def cmd_firmware(args: argparse.Namespace) -> None:
     print(markdown_report(report))
     if "validate" in report["steps"] and not report.get("bit_exact"):
         raise CdinnError(f"emulation is not bit-exact with the QKeras model; see {args.out}/report.md")
+
+
+def cmd_csim(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from cdinn.firmware.csim import run_csim
+
+    build = Path(args.build)
+    projects = sorted(p.parent for p in build.glob("*/manifest.json")) or [build]
+    failed = []
+    for project in projects:
+        r = run_csim(project)
+        print(f"{project}: {r['patterns']} patterns, {r['values']} values, max |csim - expected| "
+              f"{r['max_abs_difference']:.3g} (tolerance {r['tolerance']:.3g}): {'PASS' if r['passed'] else 'FAIL'}")
+        failed += [] if r["passed"] else [str(project)]
+    if failed:
+        raise CdinnError(f"C simulation differs from the expected predictions in {', '.join(failed)}")
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -289,27 +331,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the shape and/or phase networks", epilog=UNITS, formatter_class=fmt,
                        description="Train sCDI NN (shape) and/or pCDI NN (phase) on freshly simulated data; "
                        "writes <net>.keras, <net>.card.json, <net>.log.csv and <net>.loss.png to --out.")
-    p.add_argument("--net", choices=("shape", "phase", "both"), default="both")
-    p.add_argument("--config", choices=sorted(ARCHITECTURE_NAMES), default="paper", help="architecture")
-    p.add_argument("--data", choices=("paper", "broad"), default="paper",
-                   help="training distribution: the paper's Methods ranges or the broad one (cdinn.model.simulate)")
-    p.add_argument("--examples", type=int, default=180_000, help="training patterns")
-    p.add_argument("--val", type=int, default=20_000, help="validation patterns")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--loss", default="twin", help="training loss: 'bce' (the paper's per-pixel cross-entropy, each "
-                   "network alone), 'joint' or 'twin' (both networks together; twin image accepted), 'twin+chi2' "
-                   "(twin plus the reciprocal-space error of the predicted object)")
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine")
-    p.add_argument("--photons", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                   help="Poisson-noise augmentation at log-uniform photon counts in [LOW, HIGH]")
-    p.add_argument("--noise-fraction", type=float, default=0.75, help="fraction of examples --photons applies to")
-    p.add_argument("--fresh", action=argparse.BooleanOptionalAction, default=True,
-                   help="simulate EXAMPLES new training patterns for every epoch (on the fly), not one reused set")
-    p.add_argument("--init", metavar="NETS", help="start from this network set's weights (shipped name or "
-                   "folder; same --config) instead of random ones: fine-tuning")
-    p.add_argument("--seed", type=int, default=0)
+    d = TRAIN_DEFAULTS
+    p.add_argument("--recipe", help="YAML file of training options (keys as the option names, e.g. "
+                   "model/recipes/robust-stage1.yml); options given here override it")
+    p.add_argument("--net", choices=("shape", "phase", "both"), default=argparse.SUPPRESS, help=f"({d['net']})")
+    p.add_argument("--config", choices=sorted(ARCHITECTURE_NAMES), default=argparse.SUPPRESS,
+                   help=f"architecture ({d['config']})")
+    p.add_argument("--data", choices=("paper", "broad"), default=argparse.SUPPRESS, help="training distribution: "
+                   f"the paper's Methods ranges or the broad one (cdinn.model.simulate) ({d['data']})")
+    p.add_argument("--examples", type=int, default=argparse.SUPPRESS, help=f"training patterns ({d['examples']})")
+    p.add_argument("--val", type=int, default=argparse.SUPPRESS, help=f"validation patterns ({d['val']})")
+    p.add_argument("--epochs", type=int, default=argparse.SUPPRESS, help=f"({d['epochs']})")
+    p.add_argument("--batch", type=int, default=argparse.SUPPRESS, help=f"({d['batch']})")
+    p.add_argument("--lr", type=float, default=argparse.SUPPRESS, help=f"Adam learning rate ({d['lr']})")
+    p.add_argument("--loss", default=argparse.SUPPRESS, help="training loss: 'bce' (the paper's per-pixel "
+                   "cross-entropy, each network alone), 'joint' or 'twin' (both networks together; twin image "
+                   "accepted), 'twin+chi2' (plus the reciprocal-space error of the predicted object), "
+                   "'twin+support' (plus a soft support-IoU term), 'twin+support+chi2' (both) "
+                   f"({d['loss']})")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=argparse.SUPPRESS,
+                   help=f"({d['lr_schedule']})")
+    p.add_argument("--photons", type=float, nargs=2, metavar=("LOW", "HIGH"), default=argparse.SUPPRESS,
+                   help="Poisson-noise augmentation at log-uniform photon counts in [LOW, HIGH] (none)")
+    p.add_argument("--noise-fraction", type=float, default=argparse.SUPPRESS,
+                   help=f"fraction of examples --photons applies to ({d['noise_fraction']})")
+    p.add_argument("--fresh", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                   help="simulate EXAMPLES new training patterns for every epoch (on the fly), not one reused set "
+                   f"({d['fresh']})")
+    p.add_argument("--init", metavar="NETS", default=argparse.SUPPRESS, help="start from this network set's "
+                   "weights (shipped name or folder; same --config) instead of random ones: fine-tuning")
+    p.add_argument("--seed", type=int, default=argparse.SUPPRESS, help=f"({d['seed']})")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_train)
 
@@ -429,6 +480,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", help="last step to run: load, test_vectors, convert, compile, validate, "
                    "estimate or compare (default: all)")
     p.set_defaults(func=cmd_firmware)
+
+    p = sub.add_parser("csim", help="C simulation: each HLS project's own test bench, built with g++",
+                       description="Build every project's <project>_test.cpp under --build (or the one project "
+                       "--build names) with g++ and the ap_types headers hls4ml ships, run it, and compare its "
+                       "outputs with tb_data/tb_output_predictions.dat within half an output LSB (what Vitis's "
+                       "C simulation checks). Exit status 2 if any project differs.")
+    p.add_argument("--build", default="firmware/build/edge", help="firmware build folder or one project folder")
+    p.set_defaults(func=cmd_csim)
 
     p = sub.add_parser("synth", help="vendor C synthesis / co-simulation of a firmware project",
                        description="Run hls4ml's build (Vitis HLS C synthesis, co-simulation, export) on a project "

@@ -143,3 +143,18 @@ def read_json(path: str | os.PathLike, what: str, missing_hint: str) -> dict:
         raise CdinnError(f"{what} not found at {path}: {missing_hint}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CdinnError(f"{what} {path} is not valid JSON: {getattr(exc, 'msg', exc)}") from None
+
+
+def read_yaml(path: str | os.PathLike, what: str) -> dict:
+    """Parse a YAML file holding a mapping, or raise one CdinnError line naming ``what`` and the problem."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise CdinnError(f"{what} not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise CdinnError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise CdinnError(f"{what} {path} must be a mapping")
+    return raw

@@ -7,6 +7,7 @@ Output folder layout::
     <out>/<project>/            one complete HLS project per network (shape, phase) and one for both
         build_prj.tcl, firmware/, <project>_test.cpp, tb_data/   (hls4ml's project, ready for Vitis HLS)
         manifest.json            what the emulation library is and which quantized model it implements
+        csim_tb, tb_data/csim_results.log   the project's C test bench built with g++ and its output
     <out>/test_vectors.npz       the on-grid inputs used for validation (simulated, random positions)
     <out>/report.json, report.md
 """
@@ -148,6 +149,15 @@ def step_validate(state: BuildState) -> dict:
     return result
 
 
+def step_csim(state: BuildState) -> dict:
+    """Each project's own C test bench built with g++ and run (Vitis C simulation without Vitis)."""
+    from cdinn.firmware.csim import run_csim
+
+    result = {name: run_csim(state.out / name) for name in state.hls}
+    state.report["csim_passed"] = all(r["passed"] for r in result.values())
+    return result
+
+
 def step_estimate(state: BuildState) -> dict:
     """Per-layer resource and timing estimate of every project (labelled as an estimate)."""
     from cdinn.firmware.estimate import estimate_layers, markdown_estimate, summarise_estimate
@@ -177,6 +187,7 @@ STEPS: list[tuple[str, Callable[[BuildState], dict]]] = [
     ("convert", step_convert),
     ("compile", step_compile),
     ("validate", step_validate),
+    ("csim", step_csim),
     ("estimate", step_estimate),
     ("compare", step_compare),
 ]

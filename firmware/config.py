@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from cdinn.errors import CdinnError
-from cdinn.io import write_text_atomic
+from cdinn.io import read_yaml, write_text_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -52,14 +52,7 @@ def load_config(name_or_path: str | os.PathLike) -> FirmwareConfig:
     path = Path(name_or_path)
     if not path.suffix:
         path = CONFIG_DIR / f"{name_or_path}.yml"
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise CdinnError(f"firmware configuration not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise CdinnError(f"firmware configuration {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise CdinnError(f"firmware configuration {path} must be a mapping")
+    raw = read_yaml(path, "firmware configuration")
     unknown = set(raw) - set(FirmwareConfig.__dataclass_fields__)
     if unknown:
         raise CdinnError(f"firmware configuration {path}: unknown keys {sorted(unknown)}")

@@ -83,3 +83,19 @@ def test_train_command_defaults_are_the_training_defaults():
             args.fresh, args.seed) == (cfg.config, cfg.examples, cfg.val, cfg.epochs, cfg.batch, cfg.learning_rate,
                                        cfg.loss, cfg.lr_schedule, cfg.fresh, cfg.seed)
     assert build_parser().parse_args(["train", "--out", "x", "--no-fresh"]).fresh is False
+
+
+def test_training_options_come_from_defaults_then_recipe_then_command_line(tmp_path):
+    from cdinn.cli import TRAIN_DEFAULTS, build_parser, train_options
+
+    recipe = tmp_path / "r.yml"
+    recipe.write_text("config: robust\ndata: broad\nepochs: 3\nphotons: [1.0e+4, 1.0e+7]\n")
+    args = build_parser().parse_args(["train", "--recipe", str(recipe), "--epochs", "5", "--out", "x"])
+    options = train_options(args)
+    assert options["config"] == "robust" and options["data"] == "broad" and options["photons"] == [1e4, 1e7]
+    assert options["epochs"] == 5  # typed on the command line: wins over the recipe
+    assert options["examples"] == TRAIN_DEFAULTS["examples"]  # neither: the default
+    shipped = build_parser().parse_args(["train", "--recipe", "model/recipes/robust-stage2.yml", "--out", "x"])
+    assert train_options(shipped)["loss"] == "twin+support+chi2" and train_options(shipped)["fresh"] is False
+    recipe.write_text("epoch: 3\n")
+    assert main(["train", "--recipe", str(recipe), "--out", str(tmp_path / "o")]) == 2

@@ -178,3 +178,24 @@ def test_every_shipped_float_network_converts_and_compiles(tmp_path, config, net
     library = compile_emulation(hls_model)
     assert library.is_file() and (tmp_path / "prj" / "build_prj.tcl").is_file()
     assert [layer.class_name for layer in hls_model.get_layers()].count("Resize") == 2
+
+
+def test_c_simulation_of_the_projects_own_test_bench(tmp_path):
+    from cdinn.firmware.csim import EXPECTED, run_csim
+    from cdinn.quantize.qat import fraction_bits_of
+
+    fw, x, hls_model, spec = _build(tmp_path, name="tinycsim")
+    project = tmp_path / "tinycsim"
+    write_manifest(project, spec, ("phase",), {"phase": "0" * 64}, 9, [fraction_bits_of(fw)],
+                   FirmwareConfig(ProjectName="tinycsim"))
+    result = run_csim(project)
+    assert result["passed"] and result["patterns"] == 3 and result["values"] == 3 * 256
+    assert result["max_abs_difference"] <= result["tolerance"]
+    # a wrong expectation is caught: shift one expected value by a whole output step
+    expected = np.loadtxt(project / EXPECTED, ndmin=2)
+    expected[1, 7] += 2.0 ** -fraction_bits_of(fw)
+    np.savetxt(project / EXPECTED, expected)
+    assert not run_csim(project)["passed"]
+    (project / "tinycsim_test.cpp").unlink()
+    with pytest.raises(CdinnError, match="no C test bench"):
+        run_csim(project)
