@@ -237,7 +237,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     refiner = AutoRefineConfig() if args.refine == "auto" else None
     pre_cfg = PreprocessConfig(input_kind=args.input_kind, dark=args.dark, background=args.background,
                                centre=args.centre, centre_pixel=centre_pixel, crop=args.crop,
-                               output_size=64 if refiner else 32)
+                               output_size=64 if refiner else 32, mask=args.mask)
     preprocessor = Preprocessor(pre_cfg)
     stop = threading.Event()
     source = open_source(args.source, idle_timeout=args.idle_timeout, stop=stop, zmq_mode=args.zmq_mode,
@@ -246,12 +246,18 @@ def cmd_run(args: argparse.Namespace) -> None:
                        pre_cfg.as_dict())
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    summary = Runner(source, backend, writer, preprocessor, max_batch=args.max_batch, stop=stop,
-                     progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers).run()
+    runner = Runner(source, backend, writer, preprocessor, max_batch=args.max_batch, stop=stop,
+                    progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers)
+    summary = runner.run()
     print(f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']} "
           f"({summary['refined']} refined); "
           f"{summary['frames_per_s']:.0f} frames/s; latency p50 {summary['latency_ms_p50']:.2f} ms, "
           f"p99 {summary['latency_ms_p99']:.2f} ms -> {args.out}")
+    if not runner.source_ok:
+        raise CdinnError(f"the source did not end normally (see the rejections above); the {summary['written']} "
+                         f"frames written are kept in {args.out}, marked incomplete")
+    if summary["written"] == 0:
+        raise CdinnError(f"no frame was reconstructed: all {summary['received']} frames received were rejected")
 
 
 def cmd_stream_sim(args: argparse.Namespace) -> None:
@@ -523,7 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--background", type=float, default=0.0, help="constant background (counts/pixel)")
     p.add_argument("--centre", choices=("frame", "max", "com"), default="frame",
                    help="zero-frequency pixel: the frame's middle pixel, the maximum or the centre of mass")
-    p.add_argument("--centre-pixel", help="calibrated zero-frequency pixel ROW,COL (overrides --centre)")
+    p.add_argument("--centre-pixel", help="calibrated zero-frequency pixel as ROW,COL (row = y, col = x; "
+                   "overrides the beam centre an NXmx file records, which overrides --centre)")
+    p.add_argument("--mask", help="bad-pixel mask (.npy or HDF5 spec, nonzero = bad), combined with the "
+                   "detector's own pixel_mask and the unsigned-maximum sentinel")
     p.add_argument("--crop", type=int, help="crop window (pixels, multiple of 32) around the centre")
     p.add_argument("--max-batch", type=int, default=64, help="largest adaptive batch")
     p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without frames (live sources)")

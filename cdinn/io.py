@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
+import hdf5plugin  # noqa: F401  (registers bitshuffle/LZ4, LZ4, Blosc, Zstd ... with HDF5 for every h5py read)
 import numpy as np
 
 from cdinn.errors import CdinnError
@@ -41,8 +42,11 @@ def split_spec(spec: str) -> tuple[Path, str | None]:
 
 
 def nexus_default_dataset(fh: h5py.File) -> str | None:
-    """Path of the NeXus default plottable signal, following ``default`` and ``signal`` attributes."""
+    """Path (in ``fh``) of the NeXus default plottable signal, following ``default`` and ``signal``
+    attributes. The path is built from the names followed, so a signal reached through an external link is
+    named by its path in this file, not in the linked one."""
     node: h5py.Group = fh
+    path = ""
     for _ in range(3):
         target = node.attrs.get("default")
         if target is None:
@@ -50,12 +54,12 @@ def nexus_default_dataset(fh: h5py.File) -> str | None:
         target = target.decode() if isinstance(target, bytes) else str(target)
         if target not in node or not isinstance(node[target], h5py.Group):
             return None
-        node = node[target]
+        node, path = node[target], f"{path}/{target}"
     signal = node.attrs.get("signal")
     if signal is None:
         return None
     signal = signal.decode() if isinstance(signal, bytes) else str(signal)
-    return node[signal].name if signal in node else None
+    return f"{path}/{signal}" if signal in node else None
 
 
 def _read_hdf5(path: Path, dataset: str | None) -> np.ndarray:

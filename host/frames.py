@@ -10,12 +10,16 @@ import numpy as np
 @dataclass
 class Frame:
     """One detector frame: ``data`` is a 2-D array of counts (intensities) or amplitudes as the source
-    delivers it; ``number`` the frame number the source assigned; ``arrival`` a ``time.time()`` stamp."""
+    delivers it; ``number`` the frame number the source assigned; ``arrival`` a ``time.time()`` stamp;
+    ``mask`` the detector's bad-pixel mask (True = bad, same shape, shared between frames) and ``centre``
+    the beam centre (row, col) in pixels, when the source knows them."""
 
     number: int
     data: np.ndarray
     source: str
     arrival: float
+    mask: np.ndarray | None = None
+    centre: tuple[float, float] | None = None
 
 
 @dataclass

@@ -1,13 +1,21 @@
 """Preprocessing of real detector frames into network inputs, one small step per function.
 
 Units: detector frames are *intensities* (counts per pixel) unless ``input_kind="amplitude"``. The steps,
-in order: dark-frame subtraction (counts), constant background subtraction (counts per pixel), negative
-values clipped to 0, centring (on a calibrated beam-centre pixel, on the frame's middle pixel ``(rows//2,
-cols//2)`` — the cdinn convention for frames that are already centred — or on the diffraction maximum or
-intensity centre of mass, which only coincide with the zero frequency for weakly phased objects),
-cropping a square window around that centre (pixels; zero outside the detector), summing ``k x k`` pixel
-blocks down to the network's grid (``output_size``, 32), and the square root (intensities -> amplitudes).
-Scale does not matter downstream: the networks normalise each frame to its maximum.
+in order: masking (pixels flagged by the detector's pixel mask or ``--mask``, and pixels holding the
+unsigned type's maximum, the value Eiger and other counting detectors write into gaps, dead and saturated
+pixels, as well as NaN/Inf ones, carry no measurement), dark-frame subtraction (counts), constant
+background subtraction (counts per pixel), negative values clipped to 0, centring (on a calibrated
+beam-centre pixel ``(row, col)`` given by the user, else the beam centre the file records, else the frame's
+middle pixel ``(rows//2, cols//2)`` — the cdinn convention for frames that are already centred — or the
+diffraction maximum or intensity centre of mass, which only coincide with the zero frequency for weakly
+phased objects), cropping a square window around that centre (pixels off the detector count as masked),
+summing ``k x k`` pixel blocks down to the network's grid (``output_size``, 32) and the square root
+(intensities -> amplitudes).
+
+Masked pixels cost little: a block's sum is scaled by ``k^2 / valid pixels``; a block with no valid pixel
+takes the value of its Friedel partner (``|F(-q)| = |F(q)|`` for a real-space object: the block mirrored
+through the centre, ``(size - r, size - c)``) when that one is valid, else 0. Scale does not matter
+downstream: the networks normalise each frame to its maximum.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ class PreprocessConfig:
     centre_pixel: tuple[int, int] | None = None  # calibrated (row, col) of the zero frequency
     crop: int | None = None  # window side in pixels; default: largest multiple of output_size that fits
     output_size: int = 32
+    mask: str | None = None  # .npy or HDF5 spec of a bad-pixel mask (nonzero = bad), same shape as the frames
 
     def __post_init__(self) -> None:
         if self.input_kind not in ("intensity", "amplitude"):
@@ -78,12 +87,25 @@ def crop_around(frame: np.ndarray, centre: tuple[int, int], size: int) -> np.nda
     return out
 
 
-def bin_to(frame: np.ndarray, size: int) -> np.ndarray:
-    """Sum ``k x k`` blocks of a square frame whose side is ``k * size`` (counts are conserved)."""
+def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """Sum ``k x k`` blocks of a square frame whose side is ``k * size`` (counts are conserved). With a
+    ``valid`` mask, each block's sum of valid pixels is scaled by ``k^2 / valid count``, and a block with
+    none takes its Friedel partner's value (see the module docstring)."""
     k = frame.shape[0] // size
     if frame.shape != (k * size, k * size):
         raise CdinnError(f"cannot bin a {frame.shape} window to {size}x{size}")
-    return frame.reshape(size, k, size, k).sum(axis=(1, 3))
+    if valid is None or valid.all():
+        return frame.reshape(size, k, size, k).sum(axis=(1, 3))
+    sums = np.where(valid, frame, 0).reshape(size, k, size, k).sum(axis=(1, 3))
+    counts = valid.reshape(size, k, size, k).sum(axis=(1, 3))
+    binned = np.where(counts > 0, sums * (k * k) / np.maximum(counts, 1), 0.0)
+    empty = counts == 0
+    partner = np.zeros_like(binned)
+    partner_ok = np.zeros_like(empty)
+    # block (r, c) <-> (size - r, size - c); row/column 0 has no partner on the grid
+    partner[1:, 1:] = binned[1:, 1:][::-1, ::-1]
+    partner_ok[1:, 1:] = ~empty[1:, 1:][::-1, ::-1]
+    return np.where(empty & partner_ok, partner, binned)
 
 
 def to_amplitude(frame: np.ndarray, input_kind: str) -> np.ndarray:
@@ -91,33 +113,68 @@ def to_amplitude(frame: np.ndarray, input_kind: str) -> np.ndarray:
     return (np.sqrt(frame) if input_kind == "intensity" else frame).astype(np.float32)
 
 
+def masked_pixels(frame: np.ndarray, *masks: np.ndarray | None) -> np.ndarray:
+    """Pixels flagged in any of ``masks`` (True = bad) or holding the unsigned type's maximum (the gap,
+    dead and saturated sentinel of counting detectors)."""
+    masked = frame == np.iinfo(frame.dtype).max if frame.dtype.kind == "u" else np.zeros(frame.shape, bool)
+    for mask in masks:
+        if mask is not None:
+            masked |= mask
+    return masked
+
+
+def _load_mask(spec: str) -> np.ndarray:
+    from cdinn.io import read_frames
+
+    try:
+        return np.asarray(read_frames(spec)) != 0
+    except CdinnError as exc:
+        raise CdinnError(f"cannot read mask: {exc}") from None
+
+
 class Preprocessor:
-    """All steps for one configuration (the dark frame loaded once)."""
+    """All steps for one configuration (the dark frame and the mask file loaded once)."""
 
     def __init__(self, cfg: PreprocessConfig):
         self.cfg = cfg
         self.dark = None
+        self.mask = _load_mask(cfg.mask) if cfg.mask else None
         if cfg.dark:
             try:
                 self.dark = np.load(cfg.dark, allow_pickle=False).astype(np.float64)
             except (OSError, ValueError) as exc:
                 raise CdinnError(f"cannot read dark frame {cfg.dark}: {str(exc).splitlines()[0]}") from None
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """One raw 2-D frame -> (output_size, output_size) amplitudes; CdinnError for a bad frame."""
+    def __call__(self, frame: np.ndarray, mask: np.ndarray | None = None,
+                 centre: tuple[float, float] | None = None) -> np.ndarray:
+        """One raw 2-D frame -> (output_size, output_size) amplitudes; CdinnError for a bad frame. ``mask``
+        (True = bad) and ``centre`` (row, col) are what the source knows about the detector."""
         if frame.ndim != 2:
             raise CdinnError(f"frame has shape {frame.shape}, expected a 2-D image")
         if frame.dtype.kind not in "uif":
             raise CdinnError(f"frame dtype {frame.dtype} is not a real number type")
-        reason = bad_frame_reason(frame, self.cfg.input_kind == "intensity")
+        for name, other in (("detector mask", mask), ("mask", self.mask), ("dark frame", self.dark)):
+            if other is not None and other.shape != frame.shape:
+                raise CdinnError(f"frame shape {frame.shape} does not match the {name} {other.shape}")
+        valid = ~masked_pixels(frame, mask, self.mask)
+        if frame.dtype.kind == "f" and not np.isfinite(frame[valid]).all():
+            raise CdinnError("frame contains NaN or Inf outside the masked pixels")
+        if not valid.any():
+            raise CdinnError("frame has no valid pixel (all masked)")
+        measured = np.where(valid, frame, 0)
+        reason = bad_frame_reason(measured, self.cfg.input_kind == "intensity")
         if reason:
             raise CdinnError(f"frame {reason}")
-        if self.dark is not None and self.dark.shape != frame.shape:
-            raise CdinnError(f"frame shape {frame.shape} does not match the dark frame {self.dark.shape}")
-        clean = subtract(frame, self.dark, self.cfg.background)
-        if not clean.any():
+        clean = subtract(measured, self.dark, self.cfg.background)
+        if not clean[valid].any():
             raise CdinnError("frame is empty after dark/background subtraction")
         size = self.cfg.crop or default_crop(clean.shape, self.cfg.output_size)
-        centre = self.cfg.centre_pixel or find_centre(clean, self.cfg.centre)
-        window = crop_around(clean, centre, size)
-        return to_amplitude(bin_to(window, self.cfg.output_size), self.cfg.input_kind)
+        if self.cfg.centre_pixel:
+            where = self.cfg.centre_pixel
+        elif centre is not None:
+            where = (int(round(centre[0])), int(round(centre[1])))
+        else:
+            where = find_centre(clean, self.cfg.centre)
+        window = crop_around(clean, where, size)
+        window_valid = crop_around(valid, where, size)
+        return to_amplitude(bin_to(window, self.cfg.output_size, window_valid), self.cfg.input_kind)

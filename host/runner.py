@@ -81,6 +81,7 @@ class Runner:
         self.stats = RunStats()
         self._queue: queue.Queue = queue.Queue()
         self._reader_error: BaseException | None = None
+        self.source_ok = True  # after run(): False when the source failed or did not end normally
 
     def _read(self) -> None:
         try:
@@ -129,7 +130,7 @@ class Runner:
                 self._reject(item.number, item.reason, item.arrival, item.source, bar)
                 continue
             try:
-                inputs.append(self.preprocess(item.data))
+                inputs.append(self.preprocess(item.data, item.mask, item.centre))
                 frames.append(item)
             except CdinnError as exc:
                 self._reject(item.number, str(exc), item.arrival, item.source, bar)
@@ -195,7 +196,8 @@ class Runner:
             close = getattr(self.source, "close", None)
             if close:
                 close()
-            self.writer.close(self.stats.counts())
+            self.source_ok = self._reader_error is None and getattr(self.source, "ended_normally", True)
+            self.writer.close(self.stats.counts(), complete=self.source_ok and not errors)
         if errors:
             raise CdinnError(f"refinement failed: {errors[0]}")
         if self._reader_error is not None:

@@ -1,5 +1,8 @@
-"""Frame sources for the runner: ``.npy`` files, HDF5/NeXus datasets (one file or a glob), a watched
-directory, and a live ZeroMQ stream.
+"""Frame sources for the runner: ``.npy`` files, HDF5/NeXus datasets and NXmx masters (one file or a glob;
+:mod:`cdinn.host.hdf5_frames`), a watched directory, and a live ZeroMQ stream. Files are read frame block by
+frame block (``.npy`` memory-mapped), so memory does not grow with the file; each frame's arrival time is
+stamped when it is read. A file source whose file could not be read (or whose data file is missing) keeps
+the frames read so far and sets ``ended_normally = False``.
 
 ZeroMQ message format (one multipart message per frame, see ``cdinn stream-sim``):
 
@@ -25,33 +28,61 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.frames import Frame, Rejected
-from cdinn.io import HDF5_SUFFIXES, read_frames, split_spec
+from cdinn.host.hdf5_frames import Hdf5Frames
+from cdinn.io import HDF5_SUFFIXES, split_spec
 
 Item = Frame | Rejected
 
 
-def _frames_of(array: np.ndarray, source: str, first_number: int) -> Iterator[Item]:
+def _npy_frames(path: Path, first_number: int) -> Iterator[Item]:
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CdinnError(f"{path}: not a readable .npy file ({str(exc).splitlines()[0]})") from None
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:
-        yield Rejected(first_number, f"expected frames (N, rows, cols), got shape {array.shape}", source, time.time())
-        return
-    for i, frame in enumerate(array):
-        yield Frame(first_number + i, frame, source, time.time())
+        raise CdinnError(f"{path}: expected frames (N, rows, cols), got shape {array.shape}")
+    for i in range(len(array)):
+        yield Frame(first_number + i, np.array(array[i]), str(path), time.time())
 
 
-def _read_spec(spec: str, first_number: int) -> Iterator[Item]:
-    """The frames of one file spec, numbered from ``first_number``, or one Rejected if it is unreadable."""
-    try:
-        array = read_frames(spec)
-    except CdinnError as exc:
-        yield Rejected(first_number, str(exc), spec, time.time())
-        return
-    yield from _frames_of(array, spec, first_number)
+class _SpecReader:
+    """The frames of file specs one after another, numbered on from each other; remembers whether every
+    file ended normally."""
+
+    def __init__(self) -> None:
+        self.ended_normally = True
+        self.next_number = 0
+
+    def frames(self, spec: str) -> Iterator[Item]:
+        path, dataset = split_spec(spec)
+        try:
+            if not path.exists():
+                raise CdinnError(f"input file not found: {path}")
+            if path.suffix == ".npy":
+                if dataset:
+                    raise CdinnError(f"{path}: a .npy file has no dataset paths")
+                items = _npy_frames(path, self.next_number)
+            elif path.suffix.lower() in HDF5_SUFFIXES or dataset:
+                reader = Hdf5Frames(path, dataset)
+                items = reader.iter(self.next_number)
+            else:
+                raise CdinnError(f"{path}: unknown input format (use .npy or HDF5: {', '.join(HDF5_SUFFIXES)})")
+            for item in items:
+                self.next_number = max(self.next_number, item.number + 1)
+                yield item
+            if path.suffix != ".npy" and not reader.ended_normally:
+                self.ended_normally = False
+        except CdinnError as exc:
+            self.ended_normally = False
+            yield Rejected(self.next_number, str(exc), spec, time.time())
+            self.next_number += 1
 
 
 class FileSource:
-    """Frames from one or more files (``.npy`` or HDF5, a glob allowed), numbered consecutively."""
+    """Frames from one or more files (``.npy`` or HDF5, a glob allowed), numbered consecutively (HDF5 data
+    files that record ``image_nr_low``: by the detector's numbers)."""
 
     def __init__(self, spec: str):
         path, dataset = split_spec(spec)
@@ -59,13 +90,15 @@ class FileSource:
         if not files:
             raise CdinnError(f"no input files match {path}")
         self.specs = [f"{f}:{dataset}" if dataset else f for f in files]
+        self._reader = _SpecReader()
+
+    @property
+    def ended_normally(self) -> bool:
+        return self._reader.ended_normally
 
     def __iter__(self) -> Iterator[Item]:
-        number = 0
         for spec in self.specs:
-            items = list(_read_spec(spec, number))
-            yield from items
-            number += len(items)
+            yield from self._reader.frames(spec)
 
     def close(self) -> None:
         pass
@@ -101,16 +134,14 @@ class DirectorySource:
         return ready
 
     def __iter__(self) -> Iterator[Item]:
-        number = 0
+        reader = _SpecReader()  # a bad file in a watched folder is rejected; the watch goes on
         last_new = time.monotonic()
         while not self.stop.is_set():
             files = self._ready_files()
             for path in files:
                 self._seen.add(path.name)
                 spec = f"{path}:{self.dataset}" if self.dataset and path.suffix != ".npy" else str(path)
-                items = list(_read_spec(spec, number))
-                yield from items
-                number += len(items)
+                yield from reader.frames(spec)
             if files:
                 last_new = time.monotonic()
             elif self.idle_timeout is not None and time.monotonic() - last_new > self.idle_timeout:

@@ -12,7 +12,12 @@ the batch in flight is lost. Layout (N = frames written, R = frames rejected):
 * ``arrival_time``, ``completion_time`` (N,) float64 UNIX seconds; ``latency`` (N,) float64 seconds;
 * ``rejected/frame_number`` (R,) int64, ``rejected/reason`` (R,) UTF-8 strings, ``rejected/arrival_time``;
 * root attributes: ``provenance`` (JSON: backend, model sha256s, versions), ``preprocess`` (JSON), and at
-  a clean close ``complete`` = True and ``counts`` (JSON: received, written, rejected).
+  close ``counts`` (JSON: received, written, rejected, refined) and ``complete`` (True only when the source
+  ended normally and every received frame was accounted for).
+
+NeXus: the root is an NXroot whose ``default`` leads to ``/entry`` (NXentry) and ``/entry/reconstruction``
+(NXdata, ``signal`` = amplitude, ``auxiliary_signals`` = phase and fit, ``axes`` = frame_number), which hold
+hard links to the datasets above, so NeXus viewers (silx, h5web, NeXpy) plot the amplitude by default.
 """
 
 from __future__ import annotations
@@ -53,12 +58,31 @@ class RunWriter:
         group.create_dataset("frame_number", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.int64)
         group.create_dataset("arrival_time", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.float64)
         group.create_dataset("reason", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=h5py.string_dtype())
+        self._nexus(fh)
         fh.attrs["provenance"] = json.dumps(dict(provenance, versions=library_versions()))
         fh.attrs["preprocess"] = json.dumps(preprocess)
         fh.attrs["complete"] = False
         fh.swmr_mode = True
         self._fh = fh
         self._fh.flush()
+
+    @staticmethod
+    def _nexus(fh: h5py.File) -> None:
+        """The NXroot/NXentry/NXdata structure over the flat datasets (hard links) and their units."""
+        fh.attrs.update(NX_class="NXroot", default="entry")
+        entry = fh.create_group("entry")
+        entry.attrs.update(NX_class="NXentry", default="reconstruction")
+        data = entry.create_group("reconstruction")
+        data.attrs.update(NX_class="NXdata", signal="amplitude", auxiliary_signals=["phase", "fit"],
+                          axes=["frame_number", ".", "."], frame_number_indices=0)
+        for name in ("amplitude", "phase", "fit", "frame_number"):
+            data[name] = fh[name]
+        fh["amplitude"].attrs.update(units="", long_name="object amplitude (max 1)")
+        fh["phase"].attrs.update(units="rad", long_name="object phase")
+        fh["fit"].attrs.update(units="", long_name="fit error chi^2 against the measured pattern")
+        for name in ("arrival_time", "completion_time"):
+            fh[name].attrs["units"] = "s"  # UNIX time
+        fh["latency"].attrs["units"] = "s"
 
     @staticmethod
     def _append(dset: h5py.Dataset, values) -> None:
@@ -96,11 +120,11 @@ class RunWriter:
         self.rejected += 1
         self._fh.flush()
 
-    def close(self, counts: dict) -> None:
-        """Close the stream, then mark the file complete with the final counts (attributes cannot change
-        while the file is in SWMR mode)."""
+    def close(self, counts: dict, complete: bool = True) -> None:
+        """Close the stream, then record the final counts and whether the run is complete (attributes
+        cannot change while the file is in SWMR mode)."""
         if self._fh.id.valid:
             self._fh.close()
         with h5py.File(self.path, "a", libver="latest") as fh:
-            fh.attrs["complete"] = True
+            fh.attrs["complete"] = bool(complete)
             fh.attrs["counts"] = json.dumps(counts)

@@ -1,0 +1,153 @@
+"""Frames from HDF5/NeXus files as detectors write them, read block by block (memory bounded by the block,
+not the file).
+
+* The compression filters detectors use (bitshuffle/LZ4, LZ4, Blosc, Zstd) come from ``hdf5plugin``.
+* An NXmx master (Eiger FileWriter) named alone means all its ``/entry/data/data_NNNNNN`` datasets in order
+  (external links to data files) or the NeXus default signal (followed through links, e.g. a VDS); each
+  data file's ``image_nr_low`` attribute gives the detector's frame number of its first frame (1-based on
+  an Eiger), else frames are numbered on from the previous block.
+* Detector metadata from the master, when present: ``pixel_mask`` (``detectorSpecific``; nonzero = bad) and
+  the beam centre ``beam_center_x`` (column) / ``beam_center_y`` (row), in pixels.
+* A data file missing behind a link, or unreadable, yields one :class:`~cdinn.host.frames.Rejected` naming
+  it; the frames read before it are kept and the source reports that it did not end normally.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import hdf5plugin  # noqa: F401  (registers the compression filters with HDF5)
+import numpy as np
+
+from cdinn.errors import CdinnError
+from cdinn.host.frames import Frame, Rejected
+from cdinn.io import nexus_default_dataset
+
+BLOCK_BYTES = 32 * 2**20  # at most this much frame data is held per read
+_DATA_LINK = re.compile(r"data_\d+$")
+DETECTOR = "/entry/instrument/detector"
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """What an NXmx master says about its detector: ``pixel_mask`` (rows, cols) bool (True = bad) or None,
+    ``beam_centre`` (row, col) pixels or None."""
+
+    pixel_mask: np.ndarray | None = None
+    beam_centre: tuple[float, float] | None = None
+
+
+def detector_info(fh: h5py.File) -> DetectorInfo:
+    """The pixel mask and beam centre an NXmx file records (absent ones are None)."""
+    mask = None
+    for path in (f"{DETECTOR}/detectorSpecific/pixel_mask", f"{DETECTOR}/pixel_mask"):
+        if path in fh:
+            mask = np.asarray(fh[path][()]) != 0
+            break
+    centre = None
+    if f"{DETECTOR}/beam_center_x" in fh and f"{DETECTOR}/beam_center_y" in fh:
+        centre = (float(fh[f"{DETECTOR}/beam_center_y"][()]), float(fh[f"{DETECTOR}/beam_center_x"][()]))
+    return DetectorInfo(mask, centre)
+
+
+def _dataset_paths(fh: h5py.File, dataset: str | None, path: Path) -> list[str]:
+    """The dataset paths to read, in order (see the module docstring)."""
+    if dataset:
+        return [dataset]
+    links = sorted(name for name in fh.get("/entry/data", {}) if _DATA_LINK.match(name)) if "/entry/data" in fh else []
+    if links:
+        return [f"/entry/data/{name}" for name in links]
+    default = nexus_default_dataset(fh)
+    if default:
+        return [default]
+    if "diffraction" in fh:
+        return ["diffraction"]
+    raise CdinnError(f"{path}: no dataset given and no NeXus default, NXmx data_* links or 'diffraction' dataset "
+                     "found; name one as FILE:/path/to/dataset")
+
+
+def _open_dataset(fh: h5py.File, name: str, path: Path) -> h5py.Dataset:
+    link = fh.get(name, getlink=True)
+    try:
+        node = fh[name]
+    except KeyError:
+        if isinstance(link, h5py.ExternalLink):
+            raise CdinnError(f"{path}:{name} links to {link.filename}:{link.path}, which cannot be read "
+                             "(missing data file?)") from None
+        raise CdinnError(f"{path}: dataset {name} not found") from None
+    except OSError as exc:
+        raise CdinnError(f"{path}:{name}: cannot read ({str(exc).splitlines()[0]})") from None
+    if not isinstance(node, h5py.Dataset):
+        raise CdinnError(f"{path}: {name} is not a dataset")
+    return node
+
+
+def _block_rows(dset: h5py.Dataset) -> int:
+    """Frames per read: whole chunks along the frame axis, at most BLOCK_BYTES."""
+    frame_bytes = max(1, int(np.prod(dset.shape[1:])) * dset.dtype.itemsize)
+    chunk = dset.chunks[0] if dset.chunks else 1
+    return max(1, (BLOCK_BYTES // frame_bytes) // chunk * chunk or chunk)
+
+
+class Hdf5Frames:
+    """Iterate the frames of one HDF5 spec (path, dataset or None); ``info`` holds the detector metadata and
+    ``ended_normally`` is False once a data file could not be read."""
+
+    def __init__(self, path: str | Path, dataset: str | None = None):
+        self.path, self.dataset = Path(path), dataset
+        self.info = DetectorInfo()
+        self.ended_normally = True
+
+    def iter(self, first_number: int) -> Iterator[Frame | Rejected]:
+        source = f"{self.path}:{self.dataset}" if self.dataset else str(self.path)
+        number = first_number
+        try:
+            fh = h5py.File(self.path, "r")
+        except OSError as exc:
+            self.ended_normally = False
+            yield Rejected(number, f"{self.path}: not a readable HDF5 file ({str(exc).splitlines()[0]})", source,
+                           time.time())
+            return
+        with fh:
+            self.info = detector_info(fh)
+            try:
+                names = _dataset_paths(fh, self.dataset, self.path)
+            except CdinnError as exc:
+                self.ended_normally = False
+                yield Rejected(number, str(exc), source, time.time())
+                return
+            for name in names:
+                try:
+                    dset = _open_dataset(fh, name, self.path)
+                    if dset.ndim not in (2, 3):
+                        raise CdinnError(f"{self.path}:{name}: expected frames (N, rows, cols), got {dset.shape}")
+                    yield from self._frames(dset, name, number)
+                except CdinnError as exc:
+                    self.ended_normally = False
+                    yield Rejected(number, str(exc), f"{self.path}:{name}", time.time())
+                    return
+                low = dset.attrs.get("image_nr_low")
+                number = (int(low) if low is not None else number) + (len(dset) if dset.ndim == 3 else 1)
+
+    def _frames(self, dset: h5py.Dataset, name: str, number: int) -> Iterator[Frame]:
+        label = f"{self.path}:{name}"
+        if dset.ndim == 2:
+            yield Frame(number, dset[()], label, time.time(), self.info.pixel_mask, self.info.beam_centre)
+            return
+        low = dset.attrs.get("image_nr_low")
+        first = int(low) if low is not None else number
+        step = _block_rows(dset)
+        for start in range(0, len(dset), step):
+            try:
+                block = dset[start : start + step]
+            except OSError as exc:
+                raise CdinnError(f"{label}: frames {start}-{start + step - 1} cannot be read "
+                                 f"({str(exc).splitlines()[0]})") from None
+            arrival = time.time()
+            for i, frame in enumerate(block):
+                yield Frame(first + start + i, frame, label, arrival, self.info.pixel_mask, self.info.beam_centre)

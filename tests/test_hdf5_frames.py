@@ -1,0 +1,182 @@
+"""Detector files as an Eiger FileWriter writes them (NXmx master + data files, uint32, bitshuffle/LZ4
+chunks per frame, pixel mask, beam centre), read by the runner's file source."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import hdf5plugin
+import numpy as np
+import pytest
+
+from cdinn.api import reconstruct
+from cdinn.host.backends import get_backend
+from cdinn.host.hdf5_frames import Hdf5Frames
+from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+from cdinn.host.runner import Runner
+from cdinn.host.sources import FileSource
+from cdinn.host.writer import RunWriter
+from cdinn.io import nexus_default_dataset
+from cdinn.model.conventions import complex_object
+from cdinn.model.metrics import reconstruction_metrics
+
+CDINN = str(Path(sys.executable).with_name("cdinn"))
+SIDE, K = 256, 8  # detector pixels; the 32x32 pattern is spread over 8x8 pixel blocks (256 / 32)
+CENTRE = (120, 136)  # beam centre (row, col) on the detector
+SENTINEL = np.iinfo(np.uint32).max
+
+
+def _detector_frames(patterns, photons=1e9):
+    """(N, 256, 256) uint32 counts: each pattern's intensity spread over 8x8 blocks, the zero frequency at
+    CENTRE (off the frame's middle, as on a real detector)."""
+    intensity = patterns.diffraction.astype(np.float64) ** 2
+    intensity *= photons / intensity.sum(axis=(1, 2), keepdims=True)
+    big = np.repeat(np.repeat(intensity / K**2, K, axis=1), K, axis=2)
+    frames = np.zeros((len(big), SIDE, SIDE))
+    r0, c0 = CENTRE[0] - SIDE // 2, CENTRE[1] - SIDE // 2  # detector pixel of the window's corner
+    rows = slice(max(r0, 0), min(r0 + SIDE, SIDE))
+    cols = slice(max(c0, 0), min(c0 + SIDE, SIDE))
+    frames[:, rows, cols] = big[:, rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0]
+    return np.round(frames).astype(np.uint32)
+
+
+def _gaps():
+    """A chip gap (rows 100-105 and columns 60-62) and a few dead pixels, as a pixel mask (nonzero = bad)."""
+    mask = np.zeros((SIDE, SIDE), np.uint32)
+    mask[100:106, :] = 1
+    mask[:, 60:63] = 1
+    mask[[5, 77, 200], [9, 150, 33]] = 2
+    return mask
+
+
+def write_eiger(folder: Path, frames: np.ndarray, per_file: int, mask=None, missing: int | None = None,
+                default_signal: bool = False) -> Path:
+    """An NXmx master and its data files (FileWriter v1 layout); ``missing``: a data file not written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    master = folder / "series_master.h5"
+    with h5py.File(master, "w") as fh:
+        entry = fh.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        data = entry.create_group("data")
+        data.attrs["NX_class"] = "NXdata"
+        det = fh.create_group("entry/instrument/detector")
+        det["beam_center_x"] = float(CENTRE[1])
+        det["beam_center_y"] = float(CENTRE[0])
+        if mask is not None:
+            det.create_dataset("detectorSpecific/pixel_mask", data=mask)
+        for i, start in enumerate(range(0, len(frames), per_file)):
+            name = f"series_data_{i + 1:06d}.h5"
+            data[f"data_{i + 1:06d}"] = h5py.ExternalLink(name, "/entry/data/data")
+            if i == missing:
+                continue
+            block = frames[start : start + per_file]
+            with h5py.File(folder / name, "w") as dfh:
+                d = dfh.create_dataset("entry/data/data", data=block, chunks=(1, SIDE, SIDE),
+                                       **hdf5plugin.Bitshuffle(cname="lz4"))
+                d.attrs["image_nr_low"] = start + 1
+                d.attrs["image_nr_high"] = start + len(block)
+        if default_signal:
+            fh.attrs["default"] = "entry"
+            entry.attrs["default"] = "data"
+            data.attrs["signal"] = "data_000001"
+    return master
+
+
+def _run(spec, out):
+    backend = get_backend("onnx", net="edge")
+    pre = PreprocessConfig()
+    writer = RunWriter(out, backend.provenance(), pre.as_dict())
+    runner = Runner(FileSource(spec), backend, writer, Preprocessor(pre), max_batch=8, progress=False)
+    return runner, runner.run()
+
+
+def test_a_master_alone_means_all_its_data_files_in_order(tmp_path, patterns):
+    frames = _detector_frames(patterns)
+    master = write_eiger(tmp_path / "eiger", frames, per_file=10)
+    with h5py.File(tmp_path / "eiger" / "series_data_000001.h5") as fh:
+        assert "32008" in fh["entry/data/data"]._filters  # bitshuffle (HDF5 filter 32008) with LZ4
+    reader = Hdf5Frames(master)
+    items = list(reader.iter(0))
+    assert [f.number for f in items] == list(range(1, 25)) and reader.ended_normally
+    assert all(np.array_equal(f.data, frames[f.number - 1]) for f in items)
+    assert reader.info.beam_centre == CENTRE
+    runner, summary = _run(str(master), tmp_path / "out.h5")
+    assert summary["written"] == 24 and summary["rejected"] == 0 and runner.source_ok
+    with h5py.File(tmp_path / "out.h5") as fh:
+        assert sorted(fh["frame_number"][()].tolist()) == list(range(1, 25)) and fh.attrs["complete"]
+        amplitude = fh["amplitude"][()][np.argsort(fh["frame_number"][()])]
+        # NeXus: viewers find the amplitude by default
+        assert nexus_default_dataset(fh) == "/entry/reconstruction/amplitude"
+        assert fh["entry/reconstruction"].attrs["NX_class"] == "NXdata" and fh["phase"].attrs["units"] == "rad"
+    # the beam centre from the metadata puts the zero frequency where the networks expect it: same result as
+    # the 32x32 patterns given directly (binning 8x8 blocks of the spread intensity gives them back)
+    direct = reconstruct(patterns.diffraction, net="edge")
+    assert np.abs(amplitude - direct.amplitude).max() < 0.02
+
+
+def test_chip_gaps_and_dead_pixels_cost_almost_nothing(tmp_path, patterns):
+    frames = _detector_frames(patterns)
+    mask = _gaps()
+    gappy = frames.copy()
+    gappy[:, mask != 0] = SENTINEL
+    master = write_eiger(tmp_path / "eiger", gappy, per_file=24, mask=mask)
+    _, summary = _run(str(master), tmp_path / "out.h5")
+    assert summary["rejected"] == 0 and summary["written"] == 24
+    with h5py.File(tmp_path / "out.h5") as fh:
+        order = np.argsort(fh["frame_number"][()])
+        amplitude, phase = fh["amplitude"][()][order], fh["phase"][()][order]
+    masked = reconstruction_metrics(complex_object(amplitude, phase), patterns.amplitude, patterns.phase)
+    clean = reconstruct(patterns.diffraction, net="edge")
+    ref = reconstruction_metrics(complex_object(clean.amplitude, clean.phase), patterns.amplitude, patterns.phase)
+    assert np.median(masked["support_iou"]) > np.median(ref["support_iou"]) - 0.03
+    # without the mask handling the sentinels (4.3e9 counts) would dominate the pattern
+    raw = Preprocessor(PreprocessConfig(centre_pixel=CENTRE))
+    assert np.isclose(raw(gappy[0], mask != 0).max(), raw(frames[0]).max(), rtol=0.2)
+
+
+def test_a_missing_data_file_keeps_the_frames_read_and_fails_the_run(tmp_path, patterns):
+    frames = _detector_frames(patterns)
+    master = write_eiger(tmp_path / "eiger", frames, per_file=10, missing=1)
+    runner, summary = _run(str(master), tmp_path / "out.h5")
+    assert summary["written"] == 10 and summary["rejected"] == 1 and not runner.source_ok
+    with h5py.File(tmp_path / "out.h5") as fh:
+        assert not fh.attrs["complete"] and fh["amplitude"].shape[0] == 10
+        reason = fh["rejected/reason"][0].decode()
+        assert "series_data_000002.h5" in reason
+    out = tmp_path / "cli.h5"
+    run = subprocess.run([CDINN, "run", "--source", str(master), "--out", str(out), "--net", "edge", "--quiet"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "did not end normally" in run.stderr.strip().splitlines()[-1]
+    with h5py.File(out) as fh:
+        assert fh["amplitude"].shape[0] == 10 and json.loads(fh.attrs["counts"])["written"] == 10
+
+
+def test_the_nexus_default_signal_is_followed_through_an_external_link(tmp_path, patterns):
+    frames = _detector_frames(patterns)
+    master = write_eiger(tmp_path / "eiger", frames, per_file=24, default_signal=True)
+    with h5py.File(master) as fh:
+        assert nexus_default_dataset(fh) == "/entry/data/data_000001"
+    items = list(FileSource(str(master)))
+    assert len(items) == 24 and items[0].number == 1
+
+
+def test_every_frame_rejected_exits_non_zero(tmp_path):
+    np.save(tmp_path / "zeros.npy", np.zeros((3, 32, 32), np.float32))
+    run = subprocess.run([CDINN, "run", "--source", str(tmp_path / "zeros.npy"), "--out", str(tmp_path / "o.h5"),
+                          "--net", "edge", "--quiet"], capture_output=True, text=True)
+    assert run.returncode == 2 and "no frame was reconstructed" in run.stderr
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_an_empty_block_takes_its_friedel_partner(flip):
+    from cdinn.host.preprocess import bin_to
+
+    frame = np.arange(64 * 64, dtype=np.float64).reshape(64, 64)
+    frame = frame + frame[::-1, ::-1]  # centro-symmetric about (32, 32) up to the grid's edge row/column
+    valid = np.ones_like(frame, bool)
+    block = (10, 20) if not flip else (20, 10)
+    valid[block[0] * 2 : block[0] * 2 + 2, block[1] * 2 : block[1] * 2 + 2] = False
+    binned = bin_to(frame, 32, valid)
+    assert binned[block] == binned[32 - block[0], 32 - block[1]]
