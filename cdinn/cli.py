@@ -241,7 +241,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     preprocessor = Preprocessor(pre_cfg)
     stop = threading.Event()
     source = open_source(args.source, idle_timeout=args.idle_timeout, stop=stop, zmq_mode=args.zmq_mode,
-                         zmq_bind=args.zmq_bind)
+                         zmq_bind=args.zmq_bind, stream_format=args.format)
     writer = RunWriter(args.out, dict(backend.provenance(), command=_command_line(args), source=args.source),
                        pre_cfg.as_dict())
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -538,6 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without frames (live sources)")
     p.add_argument("--zmq-mode", choices=("pull", "sub"), default="pull")
     p.add_argument("--zmq-bind", action="store_true", help="bind the ZeroMQ endpoint instead of connecting")
+    p.add_argument("--format", choices=("auto", "cdinn", "dectris-v1", "dectris-v2"), default="auto",
+                   help="ZeroMQ message format: detected from the first message, or DECTRIS stream v1 (multipart "
+                   "JSON), stream v2 (CBOR), or cdinn's own (cdinn stream-sim)")
     p.add_argument("--quiet", action="store_true", help="no live progress line")
     p.set_defaults(func=cmd_run)
 

@@ -4,7 +4,9 @@ frame block (``.npy`` memory-mapped), so memory does not grow with the file; eac
 stamped when it is read. A file source whose file could not be read (or whose data file is missing) keeps
 the frames read so far and sets ``ended_normally = False``.
 
-ZeroMQ message format (one multipart message per frame, see ``cdinn stream-sim``):
+ZeroMQ: the DECTRIS stream v1 and v2 formats (:mod:`cdinn.host.dectris`) or cdinn's own, detected from the
+first message (or named with ``format``). cdinn's own format (one multipart message per frame, see
+``cdinn stream-sim``):
 
 * part 1: UTF-8 JSON header ``{"frame": <int>, "shape": [rows, cols], "dtype": "<numpy dtype str>"}``;
 * part 2: the raw frame bytes, C order, ``rows * cols * itemsize`` long.
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.host.dectris import END, Stream1Decoder, Stream2Decoder, detect_format
 from cdinn.host.frames import Frame, Rejected
 from cdinn.host.hdf5_frames import Hdf5Frames
 from cdinn.io import HDF5_SUFFIXES, split_spec
@@ -152,8 +155,8 @@ class DirectorySource:
         self.stop.set()
 
 
-def decode_message(parts: list[bytes], source: str) -> Item | None:
-    """One ZeroMQ multipart message -> Frame, Rejected, or None for the end-of-stream marker."""
+def decode_message(parts: list[bytes], source: str) -> Item | str:
+    """One cdinn-format ZeroMQ multipart message -> Frame, Rejected, or END for the end-of-stream marker."""
     now = time.time()
     try:
         header = json.loads(parts[0].decode("utf-8"))
@@ -162,7 +165,7 @@ def decode_message(parts: list[bytes], source: str) -> Item | None:
     except (UnicodeDecodeError, ValueError) as exc:
         return Rejected(-1, f"corrupt message header ({exc})", source, now)
     if header.get("end"):
-        return None
+        return END
     number = header.get("frame", -1)
     try:
         number = int(number)
@@ -178,18 +181,33 @@ def decode_message(parts: list[bytes], source: str) -> Item | None:
     return Frame(number, data, source, now)
 
 
+STREAM_FORMATS = ("auto", "cdinn", "dectris-v1", "dectris-v2")
+
+
+def _decoder(fmt: str, source: str):
+    if fmt == "dectris-v1":
+        return Stream1Decoder(source)
+    if fmt == "dectris-v2":
+        return Stream2Decoder(source)
+    return lambda parts: decode_message(parts, source)
+
+
 class ZmqSource:
     """Frames from a ZeroMQ PULL (load-balanced between consumers) or SUB (every consumer gets all) socket.
 
-    Ends on the end-of-stream marker, when ``stop`` is set, or after ``idle_timeout`` seconds of silence.
+    ``format``: 'auto' (detected from the first message), 'cdinn', 'dectris-v1' or 'dectris-v2'. Ends on the
+    end-of-stream / end-of-series message, when ``stop`` is set, or after ``idle_timeout`` seconds of silence.
     """
 
     def __init__(self, endpoint: str, mode: str = "pull", bind: bool = False, idle_timeout: float | None = None,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, stream_format: str = "auto"):
         import zmq
 
         if mode not in ("pull", "sub"):
             raise CdinnError(f"ZeroMQ mode must be 'pull' or 'sub', got {mode!r}")
+        if stream_format not in STREAM_FORMATS:
+            raise CdinnError(f"stream format must be one of {STREAM_FORMATS}, got {stream_format!r}")
+        self.format = stream_format
         self.endpoint, self.idle_timeout = endpoint, idle_timeout
         self.stop = stop or threading.Event()
         self._ctx = zmq.Context.instance()
@@ -208,16 +226,23 @@ class ZmqSource:
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
         last = time.monotonic()
+        decode = None
         while not self.stop.is_set():
             if not poller.poll(100):
                 if self.idle_timeout is not None and time.monotonic() - last > self.idle_timeout:
                     return
                 continue
             last = time.monotonic()
-            item = decode_message(self._socket.recv_multipart(), self.endpoint)
-            if item is None:
+            parts = self._socket.recv_multipart()
+            if decode is None:
+                if self.format == "auto":
+                    self.format = detect_format(parts)
+                decode = _decoder(self.format, self.endpoint)
+            item = decode(parts)
+            if item is END:
                 return
-            yield item
+            if item is not None:
+                yield item
 
     def close(self) -> None:
         self.stop.set()
@@ -225,10 +250,10 @@ class ZmqSource:
 
 
 def open_source(spec: str, idle_timeout: float | None = None, stop: threading.Event | None = None,
-                zmq_mode: str = "pull", zmq_bind: bool = False):
+                zmq_mode: str = "pull", zmq_bind: bool = False, stream_format: str = "auto"):
     """A source from a spec: ``tcp://``/``ipc://`` (ZeroMQ), an existing folder (watched), else files."""
     if spec.startswith(("tcp://", "ipc://", "inproc://")):
-        return ZmqSource(spec, zmq_mode, zmq_bind, idle_timeout, stop)
+        return ZmqSource(spec, zmq_mode, zmq_bind, idle_timeout, stop, stream_format)
     path, dataset = split_spec(spec)
     if path.is_dir():
         return DirectorySource(str(path), dataset, idle_timeout=idle_timeout, stop=stop)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from cdinn.errors import CdinnError
+from cdinn.host.dectris import END
 from cdinn.host.frames import Frame, Rejected
 from cdinn.host.sources import DirectorySource, FileSource, ZmqSource, decode_message, open_source
 from cdinn.host.stream_sim import END_MESSAGE, frame_message, stream
@@ -51,7 +52,7 @@ def test_decode_message_formats():
     frame = np.arange(6, dtype=np.uint16).reshape(2, 3)
     item = decode_message(frame_message(7, frame), "x")
     assert isinstance(item, Frame) and item.number == 7 and np.array_equal(item.data, frame)
-    assert decode_message(END_MESSAGE, "x") is None
+    assert decode_message(END_MESSAGE, "x") is END
     assert "corrupt message header" in decode_message([b"{not json"], "x").reason
     bad = frame_message(3, frame)
     assert "does not match shape" in decode_message([bad[0], bad[1][:-2]], "x").reason
