@@ -246,11 +246,20 @@ def cmd_run(args: argparse.Namespace) -> None:
                        pre_cfg.as_dict())
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    publisher = None
+    if args.publish:
+        from cdinn.host.pva import PvaPublisher
+
+        publisher = PvaPublisher(args.publish)
     runner = Runner(source, backend, writer, preprocessor, max_batch=args.max_batch, stop=stop,
-                    progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers)
-    summary = runner.run()
+                    progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers, publisher=publisher)
+    try:
+        summary = runner.run()
+    finally:
+        if publisher is not None:
+            publisher.close()
     print(f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']} "
-          f"({summary['refined']} refined); "
+          f"({summary['refined']} refined; {summary['missed']} missed by the source); "
           f"{summary['frames_per_s']:.0f} frames/s; latency p50 {summary['latency_ms_p50']:.2f} ms, "
           f"p99 {summary['latency_ms_p99']:.2f} ms -> {args.out}")
     if not runner.source_ok:
@@ -503,8 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("run", help="reconstruct frames from a detector source, as fast as they come", epilog=UNITS,
-                       formatter_class=fmt, description="Frames from --source (FILE.npy, FILE.h5[:/dataset], a "
-                       "glob of files, a folder to watch, or a ZeroMQ endpoint tcp://HOST:PORT) are validated, "
+                       formatter_class=fmt, description="Frames from --source (FILE.npy, FILE.h5[:/dataset] or an "
+                       "NXmx master, a glob of files, a folder to watch, a ZeroMQ endpoint tcp://HOST:PORT carrying "
+                       "DECTRIS stream v1/v2 or cdinn's format, or an EPICS pvAccess NTNDArray channel "
+                       "pva://CHANNEL) are validated, masked, "
                        "preprocessed (dark/background subtraction in counts, centring, crop, binning to 32x32, "
                        "intensities -> amplitudes), reconstructed by --backend in adaptive batches and written "
                        "incrementally to --out (HDF5, readable during the run). Bad frames are rejected with a "
@@ -538,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without frames (live sources)")
     p.add_argument("--zmq-mode", choices=("pull", "sub"), default="pull")
     p.add_argument("--zmq-bind", action="store_true", help="bind the ZeroMQ endpoint instead of connecting")
+    p.add_argument("--publish", metavar="pva://PREFIX", help="serve amplitude, phase and fit as EPICS pvAccess "
+                   "NTNDArray channels PREFIX:amplitude, PREFIX:phase, PREFIX:fit (areaDetector viewers show them)")
     p.add_argument("--format", choices=("auto", "cdinn", "dectris-v1", "dectris-v2"), default="auto",
                    help="ZeroMQ message format: detected from the first message, or DECTRIS stream v1 (multipart "
                    "JSON), stream v2 (CBOR), or cdinn's own (cdinn stream-sim)")

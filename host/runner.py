@@ -45,13 +45,14 @@ class RunStats:
     written: int = 0
     rejected: int = 0
     refined: int = 0
+    missed: int = 0
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
     latencies: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
     def counts(self) -> dict:
         return {"received": self.received, "written": self.written, "rejected": self.rejected,
-                "refined": self.refined, "batches": self.batches}
+                "refined": self.refined, "missed": self.missed, "batches": self.batches}
 
     def summary(self) -> dict:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -61,16 +62,19 @@ class RunStats:
 
 
 class Runner:
-    """``refiner``: automatic refinement settings (None: network only); ``refine_workers`` threads run it."""
+    """``refiner``: automatic refinement settings (None: network only); ``refine_workers`` threads run it.
+    ``publisher``: also serve every written frame (e.g. :class:`cdinn.host.pva.PvaPublisher`). ``missed``
+    counts frames a live source reports lost before they reached it (not part of received)."""
 
     def __init__(self, source, backend, writer: RunWriter, preprocessor: Preprocessor, max_batch: int = 64,
                  stop: threading.Event | None = None, progress: bool = True,
-                 refiner: AutoRefineConfig | None = None, refine_workers: int = 1):
+                 refiner: AutoRefineConfig | None = None, refine_workers: int = 1, publisher=None):
         if max_batch < 1:
             raise CdinnError(f"max batch must be >= 1, got {max_batch}")
         if refiner is not None and preprocessor.cfg.output_size != 64:
             raise CdinnError("automatic refinement needs 2x oversampled (64x64) patterns: preprocess to 64")
         self.refiner = refiner
+        self.publisher = publisher
         self._refine_pool = ThreadPoolExecutor(refine_workers, "cdinn-refine") if refiner else None
         self._pending: list[Future] = []
         self._write_lock = threading.Lock()
@@ -153,6 +157,8 @@ class Runner:
         with self._write_lock:
             done = time.time()
             self.writer.write(amplitude, phase, frames, done, fit, fit_before, iterations, refined)
+            if self.publisher is not None:
+                self.publisher.publish([f.number for f in frames], amplitude, phase, fit)
             self.stats.written += len(frames)
             self.stats.refined += 0 if refined is None else int(np.sum(refined))
             self.stats.latencies.extend(done - f.arrival for f in frames)
@@ -197,6 +203,7 @@ class Runner:
             if close:
                 close()
             self.source_ok = self._reader_error is None and getattr(self.source, "ended_normally", True)
+            self.stats.missed = getattr(self.source, "missed", 0)
             self.writer.close(self.stats.counts(), complete=self.source_ok and not errors)
         if errors:
             raise CdinnError(f"refinement failed: {errors[0]}")

@@ -251,7 +251,12 @@ class ZmqSource:
 
 def open_source(spec: str, idle_timeout: float | None = None, stop: threading.Event | None = None,
                 zmq_mode: str = "pull", zmq_bind: bool = False, stream_format: str = "auto"):
-    """A source from a spec: ``tcp://``/``ipc://`` (ZeroMQ), an existing folder (watched), else files."""
+    """A source from a spec: ``pva://CHANNEL`` (EPICS pvAccess NTNDArray), ``tcp://``/``ipc://`` (ZeroMQ),
+    an existing folder (watched), else files."""
+    if spec.startswith("pva://"):
+        from cdinn.host.pva import PvaSource
+
+        return PvaSource(spec, idle_timeout, stop)
     if spec.startswith(("tcp://", "ipc://", "inproc://")):
         return ZmqSource(spec, zmq_mode, zmq_bind, idle_timeout, stop, stream_format)
     path, dataset = split_spec(spec)

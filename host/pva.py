@@ -1,0 +1,125 @@
+"""EPICS pvAccess (pvapy): frames from an areaDetector NTNDArray channel, and reconstructions served as
+NTNDArray channels that areaDetector viewers display live.
+
+Source (``pva://CHANNEL``): the channel is monitored; every update is decoded by pvapy's
+``AdImageUtility`` (its codecs included) into a (rows, cols) frame numbered by the array's ``uniqueId``;
+the empty update a channel may send first is skipped; a jump in ``uniqueId`` counts the frames in between as
+``missed`` (monitor queues overflow when a client falls behind). Ends when ``stop`` is set or after
+``idle_timeout`` seconds without an update.
+
+Publisher (``--publish pva://PREFIX``): a pvAccess server with the channels ``PREFIX:amplitude``,
+``PREFIX:phase`` (radians) and ``PREFIX:fit`` (a 1x1 image), each updated with every written frame, its
+``uniqueId`` the frame number.
+
+Which network interfaces are used is EPICS's own configuration (``EPICS_PVA_ADDR_LIST``,
+``EPICS_PVAS_INTF_ADDR_LIST``, ...); :func:`loopback_environment` gives the settings that keep everything on
+this machine.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from cdinn.errors import CdinnError
+from cdinn.host.frames import Frame, Rejected
+
+SCHEME = "pva://"
+
+
+def loopback_environment() -> dict[str, str]:
+    """EPICS settings that keep pvAccess clients and servers on 127.0.0.1."""
+    return {"EPICS_PVA_ADDR_LIST": "127.0.0.1", "EPICS_PVA_AUTO_ADDR_LIST": "NO",
+            "EPICS_PVAS_INTF_ADDR_LIST": "127.0.0.1", "EPICS_PVAS_BEACON_ADDR_LIST": "127.0.0.1",
+            "EPICS_PVAS_AUTO_BEACON_ADDR_LIST": "NO"}
+
+
+def _pvapy():
+    try:
+        import pvaccess
+        from pvapy.utility.adImageUtility import AdImageUtility
+    except ImportError:
+        raise CdinnError("EPICS pvAccess needs the 'pvapy' package (pip install pvapy)") from None
+    return pvaccess, AdImageUtility
+
+
+class PvaSource:
+    """Frames from an NTNDArray channel (see the module docstring)."""
+
+    def __init__(self, channel: str, idle_timeout: float | None = None, stop: threading.Event | None = None):
+        pva, self._ad = _pvapy()
+        self.channel_name = channel.removeprefix(SCHEME)
+        self.idle_timeout = idle_timeout
+        self.stop = stop or threading.Event()
+        self.missed = 0
+        self._queue: queue.Queue = queue.Queue()
+        try:
+            self._channel = pva.Channel(self.channel_name, pva.PVA)
+            self._channel.monitor(self._on_update, "field()")
+        except Exception as exc:  # pvaccess raises its own exception types
+            raise CdinnError(f"cannot monitor pvAccess channel {self.channel_name}: {exc}") from None
+
+    def _on_update(self, pv) -> None:
+        now = time.time()
+        try:
+            number, image = self._ad.reshapeNtNdArray(pv)[:2]
+        except Exception as exc:  # a malformed NTNDArray
+            self._queue.put(Rejected(-1, f"cannot decode NTNDArray ({exc})", self.channel_name, now))
+            return
+        if image is not None and image.size:
+            self._queue.put(Frame(int(number), np.array(image), self.channel_name, now))
+
+    def __iter__(self) -> Iterator[Frame | Rejected]:
+        last_number: int | None = None
+        last = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self.idle_timeout is not None and time.monotonic() - last > self.idle_timeout:
+                    return
+                continue
+            last = time.monotonic()
+            if isinstance(item, Frame):
+                if last_number is not None and item.number > last_number + 1:
+                    self.missed += item.number - last_number - 1
+                last_number = item.number
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        try:
+            self._channel.stopMonitor()
+        except Exception:  # noqa: S110 - the channel may already be gone; closing must not fail
+            pass
+
+
+class PvaPublisher:
+    """Serve reconstructions as NTNDArray channels ``PREFIX:amplitude``, ``PREFIX:phase``, ``PREFIX:fit``."""
+
+    FIELDS = ("amplitude", "phase", "fit")
+
+    def __init__(self, prefix: str, size: int = 32):
+        pva, self._ad = _pvapy()
+        self.prefix = prefix.removeprefix(SCHEME)
+        self.channels = {f: f"{self.prefix}:{f}" for f in self.FIELDS}
+        self._server = pva.PvaServer()
+        blank = {"amplitude": np.zeros((size, size), np.float32), "phase": np.zeros((size, size), np.float32),
+                 "fit": np.zeros((1, 1), np.float32)}
+        for field, name in self.channels.items():
+            self._server.addRecord(name, self._ad.generateNtNdArray2D(0, blank[field]))
+
+    def publish(self, numbers, amplitude: np.ndarray, phase: np.ndarray, fit: np.ndarray) -> None:
+        """Update every channel with each frame of a batch, in order."""
+        for i, number in enumerate(numbers):
+            images = {"amplitude": amplitude[i], "phase": phase[i], "fit": np.float32(fit[i]).reshape(1, 1)}
+            for field, name in self.channels.items():
+                self._server.update(name, self._ad.generateNtNdArray2D(int(number), np.ascontiguousarray(
+                    images[field], np.float32)))
+
+    def close(self) -> None:
+        self._server.stop()

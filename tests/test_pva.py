@@ -1,0 +1,73 @@
+"""EPICS pvAccess on loopback: frames from pvapy's areaDetector simulator server (started here) through
+`cdinn run --source pva://...`, reconstructions published with --publish and read back by a pvapy client."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from cdinn.host.pva import loopback_environment
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def loopback(monkeypatch):
+    for key, value in loopback_environment().items():
+        monkeypatch.setenv(key, value)
+    return dict(os.environ)
+
+
+def _sim_server(frames_npy: Path, channel: str, env: dict, fps: int, seconds: float) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "pvapy-ad-sim-server"), "-cn", channel, "-if", str(frames_npy), "-fps",
+                             str(fps), "-rt", str(seconds), "-std", "2", "-shd", "1", "-rp", "0", "-dc"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_run_from_an_ntndarray_channel_and_publish_the_reconstructions(tmp_path, patterns, loopback):
+    import pvaccess as pva
+    from pvapy.utility.adImageUtility import AdImageUtility
+
+    frames = np.round(patterns.diffraction.astype(np.float64) ** 2 * 50).astype(np.uint16)
+    np.save(tmp_path / "frames.npy", frames)
+    server = _sim_server(tmp_path / "frames.npy", "cdinn:sim:image", loopback, fps=50, seconds=3)
+    out = tmp_path / "run.h5"
+    run = subprocess.Popen([str(BIN / "cdinn"), "run", "--source", "pva://cdinn:sim:image", "--out", str(out),
+                            "--net", "edge", "--idle-timeout", "4", "--publish", "pva://cdinn:rec", "--quiet"],
+                           env=loopback, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    published = []
+
+    def watch():  # a viewer: monitor the published amplitude channel while the run goes on
+        time.sleep(2.0)
+        channel = pva.Channel("cdinn:rec:amplitude", pva.PVA)
+        channel.monitor(lambda pv: published.append(AdImageUtility.reshapeNtNdArray(pv)[:2]), "field()")
+        time.sleep(4.0)
+        channel.stopMonitor()
+
+    viewer = threading.Thread(target=watch)
+    viewer.start()
+    stdout, stderr = run.communicate(timeout=60)
+    viewer.join()
+    server.wait(timeout=30)
+    assert run.returncode == 0, stderr
+    with h5py.File(out) as fh:
+        numbers = fh["frame_number"][()]
+        counts = __import__("json").loads(fh.attrs["counts"])
+        assert counts["received"] == counts["written"] + counts["rejected"] and counts["written"] >= 50
+        assert fh["amplitude"].shape[1:] == (32, 32) and fh.attrs["complete"]
+    # frame numbers are the arrays' uniqueIds: increasing, and a gap would be counted as missed
+    assert (np.diff(numbers) > 0).all() and counts["missed"] == int(numbers[-1] - numbers[0] + 1 - len(numbers))
+    assert "missed by the source" in stdout
+    images = [(n, img) for n, img in published if img is not None and img.shape == (32, 32)]
+    assert len(images) >= 10 and {n for n, _ in images} <= set(numbers.tolist()) | {0}
+    with h5py.File(out) as fh:
+        index = {int(n): i for i, n in enumerate(fh["frame_number"][()])}
+        n, img = images[-1]
+        assert np.allclose(img, fh["amplitude"][index[n]], atol=1e-6)
