@@ -57,9 +57,11 @@ def _v2_array(array: np.ndarray, compression: str | None) -> cbor2.CBORTag:
 
 
 def v2_messages(frames, mask, compression="bslz4") -> list[bytes]:
+    """A series' start, image and end messages (CBOR bytes) per the stream v2 specification."""
+    h, w = frames.shape[1:]
     start = {"type": "start", "series_id": 3, "series_unique_id": "s3", "channels": ["threshold_1"],
-             "beam_center_x": 21.5, "beam_center_y": 17.0, "image_dtype": "uint32", "image_size_x": W,
-             "image_size_y": H, "number_of_images": len(frames),
+             "beam_center_x": 21.5, "beam_center_y": 17.0, "image_dtype": "uint32", "image_size_x": w,
+             "image_size_y": h, "number_of_images": len(frames),
              "pixel_mask": {"threshold_1": _v2_array(mask, None)}}
     images = [{"type": "image", "series_id": 3, "series_unique_id": "s3", "image_id": i,
                "real_time": [1, 10_000], "data": {"threshold_1": _v2_array(f, compression)}}
@@ -69,6 +71,9 @@ def v2_messages(frames, mask, compression="bslz4") -> list[bytes]:
 
 
 def v1_messages(frames, encoding="bs32-lz4<", header=True) -> list[list[bytes]]:
+    """A series' multipart messages per the stream v1 specification (beam centre (24, 20), one masked pixel)."""
+    h, w = frames.shape[1:]
+
     def blob(f):
         if encoding == "bs32-lz4<":
             return _bslz4(f, header)
@@ -76,13 +81,13 @@ def v1_messages(frames, encoding="bs32-lz4<", header=True) -> list[list[bytes]]:
             return lz4.block.compress(f.astype("<u4").tobytes(), store_size=False)
         return f.astype("<u4").tobytes()
 
-    mask = np.zeros((H, W), "<u4")
+    mask = np.zeros((h, w), "<u4")
     mask[5, 7] = 1
     head = [json.dumps({"htype": "dheader-1.0", "series": 9, "header_detail": "all"}).encode(),
-            json.dumps({"beam_center_x": 20.0, "beam_center_y": 24.0, "x_pixels_in_detector": W}).encode(),
-            json.dumps({"htype": "dpixelmask-1.0", "shape": [W, H], "type": "uint32"}).encode(), mask.tobytes()]
+            json.dumps({"beam_center_x": 20.0, "beam_center_y": 24.0, "x_pixels_in_detector": w}).encode(),
+            json.dumps({"htype": "dpixelmask-1.0", "shape": [w, h], "type": "uint32"}).encode(), mask.tobytes()]
     images = [[json.dumps({"htype": "dimage-1.0", "series": 9, "frame": i, "hash": ""}).encode(),
-               json.dumps({"htype": "dimage_d-1.0", "shape": [W, H], "type": "uint32", "encoding": encoding,
+               json.dumps({"htype": "dimage_d-1.0", "shape": [w, h], "type": "uint32", "encoding": encoding,
                            "size": len(blob(f))}).encode(), blob(f),
                json.dumps({"htype": "dconfig-1.0", "start_time": 0, "stop_time": 1, "real_time": 1}).encode()]
               for i, f in enumerate(frames)]

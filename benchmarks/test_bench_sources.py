@@ -1,0 +1,108 @@
+"""The runner end to end from each source with 256x256 uint16 detector frames: files (an NXmx master with
+bitshuffle/LZ4 data files, read block by block), DECTRIS stream v2 and v1 over ZeroMQ on loopback.
+
+Frames per second are recorded in ``extra_info``; received == written + rejected is asserted. The file
+benchmark also runs ``cdinn run`` as a process on a >= 1 GB file and records its peak RSS (target: <= 600 MB,
+asserted when timing is enabled; with ``--benchmark-disable``, as in CI, the file is 300 frames).
+"""
+
+import resource
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import h5py
+import hdf5plugin
+import numpy as np
+import pytest
+import zmq
+
+from cdinn.host.backends import get_backend
+from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+from cdinn.host.runner import Runner
+from cdinn.host.sources import ZmqSource
+from cdinn.host.writer import RunWriter
+
+SIDE = 256
+FULL_FILE_FRAMES = 8192  # 8192 x 256 x 256 x 2 bytes = 1.07 GB of frames
+STREAM_FRAMES = 3000
+
+
+def _frames(patterns, n: int) -> np.ndarray:
+    intensity = patterns.diffraction.astype(np.float64) ** 2
+    intensity *= 60_000 * 64 / intensity.max(axis=(1, 2), keepdims=True)
+    big = np.round(np.repeat(np.repeat(intensity / 64, 8, axis=1), 8, axis=2)).astype(np.uint16)
+    return np.resize(big, (n, SIDE, SIDE))
+
+
+def _master(folder: Path, frames: np.ndarray, per_file: int = 1000) -> Path:
+    with h5py.File(folder / "m_master.h5", "w") as fh:
+        data = fh.create_group("entry/data")
+        for i, start in enumerate(range(0, len(frames), per_file)):
+            name = f"m_data_{i + 1:06d}.h5"
+            with h5py.File(folder / name, "w") as dfh:
+                d = dfh.create_dataset("entry/data/data", data=frames[start : start + per_file],
+                                       chunks=(1, SIDE, SIDE), **hdf5plugin.Bitshuffle(cname="lz4"))
+                d.attrs["image_nr_low"] = start + 1
+            data[f"data_{i + 1:06d}"] = h5py.ExternalLink(name, "/entry/data/data")
+    return folder / "m_master.h5"
+
+
+def test_file_source_memory_and_rate(benchmark, bench_patterns, tmp_path):
+    n = 300 if benchmark.disabled else FULL_FILE_FRAMES
+    master = _master(tmp_path, _frames(bench_patterns, n))
+    counter = iter(range(1_000_000))
+
+    def one_run():
+        out = tmp_path / f"run{next(counter)}.h5"
+        run = subprocess.run([str(Path(sys.executable).with_name("cdinn")), "run", "--source", str(master), "--out",
+                              str(out), "--quiet"], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    benchmark.extra_info.update(patterns_per_call=n, backend="runner (file, NXmx bslz4)", batch="adaptive",
+                                frame_bytes=SIDE * SIDE * 2, file_gb=n * SIDE * SIDE * 2 / 1e9)
+    stdout = benchmark.pedantic(one_run, rounds=1)
+    assert f"received {n} = written {n} + rejected 0" in stdout
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    benchmark.extra_info["peak_rss_mb"] = peak_mb
+    benchmark.extra_info["runner_summary"] = stdout.strip().splitlines()[-1]
+    if not benchmark.disabled:
+        assert peak_mb <= 600, f"peak RSS {peak_mb:.0f} MB for a {n * SIDE * SIDE * 2 / 1e9:.2f} GB file"
+
+
+@pytest.mark.parametrize("fmt", ["dectris-v2", "dectris-v1"])
+def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpoint, fmt):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_dectris import v1_messages, v2_messages  # the spec encoders of the stream tests
+
+    frames = _frames(bench_patterns, 64).astype(np.uint32)
+    unique = v2_messages(frames, np.zeros((SIDE, SIDE), np.uint32)) if fmt == "dectris-v2" else v1_messages(frames)
+    head, images, end = unique[0], unique[1:-1], unique[-1]
+    messages = [head, *(images[i % len(images)] for i in range(STREAM_FRAMES)), end]
+    backend = get_backend("onnx")
+    counter = iter(range(1_000_000))
+
+    def one_run():
+        ctx = zmq.Context.instance()
+        push = ctx.socket(zmq.PUSH)
+        push.bind(free_tcp_endpoint)
+
+        def send():
+            for m in messages:
+                push.send_multipart(m) if isinstance(m, list) else push.send(m)
+            push.close(linger=10_000)
+
+        sender = threading.Thread(target=send)
+        source = ZmqSource(free_tcp_endpoint, idle_timeout=30)
+        sender.start()
+        writer = RunWriter(tmp_path / f"run{next(counter)}.h5", backend.provenance(), {})
+        summary = Runner(source, backend, writer, Preprocessor(PreprocessConfig()), progress=False).run()
+        sender.join()
+        return summary
+
+    benchmark.extra_info.update(patterns_per_call=STREAM_FRAMES, backend=f"runner ({fmt}, 256x256)", batch="adaptive")
+    summary = benchmark.pedantic(one_run, rounds=1 if benchmark.disabled else 2)
+    assert summary["received"] == STREAM_FRAMES == summary["written"] and summary["rejected"] == 0
+    benchmark.extra_info["frames_per_s_last_round"] = summary["frames_per_s"]
