@@ -119,19 +119,25 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     import json
 
     from cdinn.api import cached_backend, reconstruct
-    from cdinn.io import read_frames, write_arrays
+    from cdinn.host.batch_input import load_patterns
+    from cdinn.host.preprocess import PreprocessConfig
+    from cdinn.io import write_arrays
 
-    frames = read_frames(args.input)
     refine = args.refine if args.refine == "auto" else int(args.refine)
-    result = reconstruct(frames, net=args.net, backend=args.backend, intensity=args.intensity, refine=refine)
+    centre_pixel = tuple(int(v) for v in args.centre_pixel.split(",")) if args.centre_pixel else None
+    patterns, numbers, intensity = load_patterns(args.input, 64 if refine else 32, args.intensity,
+                                                 PreprocessConfig(centre_pixel=centre_pixel, mask=args.mask,
+                                                                  crop=args.crop))
+    result = reconstruct(patterns, net=args.net, backend=args.backend, intensity=intensity, refine=refine)
     provenance = cached_backend(args.backend, args.net).provenance()
     attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity, "phase_units": "radians",
              "refine": str(args.refine), "command": _command_line(args), "provenance": json.dumps(provenance),
              **{k: v for k, v in provenance.items() if k.endswith("sha256")}}
     arrays = {"amplitude": result.amplitude, "phase": result.phase, "fit": result.fit,
-              "fit_before": result.fit_before, "iterations": result.iterations, "refined": result.refined}
+              "fit_before": result.fit_before, "iterations": result.iterations, "refined": result.refined,
+              "frame_number": numbers}
     write_arrays(args.output, arrays, attrs)
-    count = len(result.amplitude) if result.amplitude.ndim == 3 else 1
+    count = len(result.amplitude)
     print(f"reconstructed {count} frame(s), {int(np.sum(result.refined))} refined, median fit "
           f"{float(np.median(result.fit)):.3g} -> {args.output}")
 
@@ -431,7 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconstruct", help="diffraction frames -> amplitude and phase (HDF5)", epilog=UNITS,
                        formatter_class=fmt, description="Reconstruct (N,32,32) or (32,32) frames with a "
-                       "network set; writes 'amplitude' (in [0, 1]), 'phase' (radians), the per-frame fit error "
+                       "network set; larger (detector) frames, NXmx masters included, go through the same "
+                       "masking, centring, cropping and binning as `cdinn run`. Writes 'amplitude' (in [0, 1]), "
+                       "'phase' (radians), 'frame_number', the per-frame fit error "
                        "'fit' (chi^2 against the measured pattern at the best scale; 'fit_before': the network's "
                        "own), 'iterations' and 'refined' to OUTPUT.")
     p.add_argument("input", help="FRAMES.npy, FILE.h5 or FILE.h5:/path/to/dataset")
@@ -439,7 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--net", default="default", help="network set: default, paper, edge, robust or a folder")
     p.add_argument("--backend", choices=("onnx", "keras", "emulator", "fpga"), default="onnx",
                    help="inference backend (onnx: the fastest exact float path)")
-    p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
+    p.add_argument("--intensity", action="store_true", help="frames are intensities (counts), not amplitudes")
+    p.add_argument("--centre-pixel", help="detector-size frames: zero-frequency pixel as ROW,COL (else the "
+                   "beam centre the file records, else the frame's middle pixel)")
+    p.add_argument("--mask", help="detector-size frames: bad-pixel mask (.npy or HDF5 spec, nonzero = bad)")
+    p.add_argument("--crop", type=int, help="detector-size frames: crop window (pixels, multiple of 32)")
     p.add_argument("--refine", default="0", metavar="K|auto",
                    help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO "
                    "iterations, or with 'auto' only badly fitting frames are refined, each until its fit stops "

@@ -74,15 +74,16 @@ def test_console_script_help_explains_units():
 
 
 def test_train_command_defaults_are_the_training_defaults():
-    from cdinn.cli import build_parser
+    from cdinn.cli import build_parser, train_options
     from cdinn.model.train import TrainConfig
 
-    args = build_parser().parse_args(["train", "--out", "x"])
+    o = train_options(build_parser().parse_args(["train", "--out", "x"]))
     cfg = TrainConfig()
-    assert (args.config, args.examples, args.val, args.epochs, args.batch, args.lr, args.loss, args.lr_schedule,
-            args.fresh, args.seed) == (cfg.config, cfg.examples, cfg.val, cfg.epochs, cfg.batch, cfg.learning_rate,
-                                       cfg.loss, cfg.lr_schedule, cfg.fresh, cfg.seed)
-    assert build_parser().parse_args(["train", "--out", "x", "--no-fresh"]).fresh is False
+    assert (o["config"], o["examples"], o["val"], o["epochs"], o["batch"], o["lr"], o["loss"], o["lr_schedule"],
+            o["fresh"], o["seed"], o["noise_fraction"], o["photons"], o["init"]) == (
+        cfg.config, cfg.examples, cfg.val, cfg.epochs, cfg.batch, cfg.learning_rate, cfg.loss, cfg.lr_schedule,
+        cfg.fresh, cfg.seed, cfg.noise_fraction, cfg.photon_range, cfg.init)
+    assert train_options(build_parser().parse_args(["train", "--out", "x", "--no-fresh"]))["fresh"] is False
 
 
 def test_training_options_come_from_defaults_then_recipe_then_command_line(tmp_path):

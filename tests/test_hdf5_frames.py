@@ -180,3 +180,18 @@ def test_an_empty_block_takes_its_friedel_partner(flip):
     valid[block[0] * 2 : block[0] * 2 + 2, block[1] * 2 : block[1] * 2 + 2] = False
     binned = bin_to(frame, 32, valid)
     assert binned[block] == binned[32 - block[0], 32 - block[1]]
+
+
+def test_reconstruct_takes_a_detector_file_through_the_runners_preprocessing(tmp_path, patterns):
+    from cdinn.cli import main
+
+    frames = _detector_frames(patterns)
+    mask = _gaps()
+    frames[:, mask != 0] = SENTINEL
+    master = write_eiger(tmp_path / "eiger", frames, per_file=10, mask=mask)
+    _run(str(master), tmp_path / "run.h5")
+    assert main(["reconstruct", str(master), str(tmp_path / "rec.h5"), "--intensity", "--net", "edge"]) == 0
+    with h5py.File(tmp_path / "run.h5") as run, h5py.File(tmp_path / "rec.h5") as rec:
+        order = np.argsort(run["frame_number"][()])
+        assert rec["frame_number"][()].tolist() == list(range(1, 25))
+        assert np.allclose(rec["amplitude"][()], run["amplitude"][()][order], atol=1e-5)
