@@ -125,6 +125,17 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
     refine = args.refine if args.refine == "auto" else int(args.refine)
     centre_pixel = tuple(int(v) for v in args.centre_pixel.split(",")) if args.centre_pixel else None
+    if args.cluster:
+        from cdinn.host.distributed import reprocess
+
+        counts = reprocess(args.input, args.output, args.cluster, net=args.net, intensity=args.intensity,
+                           preprocess=PreprocessConfig(centre_pixel=centre_pixel, mask=args.mask, crop=args.crop),
+                           refine=refine, chunk=args.chunk, attrs={"command": _command_line(args)})
+        print(f"reconstructed {counts['written']} of {counts['frames']} frame(s) in {counts['chunks']} chunks on "
+              f"{args.cluster}, {counts['rejected']} rejected -> {args.output}")
+        if counts["written"] == 0:
+            raise CdinnError(f"no frame was reconstructed: all {counts['frames']} frames were rejected")
+        return
     patterns, numbers, intensity = load_patterns(args.input, 64 if refine else 32, args.intensity,
                                                  PreprocessConfig(centre_pixel=centre_pixel, mask=args.mask,
                                                                   crop=args.crop))
@@ -452,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "beam centre the file records, else the frame's middle pixel)")
     p.add_argument("--mask", help="detector-size frames: bad-pixel mask (.npy or HDF5 spec, nonzero = bad)")
     p.add_argument("--crop", type=int, help="detector-size frames: crop window (pixels, multiple of 32)")
+    p.add_argument("--cluster", metavar="local:N|tcp://HOST:PORT", help="reprocess on Dask distributed: a "
+                   "LocalCluster of N worker processes, or an existing scheduler; frames are read, preprocessed "
+                   "and reconstructed on the workers in chunks, bad frames are rejected with reasons")
+    p.add_argument("--chunk", type=int, default=256, help="frames per Dask task (with --cluster)")
     p.add_argument("--refine", default="0", metavar="K|auto",
                    help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO "
                    "iterations, or with 'auto' only badly fitting frames are refined, each until its fit stops "

@@ -1,0 +1,89 @@
+"""Archive reprocessing on Dask distributed: real LocalClusters of worker processes on loopback."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from cdinn.host.distributed import plan, reprocess
+
+pytestmark = pytest.mark.slow
+CDINN = str(Path(sys.executable).with_name("cdinn"))
+
+
+def _frames(patterns, n):
+    return np.resize((patterns.diffraction.astype(np.float64) ** 2).astype(np.float32), (n, 32, 32))
+
+
+def _datasets(path):
+    with h5py.File(path) as fh:
+        return {k: fh[k][()] for k in ("amplitude", "phase", "fit", "frame_number")}
+
+
+def test_cluster_output_equals_the_single_process_command(tmp_path, patterns):
+    frames = _frames(patterns, 90)
+    frames[17] = np.nan  # bad frames are rejected with their reason, the others go on
+    np.save(tmp_path / "in.npy", frames)
+    good = np.delete(frames, 17, axis=0)
+    np.save(tmp_path / "good.npy", good)
+    single = subprocess.run([CDINN, "reconstruct", str(tmp_path / "good.npy"), str(tmp_path / "single.h5"),
+                             "--intensity", "--net", "edge"], capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    run = subprocess.run([CDINN, "reconstruct", str(tmp_path / "in.npy"), str(tmp_path / "dask.h5"), "--intensity",
+                          "--net", "edge", "--cluster", "local:2", "--chunk", "16"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "reconstructed 89 of 90 frame(s) in 6 chunks" in run.stdout
+    one, many = _datasets(tmp_path / "single.h5"), _datasets(tmp_path / "dask.h5")
+    assert many["frame_number"].tolist() == [i for i in range(90) if i != 17]
+    for name in ("amplitude", "phase", "fit"):
+        assert np.allclose(one[name], many[name], atol=1e-5), name
+    with h5py.File(tmp_path / "dask.h5") as fh:
+        assert fh["rejected/frame_number"][()].tolist() == [17]
+        assert "NaN" in fh["rejected/reason"][0].decode()
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, patterns):
+    from dask.distributed import Client, LocalCluster
+
+    frames = _frames(patterns, 240)
+    np.save(tmp_path / "in.npy", frames)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    client = Client(cluster)
+    killed = []
+
+    def kill_one(i):
+        if not killed:
+            pids = client.run(os.getpid)
+            victim = sorted(pids.values())[0]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    try:
+        counts = reprocess(str(tmp_path / "in.npy"), tmp_path / "out.h5", "local", net="edge", intensity=True,
+                           chunk=4, progress=False, client=client, on_result=kill_one)
+    finally:
+        client.close()
+        cluster.close()
+    assert killed and counts == {"frames": 240, "written": 240, "rejected": 0, "chunks": 60}
+    out = _datasets(tmp_path / "out.h5")
+    assert out["frame_number"].tolist() == list(range(240))
+    single = subprocess.run([CDINN, "reconstruct", str(tmp_path / "in.npy"), str(tmp_path / "single.h5"),
+                             "--intensity", "--net", "edge"], capture_output=True, text=True)
+    assert single.returncode == 0
+    assert np.allclose(_datasets(tmp_path / "single.h5")["amplitude"], out["amplitude"], atol=1e-5)
+
+
+def test_plan_follows_nxmx_masters_and_frame_numbers(tmp_path, patterns):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_hdf5_frames import _detector_frames, write_eiger
+
+    master = write_eiger(tmp_path / "eiger", _detector_frames(patterns), per_file=10)
+    chunks = plan(str(master), 4)
+    assert [(c.first, c.stop - c.start) for c in chunks][:4] == [(1, 4), (5, 4), (9, 2), (11, 4)]
+    assert sum(c.stop - c.start for c in chunks) == 24
