@@ -41,7 +41,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 # command line override the recipe.
 TRAIN_DEFAULTS = {"net": "both", "config": "paper", "data": "paper", "examples": 180_000, "val": 20_000, "epochs": 10,
                   "batch": 64, "lr": 1e-3, "loss": "twin", "lr_schedule": "cosine", "photons": None,
-                  "noise_fraction": 0.75, "fresh": True, "init": None, "seed": 0}
+                  "noise_fraction": 0.75, "fresh": True, "init": None, "seed": 0, "data_shards": 1}
 
 
 def train_options(args: argparse.Namespace) -> dict:
@@ -71,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                       batch=o["batch"], learning_rate=o["lr"], loss=o["loss"], seed=o["seed"],
                       lr_schedule=o["lr_schedule"], photon_range=photons,
                       noise_fraction=o["noise_fraction"], fresh=o["fresh"], init=o["init"],
-                      simulation=distribution(o["data"]))
+                      data_shards=o["data_shards"], simulation=distribution(o["data"]))
     for net, s in train(cfg, args.out).items():
         print(f"{net}: best val loss {s['val_loss']:.4f} at epoch {s['best_epoch']}, "
               f"{s['parameters']} parameters, {s['macs']} MACs, {s['wall_time_s']} s -> {args.out}/{net}.keras")
@@ -362,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the shape and/or phase networks", epilog=UNITS, formatter_class=fmt,
                        description="Train sCDI NN (shape) and/or pCDI NN (phase) on freshly simulated data; "
-                       "writes <net>.keras, <net>.card.json, <net>.log.csv and <net>.loss.png to --out.")
+                       "writes <net>.keras, <net>.card.json, <net>.log.csv and <net>.loss.png to --out. With a "
+                       "TF_CONFIG describing several workers, every worker runs the same command and trains with "
+                       "MultiWorkerMirroredStrategy (each simulates its own data shard; the chief writes --out).")
     d = TRAIN_DEFAULTS
     p.add_argument("--recipe", help="YAML file of training options (keys as the option names, e.g. "
                    "model/recipes/robust-stage1.yml); options given here override it")
@@ -393,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="NETS", default=argparse.SUPPRESS, help="start from this network set's "
                    "weights (shipped name or folder; same --config) instead of random ones: fine-tuning")
     p.add_argument("--seed", type=int, default=argparse.SUPPRESS, help=f"({d['seed']})")
+    p.add_argument("--data-shards", type=int, default=argparse.SUPPRESS, help="independently seeded data shards "
+                   "per batch (a multi-worker run under TF_CONFIG uses one per worker; one process with the same "
+                   f"number sees the same batches) ({d['data_shards']})")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_train)
 

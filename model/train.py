@@ -20,8 +20,8 @@ import functools
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,8 @@ from cdinn.model.architectures import (
 )
 from cdinn.model.conventions import network_input
 from cdinn.model.dataset import make_dataset, network_target, stacked_targets
+from cdinn.model.distribute import Worker, output_folder, worker
+from cdinn.model.distribute import strategy as distribution_strategy
 from cdinn.model.inference import load_network, network_folder
 from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.simulate import (
@@ -62,7 +64,8 @@ class TrainConfig:
     examples gets Poisson noise at a log-uniform total photon count in the range (augmentation).
     ``fresh``: simulate a new training set for every epoch instead of repeating one. ``init``: a network set
     (shipped name or folder) whose weights the networks start from instead of random ones (fine-tuning);
-    its architecture must be ``config``'s."""
+    its architecture must be ``config``'s. ``data_shards``: the fresh data comes in this many independently
+    seeded shards per batch (set to the number of workers in a multi-worker run; see :func:`fresh_batches`)."""
 
     nets: tuple[str, ...] = NETS
     config: str = "paper"
@@ -78,6 +81,7 @@ class TrainConfig:
     noise_fraction: float = 0.75
     fresh: bool = True
     init: str | None = None
+    data_shards: int = 1
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     def __post_init__(self) -> None:
@@ -86,6 +90,8 @@ class TrainConfig:
             raise CdinnError(f"unknown network(s) {sorted(unknown)}; choose 'shape', 'phase' or 'both'")
         if self.examples < 1 or self.val < 1 or self.epochs < 1 or self.batch < 1:
             raise CdinnError("examples, val, epochs and batch must all be >= 1")
+        if self.data_shards < 1 or self.batch % self.data_shards:
+            raise CdinnError(f"batch {self.batch} must split evenly into {self.data_shards} data shard(s)")
         if self.lr_schedule not in ("constant", "cosine"):
             raise CdinnError(f"learning-rate schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if not 0.0 <= self.noise_fraction <= 1.0:
@@ -126,12 +132,6 @@ def _init_provenance(init: str | None, net: str) -> dict | None:
     return {"networks": init, "sha256": load_network(str(network_folder(init)), net)[1]["sha256"]}
 
 
-def _strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy across GPUs when more than one is visible, else the default strategy."""
-    gpus = tf.config.list_logical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-
-
 def _augment(diffraction: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
     """Poisson noise on a random ``noise_fraction`` of the (B, N, N) amplitudes, if ``photon_range`` is set."""
     if cfg.photon_range is None:
@@ -154,26 +154,40 @@ def training_data(cfg: TrainConfig, progress: bool = False) -> tuple[np.ndarray,
     return network_input(_augment(data.diffraction, cfg, np.random.default_rng([cfg.seed, 1]))), data
 
 
-def fresh_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarray],
-                  chunk: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Endless (input, target) batches of ``cfg.batch``: epoch ``e`` is ``examples // batch`` batches of new
-    patterns from the seed entropy ``(cfg.seed, e + 2)`` (a stream apart from the validation set's, which
-    :func:`training_data` draws from ``cfg.seed`` alone), simulated about ``chunk`` at a time and
-    shuffled within each chunk."""
+def _shard_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarray], shard: int,
+                   chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One data shard's endless batches of ``cfg.batch // cfg.data_shards`` (see :func:`fresh_batches`)."""
+    batch = cfg.batch // cfg.data_shards
     steps = cfg.examples // cfg.batch
-    chunk = max(1, chunk // cfg.batch) * cfg.batch
+    chunk = max(1, chunk // batch) * batch
     for epoch in itertools.count():
-        seed = int(np.random.SeedSequence([cfg.seed, epoch + 2]).generate_state(1)[0])
-        rng = np.random.default_rng([cfg.seed, epoch + 2, 1])
-        for data in simulate_chunks(steps * cfg.batch, seed, cfg.simulation, chunk):
+        entropy = [cfg.seed, epoch + 2] if cfg.data_shards == 1 else [cfg.seed, epoch + 2, shard, cfg.data_shards]
+        seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
+        rng = np.random.default_rng([*entropy, 1])
+        for data in simulate_chunks(steps * batch, seed, cfg.simulation, chunk):
             x = network_input(_augment(data.diffraction, cfg, rng))
             if not np.isfinite(x).all():  # one such example silently wrecks a run: stop instead
                 raise CdinnError(f"simulated training batch of epoch {epoch + 1} has non-finite inputs")
             y = targets(data)
             order = rng.permutation(len(x))
-            for i in range(len(x) // cfg.batch):
-                pick = order[i * cfg.batch : (i + 1) * cfg.batch]
+            for i in range(len(x) // batch):
+                pick = order[i * batch : (i + 1) * batch]
                 yield x[pick], y[pick]
+
+
+def fresh_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarray], chunk: int = 8192,
+                  shards: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless (input, target) batches: epoch ``e`` is ``examples // batch`` batches of new patterns. The
+    data comes in ``cfg.data_shards`` shards, each ``batch // data_shards`` examples per step from its own
+    seed entropy (``(cfg.seed, e + 2)`` for a single shard, ``(cfg.seed, e + 2, shard, data_shards)`` for
+    several; streams apart from the validation set's, which :func:`training_data` draws from ``cfg.seed``
+    alone), simulated about ``chunk`` at a time and shuffled within each chunk. Each batch concatenates the
+    ``shards`` asked for (default: all), so a worker of a multi-worker run yields exactly its part of the
+    global batch one process with every shard would see."""
+    streams = [_shard_batches(cfg, targets, shard, chunk) for shard in
+               (range(cfg.data_shards) if shards is None else shards)]
+    for parts in zip(*streams, strict=True):
+        yield np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
@@ -181,6 +195,20 @@ def _optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
         steps = cfg.epochs * math.ceil(cfg.examples / cfg.batch)
         return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps))
     return keras.optimizers.Adam(cfg.learning_rate)
+
+
+def _train_dataset(cfg: TrainConfig, targets, n: int, channels: int, strategy, place: Worker):
+    """The fresh training batches as a dataset: this worker's shard under a multi-worker strategy (fed per
+    worker through ``distribute_datasets_from_function``), all shards otherwise."""
+    shards = [place.index] if place.count > 1 else None
+    batch = cfg.batch // place.count
+    signature = (tf.TensorSpec((batch, n, n, 1), tf.float32), tf.TensorSpec((batch, n, n, channels), tf.float32))
+
+    def dataset(_context=None):
+        return tf.data.Dataset.from_generator(lambda: fresh_batches(cfg, targets, shards=shards),
+                                              output_signature=signature).prefetch(8)
+
+    return strategy.distribute_datasets_from_function(dataset) if place.count > 1 else dataset()
 
 
 class _SaveBest(keras.callbacks.Callback):
@@ -198,50 +226,62 @@ class _SaveBest(keras.callbacks.Callback):
 
 
 def _fit(model, models: dict[str, keras.Model], targets: Callable[[SimulatedBatch], np.ndarray], x: np.ndarray,
-         data: SimulatedBatch, cfg: TrainConfig, out: Path, run: str, progress: bool):
-    """Fit on the stored training set, or on fresh batches; validate on the last ``cfg.val`` patterns."""
+         data: SimulatedBatch, cfg: TrainConfig, out: Path, run: str, progress: bool, strategy, place: Worker):
+    """Fit on the stored training set, or on fresh batches; validate on the last ``cfg.val`` patterns. Only
+    the chief writes the log and the figure; every worker saves the networks (to its own folder)."""
     y = targets(data)
     first_val = 0 if cfg.fresh else cfg.examples
     val_ds = make_dataset(x[first_val:], y[first_val:], cfg.batch, False, cfg.seed)
     if cfg.fresh:
-        n = x.shape[1]
-        signature = (tf.TensorSpec((cfg.batch, n, n, 1), tf.float32),
-                     tf.TensorSpec((cfg.batch, n, n, y.shape[-1]), tf.float32))
-        train_ds = tf.data.Dataset.from_generator(lambda: fresh_batches(cfg, targets), output_signature=signature)
-        fit_args = {"x": train_ds.prefetch(8), "steps_per_epoch": cfg.examples // cfg.batch}
+        fit_args = {"x": _train_dataset(cfg, targets, x.shape[1], y.shape[-1], strategy, place),
+                    "steps_per_epoch": cfg.examples // cfg.batch}
     else:
         fit_args = {"x": make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)}
-    callbacks = [_SaveBest(models, out), keras.callbacks.CSVLogger(str(out / f"{run}.log.csv"))]
+    callbacks = [_SaveBest(models, out)]
+    if place.chief:
+        callbacks.append(keras.callbacks.CSVLogger(str(out / f"{run}.log.csv")))
     start = time.perf_counter()
     history = model.fit(**fit_args, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
-                        verbose=1 if progress else 0)
+                        verbose=1 if progress and place.chief else 0)
     wall = time.perf_counter() - start
-    figures.loss_curve(history.history, out / f"{run}.loss.png", f"{run} ({cfg.config}, loss {cfg.loss})")
+    if place.chief:
+        figures.loss_curve(history.history, out / f"{run}.loss.png", f"{run} ({cfg.config}, loss {cfg.loss})")
     return history.history, wall
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, dict]:
-    """Train the networks in ``cfg.nets`` on the same simulated data; returns a summary per network."""
-    out = Path(out_dir)
+    """Train the networks in ``cfg.nets`` on the same simulated data; returns a summary per network.
+
+    Under a multi-worker ``TF_CONFIG`` (:mod:`cdinn.model.distribute`) every worker runs this with the same
+    configuration; ``data_shards`` is then the number of workers and only the chief writes ``out_dir``."""
+    place = worker()
+    if place.count > 1 and cfg.data_shards != place.count:
+        cfg = replace(cfg, data_shards=place.count)
+    if place.count > 1 and not cfg.fresh:
+        raise CdinnError("multi-worker training simulates each worker's shard on the fly: use --fresh")
+    strategy = distribution_strategy(place)  # before any other TensorFlow work (collectives are set up here)
+    out = output_folder(Path(out_dir), place)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     arch = get_architecture(cfg.config)
-    x, data = training_data(cfg, progress)
+    x, data = training_data(cfg, progress and place.chief)
     runs = []  # (run name, {net: model}, history, wall time)
     if is_joint(cfg.loss):
-        with _strategy().scope():
+        with strategy.scope():
             models = {net: initial_network(arch, net, cfg.init) for net in NETS}
             pair = pair_model(models)
             pair.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
-        runs.append(("pair", models, *_fit(pair, models, stacked_targets, x, data, cfg, out, "pair", progress)))
+        runs.append(("pair", models, *_fit(pair, models, stacked_targets, x, data, cfg, out, "pair", progress,
+                                           strategy, place)))
     else:
         for net in cfg.nets:
-            with _strategy().scope():
+            with strategy.scope():
                 model = initial_network(arch, net, cfg.init)
                 model.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
             models = {net: model}
             targets = functools.partial(network_target, net=net)
-            runs.append((net, models, *_fit(model, models, targets, x, data, cfg, out, net, progress)))
+            runs.append((net, models, *_fit(model, models, targets, x, data, cfg, out, net, progress, strategy,
+                                            place)))
     summaries = {}
     for run, models, history, wall in runs:
         best = int(np.argmin(history["val_loss"]))
@@ -260,7 +300,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
                 "train_loss": [float(v) for v in history["loss"]],
                 "val_loss_curve": [float(v) for v in history["val_loss"]],
                 "wall_time_s": round(wall, 1),
+                "workers": place.count,
             }
-            write_card(out / f"{net}.keras", summary)
+            if place.chief:
+                write_card(out / f"{net}.keras", summary)
             summaries[net] = summary
     return summaries
