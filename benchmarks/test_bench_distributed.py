@@ -1,0 +1,41 @@
+"""Archive reprocessing throughput: the plain single-process `cdinn reconstruct` against the Dask path with
+1 and 2 local workers, on the same NXmx file of 256x256 uint16 detector frames (each measured as a command,
+cluster start-up included)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_bench_sources import _frames, _master  # noqa: E402  (the same detector files as the source benchmarks)
+
+FRAMES = 6000
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory, bench_patterns):
+    folder = tmp_path_factory.mktemp("archive")
+    return _master(folder, _frames(bench_patterns, 200 if "--benchmark-disable" in sys.argv else FRAMES))
+
+
+@pytest.mark.parametrize("cluster", ["none", "local:1", "local:2"])
+def test_reprocessing_throughput(benchmark, archive, tmp_path, cluster):
+    counter = iter(range(100))
+
+    def one_run():
+        out = tmp_path / f"out{next(counter)}.h5"
+        extra = [] if cluster == "none" else ["--cluster", cluster, "--chunk", "500"]
+        run = subprocess.run([str(Path(sys.executable).with_name("cdinn")), "reconstruct", str(archive), str(out),
+                              "--intensity", *extra], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    import h5py
+
+    with h5py.File(archive) as fh:
+        n = sum(len(fh[f"entry/data/{k}"]) for k in fh["entry/data"])
+    benchmark.extra_info.update(patterns_per_call=n, backend=f"reconstruct ({cluster})", batch="file")
+    stdout = benchmark.pedantic(one_run, rounds=1)
+    assert "reconstructed" in stdout
