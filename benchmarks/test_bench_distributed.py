@@ -15,9 +15,10 @@ FRAMES = 6000
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory, bench_patterns):
+def archive(tmp_path_factory, bench_patterns, request):
     folder = tmp_path_factory.mktemp("archive")
-    return _master(folder, _frames(bench_patterns, 200 if "--benchmark-disable" in sys.argv else FRAMES))
+    quick = request.config.getoption("benchmark_disable")  # CI runs the suite once, untimed: a small file
+    return _master(folder, _frames(bench_patterns, 200 if quick else FRAMES))
 
 
 @pytest.mark.parametrize("cluster", ["none", "local:1", "local:2"])
