@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from cdinn import quiet
 from cdinn.errors import CdinnError
 from cdinn.quantize.config import QuantConfig
 
@@ -644,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.argv = argv
+    quiet.install()  # no native TensorFlow start-up lines (CUDA probing) on the terminal
     try:
         args.func(args)
     except CdinnError as exc:

@@ -100,3 +100,17 @@ def test_training_options_come_from_defaults_then_recipe_then_command_line(tmp_p
     assert train_options(shipped)["loss"] == "twin+support+chi2" and train_options(shipped)["fresh"] is False
     recipe.write_text("epoch: 3\n")
     assert main(["train", "--recipe", str(recipe), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_commands_print_no_tensorflow_start_up_noise(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cdinn = str(Path(sys.executable).with_name("cdinn"))
+    run = subprocess.run([cdinn, "train", "--config", "edge", "--examples", "64", "--val", "32", "--epochs", "1",
+                          "--batch", "32", "--out", str(tmp_path / "t")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    noise = [line for line in run.stderr.splitlines() if "cuda" in line.lower() or line.startswith(("I0000", "E0000",
+                                                                                                     "W0000"))]
+    assert noise == [], noise
