@@ -74,7 +74,7 @@ def test_file_source_memory_and_rate(benchmark, bench_patterns, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["dectris-v2", "dectris-v1"])
 def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpoint, fmt):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "host"))
     from test_dectris import v1_messages, v2_messages  # the spec encoders of the stream tests
 
     frames = _frames(bench_patterns, 64).astype(np.uint32)

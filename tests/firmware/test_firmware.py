@@ -21,7 +21,7 @@ from cdinn.quantize.grid import quantize_input
 from cdinn.quantize.qat import firmware_model, quantized_network
 
 TINY = ArchitectureConfig("tiny", filters=(4, 8), convs_per_stage=1, size=16)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _tiny_firmware_model(seed=0):
