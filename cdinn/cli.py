@@ -30,10 +30,11 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from cdinn.model.simulate import SimulationConfig
+    from cdinn.model.simulate import distribution
     from cdinn.model.simulate_io import write_simulation
 
-    cfg = SimulationConfig(size=args.size, position=args.position, photons=args.photons)
+    cfg = distribution(args.data, size=args.size, position=args.position, photons=args.photons,
+                       phase_family=args.family)
     write_simulation(args.out, args.n, args.seed, cfg, oversampled=args.oversampled, chunk=args.chunk)
     print(f"wrote {args.n} patterns to {args.out}")
 
@@ -354,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--size", type=int, default=32, help="grid size S in pixels (default 32)")
+    p.add_argument("--data", choices=("broad", "paper"), default="broad",
+                   help="distribution: the broad one (phase gradients to ~2 rad/px, objects from ~20 px) or the "
+                   "paper's Methods ranges")
+    p.add_argument("--family", choices=("gratings", "zernike", "defect", "noise"), default="gratings",
+                   help="phase-field family (the networks train on gratings; the others are held out)")
     p.add_argument("--position", choices=("centred", "random"), default="centred",
                    help="support centre of mass at the grid centre, or anywhere the object fits")
     p.add_argument("--photons", type=float, help="Poisson noise at this total photon count per pattern")
