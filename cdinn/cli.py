@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refine-curve", help="quality vs iterations: NN-seeded refinement vs ER/HIO",
                        description="Median metrics and time per pattern for NN-seeded ER/HIO refinement and for "
                        "ER/HIO from random starts at each iteration count, on the same test patterns, in one run.")
-    p.add_argument("--net", default="paper")
+    p.add_argument("--net", default="default")
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--iterations", default="0,10,20,30,50,100,200,620")
     p.add_argument("--out", default="results/refine")
