@@ -46,12 +46,11 @@ class RefineConfig:
                                     average_last=max(1, int(self.average_fraction * iterations)))
 
 
-def _check(amplitude: np.ndarray, oversampled: np.ndarray) -> int:
+def _check(amplitude: np.ndarray, oversampled: np.ndarray) -> None:
     n = amplitude.shape[-1]
     if oversampled.shape[-2:] != (2 * n, 2 * n) or len(oversampled) != len(amplitude):
         raise CdinnError(f"refinement needs one (2N, 2N) = ({2 * n}, {2 * n}) oversampled pattern per frame, "
                          f"got {oversampled.shape}")
-    return n
 
 
 def _start(amplitude: np.ndarray, phase: np.ndarray, cfg: RefineConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -66,11 +65,18 @@ def _measured(oversampled: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.fft.ifftshift(oversampled, axes=(-2, -1)), dtype=np.float32)
 
 
-def _cropped(obj: np.ndarray, n: int) -> np.ndarray:
-    """Unshifted (B, 2N, 2N) iterates -> centred (B, N, N) objects with amplitude maximum 1."""
+def _cropped(obj: np.ndarray, network_amplitude: np.ndarray) -> np.ndarray:
+    """Unshifted (B, 2N, 2N) iterates -> centred (B, N, N) objects on the network's amplitude scale.
+
+    ER/HIO's object comes out in the measured pattern's units (detector counts^0.5, arbitrary); the
+    network's amplitude is in the [0, 1] convention (1 = the object's full density). Each refined object is
+    multiplied by the least-squares factor that best matches its amplitude to the network's seed, so refined
+    and unrefined frames share one scale."""
+    n = network_amplitude.shape[-1]
     out = crop_centred(np.fft.fftshift(obj, axes=(-2, -1)), n)
-    peak = np.abs(out).max(axis=(-2, -1), keepdims=True)
-    return (out / np.where(peak > 0, peak, 1)).astype(np.complex64)
+    amp = np.abs(out)
+    scale = (amp * network_amplitude).sum(axis=(-2, -1)) / np.maximum((amp * amp).sum(axis=(-2, -1)), 1e-30)
+    return (out * scale[:, None, None]).astype(np.complex64)
 
 
 def _split(obj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,12 +89,12 @@ def refine(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray, it
     """Refine network outputs (B, N, N) against (B, 2N, 2N) fftshifted amplitudes; returns (amplitude in
     [0, 1], phase in radians) (B, N, N) float32. ``iterations=0`` returns the inputs unchanged."""
     cfg = config or RefineConfig()
-    n = _check(amplitude, oversampled)
+    _check(amplitude, oversampled)
     if iterations <= 0:
         return amplitude.astype(np.float32), phase.astype(np.float32)
     start, supp = _start(amplitude, phase, cfg)
     result, _ = iterate(_measured(oversampled), start, supp, cfg.recipe(iterations))
-    return _split(_cropped(result, n))
+    return _split(_cropped(result, amplitude))
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarra
     """Refine the network outputs (B, N, N) of the frames that fit their (B, 2N, 2N) pattern badly, each until
     its fit stops improving; the best iterate seen (by fit) is kept for every frame."""
     cfg = config or AutoRefineConfig()
-    n = _check(amplitude, oversampled)
+    _check(amplitude, oversampled)
     amplitude, phase = amplitude.astype(np.float32), phase.astype(np.float32)
     best = complex_object(amplitude, phase)
     fit_before = fit_error(best, oversampled)
@@ -148,7 +154,7 @@ def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarra
         while active.size:
             obj, supp = iterate(measured, obj, supp, recipe)
             iterations[active] += cfg.block
-            candidate = _cropped(obj, n)
+            candidate = _cropped(obj, amplitude[active])
             fit = fit_error(candidate, oversampled[active])
             better = fit < best_fit[active]
             best[active[better]] = candidate[better]
