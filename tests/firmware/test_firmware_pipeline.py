@@ -38,6 +38,17 @@ def test_firmware_build_is_bit_exact_and_complete(build_dir):
         assert report["steps"]["validate"]["result"][project]["identical_fraction"] == 1.0
     manifest = json.loads((build_dir / "both" / "manifest.json").read_text())
     assert manifest["nets"] == ["shape", "phase"] and manifest["output_sizes"] == [1024, 1024]
+    # C simulation: each project's own test bench, built with g++, reproduces the expected predictions
+    assert report["csim_passed"] is True
+    for project in ("shape", "phase", "both"):
+        csim = report["steps"]["csim"]["result"][project]
+        assert csim["passed"] and csim["patterns"] == 10 and csim["max_abs_difference"] <= csim["tolerance"]
+
+
+def test_csim_command_on_the_build(build_dir, capsys):
+    assert main(["csim", "--build", str(build_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("PASS") == 3
     logits = load_quantized(QUANTIZED / "shape.h5").get_layer("logits").quantizer
     assert manifest["output_fraction_bits"][0] == logits.bits - logits.integer - 1
     summary = report["steps"]["estimate"]["result"]["shape"]["summary"]
