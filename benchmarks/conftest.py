@@ -8,7 +8,7 @@ different readout nodes can be compared honestly. Run with ``make bench``.
 import pytest
 
 import cdinn  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from cdinn.model.simulate import SimulationConfig, simulate
+from cdinn.model.simulate import broad, simulate
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -19,6 +19,6 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 @pytest.fixture(scope="session")
 def bench_patterns():
-    """64 simulated patterns (random positions) with their 2x oversampled versions."""
-    return simulate(64, seed=2024, config=SimulationConfig(position="random"), oversampled=True)
+    """64 simulated patterns of the broad distribution (random positions) with their 2x oversampled versions."""
+    return simulate(64, seed=2024, config=broad(position="random"), oversampled=True)
 

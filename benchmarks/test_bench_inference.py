@@ -35,16 +35,16 @@ def firmware_projects(tmp_path_factory):
 
 def _backend(name, config, firmware_projects):
     if name == "emulator":
-        from cdinn.model.inference import WEIGHTS_DIR
-
-        return get_backend("emulator", project=str(firmware_projects(config)),
-                           quantized=str(WEIGHTS_DIR / f"{config}-q"))
+        return get_backend("emulator", net=config, project=str(firmware_projects(config)))
     return get_backend(name, net=config)
 
 
+CASES = [(backend, config) for backend in ("keras", "onnx") for config in ("robust", "paper", "edge")]
+CASES += [("emulator", "paper"), ("emulator", "edge")]  # the sets with quantized networks and firmware
+
+
 @pytest.mark.parametrize("batch", [1, 64])
-@pytest.mark.parametrize("config", ["paper", "edge"])
-@pytest.mark.parametrize("backend", ["keras", "onnx", "emulator"])
+@pytest.mark.parametrize(("backend", "config"), CASES)
 def test_inference(benchmark, bench_patterns, firmware_projects, backend, config, batch):
     """Both networks (shape and phase) on ``batch`` patterns, host normalisation included."""
     b = _backend(backend, config, firmware_projects)
