@@ -28,14 +28,15 @@ test: setup
 	$(BIN)/python -m pytest tests benchmarks --benchmark-disable $(PYTEST_ARGS)
 
 ## train: reproduce the shipped weights and record test metrics in their cards. The default `robust` set:
-## two stages on the broad distribution (recipes in model/recipes/). `paper` and `edge` (paper distribution):
+## three stages on the broad distribution (recipes in model/recipes/). `paper` and `edge` (paper distribution):
 ## three stages (the default recipe from random weights; a noise-augmented fine-tuning pass that adds the
 ## reciprocal-space error to the loss; a shorter one that adds the soft support-IoU term; docs/quality.md)
 FINETUNE := --loss twin+chi2 --photons 1e4 1e7 --examples 180000 --val 20000 --epochs 6 --lr 3e-4 --no-fresh --seed 1
 SUPPORT  := --loss twin+support+chi2 --photons 1e4 1e7 --examples 180000 --val 20000 --epochs 3 --lr 1e-4 --no-fresh --seed 2
 train: setup
 	$(CDINN) train --recipe model/recipes/robust-stage1.yml --out build/robust-stage1
-	$(CDINN) train --recipe model/recipes/robust-stage2.yml --init build/robust-stage1 --out model/weights/robust
+	$(CDINN) train --recipe model/recipes/robust-stage2.yml --init build/robust-stage1 --out build/robust-stage2
+	$(CDINN) train --recipe model/recipes/robust-stage3.yml --init build/robust-stage2 --out model/weights/robust
 	$(CDINN) export-onnx --net robust
 	$(CDINN) train --config edge --examples 180000 --val 20000 --epochs 10 --seed 0 --out build/edge-stage1
 	$(CDINN) train --config edge --init build/edge-stage1 $(FINETUNE) --out build/edge-stage2

@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("noise-sweep", help="metrics against Poisson photon count",
                        description="Score a network set on the same objects, noiseless and with Poisson counting "
                        "noise at each total photon count per pattern; writes a table and a plot.")
-    p.add_argument("--net", default="paper")
+    p.add_argument("--net", default="default")
     p.add_argument("--n", type=int, default=500)
     p.add_argument("--photons", default="1e4,1e5,1e6,1e7", help="comma-separated photon counts per pattern")
     p.add_argument("--out", default="results/noise")

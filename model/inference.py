@@ -18,7 +18,7 @@ from cdinn.model.conventions import network_input, unit_to_phase
 from cdinn.model.metrics import support
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_NET = "paper"
+DEFAULT_NET = "robust"
 
 
 def network_folder(net: str) -> Path:
