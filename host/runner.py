@@ -83,7 +83,9 @@ class Runner:
         self.stop = stop or threading.Event()
         self.progress = progress
         self.stats = RunStats()
-        self._queue: queue.Queue = queue.Queue()
+        # bounded: a file source waits for the network instead of reading the whole file into memory; a live
+        # source's own buffers (ZeroMQ's high-water mark, pvapy's monitor queue) hold what arrives meanwhile
+        self._queue: queue.Queue = queue.Queue(maxsize=8 * max_batch)
         self._reader_error: BaseException | None = None
         self.source_ok = True  # after run(): False when the source failed or did not end normally
 

@@ -12,6 +12,8 @@ after zero-padding to 2N (the refinement works on those).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.fft
 
@@ -19,12 +21,20 @@ from cdinn.errors import CdinnError
 from cdinn.model.conventions import pad_centred
 
 
+@lru_cache(maxsize=8)
+def _checkerboard(size: int) -> np.ndarray:
+    """(-1)^(row + col): multiplying an object by it shifts its spectrum by size/2 in both axes, i.e. gives
+    the fftshifted FFT directly (size even), cheaper than shifting the result."""
+    index = np.arange(size)
+    return (1 - 2 * ((index[:, None] + index[None, :]) % 2)).astype(np.float32)
+
+
 def predicted_intensity(obj: np.ndarray, size: int) -> np.ndarray:
-    """``|FFT2(obj zero-padded to size)|^2``, fftshifted, float64 (B, size, size)."""
+    """``|FFT2(obj zero-padded to size)|^2``, fftshifted, float32 (B, size, size)."""
     if size != obj.shape[-1]:
         obj = pad_centred(obj, size)
-    spectrum = scipy.fft.fft2(obj.astype(np.complex128), axes=(-2, -1))
-    return np.fft.fftshift(spectrum.real**2 + spectrum.imag**2, axes=(-2, -1))
+    spectrum = scipy.fft.fft2(obj * _checkerboard(size), axes=(-2, -1))  # complex64 in, complex64 out
+    return spectrum.real**2 + spectrum.imag**2
 
 
 def fit_error(obj: np.ndarray, measured_amplitude: np.ndarray) -> np.ndarray:
@@ -33,9 +43,11 @@ def fit_error(obj: np.ndarray, measured_amplitude: np.ndarray) -> np.ndarray:
     if m not in (n, 2 * n) or len(obj) != len(measured_amplitude):
         raise CdinnError(f"fit error needs one (N, N) or (2N, 2N) pattern per (N, N) object, got objects "
                          f"{obj.shape} and patterns {measured_amplitude.shape}")
-    i_meas = measured_amplitude.astype(np.float64) ** 2
+    i_meas = np.square(measured_amplitude, dtype=np.float32)
     i_pred = predicted_intensity(obj, m)
     axes = (-2, -1)
-    scale = (i_meas * i_pred).sum(axis=axes) / np.maximum((i_pred**2).sum(axis=axes), 1e-300)
-    residual = ((i_meas - scale[:, None, None] * i_pred) ** 2).sum(axis=axes)
-    return (residual / (i_meas**2).sum(axis=axes)).astype(np.float32)
+    # sums in float64: the intensities span many decades
+    cross = (i_meas * i_pred).sum(axis=axes, dtype=np.float64)
+    scale = cross / np.maximum(np.square(i_pred).sum(axis=axes, dtype=np.float64), 1e-300)
+    residual = np.square(i_meas - scale[:, None, None].astype(np.float32) * i_pred).sum(axis=axes, dtype=np.float64)
+    return (residual / np.maximum(np.square(i_meas).sum(axis=axes, dtype=np.float64), 1e-300)).astype(np.float32)

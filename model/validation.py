@@ -37,11 +37,12 @@ def validate_frames(data, size: int | None = 32, intensity: bool = False) -> np.
                          f"got {tuple(np.shape(data))}")
     if array.shape[0] == 0:
         raise CdinnError("diffraction data holds no frames")
-    array = array.astype(np.float32)
-    finite = np.isfinite(array).all(axis=(1, 2))
-    negative = (array < 0).any(axis=(1, 2))
-    empty = ~array.any(axis=(1, 2))
-    bad = ~finite | negative | empty
+    array = np.asarray(array, dtype=np.float32)  # no copy when the frames are float32 already
+    peak = array.max(axis=(1, 2))
+    low = array.min(axis=(1, 2))
+    # one pass each for max and min: NaN propagates into both, +-Inf shows in one, negatives in the minimum,
+    # an all-zero frame has maximum 0 (with no negatives)
+    bad = ~np.isfinite(peak) | ~np.isfinite(low) | (low < 0) | (peak <= 0)
     if bad.any():
         i = int(np.argmax(bad))
         raise CdinnError(f"frame {i} {bad_frame_reason(array[i], intensity)}")
