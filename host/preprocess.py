@@ -12,10 +12,10 @@ phased objects), cropping a square window around that centre (pixels off the det
 summing ``k x k`` pixel blocks down to the network's grid (``output_size``, 32) and the square root
 (intensities -> amplitudes).
 
-Masked pixels cost little: a block's sum is scaled by ``k^2 / valid pixels``; a block with no valid pixel
-takes the value of its Friedel partner (``|F(-q)| = |F(q)|`` for a real-space object: the block mirrored
-through the centre, ``(size - r, size - c)``) when that one is valid, else 0. Scale does not matter
-downstream: the networks normalise each frame to its maximum.
+Masked pixels: a block's sum of valid pixels is scaled by ``k^2 / valid pixels``; a block with no valid pixel
+takes the mean of its valid 4-neighbour blocks (repeated inwards for wider holes). Friedel's rule
+``|F(-q)| = |F(q)|`` is not used: it holds for real objects only, and the objects CDI images carry phase.
+Scale does not matter downstream: the networks normalise each frame to its maximum.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def crop_around(frame: np.ndarray, centre: tuple[int, int], size: int) -> np.nda
 def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> np.ndarray:
     """Sum ``k x k`` blocks of a square frame whose side is ``k * size`` (counts are conserved). With a
     ``valid`` mask, each block's sum of valid pixels is scaled by ``k^2 / valid count``, and a block with
-    none takes its Friedel partner's value (see the module docstring)."""
+    none is filled from its neighbours (see the module docstring)."""
     k = frame.shape[0] // size
     if frame.shape != (k * size, k * size):
         raise CdinnError(f"cannot bin a {frame.shape} window to {size}x{size}")
@@ -100,12 +100,17 @@ def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> np.
     counts = valid.reshape(size, k, size, k).sum(axis=(1, 3))
     binned = np.where(counts > 0, sums * (k * k) / np.maximum(counts, 1), 0.0)
     empty = counts == 0
-    partner = np.zeros_like(binned)
-    partner_ok = np.zeros_like(empty)
-    # block (r, c) <-> (size - r, size - c); row/column 0 has no partner on the grid
-    partner[1:, 1:] = binned[1:, 1:][::-1, ::-1]
-    partner_ok[1:, 1:] = ~empty[1:, 1:][::-1, ::-1]
-    return np.where(empty & partner_ok, partner, binned)
+    # a block with no valid pixel: the mean of its valid 4-neighbour blocks, repeated inwards for wider holes
+    # (Friedel's |F(-q)| = |F(q)| holds only for real objects, not for the phase objects CDI images)
+    while empty.any() and not empty.all():
+        padded = np.pad(np.where(empty, 0.0, binned), 1)
+        known = np.pad(~empty, 1).astype(float)
+        total = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+        count = known[:-2, 1:-1] + known[2:, 1:-1] + known[1:-1, :-2] + known[1:-1, 2:]
+        fill = empty & (count > 0)
+        binned = np.where(fill, total / np.maximum(count, 1), binned)
+        empty = empty & ~fill
+    return binned
 
 
 def to_amplitude(frame: np.ndarray, input_kind: str) -> np.ndarray:
@@ -175,6 +180,5 @@ class Preprocessor:
             where = (int(round(centre[0])), int(round(centre[1])))
         else:
             where = find_centre(clean, self.cfg.centre)
-        window = crop_around(clean, where, size)
-        window_valid = crop_around(valid, where, size)
+        window, window_valid = crop_around(clean, where, size), crop_around(valid, where, size)
         return to_amplitude(bin_to(window, self.cfg.output_size, window_valid), self.cfg.input_kind)
