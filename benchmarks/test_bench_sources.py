@@ -8,7 +8,6 @@ asserted when timing is enabled; with ``--benchmark-disable``, as in CI, the fil
 
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import hdf5plugin
 import numpy as np
 import psutil
 import pytest
-import zmq
 
 from cdinn.host.backends import get_backend
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
@@ -91,7 +89,7 @@ def test_file_source_memory_and_rate(benchmark, bench_patterns, tmp_path):
 @pytest.mark.parametrize("fmt", ["dectris-v2", "dectris-v1"])
 def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpoint, fmt):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "host"))
-    from test_dectris import v1_messages, v2_messages  # the spec encoders of the stream tests
+    from test_dectris import _push, v1_messages, v2_messages  # the spec encoders and sender of the stream tests
 
     frames = _frames(bench_patterns, 64).astype(np.uint32)
     unique = v2_messages(frames, np.zeros((SIDE, SIDE), np.uint32)) if fmt == "dectris-v2" else v1_messages(frames)
@@ -101,18 +99,8 @@ def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpo
     counter = iter(range(1_000_000))
 
     def one_run():
-        ctx = zmq.Context.instance()
-        push = ctx.socket(zmq.PUSH)
-        push.bind(free_tcp_endpoint)
-
-        def send():
-            for m in messages:
-                push.send_multipart(m) if isinstance(m, list) else push.send(m)
-            push.close(linger=10_000)
-
-        sender = threading.Thread(target=send)
+        sender = _push(free_tcp_endpoint, messages)
         source = ZmqSource(free_tcp_endpoint, idle_timeout=30)
-        sender.start()
         writer = RunWriter(tmp_path / f"run{next(counter)}.h5", backend.provenance(), {})
         summary = Runner(source, backend, writer, Preprocessor(PreprocessConfig()), progress=False).run()
         sender.join()

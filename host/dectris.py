@@ -95,15 +95,19 @@ def _tag_hook(tag, immutable=False):
     return tag
 
 
-class Stream2Decoder:
-    """Stream v2 (CBOR) messages -> frames; remembers the series' start message."""
-
-    format = "dectris-v2"
+class _SeriesDecoder:
+    """What a decoder remembers of the series: the source's name, the pixel mask and the beam centre."""
 
     def __init__(self, source: str):
         self.source = source
         self.mask: np.ndarray | None = None
         self.centre: tuple[float, float] | None = None
+
+
+class Stream2Decoder(_SeriesDecoder):
+    """Stream v2 (CBOR) messages -> frames; remembers the series' start message."""
+
+    format = "dectris-v2"
 
     def __call__(self, parts: list[bytes]):
         import cbor2
@@ -156,15 +160,10 @@ def decode_v1_blob(blob: bytes, shape: tuple[int, int], dtype: np.dtype, encodin
     return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(shape)
 
 
-class Stream1Decoder:
+class Stream1Decoder(_SeriesDecoder):
     """Stream v1 (legacy multipart JSON) messages -> frames; remembers the series header."""
 
     format = "dectris-v1"
-
-    def __init__(self, source: str):
-        self.source = source
-        self.mask: np.ndarray | None = None
-        self.centre: tuple[float, float] | None = None
 
     def _header(self, parts: list[bytes]) -> None:
         if len(parts) > 1:
