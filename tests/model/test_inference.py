@@ -81,4 +81,4 @@ def test_unknown_network_and_tampered_weights(tmp_path):
     (copy / "phase.keras").write_bytes(bytes(data))
     with pytest.raises(CdinnError, match="do not match their model card"):
         cdinn.reconstruct(np.ones((32, 32)), net=str(copy))
-    assert network_folder("default") == WEIGHTS_DIR / "paper"
+    assert network_folder("default") == WEIGHTS_DIR / "robust"
