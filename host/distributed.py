@@ -46,7 +46,7 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
     import h5py
     import hdf5plugin  # noqa: F401
 
-    from cdinn.host.hdf5_frames import _dataset_paths, _open_dataset
+    from cdinn.host.hdf5_frames import dataset_paths, open_dataset
 
     path, dataset = split_spec(spec)
     files = sorted(glob.glob(str(path))) if glob.has_magic(str(path)) else [str(path)]
@@ -63,8 +63,8 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
             raise CdinnError(f"{name}: unknown input format (use .npy or HDF5)")
         try:
             with h5py.File(name, "r") as fh:
-                for inner in _dataset_paths(fh, dataset, Path(name)):
-                    dset = _open_dataset(fh, inner, Path(name))
+                for inner in dataset_paths(fh, dataset, Path(name)):
+                    dset = open_dataset(fh, inner, Path(name))
                     low = dset.attrs.get("image_nr_low")
                     first = int(low) if low is not None else number
                     count = len(dset)

@@ -55,8 +55,9 @@ def detector_info(fh: h5py.File) -> DetectorInfo:
     return DetectorInfo(mask, centre)
 
 
-def _dataset_paths(fh: h5py.File, dataset: str | None, path: Path) -> list[str]:
-    """The dataset paths to read, in order (see the module docstring)."""
+def dataset_paths(fh: h5py.File, dataset: str | None, path: Path) -> list[str]:
+    """The dataset paths of open file ``fh`` (at ``path``) to read, in order: ``dataset`` if given, else an
+    NXmx master's data_* links, the NeXus default signal, or ``diffraction`` (see the module docstring)."""
     if dataset:
         return [dataset]
     links = sorted(name for name in fh.get("/entry/data", {}) if _DATA_LINK.match(name)) if "/entry/data" in fh else []
@@ -71,7 +72,8 @@ def _dataset_paths(fh: h5py.File, dataset: str | None, path: Path) -> list[str]:
                      "found; name one as FILE:/path/to/dataset")
 
 
-def _open_dataset(fh: h5py.File, name: str, path: Path) -> h5py.Dataset:
+def open_dataset(fh: h5py.File, name: str, path: Path) -> h5py.Dataset:
+    """Dataset ``name`` of ``fh``, or one CdinnError line (naming the data file behind a broken link)."""
     link = fh.get(name, getlink=True)
     try:
         node = fh[name]
@@ -116,14 +118,14 @@ class Hdf5Frames:
         with fh:
             self.info = detector_info(fh)
             try:
-                names = _dataset_paths(fh, self.dataset, self.path)
+                names = dataset_paths(fh, self.dataset, self.path)
             except CdinnError as exc:
                 self.ended_normally = False
                 yield Rejected(number, str(exc), source, time.time())
                 return
             for name in names:
                 try:
-                    dset = _open_dataset(fh, name, self.path)
+                    dset = open_dataset(fh, name, self.path)
                     if dset.ndim not in (2, 3):
                         raise CdinnError(f"{self.path}:{name}: expected frames (N, rows, cols), got {dset.shape}")
                     yield from self._frames(dset, name, number)
