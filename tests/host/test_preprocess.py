@@ -95,3 +95,29 @@ def test_frame_empty_after_background_and_bad_configs(tmp_path):
         PreprocessConfig(crop=40)
     with pytest.raises(CdinnError, match="cannot read dark frame"):
         Preprocessor(PreprocessConfig(dark=str(tmp_path / "missing.npy")))
+
+
+def test_mask_problems_give_one_line_errors(tmp_path):
+    with pytest.raises(CdinnError, match="cannot read mask: input file not found"):
+        Preprocessor(PreprocessConfig(mask=str(tmp_path / "missing.npy")))
+    np.save(tmp_path / "small.npy", np.zeros((16, 16), np.uint8))
+    pre = Preprocessor(PreprocessConfig(mask=str(tmp_path / "small.npy")))
+    with pytest.raises(CdinnError, match=r"does not match the mask \(16, 16\)"):
+        pre(np.ones((64, 64), np.uint16))
+    with pytest.raises(CdinnError, match="no valid pixel"):
+        Preprocessor(PreprocessConfig())(np.full((64, 64), np.iinfo(np.uint16).max, np.uint16))
+    frame = np.ones((64, 64), np.float32)
+    frame[3, 3] = np.nan
+    with pytest.raises(CdinnError, match="NaN or Inf outside the masked pixels"):
+        Preprocessor(PreprocessConfig())(frame)
+    masked = np.zeros((64, 64), bool)
+    masked[3, 3] = True
+    assert np.isfinite(Preprocessor(PreprocessConfig())(frame, masked)).all()  # a masked NaN is no measurement
+
+
+def test_a_bad_cluster_spec_is_one_line(tmp_path):
+    from cdinn.cli import main
+
+    np.save(tmp_path / "in.npy", np.ones((2, 32, 32), np.float32))
+    assert main(["reconstruct", str(tmp_path / "in.npy"), str(tmp_path / "o.h5"), "--cluster", "local:two"]) == 2
+    assert not (tmp_path / "o.h5").exists()
