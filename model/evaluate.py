@@ -64,21 +64,25 @@ def test_set(cfg: EvaluateConfig, family: str = "gratings", n: int | None = None
     return simulate_many(n or cfg.n, cfg.seed, sim, oversampled=True)
 
 
-def _timed_result(fn, data: SimulatedBatch, single, repeats: int) -> dict:
-    """Run ``fn`` on the whole test set (throughput) and ``single`` at batch 1 (latency)."""
-    result, seconds = timed(fn)
-    latency = time_calls(single, repeats, warmup=3)
+def _api_summary(result, seconds: float, count: int, latency: np.ndarray, **extra) -> dict:
+    """One method's entry: the ``cdinn.reconstruct`` result, its object, batch-1 latency and throughput."""
     return {"result": result, "object": complex_object(result.amplitude, result.phase),
-            "latency": latency_summary(latency), "throughput_s_per_pattern": seconds / len(data.diffraction)}
+            "latency": latency_summary(latency), "throughput_s_per_pattern": seconds / count, **extra}
+
+
+def _single_calls(run, frames: np.ndarray, k: int) -> np.ndarray:
+    """Seconds of ``run`` on each of the first ``k`` frames alone (batch 1)."""
+    return np.array([timed(lambda i=i: run(frames[i : i + 1]))[1] for i in range(min(k, len(frames)))])
 
 
 def _network_results(name: str, data: SimulatedBatch, repeats: int) -> dict:
     from cdinn.api import reconstruct
 
-    reconstruct(data.diffraction[:1], net=name)  # load the session outside the timing
     one = data.diffraction[:1]
-    return _timed_result(lambda: reconstruct(data.diffraction, net=name), data,
-                         lambda: reconstruct(one, net=name), repeats)
+    reconstruct(one, net=name)  # load the session outside the timing
+    result, seconds = timed(lambda: reconstruct(data.diffraction, net=name))
+    latency = time_calls(lambda: reconstruct(one, net=name), repeats, warmup=3)
+    return _api_summary(result, seconds, len(data.diffraction), latency)
 
 
 def _refined_results(name: str, data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
@@ -86,15 +90,14 @@ def _refined_results(name: str, data: SimulatedBatch, cfg: EvaluateConfig) -> di
     latency at batch 1 on the first ``erhio_latency_patterns`` patterns, the ones ER/HIO is timed on."""
     from cdinn.api import reconstruct
 
+    def run(frames):
+        return reconstruct(frames, net=name, refine=cfg.refine)
+
     over = data.diffraction_oversampled
-    result, seconds = timed(lambda: reconstruct(over, net=name, refine=cfg.refine))
-    k = min(cfg.erhio_latency_patterns, len(over))
-    latency = np.array([timed(lambda i=i: reconstruct(over[i : i + 1], net=name, refine=cfg.refine))[1]
-                        for i in range(k)])
-    return {"result": result, "object": complex_object(result.amplitude, result.phase),
-            "latency": latency_summary(latency), "throughput_s_per_pattern": seconds / len(over),
-            "refined_fraction": float(np.mean(result.refined)),
-            "iterations_mean": float(np.mean(result.iterations))}
+    result, seconds = timed(lambda: run(over))
+    return _api_summary(result, seconds, len(over), _single_calls(run, over, cfg.erhio_latency_patterns),
+                        refined_fraction=float(np.mean(result.refined)),
+                        iterations_mean=float(np.mean(result.iterations)))
 
 
 def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
@@ -102,9 +105,8 @@ def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
     with tqdm(total=pr.iterations, desc="ER/HIO (batch)", unit="it", leave=False) as bar:
         result, seconds = timed(lambda: phase_retrieve(data.diffraction_oversampled, pr,
                                                        record=lambda i, _: bar.update(1)))
-    k = min(cfg.erhio_latency_patterns, len(data.diffraction))
-    latency = np.array([timed(lambda i=i: phase_retrieve(data.diffraction_oversampled[i : i + 1], pr))[1]
-                        for i in range(k)])
+    latency = _single_calls(lambda frames: phase_retrieve(frames, pr), data.diffraction_oversampled,
+                            cfg.erhio_latency_patterns)
     size = data.amplitude.shape[-1]
     truth = pad_centred(complex_object(data.amplitude, data.phase), 2 * size)
     obj = crop_centred(register(result, truth), size).astype(np.complex64)
