@@ -12,6 +12,14 @@ from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.host.sources import FileSource
 
 
+def detector_preprocessor(preprocess: PreprocessConfig | None, size: int, intensity: bool) -> Preprocessor:
+    """The runner's preprocessing for detector-size frames of a batch command: ``preprocess``'s settings with
+    ``input_kind`` from ``intensity`` and the output grid ``size``."""
+    base = preprocess or PreprocessConfig()
+    return Preprocessor(PreprocessConfig(**dict(base.as_dict(), input_kind="intensity" if intensity else "amplitude",
+                                                output_size=size)))
+
+
 def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None
                   ) -> tuple[np.ndarray, np.ndarray, bool]:
     """(patterns (B, size, size), frame numbers (B,), whether the patterns are still intensities).
@@ -34,10 +42,7 @@ def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessC
                          f"{small.number} of {small.source} has shape {small.data.shape}")
     if all(item.data.shape == (size, size) for item in items):
         return np.stack([item.data for item in items]), numbers, intensity
-    base = preprocess or PreprocessConfig()
-    cfg = PreprocessConfig(**dict(base.as_dict(), input_kind="intensity" if intensity else "amplitude",
-                                  output_size=size))
-    prepare = Preprocessor(cfg)
+    prepare = detector_preprocessor(preprocess, size, intensity)
     out = []
     for item in items:
         try:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cdinn.errors import CdinnError
-from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+from cdinn.host.preprocess import PreprocessConfig
 from cdinn.io import HDF5_SUFFIXES, split_spec
 
 FIELDS = ("amplitude", "phase", "fit", "fit_before", "iterations", "refined", "frame_number")
@@ -97,14 +97,14 @@ def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: Preproces
     ``refine`` asks for refinement); returns the :data:`FIELDS` arrays of the good frames and ``rejected`` =
     [(frame number, reason)]."""
     from cdinn.api import reconstruct
+    from cdinn.host.batch_input import detector_preprocessor
     from cdinn.model.validation import bad_frame_reason
 
     frames, mask, centre = _read(chunk)
     numbers = np.arange(chunk.first, chunk.first + len(frames))
     size = preprocess.output_size
     on_grid = frames.shape[1:] == (size, size)
-    prepare = None if on_grid else Preprocessor(
-        PreprocessConfig(**dict(preprocess.as_dict(), input_kind="intensity" if intensity else "amplitude")))
+    prepare = None if on_grid else detector_preprocessor(preprocess, size, intensity)
     good, patterns, rejected = [], [], []
     for number, frame in zip(numbers, frames, strict=True):
         try:
