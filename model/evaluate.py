@@ -31,7 +31,7 @@ from cdinn.model.fit import fit_error
 from cdinn.model.metrics import METRICS, reconstruction_metrics, register, summarise
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
 from cdinn.model.regimes import regimes
-from cdinn.model.scoring import regime_table, spearman, table
+from cdinn.model.scoring import regime_table, spearman, summarise_masked, table
 from cdinn.model.simulate import HELD_OUT_FAMILIES, SimulatedBatch, distribution, simulate_many
 from cdinn.model.timing import latency_summary, time_calls, timed
 
@@ -202,8 +202,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
                            **{k: r[k] for k in ("refined_fraction", "iterations_mean") if k in r}}
                     for name, r in results.items()},
         "regimes": {regime: {"count": int(mask.sum()),
-                             "methods": {n: summarise({k: v[mask] for k, v in m.items()}) if mask.any() else None
-                                         for n, m in metrics.items()}}
+                             "methods": {n: summarise_masked(m, mask) for n, m in metrics.items()}}
                     for regime, mask in masks.items()},
         "fit_ranking": _fit_ranking(results[cfg.nets[0]]["result"], metrics[cfg.nets[0]], out, cfg.nets[0]),
         "held_out_families": _held_out(cfg),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from cdinn.model.conventions import wrap_phase
-from cdinn.model.metrics import summarise, support
+from cdinn.model.metrics import support
 
 GRADIENT_EDGES = (0.0, 0.4, 0.8, 1.2, 2.0)  # rad/px; the last bin is >= 2.0
 SIZE_EDGES = (0, 50, 150, 300)  # pixels; the last bin is >= 300
@@ -64,14 +64,3 @@ def regimes(amplitude: np.ndarray, phase: np.ndarray) -> dict[str, np.ndarray]:
     masks[f"strong phase (> {STRONG_PHASE:g} rad/px)"] = gradient > STRONG_PHASE
     masks[f"small objects (< {SMALL_OBJECT} px)"] = size < SMALL_OBJECT
     return masks
-
-
-def summarise_by_regime(metrics: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> dict[str, dict]:
-    """:func:`cdinn.model.metrics.summarise` of each regime, with its pattern count; empty regimes are
-    reported with count 0 and no summary."""
-    out = {}
-    for name, mask in masks.items():
-        count = int(mask.sum())
-        out[name] = {"count": count,
-                     "summary": summarise({m: v[mask] for m, v in metrics.items()}) if count else None}
-    return out

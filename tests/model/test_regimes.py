@@ -9,7 +9,6 @@ from cdinn.model.regimes import (
     mean_phase_gradient,
     object_size,
     regimes,
-    summarise_by_regime,
 )
 from cdinn.model.simulate import broad, simulate
 
@@ -36,6 +35,9 @@ def test_every_pattern_falls_in_exactly_one_bin_of_each_kind():
     labels = bin_labels(np.array([0.0, 0.39, 0.4, 1.99, 2.0, 7.0]), GRADIENT_EDGES, "rad/px")
     assert labels == ["0-0.4 rad/px", "0-0.4 rad/px", "0.4-0.8 rad/px", "1.2-2 rad/px", ">= 2 rad/px",
                       ">= 2 rad/px"]
+    from cdinn.model.scoring import summarise_masked
+
     metrics = {"chi2": np.arange(400.0), "support_iou": np.linspace(0, 1, 400)}
-    table = summarise_by_regime(metrics, masks)
-    assert sum(table[name]["count"] for name in table if name.endswith(" px") and "small" not in name) == 400
+    summaries = {name: summarise_masked(metrics, mask) for name, mask in masks.items()}
+    assert all((summaries[name] is None) == (not masks[name].any()) for name in masks)
+    assert sum(int(masks[name].sum()) for name in masks if name.endswith(" px") and "small" not in name) == 400
