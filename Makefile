@@ -21,10 +21,11 @@ demo: setup
 	mkdir -p results/demo
 	$(CDINN) simulate --n 200 --seed 7 --position random --oversampled --out results/demo/patterns.h5
 	$(CDINN) reconstruct results/demo/patterns.h5:/diffraction results/demo/reconstruction.h5
-	$(CDINN) evaluate --n 200 --seed 7 --refine auto --family-n 100 --out results/demo/evaluation
+	$(CDINN) evaluate --test-n 200 --seed 7 --refine auto --family-n 100 --out results/demo/evaluation
 	@echo "demo results in results/demo (evaluation/table.md, evaluation/fig*.png)"
 
-test: setup
+## test: lint (ruff + mypy), then every test and every benchmark once (timings off)
+test: lint
 	$(BIN)/python -m pytest tests benchmarks --benchmark-disable $(PYTEST_ARGS)
 
 ## train: reproduce the shipped weights and record test metrics in their cards. The default `robust` set:
@@ -44,40 +45,47 @@ train: setup
 	$(CDINN) train --config paper --examples 180000 --val 20000 --epochs 10 --no-fresh --seed 0 --out build/paper-stage1
 	$(CDINN) train --config paper --init build/paper-stage1 $(FINETUNE) --out build/paper-stage2
 	$(CDINN) train --config paper --init build/paper-stage2 $(SUPPORT) --out model/weights/paper
-	$(CDINN) evaluate --n 1000 --refine auto --update-cards --out results/evaluation
+	$(CDINN) evaluate --refine auto --update-cards --out results/evaluation
 
 evaluate: setup
-	$(CDINN) evaluate --n 1000 --refine auto --out results/evaluation
+	$(CDINN) evaluate --refine auto --out results/evaluation
 
 ## quality: refinement curve, noise sweep and the training-choice ablation (docs/quality.md)
 quality: setup
-	$(CDINN) refine-curve --n 300 --out results/refine
-	$(CDINN) noise-sweep --n 500 --out results/noise
+	$(CDINN) refine-curve --out results/refine
+	$(CDINN) noise-sweep --out results/noise
 	$(CDINN) ablation --out results/ablation
 
+## lint: ruff, then mypy on the package as installed (cdinn.model = model/, ...: a tree of links, see pyproject)
+TYPECHECK := build/typecheck
 lint: setup
 	$(BIN)/ruff check .
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/cdinn
+	for f in cdinn/*.py cdinn/cli; do ln -s $(CURDIR)/$$f $(TYPECHECK)/cdinn/; done
+	for p in model quantize firmware host; do ln -s $(CURDIR)/$$p $(TYPECHECK)/cdinn/$$p; done
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p cdinn
 
 clean:
 	rm -rf results/demo .pytest_cache build *.egg-info
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
-## quantize: prune + QAT a shipped float set (FW_CONFIG=edge|paper; writes model/weights/<set>-q and a report)
-FW_CONFIG ?= edge
+## quantize: prune + QAT a network set (NET=default|edge|paper; writes model/weights/<set>-q and a report)
+NET ?= default
+QUANTIZE := --sparsity 0.25 --prune-epochs 2
 quantize: setup
-	$(CDINN) quantize --source $(FW_CONFIG) --out model/weights/$(FW_CONFIG)-q
+	$(CDINN) quantize --net $(NET) $(QUANTIZE)
 
-## firmware: hls4ml projects, compiled emulation, bit-accuracy validation, estimates and report
+## firmware: hls4ml projects of the set's quantized networks (the default network by default), compiled
+## emulation, bit-accuracy validation, C simulation, estimates, summary.json and report in build/firmware/<set>
 firmware: setup
-	$(CDINN) firmware --source model/weights/$(FW_CONFIG)-q --float-source $(FW_CONFIG) --config $(FW_CONFIG) \
-		--out firmware/build/$(FW_CONFIG)
+	$(CDINN) firmware --net $(NET)
 
 ## csim: every project's own C test bench built with g++ and compared with its expected predictions
 csim: setup
-	$(CDINN) csim --build firmware/build/$(FW_CONFIG)
+	$(CDINN) csim --build build/firmware/$(NET)
 
 ## synth: vendor C synthesis + co-simulation (needs Vitis HLS on PATH; fails with one line otherwise)
-SYNTH_PROJECT ?= firmware/build/$(FW_CONFIG)/shape
+SYNTH_PROJECT ?= build/firmware/$(NET)/shape
 synth: setup
 	$(CDINN) synth --project $(SYNTH_PROJECT)
 

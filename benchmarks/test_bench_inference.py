@@ -6,25 +6,22 @@ import pytest
 
 from cdinn.host.backends import get_backend
 
-BUILD = Path(__file__).resolve().parents[1] / "firmware" / "build"
-
 
 @pytest.fixture(scope="session")
 def firmware_projects(tmp_path_factory):
     """The combined firmware project per configuration: the one `make firmware` built, else built here from
     the shipped quantized networks (conversion and compilation only)."""
+    from cdinn.artefacts import firmware_project
     from cdinn.firmware.build import FirmwareBuildConfig, build
-    from cdinn.model.inference import WEIGHTS_DIR
 
     projects = {}
 
     def project(config: str) -> Path:
         if config not in projects:
-            built = BUILD / config / "both"
+            built = firmware_project(config)
             if not (built / "manifest.json").is_file():
                 out = tmp_path_factory.mktemp("firmware") / config
-                build(FirmwareBuildConfig(source=str(WEIGHTS_DIR / f"{config}-q"), float_source=config, config=config,
-                                          out_dir=str(out), validate_patterns=8), stop_after="compile",
+                build(FirmwareBuildConfig(net=config, out_dir=str(out), validate_patterns=8), stop_after="compile",
                       progress=lambda _: None)
                 built = out / "both"
             projects[config] = built

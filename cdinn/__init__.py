@@ -2,7 +2,7 @@
 
 The stages live in sub-packages: ``cdinn.model`` (simulation, networks, training, phase retrieval,
 metrics), ``cdinn.quantize`` (pruning and quantization-aware fine-tuning), ``cdinn.firmware`` (hls4ml
-conversion and emulation) and ``cdinn.host`` (the readout-node runner and CPU baselines).
+conversion and emulation) and ``cdinn.host`` (the readout-node runner and the CPU paths).
 
 Importing the package sets ``TF_USE_LEGACY_KERAS=1`` so that ``tf.keras`` is Keras 2 (``tf_keras``),
 which tensorflow-model-optimization, QKeras and hls4ml's Keras-2 parser need. It must happen before

@@ -85,7 +85,7 @@ def reconstruct(diffraction, net: str = "default", backend: str = "onnx", intens
         done = refine_auto(amplitude, phase, amplitudes, auto)
         result = Reconstruction(done.amplitude, done.phase, done.fit_after, done.fit_before, done.iterations,
                                 done.refined)
-    elif refine:
+    elif isinstance(refine, int | np.integer) and refine:
         before = fit_error(complex_object(amplitude, phase), amplitudes)
         amplitude, phase = refine_objects(amplitude, phase, amplitudes, refine)
         result = Reconstruction(amplitude, phase, fit_error(complex_object(amplitude, phase), amplitudes), before,

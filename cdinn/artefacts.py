@@ -2,17 +2,22 @@
 
 A network set has a name (``"default"`` is :data:`cdinn.model.inference.DEFAULT_NET`; shipped sets live in
 ``model/weights/<name>``): its float networks, its quantized networks ``model/weights/<name>-q`` (written by
-``cdinn quantize``) and its firmware projects ``firmware/build/<name>/<part>`` (written by ``cdinn firmware``;
-``part`` is ``shape``, ``phase`` or ``both``). Paths given explicitly are used as they are.
+``cdinn quantize``) and its firmware projects ``<build>/firmware/<name>/<part>`` (written by ``cdinn firmware``;
+``part`` is ``shape``, ``phase`` or ``both``). ``<build>`` is ``$CDINN_BUILD_DIR`` if set, else ``build/`` in the
+repository, outside every source package. Paths given explicitly are used as they are.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cdinn.model.inference import DEFAULT_NET, WEIGHTS_DIR
 
-FIRMWARE_BUILD = Path(__file__).resolve().parents[1] / "firmware" / "build"
+
+def build_dir() -> Path:
+    """Where build outputs go: ``$CDINN_BUILD_DIR``, else the repository's ``build/``."""
+    return Path(os.environ.get("CDINN_BUILD_DIR") or Path(__file__).resolve().parents[1] / "build")
 
 
 def set_name(net: str) -> str:
@@ -28,6 +33,11 @@ def quantized_folder(net: str) -> Path:
     return WEIGHTS_DIR / (name if name.endswith("-q") else f"{name}-q")
 
 
+def firmware_build(net: str) -> Path:
+    """The folder ``cdinn firmware`` writes a set's projects and report to."""
+    return build_dir() / "firmware" / set_name(net).removesuffix("-q")
+
+
 def firmware_project(net: str, part: str = "both") -> Path:
     """The firmware project ``part`` built for a set."""
-    return FIRMWARE_BUILD / set_name(net).removesuffix("-q") / part
+    return firmware_build(net) / part

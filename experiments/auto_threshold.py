@@ -18,14 +18,15 @@ import numpy as np
 import cdinn  # noqa: F401
 from cdinn.api import reconstruct
 from cdinn.model.conventions import complex_object, crop_centred, pad_centred
-from cdinn.model.metrics import reconstruction_metrics, register
+from cdinn.model.metrics import register
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
 from cdinn.model.refine import AutoRefineConfig
-from cdinn.model.simulate import broad, simulate_many
+from cdinn.model.scoring import score
+from cdinn.model.test_set import test_set
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 net = sys.argv[2] if len(sys.argv) > 2 else "default"
-data = simulate_many(n, 7070, broad(position="random"), oversampled=True)
+data = test_set(n, seed=7070)  # a tuning set: the test set's distribution, another seed
 over = data.diffraction_oversampled
 reconstruct(over[:2, ::2, ::2], net=net)
 t = time.perf_counter()
@@ -39,9 +40,9 @@ erhio = phase_retrieve(over, PhaseRetrievalConfig())
 erhio_s = time.perf_counter() - t
 truth = complex_object(data.amplitude, data.phase)
 erhio = crop_centred(register(erhio, pad_centred(truth, 64)), 32)
-m_nn = reconstruction_metrics(complex_object(nn.amplitude, nn.phase), data.amplitude, data.phase)
-m_auto = reconstruction_metrics(complex_object(auto.amplitude, auto.phase), data.amplitude, data.phase)
-m_er = reconstruction_metrics(erhio, data.amplitude, data.phase)
+m_nn = score(nn.amplitude, nn.phase, data)
+m_auto = score(auto.amplitude, auto.phase, data)
+m_er = score(np.abs(erhio), np.angle(erhio), data)
 fit = auto.fit_before  # the network's fit against the oversampled pattern
 
 print("network fit decile | fit range | true chi^2 median | shape error median | refined chi^2 median")

@@ -15,10 +15,9 @@ import numpy as np
 
 import cdinn  # noqa: F401
 from cdinn.model import architectures
-from cdinn.model.conventions import complex_object
 from cdinn.model.inference import load_network, reconstruct_with
-from cdinn.model.metrics import reconstruction_metrics
 from cdinn.model.regimes import regimes
+from cdinn.model.scoring import score
 from cdinn.model.simulate import broad, simulate_many
 from cdinn.model.train import TrainConfig, train
 
@@ -43,7 +42,7 @@ for name, arch in CANDIDATES.items():
     wall = time.perf_counter() - start
     folder = str(out / name)
     amp, ph = reconstruct_with(load_network(folder, "shape")[0], load_network(folder, "phase")[0], test.diffraction)
-    m = reconstruction_metrics(complex_object(amp, ph), test.amplitude, test.phase)
+    m = score(amp, ph, test)
     strong = masks["strong phase (> 1 rad/px)"]
     small = masks["small objects (< 50 px)"]
     rows[name] = {"macs": architectures.describe(architectures.ARCHITECTURES[name])["macs"], "train_s": wall,

@@ -10,44 +10,59 @@ Output folder layout::
         csim_tb, tb_data/csim_results.log   the project's C test bench built with g++ and its output
     <out>/test_vectors.npz       the on-grid inputs used for validation (simulated, random positions)
     <out>/report.json, report.md
+    <out>/summary.json           set name, sha256s, bit_exact, csim_passed, ii_cycles, frame_interval_us,
+                                 latency_us, multipliers, bram18 and fits (per device) of the design
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from cdinn.artefacts import firmware_build, quantized_folder, set_name
 from cdinn.cards import read_card
 from cdinn.errors import CdinnError
 from cdinn.firmware.config import FirmwareConfig, load_config, save_config
 from cdinn.firmware.emulate import EmulatorSpec
+from cdinn.firmware.estimate import DEVICES
 from cdinn.firmware.manifest import write_manifest
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model.conventions import network_input
+from cdinn.options import option
 
 NETS = ("shape", "phase")
 COMBINED = "both"
 
 
-@dataclass
+@dataclass(frozen=True)
 class FirmwareBuildConfig:
-    """Inputs and knobs of one firmware build. ``source``: folder of quantized networks (``cdinn quantize``
-    output); ``float_source``: the float network set they came from (for the float-vs-emulation table)."""
+    """Inputs and knobs of one firmware build. Left out, the quantized networks, the firmware YAML and the
+    output folder follow from the network set (:mod:`cdinn.artefacts`): the set's quantized networks, the
+    YAML named after its architecture, and ``<build>/firmware/<set>``."""
 
-    source: str = "model/weights/edge-q"
-    float_source: str = "edge"
-    config: str = "edge"
-    out_dir: str = "firmware/build/edge"
-    combined: bool = True
-    validate_patterns: int = 200
-    compare_patterns: int = 1000
-    testbench_patterns: int = 10
-    workers: int | None = None
-    seed: int = 424_242
+    net: str = option("default", "float network set the quantized networks came from: 'default', a shipped "
+                      "name or a folder")
+    quantized: str | None = option(None, "folder of quantized networks (default: the set's, model/weights/<set>-q)")
+    config: str | None = option(None, "firmware YAML: a shipped name (robust, edge, paper) or a file (default: "
+                                "the one named after the set's architecture)")
+    out_dir: str | None = option(None, "output folder of the projects and the report (default: "
+                                 "<build>/firmware/<set>)", flag="out")
+    combined: bool = option(True, "also build the project that streams both networks")
+    validate_patterns: int = option(200, "patterns of the bit-accuracy check", flag="validate")
+    compare_patterns: int = option(1000, "test patterns of the float / QAT / emulation table", flag="test_n")
+    testbench_patterns: int = option(10, "patterns in each project's C test bench")
+    workers: int | None = option(None, "emulation processes (default: all cores)")
+    seed: int = option(424_242, "seed of the validation patterns")
+
+    def resolved(self) -> FirmwareBuildConfig:
+        """This configuration with the quantized folder, YAML and output folder filled in from the set."""
+        quantized = self.quantized or str(quantized_folder(self.net))
+        config = self.config or read_card(Path(quantized) / "shape.h5")["architecture"]["name"]
+        return replace(self, quantized=quantized, config=config, out_dir=self.out_dir or str(firmware_build(self.net)))
 
 
 @dataclass
@@ -61,14 +76,14 @@ class BuildState:
     cards: dict = field(default_factory=dict)
     hls: dict = field(default_factory=dict)
     specs: dict = field(default_factory=dict)
-    x_grid: np.ndarray | None = None
+    x_grid: np.ndarray = field(default_factory=lambda: np.empty((0, 32, 32, 1)))  # the validation inputs
 
 
 def step_load(state: BuildState) -> dict:
     """Load the quantized networks, verified against their model cards."""
     from cdinn.quantize.qat import firmware_model, input_bits_of, load_quantized
 
-    src = Path(state.cfg.source)
+    src = Path(str(state.cfg.quantized))
     for net in NETS:
         card = read_card(src / f"{net}.h5")
         state.cards[net] = card
@@ -86,11 +101,12 @@ def step_load(state: BuildState) -> dict:
 
 
 def step_test_vectors(state: BuildState) -> dict:
-    """Simulate validation patterns (random positions) and put them on the input quantizer's grid."""
-    from cdinn.model.simulate import SimulationConfig, simulate
+    """Simulate validation patterns (the broad distribution, random positions) and put them on the input
+    quantizer's grid."""
+    from cdinn.model.simulate import distribution, simulate
     from cdinn.quantize.grid import quantize_input
 
-    data = simulate(state.cfg.validate_patterns, state.cfg.seed, SimulationConfig(position="random"))
+    data = simulate(state.cfg.validate_patterns, state.cfg.seed, distribution("broad", position="random"))
     state.x_grid = quantize_input(network_input(data.diffraction), state.report["input_bits"])
     np.savez_compressed(state.out / "test_vectors.npz", inputs=state.x_grid)
     return {"patterns": len(state.x_grid), "seed": state.cfg.seed}
@@ -181,6 +197,33 @@ def step_compare(state: BuildState) -> dict:
     return compare_float_qat_emulation(state)
 
 
+def step_summary(state: BuildState) -> dict:
+    """``summary.json`` beside the report: what was built from what, whether it is exact, and the estimate of
+    the design that runs (the combined project if built, else each network's)."""
+    estimates = state.report["steps"].get("estimate", {}).get("result", {})
+    design = COMBINED if COMBINED in estimates else None
+    parts = [design] if design else [n for n in NETS if n in estimates]
+    summaries = [estimates[p]["summary"] for p in parts]
+    summary = {
+        "net": set_name(state.cfg.net), "quantized": str(state.cfg.quantized),
+        "sha256": {net: card["sha256"] for net, card in state.cards.items()},
+        "float_sha256": {net: card["source_sha256"] for net, card in state.cards.items()},
+        "bit_exact": state.report.get("bit_exact"), "csim_passed": state.report.get("csim_passed"),
+        "design": design or "+".join(parts), "part": state.fw_config.Part, "clock_ns": state.fw_config.ClockPeriod,
+        "label": "ESTIMATE from a model of hls4ml io_stream (not a synthesis result)",
+    }
+    if summaries:
+        summary.update(
+            ii_cycles=max(s["initiation_interval_cycles"] for s in summaries),
+            frame_interval_us=max(s["frame_interval_us"] for s in summaries),
+            latency_us=max(s["latency_us"] for s in summaries),
+            multipliers=sum(s["multipliers"] for s in summaries), bram18=sum(s["bram18"] for s in summaries))
+        summary["fits"] = {device: summary["multipliers"] <= budget["dsp"] and summary["bram18"] <= budget["bram18"]
+                           for device, budget in DEVICES.items()}
+    write_json_atomic(state.out / "summary.json", summary)
+    return summary
+
+
 STEPS: list[tuple[str, Callable[[BuildState], dict]]] = [
     ("load", step_load),
     ("test_vectors", step_test_vectors),
@@ -190,6 +233,7 @@ STEPS: list[tuple[str, Callable[[BuildState], dict]]] = [
     ("csim", step_csim),
     ("estimate", step_estimate),
     ("compare", step_compare),
+    ("summary", step_summary),
 ]
 
 
@@ -200,9 +244,10 @@ def build(cfg: FirmwareBuildConfig, stop_after: str | None = None,
     names = [name for name, _ in STEPS]
     if stop_after is not None and stop_after not in names:
         raise CdinnError(f"unknown firmware step {stop_after!r}; steps are {names}")
-    out = Path(cfg.out_dir)
+    cfg = cfg.resolved()
+    out = Path(str(cfg.out_dir))
     out.mkdir(parents=True, exist_ok=True)
-    state = BuildState(cfg, load_config(cfg.config), out)
+    state = BuildState(cfg, load_config(str(cfg.config)), out)
     state.report.update(config=asdict(cfg), firmware_config=state.fw_config.as_dict(), steps={})
     for name, fn in STEPS:
         progress(f"[firmware] {name} ...")

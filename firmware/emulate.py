@@ -67,6 +67,8 @@ def _init_worker(spec: EmulatorSpec) -> None:
 
 
 def _run_chunk(chunk: np.ndarray) -> np.ndarray:
+    if _worker is None:
+        raise CdinnError("emulation worker used before its initialiser ran")
     return _worker.predict(chunk)
 
 

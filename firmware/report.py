@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cdinn.model.scoring import table
+
 
 def markdown_report(report: dict) -> str:
     steps = report["steps"]
@@ -27,13 +29,7 @@ def markdown_report(report: dict) -> str:
         lines.append("")
     if "compare" in steps:
         r = steps["compare"]["result"]
-        lines += [f"## Float vs QAT vs emulation ({r['patterns']} test patterns, medians)", "",
-                  "| variant | chi^2 | shape error | support IoU | phase RMSE (rad) | amp.-weighted phase RMSE (rad) |",
-                  "|---|---|---|---|---|---|"]
-        for name in ("float", "qat_keras", "emulation"):
-            s = r[name]
-            lines.append(f"| {name} | {s['chi2']['median']:.3g} | {s['shape_error']['median']:.3f} | "
-                         f"{s['support_iou']['median']:.3f} | {s['phase_rmse']['median']:.3f} | "
-                         f"{s['phase_rmse_weighted']['median']:.3f} |")
-        lines += ["", f"Emulation outputs identical to QAT Keras: {r['emulation_equals_qat_keras']}"]
+        rows = [([name], r[name], []) for name in ("float", "qat_keras", "emulation")]
+        lines += [f"## Float vs QAT vs emulation ({r['patterns']} test patterns)", "", table(["variant"], [], rows), "",
+                  f"Emulation outputs identical to QAT Keras: {r['emulation_equals_qat_keras']}"]
     return "\n".join(lines) + "\n"

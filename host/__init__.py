@@ -1,1 +1,1 @@
-"""The runner for the detector readout node and CPU baselines."""
+"""The runner for the detector readout node: sources, preprocessing, backends, writer, and the CPU paths."""

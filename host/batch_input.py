@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from cdinn.errors import CdinnError
-from cdinn.host.frames import Rejected
+from cdinn.host.frames import Frame, Rejected
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.host.sources import FileSource
 
@@ -28,11 +28,11 @@ def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessC
     are preprocessed into amplitudes (``preprocess``'s settings, its ``input_kind`` set from ``intensity``
     and its ``output_size`` to ``size``). Raises CdinnError naming the first frame or file that cannot be
     used; a single 2-D array counts as one frame."""
-    source = FileSource(spec)
-    items = list(source)
-    bad = next((item for item in items if isinstance(item, Rejected)), None)
+    read = list(FileSource(spec))
+    bad = next((item for item in read if isinstance(item, Rejected)), None)
     if bad is not None:
         raise CdinnError(bad.reason)
+    items = [item for item in read if isinstance(item, Frame)]
     if not items:
         raise CdinnError(f"{spec}: no frames")
     numbers = np.array([item.number for item in items], np.int64)

@@ -7,16 +7,31 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from pathlib import Path
 
 import numpy as np
 
+from cdinn.cards import library_versions
 from cdinn.errors import CdinnError
 from cdinn.io import write_text_atomic
 
 REFERENCE = "ER/HIO"
 OVERHEADS = (("ER/HIO", "FFT pair floor", "ER/HIO iteration / bare FFT pair"),
              ("cdinn.reconstruct", "bare session.run", "cdinn.reconstruct / bare session.run"))
+
+
+def machine_info() -> dict:
+    """CPU model, core count and library versions, saved with every benchmark run to compare nodes honestly."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "versions": library_versions()}
 
 
 def _ratio(value: float) -> str:

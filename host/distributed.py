@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,12 +115,13 @@ def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: Preproces
                     raise CdinnError(f"frame {reason}")
                 pattern = frame
             else:
+                assert prepare is not None
                 pattern = prepare(frame, mask, centre)
             patterns.append(pattern)
             good.append(number)
         except CdinnError as exc:
             rejected.append((int(number), str(exc)))
-    out = {"rejected": rejected}
+    out: dict[str, Any] = {"rejected": rejected}
     if good:
         result = reconstruct(np.stack(patterns), net=net, intensity=intensity and on_grid, refine=refine,
                              threads=threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import h5py
 import numpy as np
@@ -25,10 +26,10 @@ def _store(group: h5py.Group, name: str, values: np.ndarray) -> None:
     group.create_dataset(name, data=values.astype(object) if dtype else values, dtype=dtype)
 
 
-def _read(path: str) -> dict:
+def _read(path: str) -> dict[str, Any]:
     try:
         with h5py.File(path, "r", libver="latest", swmr=True) as fh:
-            data = {name: _values(fh[name]) for name in _PER_FRAME}
+            data: dict[str, Any] = {name: _values(fh[name]) for name in _PER_FRAME}
             data["rejected"] = {k: _values(fh["rejected"][k]) for k in ("frame_number", "arrival_time", "reason")}
             data["provenance"] = fh.attrs.get("provenance", "{}")
             data["complete"] = bool(fh.attrs.get("complete", False))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def export_onnx(net: str = "edge", out_dir: str | os.PathLike | None = None, che
               "phase.onnx": (models["phase"], ["phase"], {"phase": sources["phase"]}),
               COMBINED: (combined, ["shape", "phase"], sources)}
     x = network_input(simulate(check_patterns, seed=99).diffraction)
-    report = {"folder": str(out), "opset": OPSET, "max_abs_difference": {}}
+    report: dict[str, Any] = {"folder": str(out), "opset": OPSET, "max_abs_difference": {}}
     for filename, (model, names, src) in graphs.items():
         _write_atomic(_to_onnx(model, names, src), out / filename)
         onnx_out = session(out / filename).run(None, {"diffraction": x})

@@ -21,23 +21,31 @@ Scale does not matter downstream: the networks normalise each frame to its maxim
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.model.validation import bad_frame_reason
+from cdinn.options import centre_pixel_text, option
 
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    input_kind: str = "intensity"  # 'intensity' (counts) or 'amplitude'
-    dark: str | None = None  # .npy dark frame (counts), same shape as the frames
-    background: float = 0.0  # counts per pixel subtracted after the dark frame
-    centre: str = "frame"  # 'frame' (middle pixel), 'max', 'com'; ignored when centre_pixel is given
-    centre_pixel: tuple[int, int] | None = None  # calibrated (row, col) of the zero frequency
-    crop: int | None = None  # window side in pixels; default: largest multiple of output_size that fits
+    input_kind: Literal["intensity", "amplitude"] = option("intensity", "what the detector frames hold (counts = "
+                                                           "intensity)")
+    dark: str | None = option(None, ".npy dark frame (counts) to subtract, the frames' shape")
+    background: float = option(0.0, "constant background subtracted after the dark frame (counts per pixel)")
+    centre: Literal["frame", "max", "com"] = option("frame", "zero-frequency pixel: the frame's middle pixel, the "
+                                                    "maximum or the centre of mass")
+    centre_pixel: tuple[int, int] | None = option(None, "calibrated zero-frequency pixel as ROW,COL (row = y, col = "
+                                                  "x; overrides the beam centre an NXmx file records, which overrides "
+                                                  "--centre)", parse=centre_pixel_text, metavar="ROW,COL")
+    crop: int | None = option(None, "crop window around the centre (pixels, a multiple of 32; default: the largest "
+                              "that fits)")
     output_size: int = 32
-    mask: str | None = None  # .npy or HDF5 spec of a bad-pixel mask (nonzero = bad), same shape as the frames
+    mask: str | None = option(None, "bad-pixel mask (.npy or HDF5 spec, nonzero = bad, the frames' shape), combined "
+                              "with the detector's own pixel_mask and the unsigned-maximum sentinel")
 
     def __post_init__(self) -> None:
         if self.input_kind not in ("intensity", "amplitude"):
@@ -63,7 +71,8 @@ def find_centre(frame: np.ndarray, method: str) -> tuple[int, int]:
     """Pixel (row, col) of the diffraction centre: the maximum, the intensity centre of mass, or the
     middle pixel of the frame ('frame')."""
     if method == "max":
-        return tuple(int(v) for v in np.unravel_index(np.argmax(frame), frame.shape))
+        row, col = np.unravel_index(np.argmax(frame), frame.shape)
+        return int(row), int(col)
     if method == "com":
         total = frame.sum()
         rows, cols = np.indices(frame.shape)

@@ -102,7 +102,8 @@ class Runner:
 
     def _next_batch(self) -> tuple[list, bool]:
         """Up to max_batch items: block for the first, then take what is already queued."""
-        items, ended = [], False
+        items: list = []
+        ended = False
         while not items:
             try:
                 item = self._queue.get(timeout=0.1)
@@ -152,6 +153,7 @@ class Runner:
                 self._write(amplitude[good], phase[good], [frames[i] for i in good], fit[good])
             if bad.any():
                 pick = np.flatnonzero(bad)
+                assert self._refine_pool is not None  # created with the refiner
                 self._pending.append(self._refine_pool.submit(
                     self._refine, amplitude[pick], phase[pick], patterns[pick], [frames[i] for i in pick]))
 
@@ -175,7 +177,7 @@ class Runner:
         """Wait for every refinement in flight; return the errors they raised."""
         if self._refine_pool is None:
             return []
-        errors = [f.exception() for f in self._pending if f.exception() is not None]
+        errors = [error for f in self._pending if (error := f.exception()) is not None]
         self._refine_pool.shutdown(wait=True)
         return errors
 

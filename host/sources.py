@@ -210,7 +210,7 @@ class ZmqSource:
         self.format = stream_format
         self.endpoint, self.idle_timeout = endpoint, idle_timeout
         self.stop = stop or threading.Event()
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context = zmq.Context.instance()
         self._socket = self._ctx.socket(zmq.PULL if mode == "pull" else zmq.SUB)
         if mode == "sub":
             self._socket.setsockopt(zmq.SUBSCRIBE, b"")

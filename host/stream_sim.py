@@ -32,7 +32,7 @@ def stream(frames: np.ndarray, endpoint: str, rate: float | None = None, mode: s
 
     if mode not in ("push", "pub"):
         raise CdinnError(f"stream mode must be 'push' or 'pub', got {mode!r}")
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context = zmq.Context.instance()
     sock = ctx.socket(zmq.PUSH if mode == "push" else zmq.PUB)
     sock.setsockopt(zmq.SNDHWM, 100_000)
     sock.setsockopt(zmq.LINGER, 10_000)

@@ -12,14 +12,15 @@ The chi^2 of the tables is the paper's, on the absolute intensity scale; the
 error against the true pattern), which a measurement in arbitrary units cannot fix either: networks and the
 refinement report amplitudes on the [0, 1] convention, ER/HIO in the pattern's units.
 
-Networks run the way users call them, ``cdinn.reconstruct`` (onnxruntime, fit included); time per pattern is
-measured in the same run for each method, at batch 1 (latency) and over the whole batch (throughput).
+Networks run the way users call them, ``cdinn.reconstruct`` (onnxruntime, fit included). Speed is measured in
+one place, the benchmark suite (``make bench``), not here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -31,12 +32,12 @@ from cdinn.model.fit import fit_error
 from cdinn.model.metrics import METRICS, reconstruction_metrics, register, summarise
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
 from cdinn.model.regimes import regimes
-from cdinn.model.scoring import regime_table, spearman, summarise_masked, table
-from cdinn.model.simulate import HELD_OUT_FAMILIES, SimulatedBatch, distribution, simulate_many
-from cdinn.model.timing import latency_summary, time_calls, timed
+from cdinn.model.scoring import Row, regime_table, spearman, summarise_masked, table
+from cdinn.model.simulate import HELD_OUT_FAMILIES, SimulatedBatch
+from cdinn.model.test_set import TEST_N, TEST_SEED, test_set
+from cdinn.options import count_or_auto, option
 
 ERHIO = "ER/HIO"
-TEST_SEED = 20_181_009
 
 
 @dataclass
@@ -45,89 +46,62 @@ class EvaluateConfig:
     network sets by name or folder; ``families``: held-out phase families scored with ``family_n`` patterns
     each; ``refine``: 0, K iterations or 'auto' for the first set seeding ER/HIO."""
 
-    n: int = 1000
-    seed: int = TEST_SEED
-    data: str = "broad"
-    nets: tuple[str, ...] = ("default", "paper", "edge")
+    n: int = option(TEST_N, "test patterns", flag="test_n")
+    seed: int = option(TEST_SEED, "seed of the test set")
+    data: str = option("broad", "test distribution: 'broad' (phase gradients to ~2 rad/px, objects from ~15 px) "
+                       "or 'paper' (the paper's Methods ranges)")
+    nets: tuple[str, ...] = option(("default", "paper", "edge"), "comma-separated network sets (names or folders)")
     phase_retrieval: PhaseRetrievalConfig = field(default_factory=PhaseRetrievalConfig)
-    photons: float | None = None
-    latency_repeats: int = 200
-    erhio_latency_patterns: int = 5
-    refine: int | str = 0
-    families: tuple[str, ...] = HELD_OUT_FAMILIES
-    family_n: int = 300
+    photons: float | None = option(None, "Poisson noise at this total photon count per pattern (none: noiseless)")
+    refine: int | str = option(0, "0, K ER/HIO iterations seeded by the first set, or 'auto' (only badly "
+                               "fitting patterns, each until its fit stops improving)", parse=count_or_auto,
+                               metavar="K|auto")
+    families: tuple[str, ...] = option(HELD_OUT_FAMILIES, "held-out phase families scored beside the test set")
+    family_n: int = option(300, "patterns per held-out family")
 
 
-def test_set(cfg: EvaluateConfig, family: str = "gratings", n: int | None = None) -> SimulatedBatch:
-    """The evaluation patterns: random positions, oversampled pattern included."""
-    sim = distribution(cfg.data, position="random", photons=cfg.photons, phase_family=family)
-    return simulate_many(n or cfg.n, cfg.seed, sim, oversampled=True)
+def _entry(result, **extra) -> dict:
+    """One method's entry: the ``cdinn.reconstruct`` result and its object."""
+    return {"result": result, "object": complex_object(result.amplitude, result.phase), **extra}
 
 
-def _api_summary(result, seconds: float, count: int, latency: np.ndarray, **extra) -> dict:
-    """One method's entry: the ``cdinn.reconstruct`` result, its object, batch-1 latency and throughput."""
-    return {"result": result, "object": complex_object(result.amplitude, result.phase),
-            "latency": latency_summary(latency), "throughput_s_per_pattern": seconds / count, **extra}
-
-
-def _single_calls(run, frames: np.ndarray, k: int) -> np.ndarray:
-    """Seconds of ``run`` on each of the first ``k`` frames alone (batch 1)."""
-    return np.array([timed(lambda i=i: run(frames[i : i + 1]))[1] for i in range(min(k, len(frames)))])
-
-
-def _network_results(name: str, data: SimulatedBatch, repeats: int) -> dict:
+def _network_results(name: str, data: SimulatedBatch) -> dict:
     from cdinn.api import reconstruct
 
-    one = data.diffraction[:1]
-    reconstruct(one, net=name)  # load the session outside the timing
-    result, seconds = timed(lambda: reconstruct(data.diffraction, net=name))
-    latency = time_calls(lambda: reconstruct(one, net=name), repeats, warmup=3)
-    return _api_summary(result, seconds, len(data.diffraction), latency)
+    return _entry(reconstruct(data.diffraction, net=name))
 
 
 def _refined_results(name: str, data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
-    """The network set seeding ER/HIO (``cfg.refine``: K iterations or 'auto') on the oversampled patterns;
-    latency at batch 1 on the first ``erhio_latency_patterns`` patterns, the ones ER/HIO is timed on."""
+    """The network set seeding ER/HIO (``cfg.refine``: K iterations or 'auto') on the oversampled patterns."""
     from cdinn.api import reconstruct
 
-    def run(frames):
-        return reconstruct(frames, net=name, refine=cfg.refine)
-
-    over = data.diffraction_oversampled
-    result, seconds = timed(lambda: run(over))
-    return _api_summary(result, seconds, len(over), _single_calls(run, over, cfg.erhio_latency_patterns),
-                        refined_fraction=float(np.mean(result.refined)),
-                        iterations_mean=float(np.mean(result.iterations)))
+    result = reconstruct(data.oversampled, net=name, refine=cfg.refine)
+    return _entry(result, refined_fraction=float(np.mean(result.refined)),
+                  iterations_mean=float(np.mean(result.iterations)))
 
 
 def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
     pr = cfg.phase_retrieval
     with tqdm(total=pr.iterations, desc="ER/HIO (batch)", unit="it", leave=False) as bar:
-        result, seconds = timed(lambda: phase_retrieve(data.diffraction_oversampled, pr,
-                                                       record=lambda i, _: bar.update(1)))
-    latency = _single_calls(lambda frames: phase_retrieve(frames, pr), data.diffraction_oversampled,
-                            cfg.erhio_latency_patterns)
+        result = phase_retrieve(data.oversampled, pr, record=lambda i, _: bar.update(1))
     size = data.amplitude.shape[-1]
     truth = pad_centred(complex_object(data.amplitude, data.phase), 2 * size)
     obj = crop_centred(register(result, truth), size).astype(np.complex64)
-    return {"object": obj, "latency": latency_summary(latency),
-            "throughput_s_per_pattern": seconds / len(data.diffraction)}
+    return {"object": obj}
 def markdown_table(report: dict) -> str:
-    """The metrics and timing table (medians, tails) of an evaluation report, as markdown."""
-    erhio = report["methods"][ERHIO]
-    rows = []
+    """The metrics table (medians, tails) of an evaluation report, as markdown. Speed is measured by the
+    benchmark suite (``make bench``), not here."""
+    rows: list[Row] = []
     for name, method in report["methods"].items():
-        lat, per = method["latency"]["median_us"], method["throughput_s_per_pattern"]
-        speedups = [f"{erhio['latency']['median_us'] / lat:.0f}x", f"{erhio['throughput_s_per_pattern'] / per:.0f}x"]
-        rows.append(([name], method["summary"],
-                     [f"{method['chi2_best_scale_median']:.3g}", f"{lat / 1e3:.3f}", f"{per * 1e3:.3f}", *speedups]))
-    return table(["method"], ["chi^2 at the best scale median", "latency batch 1 (ms)", "throughput (ms/pattern)",
-                              "speed-up batch 1", "speed-up batched"], rows)
+        refined = (f"{method['refined_fraction']:.0%} refined, {method['iterations_mean']:.0f} iterations on average"
+                   if "refined_fraction" in method else "")
+        rows.append(([name], method["summary"], [f"{method['chi2_best_scale_median']:.3g}", refined]))
+    return table(["method"], ["chi^2 at the best scale median", "refinement"], rows)
 
 
 def family_table(report: dict) -> str:
     """Medians of each network on each held-out phase family."""
-    rows = [([family, name], summary, []) for family, methods in report["held_out_families"].items()
+    rows: list[Row] = [([family, name], summary, []) for family, methods in report["held_out_families"].items()
             for name, summary in methods.items()]
     return table(["held-out family", "method"], [], rows)
 
@@ -168,9 +142,9 @@ def _held_out(cfg: EvaluateConfig) -> dict:
     """Median summaries of every network on each held-out phase family (``family_n`` patterns each)."""
     from cdinn.api import reconstruct
 
-    out = {}
+    out: dict[str, dict] = {}
     for family in cfg.families:
-        data = test_set(cfg, family, cfg.family_n)
+        data = test_set(cfg.family_n, cfg.seed, cfg.data, cfg.photons, family)
         out[family] = {}
         for name in cfg.nets:
             r = reconstruct(data.diffraction, net=name)
@@ -184,20 +158,19 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
     families, fit ranking), per-pattern metrics and figures to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = test_set(cfg)
-    results = {name: _network_results(name, data, cfg.latency_repeats) for name in cfg.nets}
+    data = test_set(cfg.n, cfg.seed, cfg.data, cfg.photons)
+    results = {name: _network_results(name, data) for name in cfg.nets}
     if cfg.refine:
         results[f"{cfg.nets[0]} + {cfg.refine} ER/HIO"] = _refined_results(cfg.nets[0], data, cfg)
     results[ERHIO] = _erhio_results(data, cfg)
     metrics = {name: reconstruction_metrics(r["object"], data.amplitude, data.phase) for name, r in results.items()}
     masks = regimes(data.amplitude, data.phase)
-    report = {
+    report: dict[str, Any] = {
         "command": command,
         "test_set": {"n": cfg.n, "seed": cfg.seed, "data": cfg.data, "position": "random", "photons": cfg.photons},
         "refine": cfg.refine,
         "phase_retrieval": cfg.phase_retrieval.as_dict(),
-        "methods": {name: {"summary": summarise(metrics[name]), "latency": r["latency"],
-                           "throughput_s_per_pattern": r["throughput_s_per_pattern"],
+        "methods": {name: {"summary": summarise(metrics[name]),
                            "chi2_best_scale_median": float(np.median(fit_error(r["object"], data.diffraction))),
                            **{k: r[k] for k in ("refined_fraction", "iterations_mean") if k in r}}
                     for name, r in results.items()},
@@ -207,8 +180,9 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
         "fit_ranking": _fit_ranking(results[cfg.nets[0]]["result"], metrics[cfg.nets[0]], out, cfg.nets[0]),
         "held_out_families": _held_out(cfg),
     }
+    arrays = {f"{n.replace('/', '_')}_{m}": metrics[n][m] for n in metrics for m in METRICS}
     np.savez_compressed(out / "per_pattern_metrics.npz", fit=np.asarray(results[cfg.nets[0]]["result"].fit),
-                        **{f"{n.replace('/', '_')}_{m}": metrics[n][m] for n in metrics for m in METRICS})
+                        **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     _figures(data, results, metrics, out, cfg.nets[0])
     write_json_atomic(out / "report.json", report)
     ranking = ", ".join(f"{k.removeprefix('spearman_')} {v:.3f}" for k, v in report["fit_ranking"].items())

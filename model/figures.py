@@ -61,7 +61,7 @@ def histogram(values: dict[str, np.ndarray], path: str | Path, xlabel: str, titl
     positive = np.concatenate([v[v > 0] for v in values.values()])
     bins = np.logspace(np.log10(positive.min()), np.log10(positive.max()), 40)
     for name, v in values.items():
-        ax.hist(np.clip(v, bins[0], None), bins=bins, alpha=0.5, label=name)
+        ax.hist(np.clip(v, bins[0], None), bins=bins.tolist(), alpha=0.5, label=name)
     ax.set(xscale="log", xlabel=xlabel, ylabel="patterns", title=title)
     ax.legend()
     return save_figure(fig, path)

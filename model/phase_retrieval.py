@@ -17,6 +17,7 @@ import scipy.fft
 from scipy.ndimage import gaussian_filter
 
 from cdinn.errors import CdinnError
+from cdinn.options import option
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class PhaseRetrievalConfig:
     ``shrinkwrap_every`` iterations: |object| blurred by a Gaussian whose sigma (pixels) falls linearly
     from ``sigma_start`` to ``sigma_end``, thresholded at ``threshold`` times its maximum."""
 
-    iterations: int = 620
+    iterations: int = option(620, "ER/HIO iterations (the paper's recipe: 620)")
     cycle: int = 100
     hio_per_cycle: int = 80
     beta: float = 0.9
@@ -36,7 +37,7 @@ class PhaseRetrievalConfig:
     threshold: float = 0.1
     average_last: int = 20
     autocorrelation_threshold: float = 0.04
-    seed: int = 0
+    seed: int = option(0, "seed of the random starting phases")
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or not 0 <= self.average_last <= self.iterations:
@@ -118,7 +119,7 @@ def iterate(measured: np.ndarray, obj: np.ndarray, supp: np.ndarray, cfg: PhaseR
                                               cfg.threshold), cfg.beta)
         if record is not None:
             record(i, obj)
-    result = average / np.float32(cfg.average_last) if cfg.average_last else obj
+    result = average / np.float32(cfg.average_last) if cfg.average_last and average is not None else obj
     return result, masks.support
 
 

@@ -46,6 +46,8 @@ from cdinn.model.conventions import (
     pad_centred,
     subsample_oversampled,
 )
+from cdinn.model.phase_fields import centre_of_mass, phase_field, uniform
+from cdinn.options import option
 
 Position = Literal["centred", "random"]
 PhaseFamily = Literal["gratings", "zernike", "defect", "noise"]
@@ -57,7 +59,7 @@ HELD_OUT_FAMILIES: tuple[str, ...] = ("zernike", "defect", "noise")  # never use
 class SimulationConfig:
     """Generator parameters. Lengths in pixels, phases in radians, ``photons`` = total counts per pattern."""
 
-    size: int = 32
+    size: int = option(32, "grid size S in pixels")
     min_points: int = 3
     max_points: int = 12
     min_radius: float = 0.12  # half-width of the point-scatter box, as a fraction of ``size``
@@ -75,9 +77,10 @@ class SimulationConfig:
     ptp_exponent: float = 1.0  # peak-to-peak = max_phase_ptp * u ** ptp_exponent, u uniform: < 1 favours strong phase
     min_area: int = 12  # pixels of the rasterised hull: smaller hulls are redrawn
     min_core: int = 4  # pixels of the hull's one-pixel erosion: thinner hulls (slivers) are redrawn
-    phase_family: PhaseFamily = "gratings"
-    position: Position = "centred"
-    photons: float | None = None  # None: noiseless; else Poisson counting noise at this total count
+    phase_family: PhaseFamily = option("gratings", "phase-field family (the networks train on gratings; the "
+                                       "others are held out)", flag="family")
+    position: Position = option("centred", "support centre of mass at the grid centre, or anywhere the object fits")
+    photons: float | None = option(None, "Poisson noise at this total photon count per pattern (none: noiseless)")
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size % 2:
@@ -128,13 +131,6 @@ def broad(**changes) -> SimulationConfig:
     return replace(BROAD, **changes)
 
 
-def _uniform(rng: np.random.Generator, lo: float, hi: float, shape, log: bool) -> np.ndarray:
-    """Uniform draws in [lo, hi], or log-uniform ones (one draw per value either way)."""
-    if log:
-        return np.exp(rng.uniform(np.log(lo), np.log(hi), shape))
-    return rng.uniform(lo, hi, shape)
-
-
 @dataclass
 class SimulatedBatch:
     """One batch of examples; all arrays float32, first axis = example.
@@ -148,6 +144,13 @@ class SimulatedBatch:
     amplitude: np.ndarray
     phase: np.ndarray
     diffraction_oversampled: np.ndarray | None = None
+
+    @property
+    def oversampled(self) -> np.ndarray:
+        """``diffraction_oversampled``; an error if the batch was simulated without it."""
+        if self.diffraction_oversampled is None:
+            raise CdinnError("these patterns were simulated without their 2x oversampled versions")
+        return self.diffraction_oversampled
 
 
 _MARGIN = 2.0  # pixels kept free at the border for the blurred edge
@@ -186,27 +189,15 @@ def convex_hull_masks(points: np.ndarray, size: int) -> np.ndarray:
     bound = rhs / safe
     lo = np.where(a > 0, bound, -np.inf).max(axis=1)  # (B, size)
     hi = np.where(a < 0, bound, np.inf).min(axis=1)
-    flat_ok = np.where(a == 0, rhs <= 0, True).all(axis=1)  # edges parallel to the columns
+    flat_ok = np.asarray(np.where(a == 0, rhs <= 0, True).all(axis=1))  # edges parallel to the columns
     inside = (coords[None, None, :] >= lo[..., None]) & (coords[None, None, :] <= hi[..., None])
     return inside & flat_ok[..., None]
-
-
-def _centre_of_mass(masks: np.ndarray) -> np.ndarray:
-    """(B, 2) centre of mass (row, column) of each mask; the grid centre for an empty one."""
-    size = masks.shape[-1]
-    idx = np.arange(size, dtype=np.float64)
-    total = masks.sum(axis=(1, 2)).astype(np.float64)
-    safe = np.where(total > 0, total, 1.0)
-    rows = (masks.sum(axis=2) * idx).sum(axis=1) / safe
-    cols = (masks.sum(axis=1) * idx).sum(axis=1) / safe
-    com = np.stack([rows, cols], axis=1)
-    return np.where(total[:, None] > 0, com, size / 2)
 
 
 def _random_points(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
     """(n, max_points, 2) point sets in a random box around the centre; unused slots repeat point 0."""
     size = cfg.size
-    radius = _uniform(rng, cfg.min_radius, cfg.max_radius, (n, 1, 1), cfg.log_radius) * size
+    radius = uniform(rng, cfg.min_radius, cfg.max_radius, (n, 1, 1), cfg.log_radius) * size
     aspect = np.exp(rng.uniform(-0.4, 0.4, (n, 1, 2)))
     pts = size / 2 + radius * aspect * rng.uniform(-1, 1, (n, cfg.max_points, 2))
     count = rng.integers(cfg.min_points, cfg.max_points + 1, n)
@@ -241,7 +232,7 @@ def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) ->
     with it every other example of the batch, is the same as without them."""
     points = _place(rng, _random_supports(rng, n, cfg), cfg)
     thin = _too_thin(convex_hull_masks(points, cfg.size), cfg)
-    spare = rng.spawn(1)[0] if thin.any() else None
+    spare = rng.spawn(1)[0]
     while thin.any():
         redraw = _place(spare, _random_supports(spare, int(thin.sum()), cfg), cfg)
         points[thin] = redraw
@@ -252,137 +243,13 @@ def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) ->
 def _place(rng: np.random.Generator, points: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
     """Shift point sets so the rasterised support's centre of mass is at the centre (or at random)."""
     size = cfg.size
-    com = _centre_of_mass(convex_hull_masks(points, size))
+    com = centre_of_mass(convex_hull_masks(points, size))
     pts = points + (size / 2 - com)[:, None, :]
     if cfg.position == "random":
         lo = _MARGIN - pts.min(axis=1)  # (n, 2) allowed shift range keeping the margin
         hi = size - 1 - _MARGIN - pts.max(axis=1)
         pts = pts + rng.uniform(np.minimum(lo, 0), np.maximum(hi, 0))[:, None, :]
     return np.clip(pts, _MARGIN, size - 1 - _MARGIN)
-
-
-def _grating_fields(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
-    """(n, N, N) smooth random fields: sums of sine gratings and Gaussians, arbitrary scale.
-
-    Both kinds are separable in rows and columns (sin(a + b) = sin a cos b + cos a sin b), so the field is
-    built from (n, terms, N) factors with one einsum.
-    """
-    size = cfg.size
-    coords = np.arange(size, dtype=np.float32)
-    g = cfg.max_gratings
-    n_grat = rng.integers(1, g + 1, n)
-    w = rng.uniform(0.2, 1.0, (n, g)) * (np.arange(g)[None] < n_grat[:, None])
-    period = _uniform(rng, cfg.min_period, cfg.max_period, (n, g), cfg.log_period)
-    theta = rng.uniform(0, 2 * np.pi, (n, g))
-    offset = rng.uniform(0, 2 * np.pi, (n, g))
-    arg_r = (2 * np.pi / period * np.sin(theta))[..., None] * coords + offset[..., None]  # (n, g, N) rows
-    arg_c = (2 * np.pi / period * np.cos(theta))[..., None] * coords  # (n, g, N) columns
-    wr = w[..., None]
-    field = np.einsum("ngr,ngc->nrc", (wr * np.sin(arg_r)).astype(np.float32), np.cos(arg_c).astype(np.float32))
-    field += np.einsum("ngr,ngc->nrc", (wr * np.cos(arg_r)).astype(np.float32), np.sin(arg_c).astype(np.float32))
-    h = cfg.max_gaussians
-    if h:
-        n_gauss = rng.integers(0, h + 1, n)
-        wg = rng.uniform(-1.0, 1.0, (n, h)) * (np.arange(h)[None] < n_gauss[:, None])
-        centre = rng.uniform(size * 0.25, size * 0.75, (n, h, 2))
-        width = rng.uniform(cfg.min_gaussian_width, cfg.max_gaussian_width, (n, h))[..., None]
-        gr = wg[..., None] * np.exp(-((coords - centre[..., 0, None]) ** 2) / (2 * width**2))
-        gc = np.exp(-((coords - centre[..., 1, None]) ** 2) / (2 * width**2))
-        field += np.einsum("nhr,nhc->nrc", gr.astype(np.float32), gc.astype(np.float32))
-    return field
-
-
-def _polar(inside: np.ndarray):
-    """Radius (normalised to the object's farthest pixel) and angle about each object's centre of mass."""
-    size = inside.shape[-1]
-    com = _centre_of_mass(inside)
-    rows = np.arange(size)[None, :, None] - com[:, 0, None, None]
-    cols = np.arange(size)[None, None, :] - com[:, 1, None, None]
-    r = np.hypot(rows, cols)
-    extent = np.where(inside, r, 0).max(axis=(1, 2), keepdims=True)
-    return r / np.maximum(extent, 1.0), np.arctan2(rows, cols)
-
-
-def _zernike_radial(n: int, m: int, rho: np.ndarray) -> np.ndarray:
-    from math import factorial
-
-    return sum((-1) ** k * factorial(n - k) / (factorial(k) * factorial((n + m) // 2 - k) * factorial((n - m) // 2 - k))
-               * rho ** (n - 2 * k) for k in range((n - m) // 2 + 1))
-
-
-_ZERNIKE_MODES = [(n, m) for n in range(2, 6) for m in range(-n, n + 1, 2)]
-
-
-def _zernike_fields(rng: np.random.Generator, inside: np.ndarray) -> np.ndarray:
-    """(n, N, N) random Zernike combinations of radial order 2-5 on the disc around each object (weights
-    falling as 1/order), arbitrary scale."""
-    rho, theta = _polar(inside)
-    coeff = rng.normal(size=(len(inside), len(_ZERNIKE_MODES)))
-    field = np.zeros(inside.shape)
-    for j, (n, m) in enumerate(_ZERNIKE_MODES):
-        angular = np.cos(m * theta) if m >= 0 else np.sin(-m * theta)
-        field += (coeff[:, j, None, None] / n) * _zernike_radial(n, abs(m), rho) * angular
-    return field
-
-
-def _defect_phases(rng: np.random.Generator, inside: np.ndarray, poisson: float = 0.3) -> np.ndarray:
-    """(n, N, N) phase 2*pi g.u/|b| of 1-2 edge dislocations (cores on random object pixels, random Burgers
-    vector direction, random scattering vector with g.b = 1), wrapped into (-pi, pi]."""
-    b, size, _ = inside.shape
-    coords = np.arange(size, dtype=np.float64)
-    phase = np.zeros(inside.shape)
-    count = rng.integers(1, 3, b)
-    for k in range(2):
-        flat = rng.random((b, size * size)) * inside.reshape(b, -1)
-        core = np.stack(np.unravel_index(flat.argmax(axis=1), (size, size)), axis=1) + rng.uniform(-0.5, 0.5, (b, 2))
-        burgers = rng.uniform(0, 2 * np.pi, b)[:, None, None]
-        g_angle = burgers + rng.uniform(-np.pi / 3, np.pi / 3, b)[:, None, None]
-        dy = coords[None, :, None] - core[:, 0, None, None]
-        dx = coords[None, None, :] - core[:, 1, None, None]
-        # coordinates along (x') and across (y') the Burgers vector
-        xp = dx * np.cos(burgers) + dy * np.sin(burgers)
-        yp = -dx * np.sin(burgers) + dy * np.cos(burgers)
-        theta = np.arctan2(yp, xp)
-        r2 = xp**2 + yp**2 + 0.25
-        nu = poisson
-        ux = (theta + xp * yp / (2 * (1 - nu) * r2)) / (2 * np.pi)  # in units of |b|
-        uy = -((1 - 2 * nu) / (4 * (1 - nu)) * np.log(r2) + (xp**2 - yp**2) / (4 * (1 - nu) * r2)) / (2 * np.pi)
-        # g in the rotated frame: g.b = 1 fixes its component along b
-        gx, gy = 1.0, np.tan(g_angle - burgers)
-        phase += (k < count)[:, None, None] * 2 * np.pi * (gx * ux + gy * uy)
-    return np.pi - np.mod(np.pi - phase, 2 * np.pi)
-
-
-def _noise_fields(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """(n, N, N) white noise low-pass filtered by a Gaussian of 1.5-4 pixels, arbitrary scale."""
-    sigma = rng.uniform(1.5, 4.0, n)
-    white = rng.normal(size=(n, size, size))
-    return np.stack([gaussian_filter(w, s, mode="wrap") for w, s in zip(white, sigma, strict=True)])
-
-
-def _phase(rng: np.random.Generator, inside: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
-    """(n, N, N) phase of ``cfg.phase_family`` inside the objects, 0 outside (see the module docstring)."""
-    n = len(inside)
-    if cfg.phase_family == "defect":
-        return np.where(inside, _defect_phases(rng, inside), 0.0)
-    if cfg.phase_family == "zernike":
-        field = _zernike_fields(rng, inside)
-    elif cfg.phase_family == "noise":
-        field = _noise_fields(rng, n, cfg.size)
-    else:
-        field = _grating_fields(rng, n, cfg)
-    return _scale_phase(rng, field, inside, cfg)
-
-
-def _scale_phase(rng: np.random.Generator, field: np.ndarray, inside: np.ndarray, cfg: SimulationConfig):
-    """Centre each field on zero inside the object and scale to a random peak-to-peak; 0 outside."""
-    n = field.shape[0]
-    hi = np.where(inside, field, -np.inf).max(axis=(1, 2), keepdims=True)
-    lo = np.where(inside, field, np.inf).min(axis=(1, 2), keepdims=True)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    ptp = cfg.max_phase_ptp * rng.uniform(0.0, 1.0, (n, 1, 1)) ** cfg.ptp_exponent
-    phase = (field - (hi + lo) / 2) / span * ptp
-    return np.where(inside, phase, 0.0)
 
 
 def add_poisson_noise(
@@ -413,7 +280,7 @@ def simulate(n: int, seed: int, config: SimulationConfig | None = None, oversamp
     amplitude = gaussian_filter(masks, sigma=(0, cfg.edge_sigma, cfg.edge_sigma), mode="constant")
     amplitude = np.clip(amplitude, 0.0, 1.0).astype(np.float32)
     inside = amplitude > 1e-2
-    phase = _phase(rng, inside, cfg).astype(np.float32)
+    phase = phase_field(rng, inside, cfg).astype(np.float32)
     obj = complex_object(amplitude, phase)
     over = diffraction_amplitude(pad_centred(obj, 2 * cfg.size)) if oversampled else None
     diffraction = diffraction_amplitude(obj)
@@ -446,5 +313,6 @@ def simulate_many(n: int, seed: int, config: SimulationConfig | None = None, chu
     parts = list(simulate_chunks(n, seed, config, chunk, oversampled, progress))
     over = None if parts[0].diffraction_oversampled is None else np.concatenate(
         [p.diffraction_oversampled for p in parts])
-    return SimulatedBatch(*(np.concatenate([getattr(p, f) for p in parts])
-                            for f in ("diffraction", "amplitude", "phase")), over)
+    diffraction, amplitude, phase = (np.concatenate([getattr(p, f) for p in parts])
+                                     for f in ("diffraction", "amplitude", "phase"))
+    return SimulatedBatch(diffraction, amplitude, phase, over)

@@ -1,35 +1,20 @@
-"""Small, shared timing helpers (wall-clock, perf_counter) used by evaluation and the CPU baselines."""
+"""Small helpers: the wall time of one call (for the studies' time-per-pattern columns) and the fastest way to
+call a Keras model. Latency itself is measured by the benchmark suite (``make bench``)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
-import numpy as np
-
-
-def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 1) -> np.ndarray:
-    """Seconds taken by each of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = np.empty(repeats)
-    for i in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times[i] = time.perf_counter() - start
-    return times
+T = TypeVar("T")
 
 
-def timed(fn: Callable[[], object]) -> tuple[object, float]:
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
     """Run ``fn`` once; return its result and the seconds it took."""
     start = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - start
-
-
-def latency_summary(seconds: np.ndarray) -> dict[str, float]:
-    """Median and 99th percentile in microseconds."""
-    return {"median_us": float(np.median(seconds) * 1e6), "p99_us": float(np.percentile(seconds, 99) * 1e6)}
 
 
 def keras_callable(model):

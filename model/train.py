@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import tensorflow as tf
@@ -53,6 +54,7 @@ from cdinn.model.simulate import (
     simulate_chunks,
     simulate_many,
 )
+from cdinn.options import option
 
 
 @dataclass
@@ -68,20 +70,28 @@ class TrainConfig:
     seeded shards per batch (set to the number of workers in a multi-worker run; see :func:`fresh_batches`)."""
 
     nets: tuple[str, ...] = NETS
-    config: str = "paper"
-    examples: int = 180_000
-    val: int = 20_000
-    epochs: int = 10
-    batch: int = 64
-    learning_rate: float = 1e-3
-    lr_schedule: str = "cosine"  # or 'constant'; cosine decays to 0 over the run
-    loss: str = "twin"
-    seed: int = 0
-    photon_range: tuple[float, float] | None = None
-    noise_fraction: float = 0.75
-    fresh: bool = True
-    init: str | None = None
-    data_shards: int = 1
+    config: str = option("paper", "architecture: paper, edge or robust (cdinn.model.architectures)")
+    examples: int = option(180_000, "training patterns (per epoch with --fresh)")
+    val: int = option(20_000, "validation patterns")
+    epochs: int = option(10, "training epochs")
+    batch: int = option(64, "patterns per optimisation step")
+    learning_rate: float = option(1e-3, "Adam learning rate", flag="lr")
+    lr_schedule: Literal["constant", "cosine"] = option("cosine", "learning rate: constant, or cosine decay to 0")
+    loss: str = option("twin", "training loss: 'bce' (the paper's per-pixel cross-entropy, each network alone), "
+                       "'joint' or 'twin' (both networks together; twin image accepted), 'twin+chi2' (plus the "
+                       "reciprocal-space error of the predicted object), 'twin+support' (plus a soft support-IoU "
+                       "term), 'twin+support+chi2' (both)")
+    seed: int = option(0, "seed of the data, the initial weights and the shuffling")
+    photon_range: tuple[float, float] | None = option(None, "Poisson-noise augmentation at log-uniform total "
+                                                      "photon counts per pattern in [LOW, HIGH]", flag="photons",
+                                                      metavar=("LOW", "HIGH"))
+    noise_fraction: float = option(0.75, "fraction of the examples --photons applies to")
+    fresh: bool = option(True, "simulate EXAMPLES new training patterns every epoch (on the fly) instead of "
+                         "reusing one set")
+    init: str | None = option(None, "start from this network set's weights (shipped name or folder; same "
+                              "architecture) instead of random ones: fine-tuning", metavar="NET")
+    data_shards: int = option(1, "independently seeded data shards per batch (a multi-worker run under TF_CONFIG "
+                              "uses one per worker; one process with the same number sees the same batches)")
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     def __post_init__(self) -> None:
@@ -109,7 +119,8 @@ class TrainConfig:
             raise CdinnError(f"loss {self.loss!r} trains both networks together: use --net both")
 
 
-PAPER_RECIPE = {"loss": "bce", "batch": 256, "lr_schedule": "constant", "fresh": False, "photon_range": None}
+PAPER_RECIPE: dict[str, Any] = {"loss": "bce", "batch": 256, "lr_schedule": "constant", "fresh": False,
+                                "photon_range": None}
 
 
 def initial_network(arch: ArchitectureConfig, net: str, init: str | None) -> keras.Model:
@@ -132,12 +143,14 @@ def _init_provenance(init: str | None, net: str) -> dict | None:
     return {"networks": init, "sha256": load_network(str(network_folder(init)), net)[1]["sha256"]}
 
 
-def _augment(diffraction: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
-    """Poisson noise on a random ``noise_fraction`` of the (B, N, N) amplitudes, if ``photon_range`` is set."""
-    if cfg.photon_range is None:
+def augment(diffraction: np.ndarray, photon_range: tuple[float, float] | None, noise_fraction: float,
+            rng: np.random.Generator) -> np.ndarray:
+    """Poisson noise on a random ``noise_fraction`` of the (B, N, N) amplitudes at a log-uniform total photon
+    count in ``photon_range`` (unchanged if that is None)."""
+    if photon_range is None:
         return diffraction
-    noisy = rng.random(len(diffraction)) < cfg.noise_fraction
-    lo, hi = np.log10(cfg.photon_range[0]), np.log10(cfg.photon_range[1])
+    noisy = rng.random(len(diffraction)) < noise_fraction
+    lo, hi = np.log10(photon_range[0]), np.log10(photon_range[1])
     photons = 10.0 ** rng.uniform(lo, hi, (int(noisy.sum()), 1, 1))
     out = diffraction.copy()
     out[noisy] = add_poisson_noise(diffraction[noisy], photons, rng)
@@ -151,7 +164,8 @@ def training_data(cfg: TrainConfig, progress: bool = False) -> tuple[np.ndarray,
     ``examples`` training patterns then the ``val`` validation patterns, or only the latter if ``cfg.fresh``."""
     stored = 0 if cfg.fresh else cfg.examples
     data = simulate_many(stored + cfg.val, cfg.seed, cfg.simulation, progress=progress)
-    return network_input(_augment(data.diffraction, cfg, np.random.default_rng([cfg.seed, 1]))), data
+    rng = np.random.default_rng([cfg.seed, 1])
+    return network_input(augment(data.diffraction, cfg.photon_range, cfg.noise_fraction, rng)), data
 
 
 def _shard_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarray], shard: int,
@@ -165,7 +179,7 @@ def _shard_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndar
         seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         rng = np.random.default_rng([*entropy, 1])
         for data in simulate_chunks(steps * batch, seed, cfg.simulation, chunk):
-            x = network_input(_augment(data.diffraction, cfg, rng))
+            x = network_input(augment(data.diffraction, cfg.photon_range, cfg.noise_fraction, rng))
             if not np.isfinite(x).all():  # one such example silently wrecks a run: stop instead
                 raise CdinnError(f"simulated training batch of epoch {epoch + 1} has non-finite inputs")
             y = targets(data)
@@ -190,7 +204,7 @@ def fresh_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarr
         yield np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
+def optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
     if cfg.lr_schedule == "cosine":
         steps = cfg.epochs * math.ceil(cfg.examples / cfg.batch)
         return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps))
@@ -270,14 +284,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
         with strategy.scope():
             models = {net: initial_network(arch, net, cfg.init) for net in NETS}
             pair = pair_model(models)
-            pair.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
+            pair.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
         runs.append(("pair", models, *_fit(pair, models, stacked_targets, x, data, cfg, out, "pair", progress,
                                            strategy, place)))
     else:
         for net in cfg.nets:
             with strategy.scope():
                 model = initial_network(arch, net, cfg.init)
-                model.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
+                model.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
             models = {net: model}
             targets = functools.partial(network_target, net=net)
             runs.append((net, models, *_fit(model, models, targets, x, data, cfg, out, net, progress, strategy,

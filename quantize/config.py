@@ -3,28 +3,38 @@ command line can read its defaults without importing them."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from cdinn.errors import CdinnError
+from cdinn.options import option
+
+
+def layer_bits(text: str) -> dict[str, int]:
+    """``"enc0_conv0=6,out_conv=10"`` -> ``{"enc0_conv0": 6, "out_conv": 10}``."""
+    try:
+        return {k.strip(): int(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
+    except ValueError:
+        raise CdinnError(f"per-layer bits must look like 'enc0_conv0=6,out_conv=10', got {text!r}") from None
 
 
 @dataclass(frozen=True)
 class QuantConfig:
     """Bit widths (total bits, sign included where signed) and fine-tuning recipe."""
 
-    weight_bits: int = 8
-    activation_bits: int = 10
-    input_bits: int = 9  # sign bit + 8 fractional bits
-    output_bits: int = 16
-    weight_bits_per_layer: dict[str, int] = field(default_factory=dict)
-    sparsity: float = 0.0
-    examples: int = 60_000
-    val: int = 4_000
-    epochs: int = 3
-    prune_epochs: int = 3
-    batch: int = 256
-    learning_rate: float = 1e-4
-    seed: int = 101
+    weight_bits: int = option(8, "weight and bias bits (sign included)", flag="bits")
+    activation_bits: int = option(10, "bits of every ReLU output")
+    input_bits: int = option(9, "bits of the input quantizer (sign bit + 8 fractional bits)")
+    output_bits: int = option(16, "bits of the logits the firmware outputs")
+    weight_bits_per_layer: dict[str, int] = option(factory=dict, help="per-layer weight bits, e.g. "
+                                                   "enc0_conv0=6,out_conv=10", flag="layer_bits", parse=layer_bits)
+    sparsity: float = option(0.0, "target fraction of zero weights after pruning (0: no pruning)")
+    examples: int = option(60_000, "fine-tuning patterns, drawn as the float networks' training data was")
+    val: int = option(4_000, "validation patterns")
+    epochs: int = option(3, "quantization-aware fine-tuning epochs")
+    prune_epochs: int = option(3, "pruning epochs (with --sparsity)")
+    batch: int = option(256, "patterns per optimisation step")
+    learning_rate: float = option(1e-4, "Adam learning rate of the pruning and QAT fine-tuning", flag="lr")
+    seed: int = option(101, "seed of the fine-tuning data and shuffling")
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "activation_bits", "input_bits", "output_bits"):

@@ -15,13 +15,14 @@ import tf_keras as keras
 from cdinn.cards import write_card
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model.architectures import NETS, pair_model
-from cdinn.model.conventions import complex_object, network_input
+from cdinn.model.conventions import network_input
 from cdinn.model.dataset import make_dataset, network_target, oriented_targets, stacked_targets
-from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import load_network, network_folder, predict, reconstruct_with
 from cdinn.model.losses import get_loss, is_joint
-from cdinn.model.metrics import reconstruction_metrics, summarise
-from cdinn.model.simulate import simulate_many
+from cdinn.model.scoring import score_summary, table
+from cdinn.model.simulate import SimulatedBatch, SimulationConfig, simulate_many
+from cdinn.model.test_set import TEST_N, TEST_SEED, test_set
+from cdinn.model.train import augment
 from cdinn.quantize.config import QuantConfig
 from cdinn.quantize.prune import hold_sparsity, prune, weight_sparsity
 from cdinn.quantize.qat import bit_widths, quantized_network
@@ -45,6 +46,19 @@ def _fitter(cfg: QuantConfig, x: np.ndarray, y: np.ndarray, loss: str, epochs: i
     return fit, log
 
 
+def fine_tuning_data(folder: str, nets: tuple[str, ...], cfg: QuantConfig) -> tuple[SimulatedBatch, np.ndarray]:
+    """Fine-tuning examples drawn as the float networks' own training data was: their card's simulated
+    distribution and Poisson-noise augmentation (``cfg.examples`` + ``cfg.val`` patterns, seed ``cfg.seed``).
+    Returns the batch and the network inputs (B, N, N, 1)."""
+    training = load_network(folder, nets[0])[1]
+    simulation = SimulationConfig(**training.get("simulation", {}))
+    data = simulate_many(cfg.examples + cfg.val, cfg.seed, simulation)
+    photons = training["training"].get("photon_range")
+    noisy = augment(data.diffraction, tuple(photons) if photons else None,
+                    training["training"].get("noise_fraction", 0.0), np.random.default_rng([cfg.seed, 1]))
+    return data, network_input(noisy)
+
+
 FineTuning = tuple[tuple[str, ...], np.ndarray, str]  # (networks fine-tuned together, targets, loss)
 
 
@@ -65,18 +79,17 @@ def fine_tuning_plan(folder: str, nets: tuple[str, ...], data, x: np.ndarray) ->
 
 
 def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_dir: str | Path,
-                      test_n: int = 1000, command: str = "") -> dict:
+                      test_n: int = TEST_N, command: str = "") -> dict:
     """Prune and QAT-fine-tune the networks ``nets`` of the set ``source``; write models, cards and the
     report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     folder = str(network_folder(source))
-    data = simulate_many(cfg.examples + cfg.val, cfg.seed)
+    data, x = fine_tuning_data(folder, nets, cfg)
     steps = cfg.prune_epochs * -(-cfg.examples // cfg.batch)
     variants: dict[str, dict[str, keras.Model]] = {v: {} for v in VARIANTS}
     cards = {}
-    x = network_input(data.diffraction)
     for group, y, loss in fine_tuning_plan(folder, nets, data, x):
         floats = {net: load_network(folder, net) for net in group}
         pruned = {}
@@ -116,13 +129,11 @@ def _report(variants: dict, nets: tuple[str, ...], test_n: int, command: str) ->
     """Every metric of ``cdinn evaluate`` for each variant, on one test set (needs both networks)."""
     report: dict = {"command": command, "test_set": {"n": test_n}, "variants": {}, "sparsity": {}}
     if set(nets) == {"shape", "phase"}:
-        cfg = EvaluateConfig(n=test_n)
-        data = test_set(cfg)
-        report["test_set"].update(seed=cfg.seed, position="random")
+        data = test_set(test_n)
+        report["test_set"].update(seed=TEST_SEED, data="broad", position="random")
         for name, models in variants.items():
             amplitude, phase = reconstruct_with(models["shape"], models["phase"], data.diffraction)
-            metrics = reconstruction_metrics(complex_object(amplitude, phase), data.amplitude, data.phase)
-            report["variants"][name] = summarise(metrics)
+            report["variants"][name] = score_summary(amplitude, phase, data)
     for name, models in variants.items():
         report["sparsity"][name] = {net: weight_sparsity(m)["total"] for net, m in models.items()}
     return report
@@ -130,13 +141,7 @@ def _report(variants: dict, nets: tuple[str, ...], test_n: int, command: str) ->
 
 def markdown_table(report: dict) -> str:
     """Float vs pruned vs quantized medians (and worst cases), one row per variant."""
-    rows = ["| variant | chi^2 median / max | shape error median | support IoU median "
-            "| phase RMSE median (rad) | amp.-weighted phase RMSE median (rad) | weight sparsity |",
-            "|" + "---|" * 7]
-    for name, s in report["variants"].items():
-        sparsity = ", ".join(f"{net} {v:.0%}" for net, v in report["sparsity"][name].items())
-        rows.append(f"| {name} | {s['chi2']['median']:.3g} / {s['chi2']['max']:.3g} | "
-                    f"{s['shape_error']['median']:.3f} | {s['support_iou']['median']:.3f} | "
-                    f"{s['phase_rmse']['median']:.3f} | {s['phase_rmse_weighted']['median']:.3f} | {sparsity} |")
+    rows = [([name], s, [", ".join(f"{net} {v:.0%}" for net, v in report["sparsity"][name].items())])
+            for name, s in report["variants"].items()]
     head = f"Made by `{report['command']}`\n\n" if report.get("command") else ""
-    return head + "\n".join(rows) + "\n"
+    return head + table(["variant"], ["weight sparsity"], rows) + "\n"

@@ -6,6 +6,7 @@ naming the onnx backend never imports TensorFlow and naming the emulator never n
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 
 from cdinn.errors import CdinnError
@@ -34,5 +35,13 @@ def backend_class(name: str):
 
 
 def get_backend(name: str, net: str = "default", **options):
-    """Build the backend ``name`` for network set ``net``; ``options`` are the backend's own (None = default)."""
-    return backend_class(name).from_options(net, **{k: v for k, v in options.items() if v is not None})
+    """Build the backend ``name`` for network set ``net``. ``options`` may hold any backend's options; None
+    means "not given" (the backend's default); one given that this backend does not take is an error."""
+    cls = backend_class(name)
+    given = {k: v for k, v in options.items() if v is not None}
+    takes = inspect.signature(cls.from_options).parameters
+    foreign = sorted(set(given) - set(takes))
+    if foreign:
+        raise CdinnError(f"the {name} backend takes no option {', '.join(foreign)}; it takes "
+                         f"{', '.join(p for p in takes if p != 'net') or 'none'}")
+    return cls.from_options(net, **given)

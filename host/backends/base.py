@@ -4,8 +4,9 @@ Subclasses provide:
 
 * ``name`` (class attribute): the registry name (:mod:`cdinn.host.backends`);
 * ``from_options(net, **options)`` (classmethod): build the backend for a network set name (``"default"``,
-  a shipped name or a folder) and its own options, resolving artefacts (firmware projects, quantized sets)
-  from the set name where the options leave them out;
+  a shipped name or a folder) and its own keyword options (narrower than this base's ``**options``, hence
+  the ``type: ignore[override]`` on each; :func:`cdinn.host.backends.get_backend` checks them), resolving
+  artefacts (firmware projects, quantized sets) from the set name where the options leave them out;
 * ``maps(x)``: normalised inputs (B, N, N, 1) float32 in [0, 1] -> the two sigmoid maps (shape, phase),
   each (B, N, N) in [0, 1];
 * ``provenance()``: what produced the numbers (sha256s of the networks, files, settings).

@@ -35,7 +35,7 @@ class EmulatorBackend(Backend):
         self.nets = self.manifest["nets"]
 
     @classmethod
-    def from_options(cls, net: str = "default", project: str | None = None,
+    def from_options(cls, net: str = "default", project: str | None = None,  # type: ignore[override]
                      quantized: str | None = None) -> EmulatorBackend:
         """``project`` defaults to the set's combined firmware project, ``quantized`` to its quantized networks."""
         return cls(project or firmware_project(net), quantized or quantized_folder(net))

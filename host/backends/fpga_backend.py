@@ -50,11 +50,11 @@ class FpgaBackend(Backend):
                                       self.manifest["output_sizes"])
 
     @classmethod
-    def from_options(cls, net: str = "default", bitstream: str | None = None,
+    def from_options(cls, net: str = "default", bitstream: str | None = None,  # type: ignore[override]
                      project: str | None = None) -> FpgaBackend:
         """``project`` defaults to the set's combined firmware project, ``bitstream`` to its ``cdinn.bit``."""
-        project = Path(project) if project else firmware_project(net)
-        return cls(bitstream or project / "cdinn.bit", project)
+        folder = Path(project) if project else firmware_project(net)
+        return cls(bitstream or folder / "cdinn.bit", folder)
 
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flat = x.reshape(len(x), -1)

@@ -19,7 +19,7 @@ class KerasBackend(Backend):
         self._forward = [keras_callable(shape), keras_callable(phase)]
 
     @classmethod
-    def from_options(cls, net: str = "default") -> KerasBackend:
+    def from_options(cls, net: str = "default") -> KerasBackend:  # type: ignore[override]
         return cls(net)
 
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

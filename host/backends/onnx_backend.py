@@ -32,7 +32,7 @@ class OnnxBackend(Backend):
         self._run = self.session.run
 
     @classmethod
-    def from_options(cls, net: str = "default", threads: int | None = None) -> OnnxBackend:
+    def from_options(cls, net: str = "default", threads: int | None = None) -> OnnxBackend:  # type: ignore[override]
         return cls(net, threads)
 
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -73,33 +73,67 @@ def test_console_script_help_explains_units():
         assert name in result.stdout
 
 
+def _train_config(*argv):
+    from cdinn.cli import build_parser
+    from cdinn.cli.train import train_config
+
+    return train_config(build_parser("train").parse_args(["train", *argv]))
+
+
 def test_train_command_defaults_are_the_training_defaults():
-    from cdinn.cli import build_parser, train_options
     from cdinn.model.train import TrainConfig
 
-    o = train_options(build_parser().parse_args(["train", "--out", "x"]))
-    cfg = TrainConfig()
-    assert (o["config"], o["examples"], o["val"], o["epochs"], o["batch"], o["lr"], o["loss"], o["lr_schedule"],
-            o["fresh"], o["seed"], o["noise_fraction"], o["photons"], o["init"]) == (
-        cfg.config, cfg.examples, cfg.val, cfg.epochs, cfg.batch, cfg.learning_rate, cfg.loss, cfg.lr_schedule,
-        cfg.fresh, cfg.seed, cfg.noise_fraction, cfg.photon_range, cfg.init)
-    assert train_options(build_parser().parse_args(["train", "--out", "x", "--no-fresh"]))["fresh"] is False
+    assert _train_config("--out", "x") == TrainConfig()
+    assert _train_config("--out", "x", "--no-fresh").fresh is False
+    assert _train_config("--out", "x", "--lr", "0.01", "--photons", "1e4", "1e6").photon_range == (1e4, 1e6)
+    assert _train_config("--out", "x", "--role", "phase", "--loss", "bce").nets == ("phase",)
 
 
 def test_training_options_come_from_defaults_then_recipe_then_command_line(tmp_path):
-    from cdinn.cli import TRAIN_DEFAULTS, build_parser, train_options
+    from cdinn.model.simulate import BROAD
+    from cdinn.model.train import TrainConfig
 
     recipe = tmp_path / "r.yml"
-    recipe.write_text("config: robust\ndata: broad\nepochs: 3\nphotons: [1.0e+4, 1.0e+7]\n")
-    args = build_parser().parse_args(["train", "--recipe", str(recipe), "--epochs", "5", "--out", "x"])
-    options = train_options(args)
-    assert options["config"] == "robust" and options["data"] == "broad" and options["photons"] == [1e4, 1e7]
-    assert options["epochs"] == 5  # typed on the command line: wins over the recipe
-    assert options["examples"] == TRAIN_DEFAULTS["examples"]  # neither: the default
-    shipped = build_parser().parse_args(["train", "--recipe", "model/recipes/robust-stage2.yml", "--out", "x"])
-    assert train_options(shipped)["loss"] == "twin+support+chi2" and train_options(shipped)["fresh"] is False
+    recipe.write_text("config: robust\ndata: broad\nepochs: 3\nphoton_range: [1.0e+4, 1.0e+7]\n")
+    cfg = _train_config("--recipe", str(recipe), "--epochs", "5", "--out", "x")
+    assert cfg.config == "robust" and cfg.simulation == BROAD and cfg.photon_range == (1e4, 1e7)
+    assert cfg.epochs == 5  # typed on the command line: wins over the recipe
+    assert cfg.examples == TrainConfig().examples  # neither: the default
+    shipped = _train_config("--recipe", "model/recipes/robust-stage2.yml", "--out", "x")
+    assert shipped.loss == "twin+support+chi2" and shipped.fresh is False and shipped.learning_rate == 1e-4
     recipe.write_text("epoch: 3\n")
     assert main(["train", "--recipe", str(recipe), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_every_documented_config_field_is_an_option_of_its_command():
+    """The options come from the config dataclasses: each documented field appears, with its default in the
+    help, and a config built from no options equals the dataclass default."""
+    import dataclasses
+
+    from cdinn.cli import build_parser
+    from cdinn.cli.options import config_from
+    from cdinn.firmware.build import FirmwareBuildConfig
+    from cdinn.model.evaluate import EvaluateConfig
+    from cdinn.quantize.config import QuantConfig
+
+    for command, cls, required in (("quantize", QuantConfig, []), ("evaluate", EvaluateConfig, []),
+                                   ("firmware", FirmwareBuildConfig, [])):
+        parser = build_parser(command)
+        help_text = parser._subparsers._group_actions[0].choices[command].format_help()
+        for f in dataclasses.fields(cls):
+            if "help" in f.metadata:
+                flag = "--" + (f.metadata["flag"] or f.name).replace("_", "-")
+                assert flag in help_text, (command, flag)
+        assert config_from(cls, parser.parse_args([command, *required])) == cls()
+    args = build_parser("quantize").parse_args(["quantize", "--bits", "6", "--layer-bits", "out_conv=10"])
+    assert config_from(QuantConfig, args) == QuantConfig(weight_bits=6, weight_bits_per_layer={"out_conv": 10})
+
+
+def test_a_backend_option_the_backend_does_not_take_is_an_error(tmp_path, capsys, patterns):
+    np.save(tmp_path / "f.npy", patterns.diffraction[:2])
+    code, _, err = _run(capsys, "run", "--source", tmp_path / "f.npy", "--out", tmp_path / "o.h5", "--backend", "onnx",
+                        "--quantized", tmp_path, "--quiet")
+    assert code == 2 and "the onnx backend takes no option quantized" in err
 
 
 def test_commands_print_no_tensorflow_start_up_noise(tmp_path):

@@ -16,13 +16,19 @@ from cdinn.quantize.grid import quantize_input
 from cdinn.quantize.qat import firmware_model, load_quantized
 
 QUANTIZED = WEIGHTS_DIR / "edge-q"
+
+
+def load_card_sha(path):
+    from cdinn.cards import read_card
+
+    return read_card(path)["sha256"]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("firmware") / "edge"
-    code = main(["firmware", "--source", str(QUANTIZED), "--out", str(out), "--validate", "40", "--compare", "40",
+    code = main(["firmware", "--net", "edge", "--out", str(out), "--validate", "40", "--test-n", "40",
                  "--workers", "2"])
     assert code == 0
     return out
@@ -49,6 +55,12 @@ def test_firmware_build_is_bit_exact_and_complete(build_dir):
     assert summary["initiation_interval_cycles"] <= 1200 and summary["fits"]["xcvu9p"]["dsp"]
     assert report["steps"]["compare"]["result"]["emulation_equals_qat_keras"] is True
     assert "Bit accuracy" in (build_dir / "report.md").read_text()
+    summary = json.loads((build_dir / "summary.json").read_text())
+    assert summary["net"] == "edge" and summary["bit_exact"] is True and summary["csim_passed"] is True
+    assert summary["design"] == "both" and summary["sha256"]["shape"] == load_card_sha(QUANTIZED / "shape.h5")
+    both = report["steps"]["estimate"]["result"]["both"]["summary"]
+    assert summary["ii_cycles"] == both["initiation_interval_cycles"] and summary["multipliers"] == both["multipliers"]
+    assert summary["fits"] == {device: all(f.values()) for device, f in both["fits"].items()}
 
 
 def test_csim_command_on_the_build(build_dir, capsys):

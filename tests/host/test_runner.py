@@ -119,7 +119,7 @@ def _wait_for_frames(path, count, timeout=60):
 
 
 def _stream_sim(source, endpoint, rate, count, consumers=1):
-    return subprocess.Popen([CDINN, "stream-sim", "--source", str(source), "--endpoint", endpoint, "--rate", str(rate),
+    return subprocess.Popen([CDINN, "stream-sim", "--frames", str(source), "--endpoint", endpoint, "--rate", str(rate),
                              "--count", str(count), "--consumers", str(consumers), "--connect-wait", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

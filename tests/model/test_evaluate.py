@@ -10,7 +10,7 @@ from cdinn.model.phase_retrieval import PhaseRetrievalConfig
 
 @pytest.mark.slow
 def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
-    cfg = EvaluateConfig(n=40, seed=2, nets=("edge",), latency_repeats=5, erhio_latency_patterns=2,
+    cfg = EvaluateConfig(n=40, seed=2, nets=("edge",),
                          phase_retrieval=PhaseRetrievalConfig(iterations=120), refine="auto", family_n=16)
     report = evaluate(cfg, tmp_path, command="test")
     assert set(report["methods"]) == {"edge", "edge + auto ER/HIO", ERHIO}
@@ -22,10 +22,7 @@ def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
     assert set(report["held_out_families"]) == {"zernike", "defect", "noise"}
     assert -1 <= report["fit_ranking"]["spearman_chi2"] <= 1
     for method in report["methods"].values():
-        assert method["latency"]["median_us"] > 0 and method["throughput_s_per_pattern"] > 0
-        assert 0 <= method["summary"]["support_iou"]["median"] <= 1
-    # the network is much faster per pattern than iterative phase retrieval, measured in the same run
-    assert report["methods"][ERHIO]["latency"]["median_us"] > 10 * report["methods"]["edge"]["latency"]["median_us"]
+        assert 0 <= method["summary"]["support_iou"]["median"] <= 1 and "latency" not in method
     for name in ("report.json", "table.md", "per_pattern_metrics.npz", "fig3_examples.png",
                  "fig4_chi2_histogram.png", "fig4_best.png", "fig5_worst.png", "fit_vs_chi2.png"):
         assert (tmp_path / name).stat().st_size > 0
@@ -37,7 +34,7 @@ def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
 
 
 def test_evaluate_cli_prints_the_table(tmp_path, capsys):
-    code = main(["evaluate", "--n", "8", "--nets", "edge", "--iterations", "30", "--latency-repeats", "3",
+    code = main(["evaluate", "--test-n", "8", "--nets", "edge", "--iterations", "30",
                  "--family-n", "4", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0 and "| edge |" in out and "| ER/HIO |" in out

@@ -8,7 +8,8 @@ from cdinn.cli import main
 
 
 def test_refine_curve_measures_both_methods(tmp_path, capsys):
-    assert main(["refine-curve", "--net", "edge", "--n", "8", "--iterations", "0,5,20", "--out", str(tmp_path)]) == 0
+    args = ["refine-curve", "--net", "edge", "--test-n", "8", "--iterations", "0,5,20", "--out", str(tmp_path)]
+    assert main(args) == 0
     report = json.loads((tmp_path / "refine_curve.json").read_text())
     assert set(report["nn"]) == {"0", "5", "20"} and set(report["erhio"]) == {"5", "20"}
     assert report["nn"]["20"]["chi2"] < report["nn"]["0"]["chi2"]
@@ -17,7 +18,7 @@ def test_refine_curve_measures_both_methods(tmp_path, capsys):
 
 
 def test_noise_sweep_compares_with_noiseless(tmp_path):
-    assert main(["noise-sweep", "--net", "edge", "--n", "8", "--photons", "1e3,1e6", "--out", str(tmp_path)]) == 0
+    assert main(["noise-sweep", "--net", "edge", "--test-n", "8", "--photons", "1e3,1e6", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "noise_sweep.json").read_text())
     assert set(report["levels"]) == {"noiseless", "1e+03", "1e+06"}
     assert report["levels"]["noiseless"]["worst_change_pct"] == 0
@@ -26,7 +27,7 @@ def test_noise_sweep_compares_with_noiseless(tmp_path):
 
 @pytest.mark.slow
 def test_ablation_trains_and_scores_variants(tmp_path):
-    args = ["ablation", "--examples", "512", "--val", "128", "--epochs", "1", "--test", "16", "--out", str(tmp_path)]
+    args = ["ablation", "--examples", "512", "--val", "128", "--epochs", "1", "--test-n", "16", "--out", str(tmp_path)]
     assert main([*args, "--variants", "paper"]) == 0
     assert main([*args, "--variants", "twin,two-head"]) == 0  # adds to the earlier run's table
     table = (tmp_path / "table.md").read_text()

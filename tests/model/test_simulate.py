@@ -3,13 +3,8 @@ import pytest
 
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import complex_object, diffraction_amplitude, subsample_oversampled
-from cdinn.model.simulate import (
-    SimulationConfig,
-    _centre_of_mass,
-    convex_hull_masks,
-    simulate,
-    simulate_many,
-)
+from cdinn.model.phase_fields import centre_of_mass
+from cdinn.model.simulate import SimulationConfig, convex_hull_masks, simulate, simulate_many
 
 
 def test_shapes_dtypes_and_ranges(centred_patterns):
@@ -40,13 +35,13 @@ def test_reproducible_from_the_seed():
 
 
 def test_centred_objects_have_their_centre_of_mass_at_the_grid_centre(centred_patterns):
-    com = _centre_of_mass(centred_patterns.amplitude > 1e-2)
+    com = centre_of_mass(centred_patterns.amplitude > 1e-2)
     offset = np.abs(com - 16).max(axis=1)
     assert np.median(offset) < 0.5 and offset.max() < 2.5
 
 
 def test_random_positions_spread_the_objects(patterns):
-    com = _centre_of_mass(patterns.amplitude > 1e-2)
+    com = centre_of_mass(patterns.amplitude > 1e-2)
     assert np.abs(com - 16).max() > 3
 
 
@@ -118,20 +113,6 @@ def test_held_out_phase_families(family):
     assert np.abs(held.phase).max() <= np.pi + 1e-6 and (held.phase[held.amplitude < 1e-3] == 0).all()
     expected = diffraction_amplitude(complex_object(held.amplitude, held.phase))
     assert np.allclose(held.diffraction, expected, rtol=1e-4, atol=1e-3)
-
-
-def test_a_dislocation_winds_the_phase_by_two_pi():
-    from cdinn.model.simulate import _defect_phases
-
-    inside = np.zeros((1, 32, 32), bool)
-    inside[0, 4:28, 4:28] = True
-    phase = _defect_phases(np.random.default_rng(0), inside)[0]
-    # sum the wrapped phase steps around a large loop: +-2 pi per enclosed dislocation core (1 or 2 cores)
-    loop = [(4, c) for c in range(4, 27)] + [(r, 27) for r in range(4, 27)]
-    loop += [(27, c) for c in range(27, 4, -1)] + [(r, 4) for r in range(27, 3, -1)]
-    values = np.array([phase[r, c] for r, c in loop])
-    winding = np.sum(np.angle(np.exp(1j * np.diff(values)))) / (2 * np.pi)
-    assert abs(winding) >= 0.99 and np.isclose(winding, np.round(winding), atol=0.05)
 
 
 def test_training_refuses_held_out_families():

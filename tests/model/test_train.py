@@ -93,13 +93,13 @@ def test_a_small_run_of_the_default_recipe_beats_cross_entropy_on_the_phase(tmp_
     """Same budget and seed: the default recipe (twin-aware joint loss, see docs/quality.md) against the
     paper's per-pixel cross-entropy, scored on registered test patterns at random positions."""
     from cdinn.model.conventions import complex_object
-    from cdinn.model.evaluate import EvaluateConfig, test_set
+    from cdinn.model.evaluate import test_set
     from cdinn.model.inference import load_network, reconstruct_with
     from cdinn.model.metrics import median_metrics
     from cdinn.model.train import PAPER_RECIPE
 
     budget = dict(config="edge", examples=8192, val=512, epochs=3, seed=1)
-    data = test_set(EvaluateConfig(n=300, data="paper"))  # the distribution both recipes train on
+    data = test_set(300, data="paper")  # the distribution both recipes train on
     scores = {}
     for name, recipe in (("bce", PAPER_RECIPE), ("default", {})):
         train(TrainConfig(**budget, **recipe), tmp_path / name, progress=False)

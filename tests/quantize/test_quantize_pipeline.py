@@ -16,8 +16,8 @@ SMALL = QuantConfig(examples=768, val=256, epochs=1, prune_epochs=1, sparsity=0.
 
 
 def test_quantize_cli_on_the_shipped_edge_networks(tmp_path, capsys):
-    code = main(["quantize", "--source", "edge", "--examples", "768", "--epochs", "1", "--prune-epochs", "1",
-                 "--test", "48", "--sparsity", "0.25", "--out", str(tmp_path)])
+    code = main(["quantize", "--net", "edge", "--examples", "768", "--epochs", "1", "--prune-epochs", "1",
+                 "--test-n", "48", "--sparsity", "0.25", "--out", str(tmp_path)])
     assert code == 0 and "| quantized |" in capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["variants"]) == {"float", "pruned", "quantized"}

@@ -11,19 +11,19 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from cdinn.io import write_json_atomic, write_text_atomic
-from cdinn.model.conventions import complex_object
-from cdinn.model.evaluate import EvaluateConfig, test_set
 from cdinn.model.inference import load_network, outputs_to_object, reconstruct_with
-from cdinn.model.metrics import reconstruction_metrics, summarise
+from cdinn.model.scoring import Row, score_summary, table
+from cdinn.model.test_set import TEST_N, test_set
 from cdinn.model.train import PAPER_RECIPE, TrainConfig, train
 
 BUDGET = ("config", "examples", "val", "epochs", "seed")  # what must match to keep an earlier run's rows
 # name -> (what changes, overrides of the paper's recipe (PAPER_RECIPE), two_head)
-VARIANTS: dict[str, tuple[str, dict, bool]] = {
+VARIANTS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "paper": ("two networks, per-pixel cross-entropy (the paper)", {"loss": "bce"}, False),
     "joint": ("+ trained together, phase loss 1-cos weighted by the true amplitude", {"loss": "joint"}, False),
     "twin": ("+ twin image accepted as correct (min over target and twin)", {"loss": "twin"}, False),
@@ -51,11 +51,11 @@ def _two_head_run(cfg: TrainConfig, x_test: np.ndarray):
     from cdinn.model.architectures import build_two_head, get_architecture
     from cdinn.model.dataset import make_dataset, network_target
     from cdinn.model.losses import get_loss
-    from cdinn.model.train import _optimizer, training_data
+    from cdinn.model.train import optimizer, training_data
 
     keras.utils.set_random_seed(cfg.seed)
     model = build_two_head(get_architecture(cfg.config))
-    model.compile(optimizer=_optimizer(cfg), loss=get_loss(cfg.loss))
+    model.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
     x, data = training_data(cfg)
     y = np.concatenate([network_target(data, net) for net in ("shape", "phase")], axis=-1)
     model.fit(make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed),
@@ -65,7 +65,7 @@ def _two_head_run(cfg: TrainConfig, x_test: np.ndarray):
     return outputs_to_object(out_maps[..., 0], out_maps[..., 1])
 
 
-def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = 1000, variants: list[str] | None = None,
+def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = TEST_N, variants: list[str] | None = None,
                  command: str = "") -> dict:
     """Train and score each variant (``base``'s budget and seed with the paper's recipe plus the variant's
     changes); write report.json and table.md to ``out_dir``."""
@@ -74,9 +74,9 @@ def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = 1000, var
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = replace(base, **PAPER_RECIPE)
-    data = test_set(EvaluateConfig(n=test_n))
+    data = test_set(test_n)
     x_test = network_input(data.diffraction)
-    report = {"commands": [command], "base": {k: v for k, v in vars(base).items() if k != "simulation"},
+    report: dict[str, Any] = {"commands": [command], "base": {k: v for k, v in vars(base).items() if k != "simulation"},
               "test_n": test_n, "variants": {}}
     previous = out / "report.json"
     if previous.is_file():  # keep the variants of an earlier run with the same budget (re-run only some)
@@ -96,9 +96,8 @@ def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = 1000, var
             train(cfg, folder, progress=False)
             load_network.cache_clear()
             models = [load_network(str(folder), net)[0] for net in ("shape", "phase")]
-            amplitude, phase = reconstruct_with(*models, data.diffraction)
-        metrics = reconstruction_metrics(complex_object(amplitude, phase), data.amplitude, data.phase)
-        report["variants"][name] = {"change": what, "summary": summarise(metrics),
+            amplitude, phase = reconstruct_with(models[0], models[1], data.diffraction)
+        report["variants"][name] = {"change": what, "summary": score_summary(amplitude, phase, data),
                                     "seconds": round(time.perf_counter() - start, 1)}
         write_json_atomic(out / "report.json", report)
     write_text_atomic(out / "table.md", markdown_table(report))
@@ -106,14 +105,8 @@ def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = 1000, var
 
 
 def markdown_table(report: dict) -> str:
-    rows = ["| variant | change | chi^2 median / max | shape error | support IoU | phase RMSE (rad) "
-            "| amp.-weighted phase RMSE (rad) |", "|" + "---|" * 7]
-    for name in sorted(report["variants"], key=list(VARIANTS).index):
-        v = report["variants"][name]
-        s = v["summary"]
-        rows.append(f"| {name} | {v['change']} | {s['chi2']['median']:.3g} / {s['chi2']['max']:.3g} | "
-                    f"{s['shape_error']['median']:.3f} | {s['support_iou']['median']:.3f} | "
-                    f"{s['phase_rmse']['median']:.3f} | {s['phase_rmse_weighted']['median']:.3f} |")
+    rows: list[Row] = [([name, report["variants"][name]["change"]], report["variants"][name]["summary"], [])
+            for name in sorted(report["variants"], key=list(VARIANTS).index)]
     made = " then ".join(f"`{c}`" for c in report["commands"])
-    head = f"Made by {made} (medians over {report['test_n']} test patterns)\n\n"
-    return head + "\n".join(rows) + "\n"
+    head = f"Made by {made} ({report['test_n']} test patterns)\n\n"
+    return head + table(["variant", "change"], [], rows) + "\n"

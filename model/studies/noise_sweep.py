@@ -7,13 +7,14 @@ noiseless one, in percent (positive = worse)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cdinn.api import reconstruct
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
-from cdinn.model.conventions import complex_object
-from cdinn.model.evaluate import EvaluateConfig, test_set
-from cdinn.model.metrics import METRICS, median_metrics
+from cdinn.model.metrics import METRICS
+from cdinn.model.scoring import median_table, score_medians
+from cdinn.model.test_set import test_set
 
 HIGHER_IS_BETTER = {"support_iou"}
 
@@ -21,12 +22,12 @@ HIGHER_IS_BETTER = {"support_iou"}
 def noise_sweep(net: str, n: int, photons: list[float], out_dir: str | Path, command: str = "") -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"command": command, "net": net, "n": n, "levels": {}}
+    report: dict[str, Any] = {"command": command, "net": net, "n": n, "levels": {}}
     for level in [None, *photons]:
-        data = test_set(EvaluateConfig(n=n, photons=level))
+        data = test_set(n, photons=level)
         amplitude, phase = reconstruct(data.diffraction, net=net)
         name = "noiseless" if level is None else f"{level:.0e}"
-        report["levels"][name] = median_metrics(complex_object(amplitude, phase), data.amplitude, data.phase)
+        report["levels"][name] = score_medians(amplitude, phase, data)
     clean = report["levels"]["noiseless"]
     for values in report["levels"].values():
         values["worst_change_pct"] = max(
@@ -46,10 +47,6 @@ def _plot(report: dict, path: Path) -> None:
 
 
 def markdown_table(report: dict) -> str:
-    rows = [f"Made by `{report['command']}` (network set `{report['net']}`, {report['n']} test patterns, medians)", "",
-            "| photons | chi^2 | shape error | support IoU | phase RMSE (rad) | amp.-weighted phase RMSE (rad) "
-            "| worst change vs noiseless |", "|" + "---|" * 7]
-    for level, m in report["levels"].items():
-        rows.append(f"| {level} | {m['chi2']:.3g} | {m['shape_error']:.3f} | {m['support_iou']:.3f} | "
-                    f"{m['phase_rmse']:.3f} | {m['phase_rmse_weighted']:.3f} | {m['worst_change_pct']:+.0f}% |")
-    return "\n".join(rows) + "\n"
+    rows = [([level], m, [f"{m['worst_change_pct']:+.0f}%"]) for level, m in report["levels"].items()]
+    head = f"Made by `{report['command']}` (network set `{report['net']}`, {report['n']} test patterns, medians)\n\n"
+    return head + median_table(["photons"], ["worst change vs noiseless"], rows) + "\n"

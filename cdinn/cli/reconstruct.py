@@ -1,0 +1,111 @@
+"""``cdinn reconstruct`` (frames from a file to reconstructions, in one process or on Dask) and
+``cdinn phase-retrieve`` (ER/HIO alone)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cdinn.cli.command import Command, command_line
+from cdinn.cli.options import add_config_options, add_net, config_from
+from cdinn.errors import CdinnError
+from cdinn.options import count_or_auto
+
+DETECTOR_OPTIONS = ("centre_pixel", "mask", "crop")  # PreprocessConfig fields for detector-size frames
+
+
+def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
+    from cdinn.host.backends import BACKENDS
+    from cdinn.host.preprocess import PreprocessConfig
+
+    p.add_argument("input", help="FRAMES.npy, FILE.h5, FILE.h5:/path/to/dataset or an NXmx master: (N,32,32) "
+                   "patterns, or detector-size frames preprocessed as `cdinn run` does")
+    p.add_argument("output", help="output HDF5 file (written atomically)")
+    add_net(p)
+    p.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)")
+    p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
+    add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
+    p.add_argument("--cluster", metavar="local:N|tcp://HOST:PORT", help="reprocess on Dask distributed: a "
+                   "LocalCluster of N worker processes, or an existing scheduler; frames are read, preprocessed "
+                   "and reconstructed on the workers in chunks, bad frames are rejected with reasons")
+    p.add_argument("--chunk", type=int, default=256, help="frames per Dask task (with --cluster; default: 256)")
+    p.add_argument("--refine", type=count_or_auto, default=0, metavar="K|auto",
+                   help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO "
+                   "iterations, or with 'auto' only badly fitting frames are refined, each until its fit stops "
+                   "improving (default: 0)")
+
+
+def reconstruct_run(args: argparse.Namespace) -> None:
+    from cdinn.host.preprocess import PreprocessConfig
+
+    preprocess = config_from(PreprocessConfig, args, only=DETECTOR_OPTIONS)
+    if args.cluster:
+        from cdinn.host.distributed import reprocess
+
+        counts = reprocess(args.input, args.output, args.cluster, net=args.net, intensity=args.intensity,
+                           preprocess=preprocess, refine=args.refine, chunk=args.chunk,
+                           attrs={"command": command_line(args)})
+        print(f"reconstructed {counts['written']} of {counts['frames']} frame(s) in {counts['chunks']} chunks on "
+              f"{args.cluster}, {counts['rejected']} rejected -> {args.output}")
+        if counts["written"] == 0:
+            raise CdinnError(f"no frame was reconstructed: all {counts['frames']} frames were rejected")
+        return
+    _reconstruct_here(args, preprocess)
+
+
+def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
+    import json
+
+    import numpy as np
+
+    from cdinn.api import cached_backend, reconstruct
+    from cdinn.host.batch_input import load_patterns
+    from cdinn.io import write_arrays
+
+    patterns, numbers, intensity = load_patterns(args.input, 64 if args.refine else 32, args.intensity, preprocess)
+    result = reconstruct(patterns, net=args.net, backend=args.backend, intensity=intensity, refine=args.refine)
+    provenance = cached_backend(args.backend, args.net).provenance()
+    attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity, "phase_units": "radians",
+             "refine": str(args.refine), "command": command_line(args), "provenance": json.dumps(provenance),
+             **{k: v for k, v in provenance.items() if k.endswith("sha256")}}
+    arrays = {"amplitude": result.amplitude, "phase": result.phase, "fit": result.fit,
+              "fit_before": result.fit_before, "iterations": result.iterations, "refined": result.refined,
+              "frame_number": numbers}
+    write_arrays(args.output, arrays, attrs)
+    print(f"reconstructed {len(result.amplitude)} frame(s), {int(np.sum(result.refined))} refined, median fit "
+          f"{float(np.median(result.fit)):.3g} -> {args.output}")
+
+
+def phase_retrieve_arguments(p: argparse.ArgumentParser) -> None:
+    from cdinn.model.phase_retrieval import PhaseRetrievalConfig
+
+    p.add_argument("input", help="FRAMES.npy, FILE.h5 or FILE.h5:/path/to/dataset")
+    p.add_argument("output", help="output HDF5 file (written atomically)")
+    add_config_options(p, PhaseRetrievalConfig)
+    p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
+
+
+def phase_retrieve_run(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from cdinn.io import read_frames, write_arrays
+    from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
+    from cdinn.model.validation import validate_frames
+
+    amplitudes = validate_frames(read_frames(args.input), size=None, intensity=args.intensity)
+    cfg = config_from(PhaseRetrievalConfig, args)
+    obj = phase_retrieve(amplitudes, cfg)
+    write_arrays(args.output, {"amplitude": np.abs(obj), "phase": np.angle(obj)},
+                 {"source": args.input, "recipe": str(cfg.as_dict()), "command": command_line(args)})
+    print(f"phase-retrieved {len(obj)} frame(s) ({cfg.iterations} iterations) -> {args.output}")
+
+
+COMMANDS = [
+    Command("reconstruct", "reconstruct frames from a file with the networks",
+            "Reconstruct diffraction frames with a network set (the onnxruntime backend by default), optionally "
+            "refining them with NN-seeded ER/HIO; writes amplitude, phase (radians), the per-frame fit error and "
+            "frame numbers to HDF5. Detector-size frames go through the preprocessing of `cdinn run`.",
+            reconstruct_arguments, reconstruct_run),
+    Command("phase-retrieve", "ER/HIO + shrink-wrap on oversampled frames",
+            "Iterative phase retrieval (the paper's recipe) on (N,M,M) oversampled amplitudes; writes 'amplitude' "
+            "and 'phase' (radians), unregistered.", phase_retrieve_arguments, phase_retrieve_run),
+]

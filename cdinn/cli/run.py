@@ -1,0 +1,146 @@
+"""``cdinn run`` (a detector source -> reconstructions, live), ``cdinn stream-sim`` and ``cdinn merge``."""
+
+from __future__ import annotations
+
+import argparse
+
+from cdinn.cli.command import Command, command_line
+from cdinn.cli.options import add_config_options, add_net, config_from
+from cdinn.errors import CdinnError
+
+BACKEND_OPTIONS = ("threads", "project", "quantized", "bitstream")  # passed to whichever backend takes them
+
+
+def run_arguments(p: argparse.ArgumentParser) -> None:
+    from cdinn.host.backends import BACKENDS
+    from cdinn.host.preprocess import PreprocessConfig
+
+    p.add_argument("--source", required=True, help="FILE.npy, FILE.h5[:/dataset], an NXmx master, a glob, a "
+                   "folder to watch, tcp://HOST:PORT (ZeroMQ) or pva://CHANNEL (EPICS pvAccess NTNDArray)")
+    p.add_argument("--out", required=True, help="output HDF5 file (must not exist)")
+    add_net(p)
+    p.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)")
+    p.add_argument("--threads", type=int, help="onnx: onnxruntime intra-op threads")
+    p.add_argument("--project", help="emulator, fpga: firmware project (default: the set's combined project)")
+    p.add_argument("--quantized", help="emulator: quantized networks (default: the set's model/weights/<set>-q)")
+    p.add_argument("--bitstream", help="fpga: bitstream (default: cdinn.bit in the project)")
+    add_config_options(p, PreprocessConfig)
+    p.add_argument("--refine", choices=("none", "auto"), default="none",
+                   help="auto: frames are binned to 2x oversampled 64x64 patterns (the network sees every other "
+                   "pixel); frames whose fit error exceeds the threshold get NN-seeded ER/HIO in worker threads "
+                   "until their fit stops improving (default: none)")
+    p.add_argument("--refine-workers", type=int, default=1, help="refinement threads (default: 1)")
+    p.add_argument("--max-batch", type=int, default=64, help="largest adaptive batch (default: 64)")
+    p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without frames (live sources)")
+    p.add_argument("--zmq-mode", choices=("pull", "sub"), default="pull", help="ZeroMQ socket (default: pull)")
+    p.add_argument("--zmq-bind", action="store_true", help="bind the ZeroMQ endpoint instead of connecting")
+    p.add_argument("--publish", metavar="pva://PREFIX", help="serve amplitude, phase and fit as EPICS pvAccess "
+                   "NTNDArray channels PREFIX:amplitude, PREFIX:phase, PREFIX:fit (areaDetector viewers show them)")
+    p.add_argument("--format", choices=("auto", "cdinn", "dectris-v1", "dectris-v2"), default="auto",
+                   help="ZeroMQ message format: detected from the first message, or DECTRIS stream v1 (multipart "
+                   "JSON), stream v2 (CBOR), or cdinn's own (cdinn stream-sim) (default: auto)")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
+
+
+def run_run(args: argparse.Namespace) -> None:
+    import signal
+    import threading
+
+    from cdinn.host.backends import get_backend
+    from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+    from cdinn.host.runner import Runner
+    from cdinn.host.sources import open_source
+    from cdinn.host.writer import RunWriter
+    from cdinn.model.refine import AutoRefineConfig
+
+    backend = get_backend(args.backend, net=args.net, **{k: getattr(args, k) for k in BACKEND_OPTIONS})
+    refiner = AutoRefineConfig() if args.refine == "auto" else None
+    pre_cfg = config_from(PreprocessConfig, args, output_size=64 if refiner else 32)
+    stop = threading.Event()
+    source = open_source(args.source, idle_timeout=args.idle_timeout, stop=stop, zmq_mode=args.zmq_mode,
+                         zmq_bind=args.zmq_bind, stream_format=args.format)
+    writer = RunWriter(args.out, dict(backend.provenance(), command=command_line(args), source=args.source),
+                       pre_cfg.as_dict())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    publisher = None
+    if args.publish:
+        from cdinn.host.pva import PvaPublisher
+
+        publisher = PvaPublisher(args.publish)
+    runner = Runner(source, backend, writer, Preprocessor(pre_cfg), max_batch=args.max_batch, stop=stop,
+                    progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers, publisher=publisher)
+    try:
+        summary = runner.run()
+    finally:
+        if publisher is not None:
+            publisher.close()
+    print(f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']} "
+          f"({summary['refined']} refined; {summary['missed']} missed by the source); "
+          f"{summary['frames_per_s']:.0f} frames/s; latency p50 {summary['latency_ms_p50']:.2f} ms, "
+          f"p99 {summary['latency_ms_p99']:.2f} ms -> {args.out}")
+    if not runner.source_ok:
+        raise CdinnError(f"the source did not end normally (see the rejections above); the {summary['written']} "
+                         f"frames written are kept in {args.out}, marked incomplete")
+    if summary["written"] == 0:
+        raise CdinnError(f"no frame was reconstructed: all {summary['received']} frames received were rejected")
+
+
+def stream_sim_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames", required=True, help="FILE.npy or FILE.h5[:/dataset] of frames to send")
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="bound endpoint (default: loopback, 5555)")
+    p.add_argument("--rate", type=float, help="frames per second (default: as fast as possible)")
+    p.add_argument("--mode", choices=("push", "pub"), default="push", help="ZeroMQ socket (default: push)")
+    p.add_argument("--consumers", type=int, default=1, help="end-of-stream markers to send (default: 1)")
+    p.add_argument("--count", type=int, help="send this many frames (cycling through the file)")
+    p.add_argument("--connect-wait", type=float, default=0.5, help="seconds to wait for consumers (default: 0.5)")
+
+
+def stream_sim_run(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from cdinn.host.stream_sim import stream
+    from cdinn.io import read_frames
+
+    frames = read_frames(args.frames)
+    if frames.ndim == 2:
+        frames = frames[None]
+    if args.count:
+        frames = np.resize(frames, (args.count, *frames.shape[1:]))
+    report = stream(frames, args.endpoint, args.rate, args.mode, args.consumers, args.connect_wait)
+    print(f"sent {report['sent']} frames in {report['seconds']:.2f} s ({report['rate']:.0f} frames/s) "
+          f"on {args.endpoint}")
+
+
+def merge_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", help="run outputs to merge")
+    p.add_argument("--out", required=True, help="merged HDF5 file (written atomically)")
+
+
+def merge_run(args: argparse.Namespace) -> None:
+    import sys
+
+    from cdinn.host.merge import merge
+
+    report = merge(args.inputs, args.out)
+    print(f"merged {report['frames']} frames and {report['rejected']} rejections -> {args.out}")
+    if report["missing"]:
+        print(f"missing frame numbers ({len(report['missing'])}): {report['missing'][:50]}", file=sys.stderr)
+    if report["duplicates"]:
+        print(f"duplicated frame numbers: {report['duplicates'][:50]}", file=sys.stderr)
+
+
+COMMANDS = [
+    Command("run", "reconstruct frames from a detector source, as fast as they come",
+            "Frames from --source are validated, masked, preprocessed (dark/background subtraction in counts, "
+            "centring, crop, binning to 32x32, intensities -> amplitudes), reconstructed by --backend in adaptive "
+            "batches and written incrementally to --out (NeXus HDF5, readable during the run). Bad frames are "
+            "rejected with a reason; SIGINT/SIGTERM stop the source and close the file cleanly.", run_arguments,
+            run_run),
+    Command("stream-sim", "replay frames onto a ZeroMQ socket at a given rate",
+            "Send frames as cdinn's JSON header + raw bytes messages on a bound PUSH or PUB socket, then one end "
+            "marker per consumer.", stream_sim_arguments, stream_sim_run, units=False),
+    Command("merge", "merge several runners' outputs in frame order",
+            "Combine run outputs into one HDF5 file sorted by frame number; reports missing and duplicated frame "
+            "numbers.", merge_arguments, merge_run, units=False),
+]

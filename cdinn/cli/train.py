@@ -1,0 +1,95 @@
+"""``cdinn train`` (options from :class:`cdinn.model.train.TrainConfig`, a recipe file, the command line) and
+``cdinn ablation``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from cdinn.cli.command import Command, command_line
+from cdinn.cli.options import add_config_options, add_role, add_test_n, given, roles
+from cdinn.errors import CdinnError
+
+
+def train_arguments(p: argparse.ArgumentParser) -> None:
+    from cdinn.model.simulate import DISTRIBUTIONS
+    from cdinn.model.train import TrainConfig
+
+    p.add_argument("--recipe", help="YAML file of training options, keys as TrainConfig's fields (e.g. "
+                   "model/recipes/robust-stage1.yml); options typed here override it")
+    add_role(p)
+    p.add_argument("--data", choices=sorted(DISTRIBUTIONS), default=argparse.SUPPRESS,
+                   help="training distribution: the paper's Methods ranges or the broad one (default: paper)")
+    add_config_options(p, TrainConfig)
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def recipe_keys() -> set[str]:
+    """What a recipe file may set: TrainConfig's documented fields and ``data`` (the distribution's name)."""
+    from cdinn.model.train import TrainConfig
+
+    return {f.name for f in dataclasses.fields(TrainConfig) if "help" in f.metadata} | {"data"}
+
+
+def train_config(args: argparse.Namespace):
+    """TrainConfig's defaults, overridden by the recipe file's keys, overridden by the options typed."""
+    from cdinn.io import read_yaml
+    from cdinn.model.simulate import distribution
+    from cdinn.model.train import TrainConfig
+
+    values: dict = {}
+    if args.recipe:
+        values = read_yaml(args.recipe, "training recipe")
+        unknown = set(values) - recipe_keys()
+        if unknown:
+            raise CdinnError(f"training recipe {args.recipe} has unknown keys {sorted(unknown)}; "
+                             f"known: {sorted(recipe_keys())}")
+    values.update(given(TrainConfig, args))
+    if hasattr(args, "data"):
+        values["data"] = args.data
+    if values.get("photon_range"):
+        values["photon_range"] = tuple(float(v) for v in values["photon_range"])
+    data = values.pop("data", "paper")
+    return TrainConfig(nets=roles(args), simulation=distribution(data), **values)
+
+
+def train_run(args: argparse.Namespace) -> None:
+    from cdinn.model.train import train
+
+    for net, s in train(train_config(args), args.out).items():
+        print(f"{net}: best val loss {s['val_loss']:.4f} at epoch {s['best_epoch']}, "
+              f"{s['parameters']} parameters, {s['macs']} MACs, {s['wall_time_s']} s -> {args.out}/{net}.keras")
+
+
+def ablation_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", choices=("paper", "edge"), default="edge", help="architecture (default: edge)")
+    p.add_argument("--examples", type=int, default=60_000, help="training patterns per variant (default: 60000)")
+    p.add_argument("--val", type=int, default=10_000, help="validation patterns (default: 10000)")
+    p.add_argument("--epochs", type=int, default=5, help="epochs per variant (default: 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every variant's data and weights (default: 0)")
+    add_test_n(p, 1000)
+    p.add_argument("--variants", default="", help="comma-separated subset (default: all)")
+    p.add_argument("--out", default="results/ablation", help="output folder (default: results/ablation)")
+
+
+def ablation_run(args: argparse.Namespace) -> None:
+    from cdinn.model.studies.ablation import markdown_table, run_ablation
+    from cdinn.model.train import TrainConfig
+
+    base = TrainConfig(config=args.config, examples=args.examples, val=args.val, epochs=args.epochs, seed=args.seed)
+    variants = args.variants.split(",") if args.variants else None
+    report = run_ablation(base, args.out, test_n=args.test_n, variants=variants, command=command_line(args))
+    print(markdown_table(report))
+
+
+COMMANDS = [
+    Command("train", "train the shape and/or phase networks",
+            "Train sCDI NN (shape) and/or pCDI NN (phase) on freshly simulated data; writes <net>.keras, "
+            "<net>.card.json, <net>.log.csv and <net>.loss.png to --out. With a TF_CONFIG describing several "
+            "workers, every worker runs the same command and trains with MultiWorkerMirroredStrategy (each "
+            "simulates its own data shard; the chief writes --out).", train_arguments, train_run),
+    Command("ablation", "train recipe variants and score them on one test set",
+            "Train each variant of the training recipe (cdinn.model.studies.ablation.VARIANTS) with the same data "
+            "budget and seed, and score all on the same test patterns; writes table.md.", ablation_arguments,
+            ablation_run, units=False),
+]
