@@ -60,11 +60,16 @@ class PreprocessConfig:
 
 
 def subtract(frame: np.ndarray, dark: np.ndarray | None, background: float) -> np.ndarray:
-    """Frame minus dark frame minus a constant, clipped at 0 (float64)."""
-    out = frame.astype(np.float64)
+    """Frame minus dark frame minus a constant, clipped at 0 (float32 for integer counts, exact up to 2^24;
+    float64 frames stay float64); the frame itself when there is nothing to subtract."""
+    if dark is None and not background:
+        return frame
+    out = frame.astype(np.promote_types(frame.dtype, np.float32))
     if dark is not None:
-        out = out - dark
-    return np.clip(out - background, 0.0, None)
+        out -= dark
+    if background:
+        out -= background
+    return np.maximum(out, 0.0, out=out)
 
 
 def find_centre(frame: np.ndarray, method: str) -> tuple[int, int]:
@@ -104,8 +109,8 @@ def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> np.
     if frame.shape != (k * size, k * size):
         raise CdinnError(f"cannot bin a {frame.shape} window to {size}x{size}")
     if valid is None or valid.all():
-        return frame.reshape(size, k, size, k).sum(axis=(1, 3))
-    sums = np.where(valid, frame, 0).reshape(size, k, size, k).sum(axis=(1, 3))
+        return frame.reshape(size, k, size, k).sum(axis=(1, 3), dtype=np.float64)
+    sums = np.where(valid, frame, 0).reshape(size, k, size, k).sum(axis=(1, 3), dtype=np.float64)
     counts = valid.reshape(size, k, size, k).sum(axis=(1, 3))
     binned = np.where(counts > 0, sums * (k * k) / np.maximum(counts, 1), 0.0)
     empty = counts == 0
@@ -175,12 +180,13 @@ class Preprocessor:
             raise CdinnError("frame contains NaN or Inf outside the masked pixels")
         if not valid.any():
             raise CdinnError("frame has no valid pixel (all masked)")
-        measured = np.where(valid, frame, 0)
-        reason = bad_frame_reason(measured, self.cfg.input_kind == "intensity")
+        measured = np.where(valid, frame, 0) if not valid.all() else frame
+        reason = (None if measured.any() else "is all zero (empty frame)") if frame.dtype.kind == "u" else \
+            bad_frame_reason(measured, self.cfg.input_kind == "intensity")
         if reason:
             raise CdinnError(f"frame {reason}")
         clean = subtract(measured, self.dark, self.cfg.background)
-        if not clean[valid].any():
+        if clean is not measured and not clean.any():  # masked pixels hold 0
             raise CdinnError("frame is empty after dark/background subtraction")
         size = self.cfg.crop or default_crop(clean.shape, self.cfg.output_size)
         if self.cfg.centre_pixel:
