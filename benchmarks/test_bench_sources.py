@@ -110,3 +110,19 @@ def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpo
     summary = benchmark.pedantic(one_run, rounds=1 if benchmark.disabled else 2)
     assert summary["received"] == STREAM_FRAMES == summary["written"] and summary["rejected"] == 0
     benchmark.extra_info["frames_per_s_last_round"] = summary["frames_per_s"]
+
+
+def test_preprocessing_rate(benchmark, bench_patterns):
+    """Preprocessing alone (mask, centring, crop, binning to 32x32, amplitudes) of 256x256 uint16 frames with a
+    chip gap: one of the runner's stages, beside the network's batched rate (test_bench_inference), to show
+    which one bounds the end-to-end rate."""
+    frames = _frames(bench_patterns, 64)
+    frames[:, 126:130, :] = np.iinfo(np.uint16).max  # a chip gap, read as the masked sentinel
+    preprocess = Preprocessor(PreprocessConfig())
+
+    def run():
+        return [preprocess(frame) for frame in frames]
+
+    benchmark.extra_info.update(patterns_per_call=len(frames), backend="preprocessing (256x256 uint16)", batch=1)
+    out = benchmark(run)
+    assert len(out) == len(frames) and all(o.shape == (32, 32) and np.isfinite(o).all() for o in out)

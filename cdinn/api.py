@@ -24,26 +24,49 @@ class Reconstruction(tuple):
     per-frame diagnostics as attributes (arrays have the frames' leading shape: (B,) or scalars for one frame):
 
     * ``fit``: fit error of the returned object against the pattern it came from (:mod:`cdinn.model.fit`;
-      against the oversampled pattern when ``refine`` was asked for);
+      against the oversampled pattern when ``refine`` was asked for); without refinement it is computed on
+      first access, so callers that only unpack ``(amplitude, phase)`` do not pay for it;
     * ``fit_before``: the network's own fit against the same pattern (equal to ``fit`` without refinement);
     * ``iterations``: ER/HIO iterations spent on the frame; ``refined``: whether it was refined.
     """
 
     amplitude: np.ndarray
     phase: np.ndarray
-    fit: np.ndarray
-    fit_before: np.ndarray
     iterations: np.ndarray
     refined: np.ndarray
+    _fit: np.ndarray | None
+    _fit_before: np.ndarray | None
+    _patterns: np.ndarray | None
+    _single: bool
 
-    def __new__(cls, amplitude, phase, fit, fit_before, iterations, refined):
+    def __new__(cls, amplitude, phase, fit, fit_before, iterations, refined,
+                patterns: np.ndarray | None = None, single: bool = False):
+        """``fit=None``: computed on first access against ``patterns`` (B, N, N); ``fit_before=None``: the same
+        as ``fit``. ``single``: the fields are one frame's (the fit is then a scalar)."""
         self = super().__new__(cls, (amplitude, phase))
-        self.amplitude, self.phase = amplitude, phase
-        self.fit, self.fit_before, self.iterations, self.refined = fit, fit_before, iterations, refined
+        self.amplitude, self.phase, self.iterations, self.refined = amplitude, phase, iterations, refined
+        self._fit, self._fit_before, self._patterns, self._single = fit, fit_before, patterns, single
         return self
+
+    @property
+    def fit(self) -> np.ndarray:
+        if self._fit is None:
+            obj = complex_object(self.amplitude, self.phase)
+            if self._patterns is None:
+                raise CdinnError("this reconstruction holds neither a fit nor the patterns to compute it")
+            fit = fit_error(obj[None] if self._single else obj, self._patterns)
+            self._fit, self._patterns = (fit[0] if self._single else fit), None
+        return self._fit
+
+    @property
+    def fit_before(self) -> np.ndarray:
+        return self.fit if self._fit_before is None else self._fit_before
 
     def first(self) -> Reconstruction:
         """The result of a single-frame call: every field without its batch axis."""
+        if self._fit is None:
+            return Reconstruction(self.amplitude[0], self.phase[0], None, None, self.iterations[0], self.refined[0],
+                                  self._patterns[:1] if self._patterns is not None else None, single=True)
         return Reconstruction(*(np.asarray(v)[0] for v in (self.amplitude, self.phase, self.fit, self.fit_before,
                                                            self.iterations, self.refined)))
 
@@ -91,6 +114,6 @@ def reconstruct(diffraction, net: str = "default", backend: str = "onnx", intens
         result = Reconstruction(amplitude, phase, fit_error(complex_object(amplitude, phase), amplitudes), before,
                                 np.full(count, refine), np.ones(count, bool))
     else:
-        fit = fit_error(complex_object(amplitude, phase), nn_input)
-        result = Reconstruction(amplitude, phase, fit, fit, np.zeros(count, np.int64), np.zeros(count, bool))
+        result = Reconstruction(amplitude, phase, None, None, np.zeros(count, np.int64), np.zeros(count, bool),
+                                patterns=nn_input)
     return result.first() if single else result

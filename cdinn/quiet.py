@@ -4,7 +4,9 @@ TensorFlow's C++ runtime writes to file descriptor 2 while it loads and when it 
 ("Could not find cuda drivers", "failed call to cuInit" on a machine without a GPU): lines a user cannot act
 on, printed before any Python logging setting applies. :func:`install` adds an import hook that loads
 ``tensorflow`` (whenever a command first imports it) with descriptor 2 pointed at /dev/null and lists the
-devices inside that window; Python exceptions are unaffected, so a failed import still says why.
+devices inside that window; Python exceptions are unaffected, so a failed import still says why. TensorFlow's
+Python logger then reports errors only (retracing notices and dtype-cast notes are not a user's to act on),
+and two notices Keras prints when QKeras models are saved in the HDF5 format they need are filtered.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import os
+import re
 import sys
+import warnings
 from contextlib import contextmanager
 
 
@@ -42,6 +46,7 @@ class _QuietLoader(importlib.abc.Loader):
         with native_stderr_silenced():
             self.loader.exec_module(module)
             module.config.list_physical_devices()  # device discovery (cuInit) happens here, quietly
+        module.get_logger().setLevel("ERROR")
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
@@ -54,7 +59,13 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+NOTICES = ("The `keras.constraints.serialize()` API should only be used",  # QKeras quantizers as constraints
+           "You are saving your model as an HDF5 file")  # QKeras models load only from HDF5
+
+
 def install() -> None:
     """Load TensorFlow quietly from now on in this process (idempotent)."""
+    for notice in NOTICES:
+        warnings.filterwarnings("ignore", message=re.escape(notice), category=UserWarning)
     if not any(isinstance(f, _QuietFinder) for f in sys.meta_path) and "tensorflow" not in sys.modules:
         sys.meta_path.insert(0, _QuietFinder())

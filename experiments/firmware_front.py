@@ -13,9 +13,10 @@ import dataclasses
 import math
 import sys
 
+# isort: off
+import cdinn  # noqa: F401  (before TensorFlow: sets TF_USE_LEGACY_KERAS)
 import tf_keras as keras
-
-import cdinn  # noqa: F401
+# isort: on
 from cdinn.firmware.config import load_config
 from cdinn.firmware.convert import convert
 from cdinn.firmware.estimate import estimate_layers, summarise_estimate

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -204,7 +205,7 @@ def step_summary(state: BuildState) -> dict:
     design = COMBINED if COMBINED in estimates else None
     parts = [design] if design else [n for n in NETS if n in estimates]
     summaries = [estimates[p]["summary"] for p in parts]
-    summary = {
+    summary: dict[str, Any] = {
         "net": set_name(state.cfg.net), "quantized": str(state.cfg.quantized),
         "sha256": {net: card["sha256"] for net, card in state.cards.items()},
         "float_sha256": {net: card["source_sha256"] for net, card in state.cards.items()},

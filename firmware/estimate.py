@@ -11,7 +11,8 @@ Model (one frame through the dataflow pipeline, clock cycles at the configured p
 * the frame interval (initiation interval, II) is the slowest layer's cycle count;
 * the latency is II plus the pipeline fill: each layer's wait for its first output (a 3x3 conv needs two
   padded rows and three pixels, a 2x2 pool one row and two pixels, element-wise layers one pixel), in
-  units of that layer's input pixel period ``II / input_pixels``;
+  units of that layer's input pixel period ``II / input_pixels``, summed along the longest path through
+  the graph (the two networks of a combined design run side by side);
 * weight memory = weights x weight bits + biases x bias bits; line buffers = ``(K-1)`` padded rows x
   ``C_in`` x input bits. Multipliers are an upper bound on DSP slices (narrow products may map to LUTs).
 """
@@ -39,6 +40,7 @@ class LayerEstimate:
     line_buffer_bits: int
     cycles: int
     fill_pixels: int
+    inputs: tuple[str, ...] = ()  # the layers feeding this one
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +54,7 @@ def estimate_layers(hls_model) -> list[LayerEstimate]:
     """Estimates for every layer of a converted hls4ml ModelGraph (shapes, precisions and reuse from the
     model itself)."""
     out = []
+    producer = {name: layer.name for layer in hls_model.get_layers() for name in layer.outputs}
     for layer in hls_model.get_layers():
         kind = layer.class_name
         in_var, out_var = layer.get_input_variable(), layer.get_output_variable()
@@ -74,15 +77,19 @@ def estimate_layers(hls_model) -> list[LayerEstimate]:
             fill = (k - 1) * in_shape[1] + k
         elif kind.startswith("Pooling2D"):
             fill = in_shape[1] + 2
-        out.append(LayerEstimate(layer.name, kind, in_px, out_px, reuse, mults, wbits, lbits, cycles, fill))
+        inputs = tuple(producer[name] for name in layer.inputs if name in producer)
+        out.append(LayerEstimate(layer.name, kind, in_px, out_px, reuse, mults, wbits, lbits, cycles, fill, inputs))
     return out
 
 
 def summarise_estimate(layers: list[LayerEstimate], clock_ns: float, part: str) -> dict:
     """Frame interval, latency and totals, and whether they fit the named parts."""
     ii = max(layer.cycles for layer in layers)
-    fill = sum(layer.fill_pixels * ii / max(layer.input_pixels, 1) for layer in layers)
-    latency = ii + fill
+    ready: dict[str, float] = {}  # cycles from the frame's first pixel to each layer's first output
+    for layer in layers:  # hls4ml lists layers in topological order
+        ready[layer.name] = (layer.fill_pixels * ii / max(layer.input_pixels, 1)
+                             + max((ready[name] for name in layer.inputs if name in ready), default=0.0))
+    latency = ii + max(ready.values())
     mults = sum(layer.multipliers for layer in layers)
     memory = sum(layer.weight_bits + layer.line_buffer_bits for layer in layers)
     bram18 = sum(math.ceil((layer.weight_bits + layer.line_buffer_bits) / 18_432) for layer in layers

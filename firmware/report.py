@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdinn.model.scoring import table
+from cdinn.model.scoring import Row, table
 
 
 def markdown_report(report: dict) -> str:
@@ -29,7 +29,7 @@ def markdown_report(report: dict) -> str:
         lines.append("")
     if "compare" in steps:
         r = steps["compare"]["result"]
-        rows = [([name], r[name], []) for name in ("float", "qat_keras", "emulation")]
+        rows: list[Row] = [([name], r[name], []) for name in ("float", "qat_keras", "emulation")]
         lines += [f"## Float vs QAT vs emulation ({r['patterns']} test patterns)", "", table(["variant"], [], rows), "",
                   f"Emulation outputs identical to QAT Keras: {r['emulation_equals_qat_keras']}"]
     return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.host.backends.base import Backend
 from cdinn.host.frames import Rejected
 from cdinn.host.preprocess import Preprocessor
 from cdinn.host.writer import RunWriter
@@ -66,7 +67,7 @@ class Runner:
     ``publisher``: also serve every written frame (e.g. :class:`cdinn.host.pva.PvaPublisher`). ``missed``
     counts frames a live source reports lost before they reached it (not part of received)."""
 
-    def __init__(self, source, backend, writer: RunWriter, preprocessor: Preprocessor, max_batch: int = 64,
+    def __init__(self, source, backend: Backend, writer: RunWriter, preprocessor: Preprocessor, max_batch: int = 64,
                  stop: threading.Event | None = None, progress: bool = True,
                  refiner: AutoRefineConfig | None = None, refine_workers: int = 1, publisher=None):
         if max_batch < 1:

@@ -226,18 +226,22 @@ def _random_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) ->
     return points
 
 
-def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
-    """:func:`_random_supports` moved by :func:`_place`. The hulls that placement clips at the margin into
-    slivers (or nothing) are drawn and placed again from a spawned generator, so ``rng``'s own stream, and
-    with it every other example of the batch, is the same as without them."""
+def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_random_supports` moved by :func:`_place`, and their rasterised hulls (B, N, N) bool. The hulls
+    that placement clips at the margin into slivers (or nothing) are drawn and placed again from a spawned
+    generator, so ``rng``'s own stream, and with it every other example of the batch, is the same as without
+    them."""
     points = _place(rng, _random_supports(rng, n, cfg), cfg)
-    thin = _too_thin(convex_hull_masks(points, cfg.size), cfg)
+    masks = convex_hull_masks(points, cfg.size)
+    thin = _too_thin(masks, cfg)
     spare = rng.spawn(1)[0]
     while thin.any():
         redraw = _place(spare, _random_supports(spare, int(thin.sum()), cfg), cfg)
         points[thin] = redraw
-        thin[thin] = _too_thin(convex_hull_masks(redraw, cfg.size), cfg)
-    return points
+        redrawn = convex_hull_masks(redraw, cfg.size)
+        masks[thin] = redrawn
+        thin[thin] = _too_thin(redrawn, cfg)
+    return points, masks
 
 
 def _place(rng: np.random.Generator, points: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
@@ -275,8 +279,8 @@ def simulate(n: int, seed: int, config: SimulationConfig | None = None, oversamp
     if n < 1:
         raise CdinnError(f"number of examples must be >= 1, got {n}")
     rng = np.random.default_rng(seed)
-    points = _placed_supports(rng, n, cfg)
-    masks = convex_hull_masks(points, cfg.size).astype(np.float32)
+    _, hulls = _placed_supports(rng, n, cfg)
+    masks = hulls.astype(np.float32)
     amplitude = gaussian_filter(masks, sigma=(0, cfg.edge_sigma, cfg.edge_sigma), mode="constant")
     amplitude = np.clip(amplitude, 0.0, 1.0).astype(np.float32)
     inside = amplitude > 1e-2

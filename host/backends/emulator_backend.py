@@ -10,11 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cdinn.artefacts import firmware_project, quantized_folder
-from cdinn.cards import read_card
-from cdinn.errors import CdinnError
+from cdinn.artefacts import firmware_project, quantized_folder, verified_firmware
 from cdinn.firmware.emulate import Emulator
-from cdinn.firmware.manifest import check_models_match, read_manifest
 from cdinn.host.backends.base import Backend
 from cdinn.model.conventions import sigmoid
 from cdinn.quantize.grid import quantize_input
@@ -25,12 +22,7 @@ class EmulatorBackend(Backend):
 
     def __init__(self, project: str | Path, quantized: str | Path):
         self.project = Path(project)
-        self.manifest, spec = read_manifest(self.project)
-        if sorted(self.manifest["nets"]) != ["phase", "shape"]:
-            raise CdinnError(f"{project} implements {self.manifest['nets']}; the emulator backend needs the "
-                             "project that streams both networks (firmware/build/<config>/both)")
-        cards = {net: read_card(Path(quantized) / f"{net}.h5") for net in self.manifest["nets"]}
-        check_models_match(self.manifest, cards)
+        self.manifest, spec = verified_firmware(self.project, quantized)
         self.emulator = Emulator(spec)
         self.nets = self.manifest["nets"]
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cdinn.artefacts import firmware_project
+from cdinn.artefacts import firmware_project, verified_firmware
 from cdinn.errors import CdinnError
-from cdinn.firmware.manifest import read_manifest
 from cdinn.host.backends.base import Backend
 from cdinn.model.conventions import sigmoid
 from cdinn.quantize.grid import input_codes
@@ -35,7 +34,7 @@ class FpgaBackend(Backend):
                              "PYNQ/XRT board with the bitstream from `make synth`, or use --backend emulator") from None
         if not Path(bitstream).is_file():
             raise CdinnError(f"fpga backend: bitstream {bitstream} not found (build it with `make synth`)")
-        self.manifest, _ = read_manifest(project)
+        self.manifest, _ = verified_firmware(project)
         if "output_fraction_bits" not in self.manifest:
             raise CdinnError(f"fpga backend: {project}/manifest.json predates output scaling; "
                              "rebuild with `cdinn firmware`")

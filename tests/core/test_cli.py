@@ -148,3 +148,15 @@ def test_commands_print_no_tensorflow_start_up_noise(tmp_path):
     noise = [line for line in run.stderr.splitlines() if "cuda" in line.lower() or line.startswith(("I0000", "E0000",
                                                                                                      "W0000"))]
     assert noise == [], noise
+
+
+def test_every_shipped_recipe_is_a_valid_training_configuration():
+    from pathlib import Path
+
+    from cdinn.model.inference import WEIGHTS_DIR
+
+    recipes = sorted((WEIGHTS_DIR.parent / "recipes").glob("*-stage*.yml"))
+    assert {p.name.split("-stage")[0] for p in recipes} == {"robust", "edge", "paper"} and len(recipes) == 9
+    for path in recipes:
+        cfg = _train_config("--recipe", str(path), "--out", "x")
+        assert cfg.config == Path(path).name.split("-stage")[0] and cfg.nets == ("shape", "phase")

@@ -79,7 +79,8 @@ def test_hulls_clipped_into_slivers_by_placement_are_redrawn_and_nothing_else_ch
     cfg = SimulationConfig(position="random")
     rng = np.random.default_rng(4)
     naive = _place(rng, _random_supports(rng, 5000, cfg), cfg)
-    fixed = _placed_supports(np.random.default_rng(4), 5000, cfg)
+    fixed, masks = _placed_supports(np.random.default_rng(4), 5000, cfg)
+    assert np.array_equal(masks, convex_hull_masks(fixed, cfg.size))
     thin = _too_thin(convex_hull_masks(naive, cfg.size), cfg)
     assert thin.sum() > 10  # placement does clip some hulls into slivers ...
     assert not _too_thin(convex_hull_masks(fixed, cfg.size), cfg).any()  # ... and those are replaced
