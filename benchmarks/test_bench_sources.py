@@ -92,7 +92,9 @@ def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpo
     from test_dectris import _push, v1_messages, v2_messages  # the spec encoders and sender of the stream tests
 
     frames = _frames(bench_patterns, 64).astype(np.uint32)
-    unique = v2_messages(frames, np.zeros((SIDE, SIDE), np.uint32)) if fmt == "dectris-v2" else v1_messages(frames)
+    centre = (SIDE / 2, SIDE / 2)  # the beam centre the start message records: the frames' middle
+    unique = (v2_messages(frames, np.zeros((SIDE, SIDE), np.uint32), centre=centre) if fmt == "dectris-v2"
+              else v1_messages(frames, centre=centre))
     head, images, end = unique[0], unique[1:-1], unique[-1]
     messages = [head, *(images[i % len(images)] for i in range(STREAM_FRAMES)), end]
     backend = get_backend("onnx")

@@ -91,14 +91,23 @@ def default_crop(shape: tuple[int, int], output_size: int) -> int:
 
 
 def crop_around(frame: np.ndarray, centre: tuple[int, int], size: int) -> np.ndarray:
-    """The ``size x size`` window with ``centre`` at pixel ``(size//2, size//2)``; zeros off the detector."""
-    out = np.zeros((size, size), dtype=frame.dtype)
+    """The ``size x size`` window with ``centre`` at pixel ``(size//2, size//2)``; zeros off the detector (the
+    frame itself, not a copy, when the window is the whole frame)."""
     r0, c0 = centre[0] - size // 2, centre[1] - size // 2
+    if (r0, c0) == (0, 0) and frame.shape == (size, size):
+        return frame
+    out = np.zeros((size, size), dtype=frame.dtype)
     rs, cs = max(r0, 0), max(c0, 0)
     re, ce = min(r0 + size, frame.shape[0]), min(c0 + size, frame.shape[1])
     if rs < re and cs < ce:
         out[rs - r0 : re - r0, cs - c0 : ce - c0] = frame[rs:re, cs:ce]
     return out
+
+
+def _within(shape: tuple[int, ...], centre: tuple[int, int], size: int) -> bool:
+    """Whether the ``size x size`` window around ``centre`` lies on the detector."""
+    r0, c0 = centre[0] - size // 2, centre[1] - size // 2
+    return r0 >= 0 and c0 >= 0 and r0 + size <= shape[0] and c0 + size <= shape[1]
 
 
 def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> np.ndarray:
@@ -117,14 +126,22 @@ def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> np.
     # a block with no valid pixel: the mean of its valid 4-neighbour blocks, repeated inwards for wider holes
     # (Friedel's |F(-q)| = |F(q)| holds only for real objects, not for the phase objects CDI images)
     while empty.any() and not empty.all():
-        padded = np.pad(np.where(empty, 0.0, binned), 1)
-        known = np.pad(~empty, 1).astype(float)
-        total = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
-        count = known[:-2, 1:-1] + known[2:, 1:-1] + known[1:-1, :-2] + known[1:-1, 2:]
+        total = _neighbour_sum(np.where(empty, 0.0, binned))
+        count = _neighbour_sum((~empty).astype(np.float64))
         fill = empty & (count > 0)
         binned = np.where(fill, total / np.maximum(count, 1), binned)
         empty = empty & ~fill
     return binned
+
+
+def _neighbour_sum(values: np.ndarray) -> np.ndarray:
+    """Sum of each element's four neighbours (zero beyond the edges)."""
+    total = np.zeros_like(values)
+    total[1:] += values[:-1]
+    total[:-1] += values[1:]
+    total[:, 1:] += values[:, :-1]
+    total[:, :-1] += values[:, 1:]
+    return total
 
 
 def to_amplitude(frame: np.ndarray, input_kind: str) -> np.ndarray:
@@ -175,12 +192,13 @@ class Preprocessor:
         for name, other in (("detector mask", mask), ("mask", self.mask), ("dark frame", self.dark)):
             if other is not None and other.shape != frame.shape:
                 raise CdinnError(f"frame shape {frame.shape} does not match the {name} {other.shape}")
-        valid = ~masked_pixels(frame, mask, self.mask)
-        if frame.dtype.kind == "f" and not np.isfinite(frame[valid]).all():
+        masked = masked_pixels(frame, mask, self.mask)
+        valid = ~masked if masked.any() else None  # None: every pixel is valid
+        if frame.dtype.kind == "f" and not np.isfinite(frame if valid is None else frame[valid]).all():
             raise CdinnError("frame contains NaN or Inf outside the masked pixels")
-        if not valid.any():
+        if valid is not None and not valid.any():
             raise CdinnError("frame has no valid pixel (all masked)")
-        measured = np.where(valid, frame, 0) if not valid.all() else frame
+        measured = frame if valid is None else np.where(valid, frame, 0)
         reason = (None if measured.any() else "is all zero (empty frame)") if frame.dtype.kind == "u" else \
             bad_frame_reason(measured, self.cfg.input_kind == "intensity")
         if reason:
@@ -195,5 +213,8 @@ class Preprocessor:
             where = (int(round(centre[0])), int(round(centre[1])))
         else:
             where = find_centre(clean, self.cfg.centre)
-        window, window_valid = crop_around(clean, where, size), crop_around(valid, where, size)
+        window = crop_around(clean, where, size)
+        inside = window is clean or _within(clean.shape, where, size)
+        window_valid = None if valid is None and inside else \
+            crop_around(np.ones(clean.shape, bool) if valid is None else valid, where, size)
         return to_amplitude(bin_to(window, self.cfg.output_size, window_valid), self.cfg.input_kind)

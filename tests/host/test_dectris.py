@@ -56,11 +56,12 @@ def _v2_array(array: np.ndarray, compression: str | None) -> cbor2.CBORTag:
     return cbor2.CBORTag(40, [list(array.shape), cbor2.CBORTag(70, payload)])  # 70: uint32 little-endian
 
 
-def v2_messages(frames, mask, compression="bslz4") -> list[bytes]:
-    """A series' start, image and end messages (CBOR bytes) per the stream v2 specification."""
+def v2_messages(frames, mask, compression="bslz4", centre=(17.0, 21.5)) -> list[bytes]:
+    """A series' start, image and end messages (CBOR bytes) per the stream v2 specification; ``centre`` is the
+    beam centre (row, col)."""
     h, w = frames.shape[1:]
     start = {"type": "start", "series_id": 3, "series_unique_id": "s3", "channels": ["threshold_1"],
-             "beam_center_x": 21.5, "beam_center_y": 17.0, "image_dtype": "uint32", "image_size_x": w,
+             "beam_center_x": centre[1], "beam_center_y": centre[0], "image_dtype": "uint32", "image_size_x": w,
              "image_size_y": h, "number_of_images": len(frames),
              "pixel_mask": {"threshold_1": _v2_array(mask, None)}}
     images = [{"type": "image", "series_id": 3, "series_unique_id": "s3", "image_id": i,
@@ -70,8 +71,9 @@ def v2_messages(frames, mask, compression="bslz4") -> list[bytes]:
     return [cbor2.dumps(m) for m in [start, *images, end]]
 
 
-def v1_messages(frames, encoding="bs32-lz4<", header=True) -> list[list[bytes]]:
-    """A series' multipart messages per the stream v1 specification (beam centre (24, 20), one masked pixel)."""
+def v1_messages(frames, encoding="bs32-lz4<", header=True, centre=(24.0, 20.0)) -> list[list[bytes]]:
+    """A series' multipart messages per the stream v1 specification (beam centre ``centre`` (row, col), one
+    masked pixel)."""
     h, w = frames.shape[1:]
 
     def blob(f):
@@ -84,7 +86,7 @@ def v1_messages(frames, encoding="bs32-lz4<", header=True) -> list[list[bytes]]:
     mask = np.zeros((h, w), "<u4")
     mask[5, 7] = 1
     head = [json.dumps({"htype": "dheader-1.0", "series": 9, "header_detail": "all"}).encode(),
-            json.dumps({"beam_center_x": 20.0, "beam_center_y": 24.0, "x_pixels_in_detector": w}).encode(),
+            json.dumps({"beam_center_x": centre[1], "beam_center_y": centre[0], "x_pixels_in_detector": w}).encode(),
             json.dumps({"htype": "dpixelmask-1.0", "shape": [w, h], "type": "uint32"}).encode(), mask.tobytes()]
     images = [[json.dumps({"htype": "dimage-1.0", "series": 9, "frame": i, "hash": ""}).encode(),
                json.dumps({"htype": "dimage_d-1.0", "shape": [w, h], "type": "uint32", "encoding": encoding,
