@@ -1,5 +1,6 @@
 """cdinn's tuned ER/HIO beside cohere-core's (Argonne's CDI package, numpy backend) on the same patterns, in the
-same process: quality (registered metrics, :mod:`cdinn.model.scoring`) and time per pattern.
+same process: quality (registered metrics, :mod:`cdinn.model.scoring`) and time per pattern (cohere's includes
+writing and loading its one-pattern data file, as its API requires).
 
 cohere-core runs one pattern at a time from an .npy file: each pattern's 2x oversampled 64x64 amplitudes are
 written, a ``Rec`` is created on the CPU and iterated. Two cohere recipes: its own example recipe
@@ -47,7 +48,12 @@ def cohere_run(amplitude: np.ndarray, params: dict, folder: Path) -> np.ndarray:
     with contextlib.redirect_stdout(io.StringIO()):  # cohere prints per run
         rec = phasing.create_rec(dict(params), str(path), "np", -1, debug=True)
         rec.iterate()
-    return np.asarray(rec.get_image())
+    # cohere goes to reciprocal space with an inverse FFT, so its object is the complex conjugate of one in
+    # cdinn's convention (|FFT(object)| = amplitude), and it comes back normalised to a maximum of 1: restore
+    # the scale that best fits the pattern (least squares), as ER/HIO's result keeps it
+    obj = np.conj(np.asarray(rec.get_image()))
+    model = np.abs(np.fft.fftshift(np.fft.fft2(obj)))
+    return obj * (np.sum(model * amplitude) / np.sum(model**2))
 
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
