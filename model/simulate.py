@@ -167,10 +167,10 @@ def convex_hull_masks(points: np.ndarray, size: int) -> np.ndarray:
     """
     b, k, _ = points.shape
     points = points.astype(np.float32)
-    pi = points[:, :, None, :]  # (B, K, 1, 2)
-    edge = points[:, None, :, :] - pi  # (B, K, K, 2): from point i to point j
-    rel = points[:, None, None, :, :] - pi[:, :, :, None, :]  # (B, K, K, K, 2): point m relative to i
-    cross = edge[..., None, 0] * rel[..., 1] - edge[..., None, 1] * rel[..., 0]
+    edge = points[:, None, :, :] - points[:, :, None, :]  # (B, K, K, 2): from point i to point j
+    # cross[b, i, j, m] = edge(i -> j) x edge(i -> m): point m's side of the line through i and j
+    cross = (np.einsum("bijr,bimc->bijm", edge[..., :1], edge[..., 1:])
+             - np.einsum("bijc,bimr->bijm", edge[..., 1:], edge[..., :1]))
     supporting = (cross >= -1e-9).all(axis=-1) & (np.abs(edge).sum(axis=-1) > 0)  # (B, K, K)
     supporting = supporting.reshape(b, k * k)
     order = np.argsort(~supporting, axis=1, kind="stable")[:, :k]  # hull edges first
