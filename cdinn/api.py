@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from cdinn.errors import CdinnError
-from cdinn.model.conventions import complex_object, subsample_oversampled
+from cdinn.model.conventions import GRID, OVERSAMPLED_GRID, complex_object, subsample_oversampled
 from cdinn.model.fit import fit_error
 from cdinn.model.refine import AutoRefineConfig, refine_auto
 from cdinn.model.refine import refine as refine_objects
@@ -99,7 +99,7 @@ def reconstruct(diffraction, net: str = "default", backend: str = "onnx", intens
     if not isinstance(auto, AutoRefineConfig) and (not isinstance(refine, int | np.integer) or refine < 0):
         raise CdinnError(f"refine must be a number of iterations >= 0 or 'auto', got {refine!r}")
     single = np.ndim(diffraction) == 2
-    amplitudes = validate_frames(diffraction, 64 if refine else 32, intensity)
+    amplitudes = validate_frames(diffraction, OVERSAMPLED_GRID if refine else GRID, intensity)
     nn_input = subsample_oversampled(amplitudes) if refine else amplitudes
     engine = cached_backend(backend, net, tuple(sorted(backend_options.items())))
     amplitude, phase = engine.infer(nn_input)

@@ -32,7 +32,7 @@ from cdinn.firmware.emulate import EmulatorSpec
 from cdinn.firmware.estimate import DEVICES
 from cdinn.firmware.manifest import write_manifest
 from cdinn.io import write_json_atomic, write_text_atomic
-from cdinn.model.conventions import network_input
+from cdinn.model.conventions import GRID, network_input
 from cdinn.options import option
 
 NETS = ("shape", "phase")
@@ -77,7 +77,7 @@ class BuildState:
     cards: dict = field(default_factory=dict)
     hls: dict = field(default_factory=dict)
     specs: dict = field(default_factory=dict)
-    x_grid: np.ndarray = field(default_factory=lambda: np.empty((0, 32, 32, 1)))  # the validation inputs
+    x_grid: np.ndarray = field(default_factory=lambda: np.empty((0, GRID, GRID, 1)))  # the validation inputs
 
 
 def step_load(state: BuildState) -> dict:

@@ -27,6 +27,7 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.host.preprocess import PreprocessConfig
 from cdinn.io import HDF5_SUFFIXES, split_spec
+from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
 
 FIELDS = ("amplitude", "phase", "fit", "fit_before", "iterations", "refined", "frame_number")
 
@@ -161,7 +162,8 @@ def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", in
 
     from cdinn.io import atomic_hdf5
 
-    pre = PreprocessConfig(**dict((preprocess or PreprocessConfig()).as_dict(), output_size=64 if refine else 32))
+    size = OVERSAMPLED_GRID if refine else GRID
+    pre = PreprocessConfig(**dict((preprocess or PreprocessConfig()).as_dict(), output_size=size))
     chunks = plan(spec, chunk)
     owned_client = client is None
     if owned_client:

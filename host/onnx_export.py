@@ -74,7 +74,7 @@ def export_onnx(net: str = "edge", out_dir: str | os.PathLike | None = None, che
     for name in ("shape", "phase"):
         models[name], card = load_network(str(folder), name)
         sources[name] = card["sha256"]
-    inputs = keras.Input((32, 32, 1), name="diffraction")
+    inputs = keras.Input(models["shape"].input_shape[1:], name="diffraction")
     combined = keras.Model(inputs, [models["shape"](inputs), models["phase"](inputs)], name="cdinn")
     graphs = {"shape.onnx": (models["shape"], ["shape"], {"shape": sources["shape"]}),
               "phase.onnx": (models["phase"], ["phase"], {"phase": sources["phase"]}),

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.model.conventions import GRID
 from cdinn.model.validation import bad_frame_reason
 from cdinn.options import centre_pixel_text, option
 
@@ -43,7 +44,7 @@ class PreprocessConfig:
                                                   "--centre)", parse=centre_pixel_text, metavar="ROW,COL")
     crop: int | None = option(None, "crop window around the centre (pixels, a multiple of 32; default: the largest "
                               "that fits)")
-    output_size: int = 32
+    output_size: int = GRID
     mask: str | None = option(None, "bad-pixel mask (.npy or HDF5 spec, nonzero = bad, the frames' shape), combined "
                               "with the detector's own pixel_mask and the unsigned-maximum sentinel")
 

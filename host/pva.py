@@ -27,6 +27,7 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.frames import Frame, Rejected
+from cdinn.model.conventions import GRID
 
 SCHEME = "pva://"
 
@@ -103,7 +104,7 @@ class PvaPublisher:
 
     FIELDS = ("amplitude", "phase", "fit")
 
-    def __init__(self, prefix: str, size: int = 32):
+    def __init__(self, prefix: str, size: int = GRID):
         pva, self._ad = _pvapy()
         self.prefix = prefix.removeprefix(SCHEME)
         self.channels = {f: f"{self.prefix}:{f}" for f in self.FIELDS}

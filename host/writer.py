@@ -31,6 +31,7 @@ import numpy as np
 
 from cdinn.cards import library_versions
 from cdinn.errors import CdinnError
+from cdinn.model.conventions import GRID
 
 _FRAME_FIELDS = {"frame_number": np.int64, "source": h5py.string_dtype(), "arrival_time": np.float64,
                  "completion_time": np.float64, "latency": np.float64, "fit": np.float32, "fit_before": np.float32,
@@ -40,7 +41,7 @@ _FRAME_FIELDS = {"frame_number": np.int64, "source": h5py.string_dtype(), "arriv
 class RunWriter:
     """Append reconstructions and rejections to ``path`` (which must not exist yet)."""
 
-    def __init__(self, path: str | os.PathLike, provenance: dict, preprocess: dict, size: int = 32):
+    def __init__(self, path: str | os.PathLike, provenance: dict, preprocess: dict, size: int = GRID):
         self.path = Path(path)
         if self.path.exists():
             raise CdinnError(f"output file {self.path} already exists; choose another name (nothing was changed)")

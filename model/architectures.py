@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import tf_keras as keras
 
 from cdinn.errors import CdinnError
+from cdinn.model.conventions import GRID
 
 NETS = ("shape", "phase")
 
@@ -31,7 +32,7 @@ class ArchitectureConfig:
     filters: tuple[int, ...]
     convs_per_stage: int
     kernel: int = 3
-    size: int = 32
+    size: int = GRID
     bottleneck_convs: int = 0
     skips: bool = False
 

@@ -18,6 +18,10 @@ import numpy as np
 import scipy.fft
 
 TWO_PI = 2.0 * np.pi
+GRID = 32
+"""N: the networks' grid in pixels (input patterns and output objects are N x N)."""
+OVERSAMPLED_GRID = 2 * GRID
+"""2N: the grid of the oversampled patterns ER/HIO and the refinement work on."""
 
 
 def diffraction_amplitude(obj: np.ndarray) -> np.ndarray:

@@ -41,6 +41,7 @@ from scipy.ndimage import gaussian_filter
 
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import (
+    GRID,
     complex_object,
     diffraction_amplitude,
     pad_centred,
@@ -59,7 +60,7 @@ HELD_OUT_FAMILIES: tuple[str, ...] = ("zernike", "defect", "noise")  # never use
 class SimulationConfig:
     """Generator parameters. Lengths in pixels, phases in radians, ``photons`` = total counts per pattern."""
 
-    size: int = option(32, "grid size S in pixels")
+    size: int = option(GRID, "grid size S in pixels")
     min_points: int = 3
     max_points: int = 12
     min_radius: float = 0.12  # half-width of the point-scatter box, as a fraction of ``size``

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.model.conventions import GRID
 
 
 def bad_frame_reason(frame: np.ndarray, intensity: bool = False) -> str | None:
@@ -18,7 +19,7 @@ def bad_frame_reason(frame: np.ndarray, intensity: bool = False) -> str | None:
     return None
 
 
-def validate_frames(data, size: int | None = 32, intensity: bool = False) -> np.ndarray:
+def validate_frames(data, size: int | None = GRID, intensity: bool = False) -> np.ndarray:
     """Return ``data`` as a float32 (B, size, size) array of amplitudes, or raise CdinnError.
 
     Accepts (size, size) or (B, size, size) real numbers (``size=None``: any square frame); with

@@ -60,8 +60,10 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
     from cdinn.api import cached_backend, reconstruct
     from cdinn.host.batch_input import load_patterns
     from cdinn.io import write_arrays
+    from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
 
-    patterns, numbers, intensity = load_patterns(args.input, 64 if args.refine else 32, args.intensity, preprocess)
+    patterns, numbers, intensity = load_patterns(args.input, OVERSAMPLED_GRID if args.refine else GRID, args.intensity,
+                                                 preprocess)
     result = reconstruct(patterns, net=args.net, backend=args.backend, intensity=intensity, refine=args.refine)
     provenance = cached_backend(args.backend, args.net).provenance()
     attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity, "phase_units": "radians",

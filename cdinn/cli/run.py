@@ -51,11 +51,12 @@ def run_run(args: argparse.Namespace) -> None:
     from cdinn.host.runner import Runner
     from cdinn.host.sources import open_source
     from cdinn.host.writer import RunWriter
+    from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
     from cdinn.model.refine import AutoRefineConfig
 
     backend = get_backend(args.backend, net=args.net, **{k: getattr(args, k) for k in BACKEND_OPTIONS})
     refiner = AutoRefineConfig() if args.refine == "auto" else None
-    pre_cfg = config_from(PreprocessConfig, args, output_size=64 if refiner else 32)
+    pre_cfg = config_from(PreprocessConfig, args, output_size=OVERSAMPLED_GRID if refiner else GRID)
     stop = threading.Event()
     source = open_source(args.source, idle_timeout=args.idle_timeout, stop=stop, zmq_mode=args.zmq_mode,
                          zmq_bind=args.zmq_bind, stream_format=args.format)
