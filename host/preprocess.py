@@ -215,7 +215,6 @@ class Preprocessor:
         else:
             where = find_centre(clean, self.cfg.centre)
         window = crop_around(clean, where, size)
-        inside = window is clean or _within(clean.shape, where, size)
-        window_valid = None if valid is None and inside else \
+        window_valid = None if valid is None and _within(clean.shape, where, size) else \
             crop_around(np.ones(clean.shape, bool) if valid is None else valid, where, size)
         return to_amplitude(bin_to(window, self.cfg.output_size, window_valid), self.cfg.input_kind)

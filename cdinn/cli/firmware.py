@@ -21,11 +21,11 @@ def firmware_run(args: argparse.Namespace) -> None:
     from cdinn.firmware.build import FirmwareBuildConfig, build
     from cdinn.firmware.report import markdown_report
 
-    cfg = config_from(FirmwareBuildConfig, args).resolved()
-    report = build(cfg, stop_after=args.stop_after)
+    report = build(config_from(FirmwareBuildConfig, args), stop_after=args.stop_after)
     print(markdown_report(report))
     if "validate" in report["steps"] and not report.get("bit_exact"):
-        raise CdinnError(f"emulation is not bit-exact with the QKeras model; see {cfg.out_dir}/report.md")
+        out = report["config"]["out_dir"]
+        raise CdinnError(f"emulation is not bit-exact with the QKeras model; see {out}/report.md")
 
 
 def csim_arguments(p: argparse.ArgumentParser) -> None:

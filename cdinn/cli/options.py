@@ -59,18 +59,15 @@ def _argument_kwargs(hint: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
     return {**kwargs, "type": hint}
 
 
-def add_config_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
-                       only: Iterable[str] | None = None, skip: Iterable[str] = (),
-                       defaults: Mapping[str, Any] | None = None) -> None:
-    """One option per documented field of the dataclass ``cls`` (``only`` those named, none of ``skip``);
-    ``defaults`` replaces the help's shown default where a command uses another base configuration."""
+def add_config_options(parser: argparse.ArgumentParser, cls: type, only: Iterable[str] | None = None) -> None:
+    """One option per documented field of the dataclass ``cls`` (``only`` those named)."""
     hints = typing.get_type_hints(cls)
     chosen = None if only is None else set(only)
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        if "help" not in meta or f.name in skip or (chosen is not None and f.name not in chosen):
+        if "help" not in meta or (chosen is not None and f.name not in chosen):
             continue
-        default = (defaults or {}).get(f.name, _default(f))
+        default = _default(f)
         kwargs = _argument_kwargs(hints[f.name], meta)
         if meta.get("nargs"):
             kwargs["nargs"] = meta["nargs"]
