@@ -28,14 +28,19 @@ demo: setup
 test: lint
 	$(BIN)/python -m pytest tests benchmarks --benchmark-disable $(PYTEST_ARGS)
 
-## train: reproduce the shipped weights and record test metrics in their cards: for each set three stages,
-## each a checked-in recipe (model/recipes/<set>-stage<k>.yml) starting from the previous stage's weights.
-## `robust` (the default) trains on the broad distribution; `paper` and `edge` on the paper's (docs/quality.md).
+## train: reproduce the shipped weights and record test metrics in their cards: for each set its stages in order,
+## each a checked-in recipe (model/recipes/<set>-stage<k>.yml) starting from the previous stage's weights; the last
+## stage's networks become model/weights/<set>. `robust` (the default) trains on the broad distribution; `paper`
+## and `edge` on the paper's (docs/quality.md).
 train: setup
 	for set in robust edge paper; do \
-		$(CDINN) train --recipe model/recipes/$$set-stage1.yml --out build/$$set-stage1 && \
-		$(CDINN) train --recipe model/recipes/$$set-stage2.yml --init build/$$set-stage1 --out build/$$set-stage2 && \
-		$(CDINN) train --recipe model/recipes/$$set-stage3.yml --init build/$$set-stage2 --out model/weights/$$set && \
+		init=; \
+		for recipe in model/recipes/$$set-stage*.yml; do \
+			stage=build/$$(basename $$recipe .yml); \
+			$(CDINN) train --recipe $$recipe $${init:+--init $$init} --out $$stage || exit 1; \
+			init=$$stage; \
+		done; \
+		rm -rf model/weights/$$set && cp -r $$init model/weights/$$set && \
 		$(CDINN) export-onnx --net $$set || exit 1; \
 	done
 	$(CDINN) evaluate --refine auto --update-cards --out results/evaluation

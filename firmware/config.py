@@ -1,7 +1,8 @@
 """The firmware configuration: a checked-in YAML file of hls4ml settings, as a dataclass.
 
-Fields: hls4ml backend and I/O type, FPGA part, clock period (ns), strategy, project name and the reuse
-factor per layer (``default`` for layers not named).
+Fields: hls4ml backend and I/O type, FPGA part, clock period (ns), project name, and per layer the strategy
+(``Latency`` or ``Resource``) and the reuse factor (``default`` for layers not named; a plain string strategy
+applies to every layer).
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ from cdinn.errors import CdinnError
 from cdinn.io import read_yaml, write_text_atomic
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+STRATEGIES = ("Latency", "Resource")
+
+
+def _per_layer(values: dict, layer: str, fallback):
+    """A per-layer setting: the layer's own, else (combined project, ``<net>_<name>``) its ``<name>``'s, else
+    ``default``, else ``fallback``."""
+    for name in (layer, layer.partition("_")[2]):
+        if name in values:
+            return values[name]
+    return values.get("default", fallback)
 
 
 @dataclass(frozen=True)
@@ -24,7 +35,7 @@ class FirmwareConfig:
     IOType: str = "io_stream"
     Part: str = "xcvu9p-flgb2104-2-e"
     ClockPeriod: float = 5.0
-    Strategy: str = "Resource"
+    Strategy: str | dict[str, str] = "Resource"
     ProjectName: str = "cdinn"
     ReuseFactor: dict[str, int] = field(default_factory=lambda: {"default": 1})
 
@@ -35,13 +46,19 @@ class FirmwareConfig:
             raise CdinnError(f"ClockPeriod must be positive (ns), got {self.ClockPeriod}")
         if any(int(v) < 1 for v in self.ReuseFactor.values()):
             raise CdinnError("every ReuseFactor must be >= 1")
+        strategies = self.Strategy.values() if isinstance(self.Strategy, dict) else [self.Strategy]
+        if any(s not in STRATEGIES for s in strategies):
+            raise CdinnError(f"every Strategy must be one of {STRATEGIES}, got {sorted(set(strategies))}")
 
     def reuse(self, layer: str) -> int:
         """Reuse factor of a layer; in the combined project a layer ``<net>_<name>`` takes ``<name>``'s."""
-        for name in (layer, layer.partition("_")[2]):
-            if name in self.ReuseFactor:
-                return int(self.ReuseFactor[name])
-        return int(self.ReuseFactor.get("default", 1))
+        return int(_per_layer(self.ReuseFactor, layer, 1))
+
+    def strategy(self, layer: str) -> str:
+        """hls4ml strategy of a layer ('default' for the model's), named like :meth:`reuse`."""
+        if isinstance(self.Strategy, str):
+            return self.Strategy
+        return str(_per_layer(self.Strategy, layer, "Resource"))
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -57,7 +57,7 @@ def hls_config(model, cfg: FirmwareConfig) -> dict:
 
     with tf_keras_as_keras():
         config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=cfg.Backend)
-    config["Model"]["Strategy"] = cfg.Strategy
+    config["Model"]["Strategy"] = cfg.strategy("default")
     layers = config["LayerName"]
     input_quant = next((layer for layer in model.layers if layer.name.endswith(INPUT_QUANT)), None)
     if input_quant is not None:  # float networks (no quantizers) keep hls4ml's default precisions
@@ -71,7 +71,7 @@ def hls_config(model, cfg: FirmwareConfig) -> dict:
                         layers[name]["Precision"]["result"] = _hls_type(layer.quantizer)
         if layer.name in layers and "ReuseFactor" in layers[layer.name]:
             layers[layer.name]["ReuseFactor"] = cfg.reuse(layer.name)
-            layers[layer.name]["Strategy"] = cfg.Strategy
+            layers[layer.name]["Strategy"] = cfg.strategy(layer.name)
     return config
 
 

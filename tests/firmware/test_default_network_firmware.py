@@ -1,6 +1,6 @@
 """The firmware of the default network set (the one `make firmware` builds): its shipped quantized networks
 convert, compile, emulate bit-exactly, pass their own C test benches (C simulation with g++), and the
-estimate fits the target part within the frame interval."""
+estimate fits the target part within the frame interval and the latency target."""
 
 import json
 
@@ -38,3 +38,4 @@ def test_default_network_summary_fits_the_part(report):
     assert summary["bit_exact"] is True and set(summary["sha256"]) == {"shape", "phase"}
     assert summary["fits"]["xczu9eg"] is True and summary["multipliers"] <= 2520 and summary["bram18"] <= 1824
     assert summary["ii_cycles"] <= 5000 and summary["frame_interval_us"] == pytest.approx(summary["ii_cycles"] * 5e-3)
+    assert summary["latency_us"] <= 50

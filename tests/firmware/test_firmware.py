@@ -99,24 +99,59 @@ def test_compare_outputs_counts():
 
 
 def test_estimate_against_a_hand_computed_case(compiled):
-    from cdinn.firmware.estimate import estimate_layers, summarise_estimate
+    from cdinn.firmware.estimate import (
+        RESOURCE_PIXEL_CYCLES,
+        RESOURCE_WINDOW_CYCLES,
+        estimate_layers,
+        summarise_estimate,
+    )
 
     _, _, hls_model, _ = compiled
     layers = {layer.name: layer for layer in estimate_layers(hls_model)}
-    first = layers["enc0_conv0"]  # 3x3, 1 -> 4 channels on a padded 18x18 input, reuse 3
-    assert first.multipliers == 12 and first.reuse == 3
-    assert first.cycles == max(18 * 18, 16 * 16 * 3) == 768
+    first = layers["enc0_conv0"]  # 3x3, 1 -> 4 channels on a padded 18x18 input, reuse 3, Resource strategy
+    assert first.multipliers == 12 and first.reuse == 3 and first.strategy == "resource"
+    assert first.cycles == 18 * 18 * RESOURCE_PIXEL_CYCLES + 16 * 16 * (3 + RESOURCE_WINDOW_CYCLES)
     assert first.weight_bits == 3 * 3 * 1 * 4 * 8 + 4 * 8
     assert first.line_buffer_bits == 2 * 18 * 1 * 9
     bottleneck = layers["enc1_conv0"]  # 4 -> 8 channels at 8x8 (padded 10x10)
     assert bottleneck.reuse == 3 and bottleneck.multipliers == 3 * 3 * 4 * 8 // 3
-    assert bottleneck.cycles == max(10 * 10, 8 * 8 * 3)
+    assert bottleneck.cycles == 10 * 10 * RESOURCE_PIXEL_CYCLES + 8 * 8 * (3 + RESOURCE_WINDOW_CYCLES)
     summary = summarise_estimate(list(layers.values()), 5.0, "xcvu9p-flgb2104-2-e")
     assert summary["initiation_interval_cycles"] == max(layer.cycles for layer in layers.values())
     assert summary["multipliers"] == sum(layer.multipliers for layer in layers.values())
+    assert summary["latency_cycles"] == round(layers["out_conv"].last_output)
     assert summary["latency_cycles"] > summary["initiation_interval_cycles"]
     assert summary["fits"]["xcvu9p"] == {"dsp": True, "bram18": True}
     assert "ESTIMATE" in summary["label"]
+    for layer in layers.values():  # no layer emits before its input starts, but padding needs no input
+        assert layer.first_output <= layer.last_output
+        if layer.kind != "ZeroPadding2D":
+            assert all(layer.first_output > layers[name].first_output for name in layer.inputs)
+
+
+def test_latency_strategy_timing_by_hand(tmp_path):
+    """A Latency-strategy convolution takes one input pixel every R cycles (padding included) and emits
+    LATENCY_DEPTH_CYCLES after the pixel that completes a window; the padding layer before it feeds it a
+    pixel a cycle from cycle 1."""
+    from cdinn.firmware.estimate import LATENCY_DEPTH_CYCLES, estimate_layers
+
+    fw, x = _tiny_firmware_model()
+    cfg = FirmwareConfig(ProjectName="tinylat", ReuseFactor={"default": 3},
+                         Strategy={"default": "Resource", "enc0_conv0": "Latency"})
+    layers = {layer.name: layer for layer in estimate_layers(convert(fw, cfg, tmp_path / "tinylat"))}
+    conv = layers["enc0_conv0"]
+    assert conv.strategy == "latency" and conv.multipliers == 12 and conv.cycles == 18 * 18 * 3
+    assert conv.first_output == 1 + 3 * (2 * 18 + 3) + LATENCY_DEPTH_CYCLES  # window complete at padded (2, 2)
+    assert conv.last_output == 1 + 3 * 18 * 18 + LATENCY_DEPTH_CYCLES
+    assert layers["enc1_conv0"].strategy == "resource"
+
+
+def test_strategy_per_layer_in_the_configuration():
+    cfg = FirmwareConfig(Strategy={"default": "Resource", "enc0_conv0": "Latency"})
+    assert cfg.strategy("enc0_conv0") == "Latency" and cfg.strategy("shape_enc0_conv0") == "Latency"
+    assert cfg.strategy("enc1_conv0") == "Resource" and FirmwareConfig().strategy("anything") == "Resource"
+    with pytest.raises(CdinnError, match="Strategy"):
+        FirmwareConfig(Strategy={"default": "Fast"})
 
 
 def test_manifest_round_trip_and_model_mismatch(compiled, tmp_path):

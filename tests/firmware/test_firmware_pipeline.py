@@ -52,7 +52,7 @@ def test_firmware_build_is_bit_exact_and_complete(build_dir):
     logits = load_quantized(QUANTIZED / "shape.h5").get_layer("logits").quantizer
     assert manifest["output_fraction_bits"][0] == logits.bits - logits.integer - 1
     summary = report["steps"]["estimate"]["result"]["shape"]["summary"]
-    assert summary["initiation_interval_cycles"] <= 1200 and summary["fits"]["xcvu9p"]["dsp"]
+    assert summary["initiation_interval_cycles"] <= 1300 and summary["fits"]["xcvu9p"]["dsp"]
     assert report["steps"]["compare"]["result"]["emulation_equals_qat_keras"] is True
     assert "Bit accuracy" in (build_dir / "report.md").read_text()
     summary = json.loads((build_dir / "summary.json").read_text())
