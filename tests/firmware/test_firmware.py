@@ -179,8 +179,9 @@ def test_emulator_errors(compiled):
 
 def test_yaml_config_round_trip(tmp_path):
     cfg = load_config("edge")
-    assert cfg.IOType == "io_stream" and cfg.Backend == "Vitis" and cfg.reuse("dec1_conv0") == 16
-    assert cfg.reuse("no_such_layer") == 1 and cfg.reuse("phase_dec1_conv0") == 16
+    assert cfg.IOType == "io_stream" and cfg.Backend == "Vitis" and cfg.reuse("dec1_conv0") == 13
+    assert cfg.reuse("no_such_layer") == 1 and cfg.reuse("phase_dec1_conv0") == 13
+    assert cfg.strategy("phase_enc0_conv0") == "Latency"
     save_config(cfg, tmp_path / "c.yml")
     assert load_config(tmp_path / "c.yml") == cfg
     (tmp_path / "bad.yml").write_text("Backend: Vitis\nFrobnicate: 3\n")
