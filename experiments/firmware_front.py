@@ -11,6 +11,7 @@ both networks (the combined design) and the choices.
 Usage: python experiments/firmware_front.py [NET] [II_MAX]
 """
 
+import math
 import sys
 
 # isort: off
@@ -25,7 +26,7 @@ from cdinn.model.inference import load_network, network_folder
 
 def valid_reuse(n_in: int, n_out: int, reuse: int) -> bool:
     """hls4ml's rule for a Resource-strategy dense/conv kernel of n_in inputs and n_out outputs."""
-    mult_limit = -(-n_in * n_out // min(n_in, reuse))
+    mult_limit = math.ceil(n_in * n_out / min(n_in, reuse))
     ok = mult_limit % n_out == 0 or reuse >= n_in
     ok = ok and (reuse % n_in == 0 or reuse < n_in)
     return ok and (n_in * n_out) % reuse == 0

@@ -114,15 +114,11 @@ def _layer_timing(layer, kind: str, arrivals: np.ndarray, in_shape, out_shape, r
         source = np.zeros((out_h, out_w))
         source[top:top + in_h, left:left + in_w] = arrivals.reshape(in_h, in_w)
         return _stream(source.ravel(), np.ones(out_h * out_w)), out_h * out_w
-    if kind == "Resize":  # per input row: read its pixels, then write the up-sampled rows
+    if kind == "Resize":  # per input row: read its pixels, then write the up-sampled rows a pixel a cycle
         per_row = out_h // in_h * out_w
-        free, rows = 0.0, []
-        for row in arrivals.reshape(in_h, in_w):
-            for arrival in row.tolist():
-                free = max(arrival, free) + 1
-            rows.append(free + 1 + np.arange(per_row))
-            free += per_row
-        return np.concatenate(rows), in_h * in_w + out_h * out_w
+        row_ends = (np.arange(in_h * in_w) % in_w) == in_w - 1
+        written = _stream(arrivals, ones + row_ends * per_row)[row_ends]  # each row's last write
+        return (written[:, None] - per_row + 1 + np.arange(per_row)).ravel(), in_h * in_w + out_h * out_w
     return _stream(arrivals, ones), in_h * in_w  # activations, stream copies: a pixel a cycle
 
 
