@@ -216,28 +216,14 @@ def _too_thin(masks: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
     return (masks.sum(axis=(1, 2)) < cfg.min_area) | (core.sum(axis=(1, 2)) < cfg.min_core)
 
 
-def _random_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> np.ndarray:
-    """Like :func:`_random_points`, redrawing the point sets whose hulls are too thin."""
+def _random_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`_random_points`, redrawing the point sets whose hulls are too thin; returns the points and
+    their rasterised hulls (B, N, N) bool."""
     points = _random_points(rng, n, cfg)
-    thin = _too_thin(convex_hull_masks(points, cfg.size), cfg)
-    while thin.any():
-        redraw = _random_points(rng, int(thin.sum()), cfg)
-        points[thin] = redraw
-        thin[thin] = _too_thin(convex_hull_masks(redraw, cfg.size), cfg)
-    return points
-
-
-def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_random_supports` moved by :func:`_place`, and their rasterised hulls (B, N, N) bool. The hulls
-    that placement clips at the margin into slivers (or nothing) are drawn and placed again from a spawned
-    generator, so ``rng``'s own stream, and with it every other example of the batch, is the same as without
-    them."""
-    points = _place(rng, _random_supports(rng, n, cfg), cfg)
     masks = convex_hull_masks(points, cfg.size)
     thin = _too_thin(masks, cfg)
-    spare = rng.spawn(1)[0]
     while thin.any():
-        redraw = _place(spare, _random_supports(spare, int(thin.sum()), cfg), cfg)
+        redraw = _random_points(rng, int(thin.sum()), cfg)
         points[thin] = redraw
         redrawn = convex_hull_masks(redraw, cfg.size)
         masks[thin] = redrawn
@@ -245,10 +231,29 @@ def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) ->
     return points, masks
 
 
-def _place(rng: np.random.Generator, points: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
-    """Shift point sets so the rasterised support's centre of mass is at the centre (or at random)."""
+def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_random_supports` moved by :func:`_place`, and their rasterised hulls (B, N, N) bool. The hulls
+    that placement clips at the margin into slivers (or nothing) are drawn and placed again from a spawned
+    generator, so ``rng``'s own stream, and with it every other example of the batch, is the same as without
+    them."""
+    points = _place(rng, *_random_supports(rng, n, cfg), cfg)
+    masks = convex_hull_masks(points, cfg.size)
+    thin = _too_thin(masks, cfg)
+    spare = rng.spawn(1)[0]
+    while thin.any():
+        redraw = _place(spare, *_random_supports(spare, int(thin.sum()), cfg), cfg)
+        points[thin] = redraw
+        redrawn = convex_hull_masks(redraw, cfg.size)
+        masks[thin] = redrawn
+        thin[thin] = _too_thin(redrawn, cfg)
+    return points, masks
+
+
+def _place(rng: np.random.Generator, points: np.ndarray, masks: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
+    """Shift point sets so their rasterised supports' (``masks``) centre of mass is at the centre (or at
+    random)."""
     size = cfg.size
-    com = centre_of_mass(convex_hull_masks(points, size))
+    com = centre_of_mass(masks)
     pts = points + (size / 2 - com)[:, None, :]
     if cfg.position == "random":
         lo = _MARGIN - pts.min(axis=1)  # (n, 2) allowed shift range keeping the margin

@@ -78,7 +78,7 @@ def test_hulls_clipped_into_slivers_by_placement_are_redrawn_and_nothing_else_ch
 
     cfg = SimulationConfig(position="random")
     rng = np.random.default_rng(4)
-    naive = _place(rng, _random_supports(rng, 5000, cfg), cfg)
+    naive = _place(rng, *_random_supports(rng, 5000, cfg), cfg)
     fixed, masks = _placed_supports(np.random.default_rng(4), 5000, cfg)
     assert np.array_equal(masks, convex_hull_masks(fixed, cfg.size))
     thin = _too_thin(convex_hull_masks(naive, cfg.size), cfg)
