@@ -11,7 +11,6 @@ both networks (the combined design) and the choices.
 Usage: python experiments/firmware_front.py [NET] [II_MAX]
 """
 
-import math
 import sys
 
 # isort: off
@@ -24,20 +23,13 @@ from cdinn.firmware.estimate import DEVICES, estimate_layers, summarise_estimate
 from cdinn.model.inference import load_network, network_folder
 
 
-def valid_reuse(n_in: int, n_out: int, reuse: int) -> bool:
-    """hls4ml's rule for a Resource-strategy dense/conv kernel of n_in inputs and n_out outputs."""
-    mult_limit = math.ceil(n_in * n_out / min(n_in, reuse))
-    ok = mult_limit % n_out == 0 or reuse >= n_in
-    ok = ok and (reuse % n_in == 0 or reuse < n_in)
-    return ok and (n_in * n_out) % reuse == 0
-
-
-def options(layer) -> list[tuple[str, int]]:
-    """(strategy, reuse) choices of one convolution, up to 16x its input pixels' worth of cycles."""
+def options(layer, backend) -> list[tuple[str, int]]:
+    """(strategy, reuse) choices of one convolution: Latency with reuse 1-16, Resource with every reuse factor
+    the backend accepts for its kernel (hls4ml's own rule)."""
     n_in = layer.get_attr("filt_height") ** 2 * layer.get_attr("n_chan")
     n_out = layer.get_attr("n_filt")
     latency = [("latency", r) for r in range(1, 17)]
-    resource = [("resource", r) for r in range(1, n_in * n_out + 1) if valid_reuse(n_in, n_out, r)]
+    resource = [("resource", r) for r in backend.get_valid_reuse_factors(n_in, n_out)]
     return latency + resource
 
 
@@ -55,7 +47,9 @@ model, card = load_network(str(network_folder(net)), "shape")
 logits = keras.Model(model.input, model.get_layer("out_conv").output)
 base = load_config(card["architecture"]["name"])
 hls_model = convert(logits, base, f"build/firmware_front/{net}")
-convs = {layer.name: options(layer) for layer in hls_model.get_layers() if layer.class_name.startswith("Conv2D")}
+backend = hls_model.config.backend
+convs = {layer.name: options(layer, backend)
+         for layer in hls_model.get_layers() if layer.class_name.startswith("Conv2D")}
 print(f"{net} ({card['architecture']['name']}): {card['macs']} MACs per network; part {base.Part}, clock "
       f"{base.ClockPeriod} ns; both networks; II <= {ii_max} cycles")
 
