@@ -33,6 +33,7 @@ Everything is vectorised over the batch and reproducible from one integer seed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
@@ -216,19 +217,26 @@ def _too_thin(masks: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
     return (masks.sum(axis=(1, 2)) < cfg.min_area) | (core.sum(axis=(1, 2)) < cfg.min_core)
 
 
-def _random_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`_random_points`, redrawing the point sets whose hulls are too thin; returns the points and
-    their rasterised hulls (B, N, N) bool."""
-    points = _random_points(rng, n, cfg)
+def _redraw_thin(points: np.ndarray, draw: Callable[[int], np.ndarray],
+                 cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Rasterise the point sets (B, K, 2) and replace, in place, those whose hulls are too thin
+    (:func:`_too_thin`) by ``draw(k)`` (k new point sets) until none is; returns the points and their hulls
+    (B, N, N) bool."""
     masks = convex_hull_masks(points, cfg.size)
     thin = _too_thin(masks, cfg)
     while thin.any():
-        redraw = _random_points(rng, int(thin.sum()), cfg)
+        redraw = draw(int(thin.sum()))
         points[thin] = redraw
         redrawn = convex_hull_masks(redraw, cfg.size)
         masks[thin] = redrawn
         thin[thin] = _too_thin(redrawn, cfg)
     return points, masks
+
+
+def _random_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`_random_points`, redrawing the point sets whose hulls are too thin; returns the points and
+    their rasterised hulls (B, N, N) bool."""
+    return _redraw_thin(_random_points(rng, n, cfg), lambda k: _random_points(rng, k, cfg), cfg)
 
 
 def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -237,16 +245,8 @@ def _placed_supports(rng: np.random.Generator, n: int, cfg: SimulationConfig) ->
     generator, so ``rng``'s own stream, and with it every other example of the batch, is the same as without
     them."""
     points = _place(rng, *_random_supports(rng, n, cfg), cfg)
-    masks = convex_hull_masks(points, cfg.size)
-    thin = _too_thin(masks, cfg)
     spare = rng.spawn(1)[0]
-    while thin.any():
-        redraw = _place(spare, *_random_supports(spare, int(thin.sum()), cfg), cfg)
-        points[thin] = redraw
-        redrawn = convex_hull_masks(redraw, cfg.size)
-        masks[thin] = redrawn
-        thin[thin] = _too_thin(redrawn, cfg)
-    return points, masks
+    return _redraw_thin(points, lambda k: _place(spare, *_random_supports(spare, k, cfg), cfg), cfg)
 
 
 def _place(rng: np.random.Generator, points: np.ndarray, masks: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
