@@ -263,6 +263,14 @@ def _fit(model, models: dict[str, keras.Model], targets: Callable[[SimulatedBatc
     return history.history, wall
 
 
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN kernels in this process (``TF_ENABLE_ONEDNN_OPTS=1``; TensorFlow leaves
+    them off on non-Intel CPUs, and ``cdinn train`` turns them on: see :data:`cdinn.cli.train.TRAINING_ENVIRONMENT`)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, dict]:
     """Train the networks in ``cfg.nets`` on the same simulated data; returns a summary per network.
 
@@ -315,6 +323,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
                 "val_loss_curve": [float(v) for v in history["val_loss"]],
                 "wall_time_s": round(wall, 1),
                 "workers": place.count,
+                "onednn": onednn_enabled(),
             }
             if place.chief:
                 write_card(out / f"{net}.keras", summary)

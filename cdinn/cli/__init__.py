@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from cdinn import quiet
@@ -26,7 +27,7 @@ def commands() -> list[Command]:
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand; with ``only``, only that subcommand's options are added (the others
-    need not import their stages)."""
+    need not import their stages) and its environment defaults are set first."""
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="cdinn", description="Real-time coherent diffraction imaging inversion "
                                      "with neural networks: one subcommand per pipeline stage.", epilog=UNITS,
@@ -35,6 +36,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for cmd in commands():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description, formatter_class=fmt,
                            epilog=UNITS if cmd.units else None)
+        if only == cmd.name:
+            for name, value in cmd.environment.items():
+                os.environ.setdefault(name, value)
         if only is None or only == cmd.name:
             cmd.arguments(p)
         p.set_defaults(run=cmd.run)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Command:
     """One subcommand. ``arguments`` adds its options to a parser (importing the stage's configuration only
     then, so ``cdinn --help`` stays fast); ``run`` does the work and raises :class:`cdinn.errors.CdinnError` on
-    bad input; ``units``: show the data conventions below the help."""
+    bad input; ``units``: show the data conventions below the help; ``environment``: process-environment
+    defaults the command sets before its stage is imported (a variable the user has set wins)."""
 
     name: str
     help: str
@@ -20,6 +21,7 @@ class Command:
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], None]
     units: bool = True
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -136,7 +136,8 @@ def test_a_backend_option_the_backend_does_not_take_is_an_error(tmp_path, capsys
     assert code == 2 and "the onnx backend takes no option quantized" in err
 
 
-def test_commands_print_no_tensorflow_start_up_noise(tmp_path):
+def test_train_command_is_quiet_and_trains_with_onednn(tmp_path):
+    import json
     import subprocess
     import sys
     from pathlib import Path
@@ -148,6 +149,8 @@ def test_commands_print_no_tensorflow_start_up_noise(tmp_path):
     noise = [line for line in run.stderr.splitlines() if "cuda" in line.lower() or line.startswith(("I0000", "E0000",
                                                                                                      "W0000"))]
     assert noise == [], noise
+    card = json.loads((tmp_path / "t" / "shape.card.json").read_text())
+    assert card["onednn"] is True  # TensorFlow leaves its oneDNN kernels off on AMD CPUs; training turns them on
 
 
 def test_every_shipped_recipe_is_a_valid_training_configuration():
