@@ -31,7 +31,7 @@ test: lint
 ## train: reproduce the shipped weights and record test metrics in their cards: for each set its stages in order,
 ## each a checked-in recipe (model/recipes/<set>-stage<k>.yml) starting from the previous stage's weights; the last
 ## stage's networks become model/weights/<set>. `robust` (the default) trains on the broad distribution, `edge` on
-## the paper's, `paper` on the paper's (stages 1-3) then on the broad one (stage 4) (docs/quality.md).
+## the paper's, `paper` on the paper's (stages 1-3) then on the broad one (stages 4-5) (docs/quality.md).
 train: setup
 	for set in robust edge paper; do \
 		init=; \
