@@ -1,6 +1,17 @@
 """Fixtures shared by the tests and the benchmarks."""
 
+import os
+from unittest import mock
+
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _process_environment_restored():
+    """Each test leaves os.environ as it found it: ``cdinn.cli.main`` run in-process sets its command's
+    environment defaults (``Command.environment``), which must not reach later tests or their subprocesses."""
+    with mock.patch.dict(os.environ):
+        yield
 
 
 @pytest.fixture

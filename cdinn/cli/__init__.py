@@ -27,7 +27,7 @@ def commands() -> list[Command]:
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand; with ``only``, only that subcommand's options are added (the others
-    need not import their stages) and its environment defaults are set first."""
+    need not import their stages)."""
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="cdinn", description="Real-time coherent diffraction imaging inversion "
                                      "with neural networks: one subcommand per pipeline stage.", epilog=UNITS,
@@ -36,9 +36,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for cmd in commands():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description, formatter_class=fmt,
                            epilog=UNITS if cmd.units else None)
-        if only == cmd.name:
-            for name, value in cmd.environment.items():
-                os.environ.setdefault(name, value)
         if only is None or only == cmd.name:
             cmd.arguments(p)
         p.set_defaults(run=cmd.run)
@@ -49,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     quiet.install()  # no native TensorFlow start-up lines (CUDA probing) on the terminal
     chosen = next((a for a in argv if not a.startswith("-")), None)
+    for cmd in commands():  # the command's environment defaults, before its stage imports anything
+        if cmd.name == chosen:
+            for name, value in cmd.environment.items():
+                os.environ.setdefault(name, value)
     args = build_parser(chosen).parse_args(argv)
     args.argv = argv
     try:

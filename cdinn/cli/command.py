@@ -13,7 +13,8 @@ class Command:
     """One subcommand. ``arguments`` adds its options to a parser (importing the stage's configuration only
     then, so ``cdinn --help`` stays fast); ``run`` does the work and raises :class:`cdinn.errors.CdinnError` on
     bad input; ``units``: show the data conventions below the help; ``environment``: process-environment
-    defaults the command sets before its stage is imported (a variable the user has set wins)."""
+    defaults that :func:`cdinn.cli.main` sets before the command's stage is imported (a variable the user has
+    set wins; building a parser sets nothing)."""
 
     name: str
     help: str
