@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from cdinn.cli.command import Command, command_line
 from cdinn.cli.options import add_config_options, add_net, add_test_n, config_from
+from cdinn.options import comma_list
 
 
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,33 +32,31 @@ def evaluate_run(args: argparse.Namespace) -> None:
     print(f"report, table and figures in {args.out}")
 
 
-def refine_curve_arguments(p: argparse.ArgumentParser) -> None:
-    add_net(p)
-    add_test_n(p, 300)
-    p.add_argument("--iterations", default="0,10,20,30,50,100,200,620",
-                   help="comma-separated ER/HIO iteration counts (default: 0,10,20,30,50,100,200,620)")
-    p.add_argument("--out", default="results/refine", help="output folder (default: results/refine)")
+def study_arguments(test_n: int, values_flag: str, values_default: str, values_help: str,
+                    out: str) -> Callable[[argparse.ArgumentParser], None]:
+    """The options of a study: ``--net``, ``--test-n``, its comma-separated swept values and ``--out``."""
+
+    def arguments(p: argparse.ArgumentParser) -> None:
+        add_net(p)
+        add_test_n(p, test_n)
+        p.add_argument(values_flag, default=values_default,
+                       help=f"comma-separated {values_help} (default: {values_default})")
+        p.add_argument("--out", default=out, help=f"output folder (default: {out})")
+
+    return arguments
 
 
 def refine_curve_run(args: argparse.Namespace) -> None:
     from cdinn.model.studies.refine_curve import markdown_table, refine_curve
 
-    iterations = [int(v) for v in args.iterations.split(",")]
+    iterations = [int(v) for v in comma_list(args.iterations)]
     print(markdown_table(refine_curve(args.net, args.test_n, iterations, args.out, command=command_line(args))))
-
-
-def noise_sweep_arguments(p: argparse.ArgumentParser) -> None:
-    add_net(p)
-    add_test_n(p, 500)
-    p.add_argument("--photons", default="1e4,1e5,1e6,1e7",
-                   help="comma-separated total photon counts per pattern (default: 1e4,1e5,1e6,1e7)")
-    p.add_argument("--out", default="results/noise", help="output folder (default: results/noise)")
 
 
 def noise_sweep_run(args: argparse.Namespace) -> None:
     from cdinn.model.studies.noise_sweep import markdown_table, noise_sweep
 
-    photons = [float(v) for v in args.photons.split(",")]
+    photons = [float(v) for v in comma_list(args.photons)]
     print(markdown_table(noise_sweep(args.net, args.test_n, photons, args.out, command=command_line(args))))
 
 
@@ -68,10 +68,12 @@ COMMANDS = [
             evaluate_arguments, evaluate_run),
     Command("refine-curve", "quality vs iterations: NN-seeded refinement vs ER/HIO",
             "Median metrics and time per pattern for NN-seeded ER/HIO refinement and for ER/HIO from random "
-            "starts at each iteration count, on the same test patterns, in one run.", refine_curve_arguments,
-            refine_curve_run, units=False),
+            "starts at each iteration count, on the same test patterns, in one run.",
+            study_arguments(300, "--iterations", "0,10,20,30,50,100,200,620", "ER/HIO iteration counts",
+                            "results/refine"), refine_curve_run, units=False),
     Command("noise-sweep", "metrics against Poisson photon count",
             "Score a network set on the same objects, noiseless and with Poisson counting noise at each total "
-            "photon count per pattern; writes a table and a plot.", noise_sweep_arguments, noise_sweep_run,
-            units=False),
+            "photon count per pattern; writes a table and a plot.",
+            study_arguments(500, "--photons", "1e4,1e5,1e6,1e7", "total photon counts per pattern", "results/noise"),
+            noise_sweep_run, units=False),
 ]
