@@ -17,13 +17,14 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 import cdinn
+from cdinn.model.conventions import complex_object
 from cdinn.model.metrics import register, support, support_iou
 from cdinn.model.test_set import test_set
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 nets = sys.argv[2].split(",") if len(sys.argv) > 2 else ["default", "paper"]
 data = test_set(n)
-truth = data.amplitude * np.exp(1j * data.phase)
+truth = complex_object(data.amplitude, data.phase)
 true_support = support(data.amplitude)
 thresholds = (0.05, 0.08, 0.1, 0.12, 0.15, 0.2)
 sigmas = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
@@ -35,21 +36,20 @@ def blurred(amplitude: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def median_iou(amplitude: np.ndarray, threshold: float = 0.1) -> float:
-    pred_support = amplitude > threshold * amplitude.max(axis=(-2, -1), keepdims=True)
-    return float(np.median(support_iou(true_support, pred_support)))
+    return float(np.median(support_iou(true_support, support(amplitude, threshold))))
 
 
 print(f"{n} broad test patterns (seed 20181009)\n")
 print("net | " + " | ".join(f"IoU at {t}" for t in thresholds) + " | best-matching blur of the truth (px), median")
 for net in nets:
     amplitude, phase = cdinn.reconstruct(data.diffraction, net=net)
-    aligned = np.abs(register(amplitude * np.exp(1j * phase), truth))
+    aligned = np.abs(register(complex_object(amplitude, phase), truth))
     errors = np.stack([np.linalg.norm(blurred(data.amplitude, s) - aligned, axis=(-2, -1)) for s in fit_sigmas])
     best_sigma = fit_sigmas[errors.argmin(axis=0)]
     print(f"{net} | " + " | ".join(f"{median_iou(aligned, t):.3f}" for t in thresholds)
           + f" | {np.median(best_sigma):.2f}")
 
-band = (data.amplitude < 0.3 * data.amplitude.max(axis=(-2, -1), keepdims=True)) & true_support
+band = true_support & ~support(data.amplitude, 0.3)
 print(f"\nshare of the true support below 0.3 of the maximum (edge blur), median: "
       f"{np.median(band.sum(axis=(-2, -1)) / true_support.sum(axis=(-2, -1))):.3f}")
 print("\ntruth against itself, extra Gaussian blur (px): "

@@ -80,9 +80,10 @@ def chi2(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return ((i_true - i_pred) ** 2).sum(axis=(-2, -1)) / (i_true**2).sum(axis=(-2, -1))
 
 
-def support(amplitude: np.ndarray) -> np.ndarray:
-    """Pixels above SUPPORT_THRESHOLD of each image's maximum amplitude, (B, N, N) bool."""
-    return amplitude > SUPPORT_THRESHOLD * amplitude.max(axis=(-2, -1), keepdims=True)
+def support(amplitude: np.ndarray, threshold: float = SUPPORT_THRESHOLD) -> np.ndarray:
+    """Pixels above ``threshold`` (the metric's SUPPORT_THRESHOLD unless told) of each image's maximum
+    amplitude, (B, N, N) bool."""
+    return amplitude > threshold * amplitude.max(axis=(-2, -1), keepdims=True)
 
 
 def support_iou(true_support: np.ndarray, pred_support: np.ndarray) -> np.ndarray:
