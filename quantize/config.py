@@ -33,13 +33,19 @@ class QuantConfig:
     epochs: int = option(3, "quantization-aware fine-tuning epochs")
     prune_epochs: int = option(3, "pruning epochs (with --sparsity)")
     batch: int = option(256, "patterns per optimisation step")
-    learning_rate: float = option(1e-4, "Adam learning rate of the pruning and QAT fine-tuning", flag="lr")
+    learning_rate: float = option(1e-4, "Adam learning rate of the QAT fine-tuning (and of the pruning unless "
+                                  "--prune-lr is given)", flag="lr")
+    prune_learning_rate: float | None = option(None, "Adam learning rate of the pruning (default: --lr)",
+                                               flag="prune_lr")
     seed: int = option(101, "seed of the fine-tuning data and shuffling")
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "activation_bits", "input_bits", "output_bits"):
             if not 2 <= getattr(self, name) <= 32:
                 raise CdinnError(f"{name} must lie in [2, 32], got {getattr(self, name)}")
+        for name in ("learning_rate", "prune_learning_rate"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise CdinnError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.sparsity < 1.0:
             raise CdinnError(f"sparsity must lie in [0, 1), got {self.sparsity}")
 

@@ -30,16 +30,17 @@ from cdinn.quantize.qat import bit_widths, quantized_network
 VARIANTS = ("float", "pruned", "quantized")
 
 
-def _fitter(cfg: QuantConfig, x: np.ndarray, y: np.ndarray, loss: str, epochs: int):
+def _fitter(cfg: QuantConfig, x: np.ndarray, y: np.ndarray, loss: str, epochs: int, learning_rate: float):
     """A ``fit(models, callbacks)`` closure over the fine-tuning data: one network alone, or the shape and
-    phase networks together (:func:`pair_model`, for a joint loss); records the history in ``log``."""
+    phase networks together (:func:`pair_model`, for a joint loss), ``epochs`` epochs of Adam at
+    ``learning_rate``; records the history in ``log``."""
     train_ds = make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)
     val_ds = make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed)
     log: list[dict] = []
 
     def fit(models: dict[str, keras.Model], callbacks: list) -> None:
         model = pair_model(models) if len(models) > 1 else next(iter(models.values()))
-        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=get_loss(loss))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=get_loss(loss))
         history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0)
         log.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
 
@@ -98,11 +99,11 @@ def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_
             pruned[net] = keras.models.clone_model(float_model)
             pruned[net].set_weights(float_model.get_weights())
         if cfg.sparsity > 0:
-            fit, _ = _fitter(cfg, x, y, loss, cfg.prune_epochs)
+            fit, _ = _fitter(cfg, x, y, loss, cfg.prune_epochs, cfg.prune_learning_rate or cfg.learning_rate)
             pruned = prune(pruned, cfg.sparsity, fit, steps)
         variants["pruned"].update(pruned)
         qmodels = {net: quantized_network(model, cfg, x[:2000]) for net, model in pruned.items()}
-        fit, qat_log = _fitter(cfg, x, y, loss, cfg.epochs)
+        fit, qat_log = _fitter(cfg, x, y, loss, cfg.epochs, cfg.learning_rate)
         if cfg.sparsity > 0:
             qmodels = hold_sparsity(qmodels, cfg.sparsity, fit)
         else:

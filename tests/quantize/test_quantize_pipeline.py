@@ -17,7 +17,7 @@ SMALL = QuantConfig(examples=768, val=256, epochs=1, prune_epochs=1, sparsity=0.
 
 def test_quantize_cli_on_the_shipped_edge_networks(tmp_path, capsys):
     code = main(["quantize", "--net", "edge", "--examples", "768", "--epochs", "1", "--prune-epochs", "1",
-                 "--test-n", "48", "--sparsity", "0.25", "--out", str(tmp_path)])
+                 "--test-n", "48", "--sparsity", "0.25", "--prune-lr", "3e-4", "--out", str(tmp_path)])
     assert code == 0 and "| quantized |" in capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["variants"]) == {"float", "pruned", "quantized"}
@@ -26,6 +26,7 @@ def test_quantize_cli_on_the_shipped_edge_networks(tmp_path, capsys):
     float_loss = json.loads((network_folder("edge") / "phase.card.json").read_text())["training"]["loss"]
     assert card["fine_tuning_loss"] == float_loss  # the pair is fine-tuned with the loss it was trained with
     assert card["fine_tuned_with"] == (["shape", "phase"] if is_joint(float_loss) else ["phase"])
+    assert card["quantization"]["prune_learning_rate"] == 3e-4 and card["quantization"]["learning_rate"] == 1e-4
     assert f"quantized_relu({QuantConfig().activation_bits}" in card["bit_widths"]["enc0_conv0_relu"]
     assert load_quantized(tmp_path / "shape.h5").get_layer("logits") is not None
 
