@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -54,7 +54,7 @@ from cdinn.model.simulate import (
     simulate_chunks,
     simulate_many,
 )
-from cdinn.options import option
+from cdinn.options import LR_SCHEDULES, LrSchedule, option
 
 
 @dataclass
@@ -76,7 +76,7 @@ class TrainConfig:
     epochs: int = option(10, "training epochs")
     batch: int = option(64, "patterns per optimisation step")
     learning_rate: float = option(1e-3, "Adam learning rate", flag="lr")
-    lr_schedule: Literal["constant", "cosine"] = option("cosine", "learning rate: constant, or cosine decay to 0")
+    lr_schedule: LrSchedule = option("cosine", "learning rate: constant, or cosine decay to 0")
     loss: str = option("twin", "training loss: 'bce' (the paper's per-pixel cross-entropy, each network alone), "
                        "'joint' or 'twin' (both networks together; twin image accepted), 'twin+chi2' (plus the "
                        "reciprocal-space error of the predicted object), 'twin+support' (plus a soft support-IoU "
@@ -102,7 +102,7 @@ class TrainConfig:
             raise CdinnError("examples, val, epochs and batch must all be >= 1")
         if self.data_shards < 1 or self.batch % self.data_shards:
             raise CdinnError(f"batch {self.batch} must split evenly into {self.data_shards} data shard(s)")
-        if self.lr_schedule not in ("constant", "cosine"):
+        if self.lr_schedule not in LR_SCHEDULES:
             raise CdinnError(f"learning-rate schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if not 0.0 <= self.noise_fraction <= 1.0:
             raise CdinnError(f"noise fraction must lie in [0, 1], got {self.noise_fraction}")
@@ -204,11 +204,15 @@ def fresh_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarr
         yield np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def adam(learning_rate: float, schedule: LrSchedule, steps: int) -> keras.optimizers.Optimizer:
+    """Adam at ``learning_rate``: constant, or (``"cosine"``) decaying to 0 over ``steps`` optimiser steps."""
+    if schedule == "cosine":
+        return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps))
+    return keras.optimizers.Adam(learning_rate)
+
+
 def optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    if cfg.lr_schedule == "cosine":
-        steps = cfg.epochs * math.ceil(cfg.examples / cfg.batch)
-        return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps))
-    return keras.optimizers.Adam(cfg.learning_rate)
+    return adam(cfg.learning_rate, cfg.lr_schedule, cfg.epochs * math.ceil(cfg.examples / cfg.batch))
 
 
 def _train_dataset(cfg: TrainConfig, targets, n: int, channels: int, strategy, place: Worker):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from cdinn.errors import CdinnError
-from cdinn.options import option
+from cdinn.options import LR_SCHEDULES, LrSchedule, option
 
 
 def layer_bits(text: str) -> dict[str, int]:
@@ -37,6 +37,8 @@ class QuantConfig:
                                   "--prune-lr is given)", flag="lr")
     prune_learning_rate: float | None = option(None, "Adam learning rate of the pruning (default: --lr)",
                                                flag="prune_lr")
+    lr_schedule: LrSchedule = option("constant", "learning rate of each pass (pruning, QAT): constant, or "
+                                     "cosine decay to 0 over the pass")
     seed: int = option(101, "seed of the fine-tuning data and shuffling")
 
     def __post_init__(self) -> None:
@@ -46,6 +48,8 @@ class QuantConfig:
         for name in ("learning_rate", "prune_learning_rate"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise CdinnError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise CdinnError(f"learning-rate schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if not 0.0 <= self.sparsity < 1.0:
             raise CdinnError(f"sparsity must lie in [0, 1), got {self.sparsity}")
 

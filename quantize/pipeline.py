@@ -22,7 +22,7 @@ from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.scoring import score_summary, table
 from cdinn.model.simulate import SimulatedBatch, SimulationConfig, simulate_many
 from cdinn.model.test_set import TEST_N, TEST_SEED, test_set
-from cdinn.model.train import augment
+from cdinn.model.train import adam, augment
 from cdinn.quantize.config import QuantConfig
 from cdinn.quantize.prune import hold_sparsity, prune, weight_sparsity
 from cdinn.quantize.qat import bit_widths, quantized_network
@@ -33,14 +33,16 @@ VARIANTS = ("float", "pruned", "quantized")
 def _fitter(cfg: QuantConfig, x: np.ndarray, y: np.ndarray, loss: str, epochs: int, learning_rate: float):
     """A ``fit(models, callbacks)`` closure over the fine-tuning data: one network alone, or the shape and
     phase networks together (:func:`pair_model`, for a joint loss), ``epochs`` epochs of Adam at
-    ``learning_rate``; records the history in ``log``."""
+    ``learning_rate`` (constant or cosine-decayed over the pass, ``cfg.lr_schedule``); records the history in
+    ``log``."""
     train_ds = make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)
     val_ds = make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed)
     log: list[dict] = []
 
     def fit(models: dict[str, keras.Model], callbacks: list) -> None:
         model = pair_model(models) if len(models) > 1 else next(iter(models.values()))
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=get_loss(loss))
+        steps = epochs * -(-cfg.examples // cfg.batch)
+        model.compile(optimizer=adam(learning_rate, cfg.lr_schedule, steps), loss=get_loss(loss))
         history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0)
         log.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
 
@@ -117,7 +119,7 @@ def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_
                           "fine_tuning_loss": loss, "fine_tuned_with": list(group), "bit_widths": bit_widths(qmodel),
                           "weight_sparsity": weight_sparsity(qmodel), "qat_history": qat_log,
                           "training": float_card["training"]}
-    report = _report(variants, nets, test_n, command)
+    report = score_variants(variants, nets, test_n, command)
     for net in nets:
         cards[net]["test_metrics"] = report["variants"]
         write_card(out / f"{net}.h5", cards[net])
@@ -126,7 +128,7 @@ def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_
     return report
 
 
-def _report(variants: dict, nets: tuple[str, ...], test_n: int, command: str) -> dict:
+def score_variants(variants: dict, nets: tuple[str, ...], test_n: int = TEST_N, command: str = "") -> dict:
     """Every metric of ``cdinn evaluate`` for each variant, on one test set (needs both networks)."""
     report: dict = {"command": command, "test_set": {"n": test_n}, "variants": {}, "sparsity": {}}
     if set(nets) == {"shape", "phase"}:

@@ -126,9 +126,9 @@ def test_every_documented_config_field_is_an_option_of_its_command():
                 assert flag in help_text, (command, flag)
         assert config_from(cls, parser.parse_args([command, *required])) == cls()
     args = build_parser("quantize").parse_args(["quantize", "--bits", "6", "--layer-bits", "out_conv=10",
-                                                "--prune-lr", "1e-4"])
+                                                "--prune-lr", "1e-4", "--lr-schedule", "cosine"])
     assert config_from(QuantConfig, args) == QuantConfig(weight_bits=6, weight_bits_per_layer={"out_conv": 10},
-                                                         prune_learning_rate=1e-4)
+                                                         prune_learning_rate=1e-4, lr_schedule="cosine")
 
 
 def test_a_backend_option_the_backend_does_not_take_is_an_error(tmp_path, capsys, patterns):

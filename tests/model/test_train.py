@@ -8,7 +8,7 @@ from cdinn.cards import read_card
 from cdinn.errors import CdinnError
 from cdinn.model.architectures import ARCHITECTURES, build_network, count_macs, describe, get_architecture
 from cdinn.model.inference import load_network, network_folder
-from cdinn.model.train import TrainConfig, initial_network, train
+from cdinn.model.train import TrainConfig, adam, initial_network, train
 
 
 def test_paper_and_edge_configurations():
@@ -59,6 +59,14 @@ def test_tampered_weights_are_refused(tmp_path):
 def test_bad_training_configurations_are_rejected(kwargs):
     with pytest.raises(CdinnError):
         TrainConfig(**kwargs)
+
+
+def test_the_cosine_schedule_decays_to_zero_over_the_run_and_the_constant_one_stays():
+    import tf_keras as keras
+
+    cosine = keras.optimizers.schedules.deserialize(adam(1e-3, "cosine", 100).get_config()["learning_rate"])
+    assert [float(cosine(step)) for step in (0, 50, 100)] == pytest.approx([1e-3, 5e-4, 0.0], abs=1e-9)
+    assert adam(1e-3, "constant", 100).get_config()["learning_rate"] == pytest.approx(1e-3)
 
 
 def test_fresh_batches_are_new_every_epoch_reproducible_and_apart_from_validation():
