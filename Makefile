@@ -69,7 +69,7 @@ clean:
 
 ## quantize: prune + QAT a network set (NET=default|edge|paper; writes model/weights/<set>-q and a report)
 NET ?= default
-QUANTIZE := --bits 10 --sparsity 0.25 --prune-epochs 2 --prune-lr 1e-4 --epochs 5 --lr 1e-4 --lr-schedule cosine
+QUANTIZE := --bits 10 --sparsity 0.15 --prune-epochs 2 --prune-lr 1e-4 --epochs 5 --lr 1e-4 --lr-schedule cosine
 quantize: setup
 	$(CDINN) quantize --net $(NET) $(QUANTIZE)
 
