@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import MISSING, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-LrSchedule = Literal["constant", "cosine"]
-LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")  # constant, or cosine decay to 0 over the run
+LrSchedule = Literal["constant", "cosine"]  # constant, or cosine decay to 0 over the run
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
 
 def option(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any] | Any = MISSING,

@@ -38,5 +38,6 @@ for label, result in (("network alone", cdinn.reconstruct(data.diffraction, net=
               f"{size[bad].max():.0f} px")
     for edges in ((0, 0.6), (0.6, 1.0), (1.0, 1.5), (1.5, np.inf)):
         in_bin = (gradient >= edges[0]) & (gradient < edges[1])
-        print(f"  gradient {edges[0]}-{edges[1]} rad/px: {in_bin.sum()} frames, {bad[in_bin].sum()} above the "
-              f"limit, chi^2 p90 {np.quantile(chi2[in_bin], 0.9):.3f}" if in_bin.any() else "")
+        if in_bin.any():
+            print(f"  gradient {edges[0]}-{edges[1]} rad/px: {in_bin.sum()} frames, {bad[in_bin].sum()} above "
+                  f"the limit, chi^2 p90 {np.quantile(chi2[in_bin], 0.9):.3f}")

@@ -53,5 +53,9 @@ class QuantConfig:
         if not 0.0 <= self.sparsity < 1.0:
             raise CdinnError(f"sparsity must lie in [0, 1), got {self.sparsity}")
 
+    def steps(self, epochs: int) -> int:
+        """Optimiser steps of a fine-tuning pass of ``epochs`` epochs."""
+        return epochs * -(-self.examples // self.batch)
+
     def as_dict(self) -> dict:
         return asdict(self)

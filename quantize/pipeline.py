@@ -38,10 +38,10 @@ def _fitter(cfg: QuantConfig, x: np.ndarray, y: np.ndarray, loss: str, epochs: i
     train_ds = make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)
     val_ds = make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed)
     log: list[dict] = []
+    steps = cfg.steps(epochs)
 
     def fit(models: dict[str, keras.Model], callbacks: list) -> None:
         model = pair_model(models) if len(models) > 1 else next(iter(models.values()))
-        steps = epochs * -(-cfg.examples // cfg.batch)
         model.compile(optimizer=adam(learning_rate, cfg.lr_schedule, steps), loss=get_loss(loss))
         history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0)
         log.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
@@ -90,7 +90,6 @@ def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_
     keras.utils.set_random_seed(cfg.seed)
     folder = str(network_folder(source))
     data, x = fine_tuning_data(folder, nets, cfg)
-    steps = cfg.prune_epochs * -(-cfg.examples // cfg.batch)
     variants: dict[str, dict[str, keras.Model]] = {v: {} for v in VARIANTS}
     cards = {}
     for group, y, loss in fine_tuning_plan(folder, nets, data, x):
@@ -102,7 +101,7 @@ def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_
             pruned[net].set_weights(float_model.get_weights())
         if cfg.sparsity > 0:
             fit, _ = _fitter(cfg, x, y, loss, cfg.prune_epochs, cfg.prune_learning_rate or cfg.learning_rate)
-            pruned = prune(pruned, cfg.sparsity, fit, steps)
+            pruned = prune(pruned, cfg.sparsity, fit, cfg.steps(cfg.prune_epochs))
         variants["pruned"].update(pruned)
         qmodels = {net: quantized_network(model, cfg, x[:2000]) for net, model in pruned.items()}
         fit, qat_log = _fitter(cfg, x, y, loss, cfg.epochs, cfg.learning_rate)
