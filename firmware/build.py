@@ -102,13 +102,17 @@ def step_load(state: BuildState) -> dict:
 
 
 def step_test_vectors(state: BuildState) -> dict:
-    """Simulate validation patterns (the broad distribution, random positions) and put them on the input
-    quantizer's grid."""
+    """Simulate validation patterns (the broad distribution, random positions; through the detector forward
+    model, mask included, for networks that take the mask) and put them on the input quantizer's grid."""
+    from cdinn.model.forward import ExperimentConfig
     from cdinn.model.simulate import distribution, simulate
     from cdinn.quantize.grid import quantize_input
 
-    data = simulate(state.cfg.validate_patterns, state.cfg.seed, distribution("broad", position="random"))
-    state.x_grid = quantize_input(network_input(data.diffraction), state.report["input_bits"])
+    channels = int(next(iter(state.fw_models.values())).input_shape[-1])
+    model = ExperimentConfig() if channels == 2 else None
+    data = simulate(state.cfg.validate_patterns, state.cfg.seed,
+                    distribution("broad", position="random", experiment=model))
+    state.x_grid = quantize_input(network_input(data.diffraction, data.mask, channels), state.report["input_bits"])
     np.savez_compressed(state.out / "test_vectors.npz", inputs=state.x_grid)
     return {"patterns": len(state.x_grid), "seed": state.cfg.seed}
 

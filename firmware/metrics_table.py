@@ -17,7 +17,7 @@ from cdinn.quantize.grid import quantize_input
 def compare_float_qat_emulation(state) -> dict:
     """Metrics summaries for 'float', 'qat_keras' and 'emulation' (the per-network projects)."""
     data = test_set(state.cfg.compare_patterns)
-    x = network_input(data.diffraction)
+    x = network_input(data.diffraction, data.mask, int(state.fw_models["shape"].input_shape[-1]))
     x_grid = quantize_input(x, state.report["input_bits"])
     folder = str(network_folder(state.cfg.net))
     outputs = {"float": [predict(load_network(folder, net)[0], x) for net in ("shape", "phase")]}

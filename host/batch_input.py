@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.frames import Frame, Rejected
-from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+from cdinn.host.preprocess import PreprocessConfig, Preprocessor, load_mask
 from cdinn.host.sources import FileSource
 
 
@@ -20,9 +22,29 @@ def detector_preprocessor(preprocess: PreprocessConfig | None, size: int, intens
                                                 output_size=size)))
 
 
-def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(patterns (B, size, size), frame numbers (B,), whether the patterns are still intensities).
+def stack_masks(masks: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray | None:
+    """Per-frame masks (None = every pixel measured) as one (B, *shape) bool array, or None if all are None."""
+    if all(m is None for m in masks):
+        return None
+    return np.stack([np.zeros(shape, bool) if m is None else m for m in masks])
+
+
+class Patterns(NamedTuple):
+    """A file's frames on the grid: ``patterns`` (B, S, S), ``mask`` (B, S, S) bool (True = no measurement)
+    or None, ``oversampling`` (B,) measured by the detector preprocessing (None for frames stored on the
+    grid), ``numbers`` (B,) frame numbers, ``intensity``: whether the patterns are still intensities."""
+
+    patterns: np.ndarray
+    mask: np.ndarray | None
+    oversampling: np.ndarray | None
+    numbers: np.ndarray
+    intensity: bool
+
+
+def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None) -> Patterns:
+    """The :class:`Patterns` of a file. The mask is True where a pixel has no measurement: the file's pixel
+    mask and ``preprocess.mask`` ((size, size) or one per frame) for frames stored on the grid, the binned
+    detector mask for detector frames.
 
     Frames already ``size x size`` are returned as stored (``intensity`` says what they hold); larger frames
     are preprocessed into amplitudes (``preprocess``'s settings, its ``input_kind`` set from ``intensity``
@@ -41,12 +63,22 @@ def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessC
         raise CdinnError(f"diffraction frames must have shape ({size}, {size}) or be larger detector frames; frame "
                          f"{small.number} of {small.source} has shape {small.data.shape}")
     if all(item.data.shape == (size, size) for item in items):
-        return np.stack([item.data for item in items]), numbers, intensity
+        mask = stack_masks([item.mask for item in items], (size, size))
+        extra = preprocess.mask if preprocess is not None else None
+        if extra is not None:
+            flags = load_mask(extra)
+            if flags.shape not in ((size, size), (len(items), size, size)):
+                raise CdinnError(f"mask {extra} has shape {flags.shape}; the frames need ({size}, {size}) or "
+                                 f"({len(items)}, {size}, {size})")
+            flags = np.broadcast_to(flags, (len(items), size, size))
+            mask = flags if mask is None else mask | flags
+        return Patterns(np.stack([item.data for item in items]), mask, None, numbers, intensity)
     prepare = detector_preprocessor(preprocess, size, intensity)
-    out = []
+    prepared = []
     for item in items:
         try:
-            out.append(prepare(item.data, item.mask, item.centre))
+            prepared.append(prepare.prepare(item.data, item.mask, item.centre))
         except CdinnError as exc:
             raise CdinnError(f"frame {item.number} of {item.source}: {exc}") from None
-    return np.stack(out), numbers, False
+    return Patterns(np.stack([p.amplitude for p in prepared]), stack_masks([p.mask for p in prepared], (size, size)),
+                    np.array([p.oversampling for p in prepared], np.float32), numbers, False)

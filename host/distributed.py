@@ -26,10 +26,11 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.preprocess import PreprocessConfig
+from cdinn.inversion import RECORD_FIELDS
 from cdinn.io import HDF5_SUFFIXES, split_spec
 from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
 
-FIELDS = ("amplitude", "phase", "fit", "fit_before", "iterations", "refined", "frame_number")
+FIELDS = (*RECORD_FIELDS, "frame_number")
 
 
 @dataclass(frozen=True)
@@ -98,36 +99,39 @@ def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: Preproces
     """Read, preprocess and reconstruct one chunk (runs on a worker; ``preprocess.output_size`` is 64 when
     ``refine`` asks for refinement); returns the :data:`FIELDS` arrays of the good frames and ``rejected`` =
     [(frame number, reason)]."""
-    from cdinn.api import reconstruct
-    from cdinn.host.batch_input import detector_preprocessor
-    from cdinn.model.validation import bad_frame_reason
+    from cdinn.host.batch_input import detector_preprocessor, stack_masks
+    from cdinn.inversion import cached_backend, invert, parse_refine
+    from cdinn.model.validation import bad_frame_reason, validate_frames
 
     frames, mask, centre = _read(chunk)
     numbers = np.arange(chunk.first, chunk.first + len(frames))
     size = preprocess.output_size
     on_grid = frames.shape[1:] == (size, size)
     prepare = None if on_grid else detector_preprocessor(preprocess, size, intensity)
-    good, patterns, rejected = [], [], []
+    good, patterns, masks, sigmas, rejected = [], [], [], [], []
     for number, frame in zip(numbers, frames, strict=True):
         try:
             if on_grid:
                 reason = bad_frame_reason(frame, intensity)
                 if reason:
                     raise CdinnError(f"frame {reason}")
-                pattern = frame
+                pattern, missing, sigma = frame, mask, np.nan
             else:
                 assert prepare is not None
-                pattern = prepare(frame, mask, centre)
+                pattern, missing, sigma = prepare.prepare(frame, mask, centre)
             patterns.append(pattern)
+            masks.append(missing)
+            sigmas.append(sigma)
             good.append(number)
         except CdinnError as exc:
             rejected.append((int(number), str(exc)))
     out: dict[str, Any] = {"rejected": rejected}
     if good:
-        result = reconstruct(np.stack(patterns), net=net, intensity=intensity and on_grid, refine=refine,
-                             threads=threads)
-        out.update(amplitude=result.amplitude, phase=result.phase, fit=result.fit, fit_before=result.fit_before,
-                   iterations=result.iterations, refined=result.refined, frame_number=np.array(good, np.int64))
+        amplitudes, missing = validate_frames(np.stack(patterns), size, intensity and on_grid,
+                                              stack_masks(masks, (size, size)))
+        engine = cached_backend("onnx", net, (("threads", threads),))
+        result = invert(engine, amplitudes, missing, parse_refine(refine), None if on_grid else np.array(sigmas))
+        out.update(result.fields(), frame_number=np.array(good, np.int64))
     return out
 
 

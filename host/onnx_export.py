@@ -1,9 +1,10 @@
 """ONNX export of the float networks (tf2onnx) and onnxruntime sessions.
 
 ``export_onnx`` writes, beside the Keras weights (or to ``out_dir``): ``shape.onnx``, ``phase.onnx`` and
-``cdinn.onnx`` (one graph, input ``diffraction`` (B, 32, 32, 1) normalised amplitudes, outputs ``shape``
-and ``phase`` in [0, 1]); each records the sha256 of the Keras weights it came from in its metadata, and
-is checked against Keras on simulated patterns.
+``cdinn.onnx`` (one graph, input ``diffraction`` (B, 32, 32, C) network inputs, C = 1 or 2 with the mask
+channel: :func:`cdinn.model.conventions.network_input`; outputs ``shape`` and ``phase`` in [0, 1]); each
+records the sha256 of the Keras weights it came from in its metadata, and is checked against Keras on
+simulated detector patterns.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.model.architectures import input_channels
 from cdinn.model.conventions import network_input
+from cdinn.model.forward import ExperimentConfig
 from cdinn.model.inference import load_network, network_folder
-from cdinn.model.simulate import simulate
+from cdinn.model.simulate import broad, simulate
 
 COMBINED = "cdinn.onnx"
 OPSET = 17
@@ -27,7 +30,7 @@ def _to_onnx(model, output_names: list[str], sources: dict[str, str]):
     import tensorflow as tf
     import tf2onnx
 
-    spec = (tf.TensorSpec((None, 32, 32, 1), tf.float32, name="diffraction"),)
+    spec = (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="diffraction"),)
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
     for output, name in zip(proto.graph.output, output_names, strict=True):  # stable output names
         for node in proto.graph.node:
@@ -79,7 +82,8 @@ def export_onnx(net: str = "edge", out_dir: str | os.PathLike | None = None, che
     graphs = {"shape.onnx": (models["shape"], ["shape"], {"shape": sources["shape"]}),
               "phase.onnx": (models["phase"], ["phase"], {"phase": sources["phase"]}),
               COMBINED: (combined, ["shape", "phase"], sources)}
-    x = network_input(simulate(check_patterns, seed=99).diffraction)
+    check = simulate(check_patterns, seed=99, config=broad(experiment=ExperimentConfig()))
+    x = network_input(check.diffraction, check.mask, input_channels(models["shape"]))
     report: dict[str, Any] = {"folder": str(out), "opset": OPSET, "max_abs_difference": {}}
     for filename, (model, names, src) in graphs.items():
         _write_atomic(_to_onnx(model, names, src), out / filename)

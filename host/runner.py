@@ -30,12 +30,12 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.backends.base import Backend
+from cdinn.host.batch_input import stack_masks
 from cdinn.host.frames import Rejected
 from cdinn.host.preprocess import Preprocessor
 from cdinn.host.writer import RunWriter
-from cdinn.model.conventions import complex_object, subsample_oversampled
-from cdinn.model.fit import fit_error
-from cdinn.model.refine import AutoRefineConfig, refine_auto
+from cdinn.inversion import Reconstruction, network_pass, refine_frames
+from cdinn.model.refine import AutoRefineConfig
 
 _END = object()
 
@@ -131,48 +131,51 @@ class Runner:
         bar.write(f"cdinn: frame {number} from {source} rejected: {reason}", file=sys.stderr)
 
     def _process(self, items: list, bar) -> None:
-        frames, inputs = [], []
+        frames, inputs, masks, sigmas = [], [], [], []
         for item in items:
             self.stats.received += 1
             if isinstance(item, Rejected):
                 self._reject(item.number, item.reason, item.arrival, item.source, bar)
                 continue
             try:
-                inputs.append(self.preprocess(item.data, item.mask, item.centre))
-                frames.append(item)
+                prepared = self.preprocess.prepare(item.data, item.mask, item.centre)
             except CdinnError as exc:
                 self._reject(item.number, str(exc), item.arrival, item.source, bar)
+                continue
+            inputs.append(prepared.amplitude)
+            masks.append(prepared.mask)
+            sigmas.append(prepared.oversampling)
+            frames.append(item)
         if frames:
             patterns = np.stack(inputs)
-            network_input = subsample_oversampled(patterns) if self.refiner else patterns
-            amplitude, phase = self.backend.infer(network_input)
-            fit = fit_error(complex_object(amplitude, phase), patterns)
+            mask = stack_masks(masks, patterns.shape[1:])
+            record = network_pass(self.backend, patterns, mask, self.refiner is not None, np.array(sigmas))
             self.stats.batches += 1
-            bad = fit > self.refiner.threshold if self.refiner else np.zeros(len(frames), bool)
+            bad = record.fit > self.refiner.threshold if self.refiner else np.zeros(len(frames), bool)
             good = np.flatnonzero(~bad)
             if good.size:
-                self._write(amplitude[good], phase[good], [frames[i] for i in good], fit[good])
+                self._write(record.take(good), [frames[i] for i in good])
             if bad.any():
                 pick = np.flatnonzero(bad)
                 assert self._refine_pool is not None  # created with the refiner
                 self._pending.append(self._refine_pool.submit(
-                    self._refine, amplitude[pick], phase[pick], patterns[pick], [frames[i] for i in pick]))
+                    self._refine, record.take(pick), patterns[pick], None if mask is None else mask[pick],
+                    [frames[i] for i in pick]))
 
-    def _write(self, amplitude, phase, frames: list, fit, fit_before=None, iterations=None, refined=None) -> None:
+    def _write(self, record: Reconstruction, frames: list) -> None:
         with self._write_lock:
             done = time.time()
-            self.writer.write(amplitude, phase, frames, done, fit, fit_before, iterations, refined)
+            self.writer.write(record, frames, done)
             if self.publisher is not None:
-                self.publisher.publish([f.number for f in frames], amplitude, phase, fit)
+                self.publisher.publish([f.number for f in frames], record.amplitude, record.phase, record.fit)
             self.stats.written += len(frames)
-            self.stats.refined += 0 if refined is None else int(np.sum(refined))
+            self.stats.refined += int(np.sum(record.refined))
             self.stats.latencies.extend(done - f.arrival for f in frames)
 
-    def _refine(self, amplitude, phase, patterns, frames: list) -> None:
+    def _refine(self, record: Reconstruction, patterns, mask, frames: list) -> None:
         """Refinement worker: refine one batch of badly fitting frames, then write them."""
-        result = refine_auto(amplitude, phase, patterns, self.refiner)
-        self._write(result.amplitude, result.phase, frames, result.fit_after, result.fit_before, result.iterations,
-                    result.refined)
+        assert self.refiner is not None  # only submitted with a refiner
+        self._write(refine_frames(record, patterns, mask, self.refiner), frames)
 
     def _finish_refinement(self) -> list[BaseException]:
         """Wait for every refinement in flight; return the errors they raised."""

@@ -8,7 +8,9 @@ the batch in flight is lost. Layout (N = frames written, R = frames rejected):
 * ``frame_number`` (N,) int64; ``source`` (N,) UTF-8 strings (file, dataset or endpoint of each frame);
 * ``fit`` (N,) float32: the fit error of the written object against its measured pattern
   (:mod:`cdinn.model.fit`); ``fit_before`` (N,) the network's own fit (equal to ``fit`` unless refined);
-  ``iterations`` (N,) int32 ER/HIO iterations spent; ``refined`` (N,) bool;
+  ``iterations`` (N,) int32 ER/HIO iterations spent; ``refined`` (N,) bool; ``masked_fraction`` (N,)
+  float32 the fraction of the pattern's pixels without a measurement; ``oversampling`` (N,) float32 the
+  object's oversampling on the networks' grid (:mod:`cdinn.model.sampling`);
 * ``arrival_time``, ``completion_time`` (N,) float64 UNIX seconds; ``latency`` (N,) float64 seconds;
 * ``rejected/frame_number`` (R,) int64, ``rejected/reason`` (R,) UTF-8 strings, ``rejected/arrival_time``;
 * root attributes: ``provenance`` (JSON: backend, model sha256s, versions), ``preprocess`` (JSON), and at
@@ -35,7 +37,8 @@ from cdinn.model.conventions import GRID
 
 _FRAME_FIELDS = {"frame_number": np.int64, "source": h5py.string_dtype(), "arrival_time": np.float64,
                  "completion_time": np.float64, "latency": np.float64, "fit": np.float32, "fit_before": np.float32,
-                 "iterations": np.int32, "refined": np.bool_}
+                 "iterations": np.int32, "refined": np.bool_, "masked_fraction": np.float32,
+                 "oversampling": np.float32}
 
 
 class RunWriter:
@@ -91,19 +94,12 @@ class RunWriter:
         dset.resize(n + len(values), axis=0)
         dset[n:] = values
 
-    def write(self, amplitude: np.ndarray, phase: np.ndarray, frames: list, completion: float,
-              fit: np.ndarray, fit_before: np.ndarray | None = None, iterations: np.ndarray | None = None,
-              refined: np.ndarray | None = None) -> None:
-        """Append one batch of reconstructions (``frames``: the Frame objects, in order) with their fit
-        errors (B,) and refinement record (defaults: not refined) and flush."""
+    def write(self, record, frames: list, completion: float) -> None:
+        """Append one batch of reconstructions (a :class:`cdinn.inversion.Reconstruction` of the ``frames``,
+        the Frame objects, in order) and flush."""
         fh = self._fh
-        count = len(frames)
-        self._append(fh["fit"], fit)
-        self._append(fh["fit_before"], fit if fit_before is None else fit_before)
-        self._append(fh["iterations"], np.zeros(count) if iterations is None else iterations)
-        self._append(fh["refined"], np.zeros(count, bool) if refined is None else refined)
-        self._append(fh["amplitude"], amplitude)
-        self._append(fh["phase"], phase)
+        for name, values in record.fields().items():
+            self._append(fh[name], values)
         self._append(fh["frame_number"], [f.number for f in frames])
         self._append(fh["source"], [f.source for f in frames])
         self._append(fh["arrival_time"], [f.arrival for f in frames])

@@ -9,7 +9,8 @@ resolution (U-Net style). A final 3x3 convolution to one channel and a sigmoid g
 the object amplitude (shape network) or the phase mapped by :func:`cdinn.model.conventions.phase_to_unit`
 (phase network). Every layer is one hls4ml can stream (io_stream).
 
-Input: (N, N, 1) normalised diffraction amplitudes (see :mod:`cdinn.model.conventions`).
+Input: (N, N, C) normalised diffraction amplitudes (C = 1), or amplitudes and the mask of unmeasured pixels
+(C = 2; see :func:`cdinn.model.conventions.network_input`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ NETS = ("shape", "phase")
 
 @dataclass(frozen=True)
 class ArchitectureConfig:
-    """Widths of the encoder stages (the decoder mirrors them); ``size`` is the input grid in pixels."""
+    """Widths of the encoder stages (the decoder mirrors them); ``size`` is the input grid in pixels,
+    ``channels`` the input channels (1: amplitudes; 2: amplitudes and the mask of unmeasured pixels)."""
 
     name: str
     filters: tuple[int, ...]
@@ -35,6 +37,7 @@ class ArchitectureConfig:
     size: int = GRID
     bottleneck_convs: int = 0
     skips: bool = False
+    channels: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -99,7 +102,7 @@ def build_network(arch: ArchitectureConfig, net: str) -> keras.Model:
     if net not in NETS:
         raise CdinnError(f"unknown network {net!r}; choose 'shape' or 'phase'")
     _check(arch)
-    inputs = keras.Input((arch.size, arch.size, 1), name="diffraction")
+    inputs = keras.Input((arch.size, arch.size, arch.channels), name="diffraction")
     logits = _decoder(arch, _encoder(arch, inputs))
     outputs = keras.layers.Activation("sigmoid", name=f"{net}_out")(logits)
     return keras.Model(inputs, outputs, name=f"{net}_{arch.name}")
@@ -110,6 +113,11 @@ def pair_model(models: dict[str, keras.Model]) -> keras.Model:
     ``[shape, phase]`` (B, N, N, 2), for the joint losses; the networks keep their own weights."""
     inputs = keras.Input(models["shape"].input_shape[1:], name="diffraction")
     return keras.Model(inputs, keras.layers.Concatenate()([models[net](inputs) for net in NETS]), name="pair")
+
+
+def input_channels(model: keras.Model) -> int:
+    """A network's input channels: 1 (amplitudes) or 2 (amplitudes and mask)."""
+    return int(model.input_shape[-1])
 
 
 def count_macs(model: keras.Model) -> int:
@@ -135,7 +143,7 @@ def build_two_head(arch: ArchitectureConfig) -> keras.Model:
     """PtychoNN-style variant: one shared encoder, a shape decoder and a phase decoder; the output stacks
     both maps as channels ``[shape, phase]`` (for the ablation against the paper's two networks)."""
     _check(arch)
-    inputs = keras.Input((arch.size, arch.size, 1), name="diffraction")
+    inputs = keras.Input((arch.size, arch.size, arch.channels), name="diffraction")
     features = _encoder(arch, inputs)
     heads = [keras.layers.Activation("sigmoid", name=f"{net}_out")(_decoder(arch, features, f"{net}_"))
              for net in NETS]

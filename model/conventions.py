@@ -9,7 +9,9 @@
 * Phases are radians in ``(-pi, pi]``; the networks' sigmoid output ``u`` in ``[0, 1]`` maps to
   ``phase = 2 * pi * u - pi`` (so phase 0, the value outside the object, is ``u = 0.5``).
 * Network input is the amplitude divided by its per-frame maximum (scale-free: any photon count or
-  detector gain gives the same input).
+  detector gain gives the same input). Masks are True where a pixel has no measurement (the NXmx
+  ``pixel_mask`` sense); such pixels enter the networks as 0, and networks with two input channels also see
+  the mask itself (1.0 = not measured) as the second channel.
 """
 
 from __future__ import annotations
@@ -52,14 +54,28 @@ def subsample_oversampled(amp2n: np.ndarray) -> np.ndarray:
 
 
 def normalise_amplitude(amplitude: np.ndarray) -> np.ndarray:
-    """Divide each frame ``(..., N, N)`` by its maximum; returns float32 in ``[0, 1]``."""
+    """Divide each frame ``(..., N, N)`` by its maximum; returns float32 in ``[0, 1]`` (an all-zero frame
+    stays 0)."""
     peak = amplitude.max(axis=(-2, -1), keepdims=True)
-    return (amplitude / peak).astype(np.float32)
+    return (amplitude / np.where(peak > 0, peak, 1)).astype(np.float32)
 
 
-def network_input(diffraction: np.ndarray) -> np.ndarray:
-    """(B, N, N) diffraction amplitudes -> (B, N, N, 1) float32 normalised to a per-frame maximum of 1."""
-    return normalise_amplitude(diffraction)[..., None]
+def network_input(diffraction: np.ndarray, mask: np.ndarray | None = None, channels: int = 1) -> np.ndarray:
+    """(B, N, N) diffraction amplitudes -> (B, N, N, channels) float32 normalised to a per-frame maximum of 1.
+
+    ``channels=1``: the pattern as given (``mask`` unused: unmeasured pixels hold what the caller put there,
+    0 from :func:`cdinn.model.validation.validate_frames`, neighbour means from the detector preprocessing).
+    ``channels=2``: the measured pixels normalised to their maximum, 0 where ``mask`` (B, N, N) bool is True
+    (no measurement), and the mask as float (1.0 = not measured) in the second channel."""
+    if channels not in (1, 2):
+        raise ValueError(f"networks take 1 or 2 input channels, not {channels}")
+    if channels == 1:
+        return normalise_amplitude(diffraction)[..., None]
+    if mask is not None:
+        diffraction = np.where(mask, 0, diffraction)
+    x = normalise_amplitude(diffraction)[..., None]
+    flags = np.zeros(x.shape, np.float32) if mask is None else np.asarray(mask, np.float32)[..., None]
+    return np.concatenate([x, flags], axis=-1)
 
 
 def phase_to_unit(phase: np.ndarray) -> np.ndarray:

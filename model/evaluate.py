@@ -25,9 +25,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cdinn.errors import CdinnError
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
 from cdinn.model.conventions import complex_object, crop_centred, pad_centred
+from cdinn.model.effects import EFFECTS
 from cdinn.model.fit import fit_error
 from cdinn.model.metrics import METRICS, reconstruction_metrics, register, summarise
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
@@ -58,6 +60,9 @@ class EvaluateConfig:
                                metavar="K|auto")
     families: tuple[str, ...] = option(HELD_OUT_FAMILIES, "held-out phase families scored beside the test set")
     family_n: int = option(300, "patterns per held-out family")
+    effects: tuple[str, ...] = option(tuple(EFFECTS), "detector effects scored beside the ideal patterns "
+                                      "(labels of cdinn.model.effects.EFFECTS; empty: none)")
+    effect_n: int = option(300, "patterns per detector effect")
 
 
 def _entry(result, **extra) -> dict:
@@ -68,22 +73,24 @@ def _entry(result, **extra) -> dict:
 def _network_results(name: str, data: SimulatedBatch) -> dict:
     from cdinn.api import reconstruct
 
-    return _entry(reconstruct(data.diffraction, net=name))
+    return _entry(reconstruct(data.diffraction, net=name, mask=data.mask))
 
 
 def _refined_results(name: str, data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
     """The network set seeding ER/HIO (``cfg.refine``: K iterations or 'auto') on the oversampled patterns."""
     from cdinn.api import reconstruct
 
-    result = reconstruct(data.oversampled, net=name, refine=cfg.refine)
+    result = reconstruct(data.oversampled, net=name, refine=cfg.refine, mask=data.mask_oversampled)
     return _entry(result, refined_fraction=float(np.mean(result.refined)),
                   iterations_mean=float(np.mean(result.iterations)))
 
 
 def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
+    """The paper's ER/HIO on the oversampled patterns (mask-aware: the modulus constraint skips unmeasured
+    pixels), registered and cropped to the networks' grid."""
     pr = cfg.phase_retrieval
     with tqdm(total=pr.iterations, desc="ER/HIO (batch)", unit="it", leave=False) as bar:
-        result = phase_retrieve(data.oversampled, pr, record=lambda i, _: bar.update(1))
+        result = phase_retrieve(data.oversampled, pr, record=lambda i, _: bar.update(1), mask=data.mask_oversampled)
     size = data.amplitude.shape[-1]
     truth = pad_centred(complex_object(data.amplitude, data.phase), 2 * size)
     obj = crop_centred(register(result, truth), size).astype(np.complex64)
@@ -153,16 +160,46 @@ def _held_out(cfg: EvaluateConfig) -> dict:
     return out
 
 
+def _methods(cfg: EvaluateConfig, data: SimulatedBatch) -> dict[str, dict]:
+    """Every method's result on ``data``: each network set, the first seeding ER/HIO (``cfg.refine``), ER/HIO."""
+    results = {name: _network_results(name, data) for name in cfg.nets}
+    if cfg.refine:
+        results[f"{cfg.nets[0]} + {cfg.refine} ER/HIO"] = _refined_results(cfg.nets[0], data, cfg)
+    results[ERHIO] = _erhio_results(data, cfg)
+    return results
+
+
+def _by_effect(cfg: EvaluateConfig) -> dict:
+    """Summaries of every method under each detector effect of ``cfg.effects`` (``effect_n`` patterns each,
+    the same objects for every effect), beside the ideal patterns."""
+    unknown = sorted(set(cfg.effects) - set(EFFECTS))
+    if unknown:
+        raise CdinnError(f"unknown detector effect(s) {unknown}; known: {list(EFFECTS)}")
+    out: dict[str, dict] = {}
+    for label in ("ideal", *cfg.effects):
+        regime, model = ("ideal", None) if label == "ideal" else EFFECTS[label]
+        data = test_set(cfg.effect_n, cfg.seed, cfg.data, experiment=model)
+        results = _methods(cfg, data)
+        out[label] = {"regime": regime, "masked_fraction": 0.0 if data.mask is None else float(data.mask.mean()),
+                      "methods": {name: summarise(reconstruction_metrics(r["object"], data.amplitude, data.phase))
+                                  for name, r in results.items()}}
+    return out
+
+
+def effect_table(report: dict) -> str:
+    """Medians and tails of every method under each detector effect."""
+    rows: list[Row] = [([label, entry["regime"], name], summary, [])
+                       for label, entry in report["effects"].items() for name, summary in entry["methods"].items()]
+    return table(["detector effect", "regime", "method"], [], rows)
+
+
 def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = False, command: str = "") -> dict:
     """Run every method on the same test set; write report.json, table.md (overall, by regime, held-out
     families, fit ranking), per-pattern metrics and figures to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = test_set(cfg.n, cfg.seed, cfg.data, cfg.photons)
-    results = {name: _network_results(name, data) for name in cfg.nets}
-    if cfg.refine:
-        results[f"{cfg.nets[0]} + {cfg.refine} ER/HIO"] = _refined_results(cfg.nets[0], data, cfg)
-    results[ERHIO] = _erhio_results(data, cfg)
+    results = _methods(cfg, data)
     metrics = {name: reconstruction_metrics(r["object"], data.amplitude, data.phase) for name, r in results.items()}
     masks = regimes(data.amplitude, data.phase)
     report: dict[str, Any] = {
@@ -179,6 +216,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
                     for regime, mask in masks.items()},
         "fit_ranking": _fit_ranking(results[cfg.nets[0]]["result"], metrics[cfg.nets[0]], out, cfg.nets[0]),
         "held_out_families": _held_out(cfg),
+        "effects": _by_effect(cfg) if cfg.effects else {},
     }
     arrays = {f"{n.replace('/', '_')}_{m}": metrics[n][m] for n in metrics for m in METRICS}
     np.savez_compressed(out / "per_pattern_metrics.npz", fit=np.asarray(results[cfg.nets[0]]["result"].fit),
@@ -188,6 +226,9 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
     ranking = ", ".join(f"{k.removeprefix('spearman_')} {v:.3f}" for k, v in report["fit_ranking"].items())
     text = "\n\n".join([markdown_table(report), "By regime:\n\n" + regime_table(metrics, masks),
                          f"Held-out phase families ({cfg.family_n} patterns each):\n\n" + family_table(report),
+                         *([f"Detector effects ({cfg.effect_n} patterns each, the same objects; networks get the "
+                            "mask of unmeasured pixels, ER/HIO is mask-aware):\n\n" + effect_table(report)]
+                           if cfg.effects else []),
                          f"Spearman correlation of {cfg.nets[0]}'s fit error with its true errors: {ranking}"])
     write_text_atomic(out / "table.md", (f"Made by `{command}`\n\n" if command else "") + text + "\n")
     if update_cards:

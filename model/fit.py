@@ -7,7 +7,9 @@ the data best (least squares: ``s = sum I_meas I_pred / sum I_pred^2``), since t
 the pattern (``s = 0``). Blind to shift, twin and global phase, like the pattern itself.
 
 A (B, N, N) object is compared with (B, N, N) patterns directly and with 2x oversampled (B, 2N, 2N) ones
-after zero-padding to 2N (the refinement works on those).
+after zero-padding to 2N (the refinement works on those). With a ``mask`` (True where a pixel has no
+measurement) every sum, the scale's included, runs over the measured pixels only: a beamstop or a chip gap
+is neither a perfect fit nor a miss.
 """
 
 from __future__ import annotations
@@ -37,14 +39,28 @@ def predicted_intensity(obj: np.ndarray, size: int) -> np.ndarray:
     return spectrum.real**2 + spectrum.imag**2
 
 
-def fit_error(obj: np.ndarray, measured_amplitude: np.ndarray) -> np.ndarray:
-    """(B,) fit of complex objects (B, N, N) to measured fftshifted amplitudes (B, M, M), M = N or 2N."""
+def fit_error(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.ndarray | None = None,
+              experiment: dict[str, float] | None = None) -> np.ndarray:
+    """(B,) fit of complex objects (B, N, N) to measured fftshifted amplitudes (B, M, M), M = N or 2N, over
+    the pixels ``mask`` (B, M, M) bool does not flag (all pixels without one). ``experiment``: compare with
+    the detector's expected intensity under these forward-model parameters (``coherence_sigma``,
+    ``background``: :func:`cdinn.model.forward.expected_intensity`) instead of the coherent one."""
     n, m = obj.shape[-1], measured_amplitude.shape[-1]
     if m not in (n, 2 * n) or len(obj) != len(measured_amplitude):
         raise CdinnError(f"fit error needs one (N, N) or (2N, 2N) pattern per (N, N) object, got objects "
                          f"{obj.shape} and patterns {measured_amplitude.shape}")
+    if mask is not None and mask.shape != measured_amplitude.shape:
+        raise CdinnError(f"fit error needs one mask per pattern, got {mask.shape} for {measured_amplitude.shape}")
     i_meas = np.square(measured_amplitude, dtype=np.float32)
-    i_pred = predicted_intensity(obj, m)
+    if experiment:
+        from cdinn.model.forward import expected_intensity
+
+        i_pred = expected_intensity(obj, m, **experiment)
+    else:
+        i_pred = predicted_intensity(obj, m)
+    if mask is not None:
+        i_meas = np.where(mask, np.float32(0), i_meas)
+        i_pred = np.where(mask, np.float32(0), i_pred)
     axes = (-2, -1)
     # sums in float64: the intensities span many decades
     cross = (i_meas * i_pred).sum(axis=axes, dtype=np.float64)

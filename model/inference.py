@@ -60,7 +60,9 @@ def outputs_to_object(shape_out: np.ndarray, phase_out: np.ndarray) -> tuple[np.
     return shape_out.astype(np.float32), phase
 
 
-def reconstruct_with(shape_model, phase_model, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(amplitude, phase) from validated (B, N, N) amplitudes with a given pair of Keras networks."""
-    x = network_input(amplitudes)
+def reconstruct_with(shape_model, phase_model, amplitudes: np.ndarray, mask: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(amplitude, phase) from validated (B, N, N) amplitudes (and their mask, True = no measurement) with a
+    given pair of Keras networks."""
+    x = network_input(amplitudes, mask, int(shape_model.input_shape[-1]))
     return outputs_to_object(predict(shape_model, x), predict(phase_model, x))

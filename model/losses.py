@@ -25,6 +25,9 @@ model whose output stacks both maps as channels ``[shape, phase]``; targets are 
   (``sum (I_true - I_pred)^2 / sum I_true^2`` with ``I = |FFT2(amplitude * exp(i phase))|^2``, the metric of
   :func:`cdinn.model.metrics.chi2`). Intensities ignore shift, twin and global phase, so this term needs no
   minimum; it weights examples by how badly they miss the measured pattern, which the pixel terms do not.
+* ``twin+support+logchi2``: ``twin+support`` plus ``CHI2_WEIGHT * log(1 + chi^2)``: the same for small
+  errors, bounded growth for the catastrophic ones (a network that has never seen a beamstop starts with
+  chi^2 in the hundreds on such frames, which would otherwise be the whole loss).
 """
 
 from __future__ import annotations
@@ -136,6 +139,11 @@ def twin_support_chi2_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return twin_support_loss(y_true, y_pred) + CHI2_WEIGHT * reciprocal_error(y_true, y_pred)
 
 
+def twin_support_logchi2_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """:func:`twin_support_loss` plus ``CHI2_WEIGHT`` times ``log(1 + chi^2)``, per example."""
+    return twin_support_loss(y_true, y_pred) + CHI2_WEIGHT * tf.math.log1p(reciprocal_error(y_true, y_pred))
+
+
 def phase_cos(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Amplitude-weighted phase error for the phase network alone; ``y_true`` = [phase unit, amplitude]."""
     return weighted_phase_error(y_true[..., 1:], y_true[..., :1], y_pred)
@@ -143,7 +151,8 @@ def phase_cos(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
 
 LOSSES: dict[str, LossFn] = {"bce": pixel_bce, "phase_cos": phase_cos}
 JOINT_LOSSES: dict[str, LossFn] = {"joint": joint_loss, "twin": twin_loss, "twin+chi2": twin_chi2_loss,
-                                 "twin+support": twin_support_loss, "twin+support+chi2": twin_support_chi2_loss}
+                                 "twin+support": twin_support_loss, "twin+support+chi2": twin_support_chi2_loss,
+                                 "twin+support+logchi2": twin_support_logchi2_loss}
 
 
 def is_joint(name: str) -> bool:

@@ -65,17 +65,22 @@ def autocorrelation_support(amplitude: np.ndarray, threshold: float) -> np.ndarr
 class _Projector:
     """The Fourier-modulus projection P_M(x) = IFFT(m * G / |G|), G = FFT(x), with its buffers allocated
     once. ``G * m / |G|`` replaces ``m * exp(i angle(G))`` (the same value, ~10x cheaper), transforms run on
-    one thread (threading a 64x64 FFT costs more than it saves) and stay complex64."""
+    one thread (threading a 64x64 FFT costs more than it saves) and stay complex64. With ``missing``
+    (unshifted (B, M, M) bool, True = no measurement) the constraint applies to measured pixels only: the
+    others keep the iterate's own modulus."""
 
-    def __init__(self, measured: np.ndarray):
+    def __init__(self, measured: np.ndarray, missing: np.ndarray | None = None):
         self.measured = measured  # (B, M, M) float32, unshifted
         self.magnitude = np.empty(measured.shape, np.float32)
+        self.missing = missing if missing is not None and missing.any() else None
 
     def __call__(self, obj: np.ndarray) -> np.ndarray:
         spectrum = scipy.fft.fft2(obj, axes=(-2, -1))
         np.abs(spectrum, out=self.magnitude)
         np.maximum(self.magnitude, np.float32(1e-30), out=self.magnitude)
         np.divide(self.measured, self.magnitude, out=self.magnitude)
+        if self.missing is not None:
+            self.magnitude[self.missing] = 1.0
         spectrum *= self.magnitude
         return scipy.fft.ifft2(spectrum, axes=(-2, -1), overwrite_x=True)
 
@@ -93,11 +98,12 @@ class _SupportMasks:
 
 
 def iterate(measured: np.ndarray, obj: np.ndarray, supp: np.ndarray, cfg: PhaseRetrievalConfig,
-            record=None) -> tuple[np.ndarray, np.ndarray]:
+            record=None, missing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``cfg.iterations`` of ER/HIO with shrink-wrap from ``obj`` (complex64) and ``supp`` (bool), both
-    (B, M, M) in the unshifted layout, against unshifted ``measured`` amplitudes (float32). Returns the
-    result (the average of the last ``average_last`` iterates, or the last one) and the final support."""
-    project = _Projector(measured)
+    (B, M, M) in the unshifted layout, against unshifted ``measured`` amplitudes (float32), the modulus
+    constraint only where ``missing`` (unshifted bool) is False. Returns the result (the average of the last
+    ``average_last`` iterates, or the last one) and the final support."""
+    project = _Projector(measured, missing)
     obj = obj.astype(np.complex64, copy=True)
     total = cfg.iterations
     average = np.zeros_like(obj) if cfg.average_last else None
@@ -125,12 +131,14 @@ def iterate(measured: np.ndarray, obj: np.ndarray, supp: np.ndarray, cfg: PhaseR
 
 def phase_retrieve(amplitude: np.ndarray, config: PhaseRetrievalConfig | None = None,
                    initial: np.ndarray | None = None, support: np.ndarray | None = None,
-                   record=None) -> np.ndarray:
+                   record=None, mask: np.ndarray | None = None) -> np.ndarray:
     """Run ER/HIO with shrink-wrap on (B, M, M) fftshifted amplitudes; returns complex64 (B, M, M).
 
     ``initial`` (complex, B x M x M) and ``support`` (bool) seed the iterations in the unshifted layout; by
     default the start is the measured amplitude with random phases and the support comes from the
-    autocorrelation. ``record(i, obj)``, if given, is called after every iteration with the current iterate.
+    autocorrelation. ``mask`` (fftshifted (B, M, M) bool, True = no measurement): the modulus constraint
+    skips those pixels (mask-aware ER/HIO). ``record(i, obj)``, if given, is called after every iteration
+    with the current iterate.
     """
     cfg = config or PhaseRetrievalConfig()
     if amplitude.ndim != 3 or amplitude.shape[-1] != amplitude.shape[-2]:
@@ -143,5 +151,6 @@ def phase_retrieve(amplitude: np.ndarray, config: PhaseRetrievalConfig | None = 
     else:
         obj = initial
     supp = autocorrelation_support(amplitude, cfg.autocorrelation_threshold) if support is None else support
-    result, _ = iterate(measured, obj, supp, cfg, record)
+    missing = None if mask is None else np.fft.ifftshift(mask, axes=(-2, -1))
+    result, _ = iterate(measured, obj, supp, cfg, record, missing)
     return np.fft.fftshift(result, axes=(-2, -1)).astype(np.complex64)

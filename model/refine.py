@@ -4,7 +4,8 @@ The network's (N, N) complex object is placed in the centre of the 2x oversample
 (amplitude above 0.1 of the maximum, dilated by ``dilate`` pixels) is the initial support; ``iterations`` of
 HIO then ER with shrink-wrap run against the measured 2N x 2N amplitudes (the recipe of
 :class:`RefineConfig`), and the result is cropped back to N x N with its amplitude divided by its maximum
-(the networks' [0, 1] convention). Registration and metrics are unchanged.
+(the networks' [0, 1] convention). Registration and metrics are unchanged. With a ``mask`` (fftshifted
+(B, 2N, 2N) bool, True = no measurement) the modulus constraint and every fit use the measured pixels only.
 
 :func:`refine_auto` refines only the frames whose fit error (:mod:`cdinn.model.fit`) against the oversampled
 pattern exceeds a threshold, in blocks of iterations, each frame until its fit stops improving (or a cap).
@@ -65,6 +66,11 @@ def _measured(oversampled: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.fft.ifftshift(oversampled, axes=(-2, -1)), dtype=np.float32)
 
 
+def _missing(mask: np.ndarray | None) -> np.ndarray | None:
+    """The mask in the unshifted layout the iterations use (None: every pixel measured)."""
+    return None if mask is None or not mask.any() else np.fft.ifftshift(mask, axes=(-2, -1))
+
+
 def _cropped(obj: np.ndarray, network_amplitude: np.ndarray) -> np.ndarray:
     """Unshifted (B, 2N, 2N) iterates -> centred (B, N, N) objects on the network's amplitude scale.
 
@@ -85,15 +91,16 @@ def _split(obj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def refine(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray, iterations: int,
-           config: RefineConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Refine network outputs (B, N, N) against (B, 2N, 2N) fftshifted amplitudes; returns (amplitude in
-    [0, 1], phase in radians) (B, N, N) float32. ``iterations=0`` returns the inputs unchanged."""
+           config: RefineConfig | None = None, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Refine network outputs (B, N, N) against (B, 2N, 2N) fftshifted amplitudes (measured where ``mask``
+    is False); returns (amplitude in [0, 1], phase in radians) (B, N, N) float32. ``iterations=0`` returns
+    the inputs unchanged."""
     cfg = config or RefineConfig()
     _check(amplitude, oversampled)
     if iterations <= 0:
         return amplitude.astype(np.float32), phase.astype(np.float32)
     start, supp = _start(amplitude, phase, cfg)
-    result, _ = iterate(_measured(oversampled), start, supp, cfg.recipe(iterations))
+    result, _ = iterate(_measured(oversampled), start, supp, cfg.recipe(iterations), missing=_missing(mask))
     return _split(_cropped(result, amplitude))
 
 
@@ -136,14 +143,16 @@ class AutoRefined:
 
 
 def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray,
-                config: AutoRefineConfig | None = None) -> AutoRefined:
-    """Refine the network outputs (B, N, N) of the frames that fit their (B, 2N, 2N) pattern badly, each until
-    its fit stops improving; the best iterate seen (by fit) is kept for every frame."""
+                config: AutoRefineConfig | None = None, mask: np.ndarray | None = None) -> AutoRefined:
+    """Refine the network outputs (B, N, N) of the frames that fit their (B, 2N, 2N) pattern (measured where
+    ``mask`` is False) badly, each until its fit stops improving; the best iterate seen (by fit) is kept for
+    every frame."""
     cfg = config or AutoRefineConfig()
     _check(amplitude, oversampled)
     amplitude, phase = amplitude.astype(np.float32), phase.astype(np.float32)
+    mask = None if mask is None or not mask.any() else mask
     best = complex_object(amplitude, phase)
-    fit_before = fit_error(best, oversampled)
+    fit_before = fit_error(best, oversampled, mask)
     best_fit = fit_before.copy()
     iterations = np.zeros(len(amplitude), np.int64)
     active = np.flatnonzero(fit_before > cfg.threshold)
@@ -155,10 +164,11 @@ def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarra
         measured = _measured(oversampled[active])
         recipe = cfg.recipe.recipe(cfg.block)
         while active.size:
-            obj, supp = iterate(measured, obj, supp, recipe)
+            frames_mask = None if mask is None else mask[active]
+            obj, supp = iterate(measured, obj, supp, recipe, missing=_missing(frames_mask))
             iterations[active] += cfg.block
             candidate = _cropped(obj, amplitude[active])
-            fit = fit_error(candidate, oversampled[active])
+            fit = fit_error(candidate, oversampled[active], frames_mask)
             better = fit < best_fit[active]
             best[active[better]] = candidate[better]
             gain = (best_fit[active] - fit) / np.maximum(best_fit[active], 1e-30)

@@ -48,6 +48,8 @@ from cdinn.model.conventions import (
     pad_centred,
     subsample_oversampled,
 )
+from cdinn.model.forward import ExperimentConfig, counting, measure
+from cdinn.model.forward import from_dict as experiment_from_dict
 from cdinn.model.phase_fields import centre_of_mass, phase_field, uniform
 from cdinn.options import option
 
@@ -83,6 +85,12 @@ class SimulationConfig:
                                        "others are held out)", flag="family")
     position: Position = option("centred", "support centre of mass at the grid centre, or anywhere the object fits")
     photons: float | None = option(None, "Poisson noise at this total photon count per pattern (none: noiseless)")
+    experiment: ExperimentConfig | None = None  # the detector forward model (cdinn.model.forward); None: ideal
+
+    @property
+    def measurement(self) -> ExperimentConfig | None:
+        """The forward model the patterns go through: ``experiment``, or counting alone at ``photons``."""
+        return self.experiment or (counting(self.photons) if self.photons is not None else None)
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size % 2:
@@ -105,9 +113,19 @@ class SimulationConfig:
             raise CdinnError(f"position must be 'centred' or 'random', got {self.position!r}")
         if self.photons is not None and not self.photons > 0:
             raise CdinnError(f"photons must be positive, got {self.photons}")
+        if self.photons is not None and self.experiment is not None:
+            raise CdinnError("give the photon count either alone or as the experiment model's flux, not both")
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SimulationConfig:
+        """The inverse of :meth:`as_dict` (as a model card records it: lists for tuples)."""
+        values = dict(values)
+        if values.get("experiment") is not None:
+            values["experiment"] = experiment_from_dict(values["experiment"])
+        return cls(**values)
 
 
 BROAD = SimulationConfig(min_radius=0.06, max_radius=0.36, log_radius=True, min_area=4, min_core=1,
@@ -140,12 +158,19 @@ class SimulatedBatch:
     ``diffraction``: (B, N, N) amplitudes, zero frequency at [N/2, N/2].
     ``amplitude``: (B, N, N) object amplitude in [0, 1]. ``phase``: (B, N, N) radians, 0 outside.
     ``diffraction_oversampled``: (B, 2N, 2N) amplitudes of the object zero-padded to 2N, or None.
+    Through a forward model (:mod:`cdinn.model.forward`) the patterns are what the detector measured (square
+    roots of counts, 0 where nothing was measured); ``mask`` (B, N, N) and ``mask_oversampled`` (B, 2N, 2N)
+    are then True where a pixel has no measurement (None: every pixel measured), and ``parameters`` holds
+    the effects drawn per frame.
     """
 
     diffraction: np.ndarray
     amplitude: np.ndarray
     phase: np.ndarray
     diffraction_oversampled: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    mask_oversampled: np.ndarray | None = None
+    parameters: dict[str, np.ndarray] | None = None
 
     @property
     def oversampled(self) -> np.ndarray:
@@ -292,15 +317,18 @@ def simulate(n: int, seed: int, config: SimulationConfig | None = None, oversamp
     inside = amplitude > 1e-2
     phase = phase_field(rng, inside, cfg).astype(np.float32)
     obj = complex_object(amplitude, phase)
-    over = diffraction_amplitude(pad_centred(obj, 2 * cfg.size)) if oversampled else None
-    diffraction = diffraction_amplitude(obj)
-    if cfg.photons is not None:
-        if over is not None:
-            over = add_poisson_noise(over, cfg.photons, rng, reference=subsample_oversampled(over))
-            diffraction = np.ascontiguousarray(subsample_oversampled(over))
-        else:
-            diffraction = add_poisson_noise(diffraction, cfg.photons, rng)
-    return SimulatedBatch(diffraction, amplitude, phase, over)
+    model = cfg.measurement
+    if model is None:
+        over = diffraction_amplitude(pad_centred(obj, 2 * cfg.size)) if oversampled else None
+        return SimulatedBatch(diffraction_amplitude(obj), amplitude, phase, over)
+    measured = measure(obj, model, rng, 2 * cfg.size if oversampled else cfg.size)
+    detected = np.sqrt(measured.intensity)
+    mask = measured.mask if measured.mask.any() else None
+    if not oversampled:
+        return SimulatedBatch(detected, amplitude, phase, None, mask, None, measured.parameters)
+    small_mask = None if mask is None else np.ascontiguousarray(subsample_oversampled(mask))
+    return SimulatedBatch(np.ascontiguousarray(subsample_oversampled(detected)), amplitude, phase, detected,
+                          small_mask, mask, measured.parameters)
 
 
 def simulate_chunks(n: int, seed: int, config: SimulationConfig | None = None, chunk: int = 10_000,
@@ -321,8 +349,23 @@ def simulate_many(n: int, seed: int, config: SimulationConfig | None = None, chu
                   oversampled: bool = False, progress: bool = False) -> SimulatedBatch:
     """All of :func:`simulate_chunks` concatenated into one batch."""
     parts = list(simulate_chunks(n, seed, config, chunk, oversampled, progress))
+    return concatenate(parts)
+
+
+def concatenate(parts: list[SimulatedBatch]) -> SimulatedBatch:
+    """One batch of several (masks of parts without any become all False)."""
+
+    def joined(name: str, like: str) -> np.ndarray | None:
+        if all(getattr(p, name) is None for p in parts):
+            return None
+        return np.concatenate([np.zeros(getattr(p, like).shape, bool) if getattr(p, name) is None
+                               else getattr(p, name) for p in parts])
+
     over = None if parts[0].diffraction_oversampled is None else np.concatenate(
-        [p.diffraction_oversampled for p in parts])
+        [p.oversampled for p in parts])
     diffraction, amplitude, phase = (np.concatenate([getattr(p, f) for p in parts])
                                      for f in ("diffraction", "amplitude", "phase"))
-    return SimulatedBatch(diffraction, amplitude, phase, over)
+    parameters = None if parts[0].parameters is None else {
+        k: np.concatenate([p.parameters[k] for p in parts if p.parameters]) for k in parts[0].parameters}
+    return SimulatedBatch(diffraction, amplitude, phase, over, joined("mask", "diffraction"),
+                          joined("mask_oversampled", "diffraction_oversampled"), parameters)

@@ -44,6 +44,7 @@ from cdinn.model.conventions import network_input
 from cdinn.model.dataset import make_dataset, network_target, stacked_targets
 from cdinn.model.distribute import Worker, output_folder, worker
 from cdinn.model.distribute import strategy as distribution_strategy
+from cdinn.model.forward import experiment
 from cdinn.model.inference import load_network, network_folder
 from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.simulate import (
@@ -92,6 +93,11 @@ class TrainConfig:
                               "architecture) instead of random ones: fine-tuning", metavar="NET")
     data_shards: int = option(1, "independently seeded data shards per batch (a multi-worker run under TF_CONFIG "
                               "uses one per worker; one process with the same number sees the same batches)")
+    experiment: str | None = option(None, "detector forward model every pattern goes through, its effects "
+                                    "randomised per frame: 'detector' (cdinn.model.forward; none: ideal patterns)",
+                                    metavar="MODEL")
+    mask_input: bool = option(False, "networks take the mask of unmeasured pixels as a second input channel "
+                              "(from a one-channel --init set, its weights start at zero)")
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     def __post_init__(self) -> None:
@@ -108,6 +114,14 @@ class TrainConfig:
             raise CdinnError(f"noise fraction must lie in [0, 1], got {self.noise_fraction}")
         if self.photon_range is not None and not 0 < self.photon_range[0] <= self.photon_range[1]:
             raise CdinnError(f"photon range must be 0 < low <= high, got {self.photon_range}")
+        if self.experiment is not None:
+            if self.photon_range is not None:
+                raise CdinnError("--photons augments ideal patterns; with --experiment the forward model counts "
+                                 "photons (its --flux range)")
+            self.simulation = replace(self.simulation, experiment=experiment(self.experiment))
+        if self.simulation.experiment is not None and self.simulation.experiment.held_out:
+            raise CdinnError(f"effects {self.simulation.experiment.held_out} are held out for evaluation: "
+                             "networks never train on them")
         if self.simulation.phase_family in HELD_OUT_FAMILIES:
             raise CdinnError(f"phase family {self.simulation.phase_family!r} is held out for evaluation: networks "
                              "never train on it")
@@ -117,6 +131,12 @@ class TrainConfig:
             network_folder(self.init)
         if is_joint(self.loss) and tuple(sorted(self.nets)) != ("phase", "shape"):
             raise CdinnError(f"loss {self.loss!r} trains both networks together: use --net both")
+
+
+    @property
+    def architecture(self) -> ArchitectureConfig:
+        """The named architecture, with the mask channel if asked."""
+        return replace(get_architecture(self.config), channels=2 if self.mask_input else 1)
 
 
 PAPER_RECIPE: dict[str, Any] = {"loss": "bce", "batch": 256, "lr_schedule": "constant", "fresh": False,
@@ -129,10 +149,17 @@ def initial_network(arch: ArchitectureConfig, net: str, init: str | None) -> ker
     if init is None:
         return model
     source, _ = load_network(str(network_folder(init)), net)
-    shapes = [tuple(w.shape) for w in source.weights]
-    if shapes != [tuple(w.shape) for w in model.weights]:
+    weights = source.get_weights()
+    targets = [tuple(w.shape) for w in model.weights]
+    if weights and len(targets) == len(weights) and weights[0].shape[2] < targets[0][2]:
+        # a one-channel set into a mask-input network: the new input channels' kernels start at zero, so
+        # the network starts exactly where the source is
+        extra = np.zeros((*weights[0].shape[:2], targets[0][2] - weights[0].shape[2], weights[0].shape[3]),
+                         weights[0].dtype)
+        weights[0] = np.concatenate([weights[0], extra], axis=2)
+    if [tuple(w.shape) for w in weights] != targets:
         raise CdinnError(f"cannot start from {init!r}: its {net} network is not the {arch.name!r} architecture")
-    model.set_weights(source.get_weights())
+    model.set_weights(weights)
     return model
 
 
@@ -165,7 +192,13 @@ def training_data(cfg: TrainConfig, progress: bool = False) -> tuple[np.ndarray,
     stored = 0 if cfg.fresh else cfg.examples
     data = simulate_many(stored + cfg.val, cfg.seed, cfg.simulation, progress=progress)
     rng = np.random.default_rng([cfg.seed, 1])
-    return network_input(augment(data.diffraction, cfg.photon_range, cfg.noise_fraction, rng)), data
+    return _inputs(cfg, data, rng), data
+
+
+def _inputs(cfg: TrainConfig, data: SimulatedBatch, rng: np.random.Generator) -> np.ndarray:
+    """The networks' inputs (B, N, N, channels) of a simulated batch, with the Poisson augmentation."""
+    noisy = augment(data.diffraction, cfg.photon_range, cfg.noise_fraction, rng)
+    return network_input(noisy, data.mask, cfg.architecture.channels)
 
 
 def _shard_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarray], shard: int,
@@ -179,7 +212,7 @@ def _shard_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndar
         seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         rng = np.random.default_rng([*entropy, 1])
         for data in simulate_chunks(steps * batch, seed, cfg.simulation, chunk):
-            x = network_input(augment(data.diffraction, cfg.photon_range, cfg.noise_fraction, rng))
+            x = _inputs(cfg, data, rng)
             if not np.isfinite(x).all():  # one such example silently wrecks a run: stop instead
                 raise CdinnError(f"simulated training batch of epoch {epoch + 1} has non-finite inputs")
             y = targets(data)
@@ -215,12 +248,13 @@ def optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
     return adam(cfg.learning_rate, cfg.lr_schedule, cfg.epochs * math.ceil(cfg.examples / cfg.batch))
 
 
-def _train_dataset(cfg: TrainConfig, targets, n: int, channels: int, strategy, place: Worker):
+def _train_dataset(cfg: TrainConfig, targets, n: int, outputs: int, strategy, place: Worker):
     """The fresh training batches as a dataset: this worker's shard under a multi-worker strategy (fed per
     worker through ``distribute_datasets_from_function``), all shards otherwise."""
     shards = [place.index] if place.count > 1 else None
     batch = cfg.batch // place.count
-    signature = (tf.TensorSpec((batch, n, n, 1), tf.float32), tf.TensorSpec((batch, n, n, channels), tf.float32))
+    signature = (tf.TensorSpec((batch, n, n, cfg.architecture.channels), tf.float32),
+                 tf.TensorSpec((batch, n, n, outputs), tf.float32))
 
     def dataset(_context=None):
         return tf.data.Dataset.from_generator(lambda: fresh_batches(cfg, targets, shards=shards),
@@ -289,7 +323,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     out = output_folder(Path(out_dir), place)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    arch = get_architecture(cfg.config)
+    arch = cfg.architecture
     x, data = training_data(cfg, progress and place.chief)
     runs = []  # (run name, {net: model}, history, wall time)
     if is_joint(cfg.loss):

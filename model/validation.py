@@ -19,12 +19,35 @@ def bad_frame_reason(frame: np.ndarray, intensity: bool = False) -> str | None:
     return None
 
 
-def validate_frames(data, size: int | None = GRID, intensity: bool = False) -> np.ndarray:
-    """Return ``data`` as a float32 (B, size, size) array of amplitudes, or raise CdinnError.
+def frame_mask(data: np.ndarray, mask=None) -> np.ndarray | None:
+    """(B, M, M) bool, True where a pixel of ``data`` (B, M, M) has no measurement: flagged in ``mask``
+    ((M, M) for every frame or (B, M, M); nonzero = not measured, the NXmx ``pixel_mask`` sense) or holding
+    the unsigned type's maximum (the gap, dead and saturated sentinel of counting detectors). None when every
+    pixel is measured."""
+    missing = None
+    if data.dtype.kind == "u":
+        sentinel = data == np.iinfo(data.dtype).max
+        missing = sentinel if sentinel.any() else None
+    if mask is not None:
+        flags = np.asarray(mask)
+        if flags.dtype.kind not in "biuf" or flags.shape not in (data.shape, data.shape[1:]):
+            raise CdinnError(f"mask must be booleans of shape {data.shape[1:]} or {data.shape}, got "
+                             f"{flags.dtype} {flags.shape}")
+        flags = np.broadcast_to(flags != 0, data.shape)
+        missing = flags if missing is None else missing | flags
+    return missing
+
+
+def validate_frames(data, size: int | None = GRID, intensity: bool = False, mask=None
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return ``data`` as a float32 (B, size, size) array of amplitudes (0 at unmeasured pixels) and its
+    (B, size, size) bool mask (True = no measurement, see :func:`frame_mask`; None when every pixel is
+    measured), or raise CdinnError.
 
     Accepts (size, size) or (B, size, size) real numbers (``size=None``: any square frame); with
     ``intensity`` the values are intensities (converted to amplitudes by a square root). Rejects NaN/Inf,
-    negative values and all-zero frames, naming the first bad frame.
+    negative values, all-zero and fully masked frames, naming the first bad frame; unmeasured pixels may hold
+    anything.
     """
     array = np.asarray(data)
     if array.dtype.kind not in "uif":
@@ -38,7 +61,13 @@ def validate_frames(data, size: int | None = GRID, intensity: bool = False) -> n
                          f"got {tuple(np.shape(data))}")
     if array.shape[0] == 0:
         raise CdinnError("diffraction data holds no frames")
+    missing = frame_mask(array, mask)
     array = np.asarray(array, dtype=np.float32)  # no copy when the frames are float32 already
+    if missing is not None:
+        full = missing.all(axis=(1, 2))
+        if full.any():
+            raise CdinnError(f"frame {int(np.argmax(full))} has no measured pixel (all masked)")
+        array = np.where(missing, np.float32(0), array)
     peak = array.max(axis=(1, 2))
     low = array.min(axis=(1, 2))
     # one pass each for max and min: NaN propagates into both, +-Inf shows in one, negatives in the minimum,
@@ -47,4 +76,4 @@ def validate_frames(data, size: int | None = GRID, intensity: bool = False) -> n
     if bad.any():
         i = int(np.argmax(bad))
         raise CdinnError(f"frame {i} {bad_frame_reason(array[i], intensity)}")
-    return np.sqrt(array) if intensity else array
+    return (np.sqrt(array) if intensity else array), missing

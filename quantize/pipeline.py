@@ -17,6 +17,7 @@ from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model.architectures import NETS, pair_model
 from cdinn.model.conventions import network_input
 from cdinn.model.dataset import make_dataset, network_target, oriented_targets, stacked_targets
+from cdinn.model.effects import COMBINED_EFFECTS, EFFECTS
 from cdinn.model.inference import load_network, network_folder, predict, reconstruct_with
 from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.scoring import score_summary, table
@@ -52,14 +53,14 @@ def _fitter(cfg: QuantConfig, x: np.ndarray, y: np.ndarray, loss: str, epochs: i
 def fine_tuning_data(folder: str, nets: tuple[str, ...], cfg: QuantConfig) -> tuple[SimulatedBatch, np.ndarray]:
     """Fine-tuning examples drawn as the float networks' own training data was: their card's simulated
     distribution and Poisson-noise augmentation (``cfg.examples`` + ``cfg.val`` patterns, seed ``cfg.seed``).
-    Returns the batch and the network inputs (B, N, N, 1)."""
-    training = load_network(folder, nets[0])[1]
-    simulation = SimulationConfig(**training.get("simulation", {}))
+    Returns the batch and the network inputs (B, N, N, C)."""
+    model, training = load_network(folder, nets[0])
+    simulation = SimulationConfig.from_dict(training.get("simulation", {}))
     data = simulate_many(cfg.examples + cfg.val, cfg.seed, simulation)
     photons = training["training"].get("photon_range")
     noisy = augment(data.diffraction, tuple(photons) if photons else None,
                     training["training"].get("noise_fraction", 0.0), np.random.default_rng([cfg.seed, 1]))
-    return data, network_input(noisy)
+    return data, network_input(noisy, data.mask, int(model.input_shape[-1]))
 
 
 FineTuning = tuple[tuple[str, ...], np.ndarray, str]  # (networks fine-tuned together, targets, loss)
@@ -128,14 +129,19 @@ def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_
 
 
 def score_variants(variants: dict, nets: tuple[str, ...], test_n: int = TEST_N, command: str = "") -> dict:
-    """Every metric of ``cdinn evaluate`` for each variant, on one test set (needs both networks)."""
+    """Every metric of ``cdinn evaluate`` for each variant, on one test set (needs both networks): ideal
+    patterns, and for networks that take the mask also the same objects under all moderate detector effects
+    at once (:data:`cdinn.model.effects.EFFECTS`)."""
     report: dict = {"command": command, "test_set": {"n": test_n}, "variants": {}, "sparsity": {}}
     if set(nets) == {"shape", "phase"}:
-        data = test_set(test_n)
+        sets = {"": test_set(test_n)}
+        if any(int(m["shape"].input_shape[-1]) == 2 for m in variants.values()):
+            sets[f" ({COMBINED_EFFECTS})"] = test_set(test_n, experiment=EFFECTS[COMBINED_EFFECTS][1])
         report["test_set"].update(seed=TEST_SEED, data="broad", position="random")
-        for name, models in variants.items():
-            amplitude, phase = reconstruct_with(models["shape"], models["phase"], data.diffraction)
-            report["variants"][name] = score_summary(amplitude, phase, data)
+        for suffix, data in sets.items():
+            for name, models in variants.items():
+                amplitude, phase = reconstruct_with(models["shape"], models["phase"], data.diffraction, data.mask)
+                report["variants"][name + suffix] = score_summary(amplitude, phase, data)
     for name, models in variants.items():
         report["sparsity"][name] = {net: weight_sparsity(m)["total"] for net, m in models.items()}
     return report

@@ -76,7 +76,7 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, only: Iterabl
             kwargs["metavar"] = name.upper()
         shown = "" if "default:" in meta["help"] else f" (default: {_shown(default)})"
         parser.add_argument("--" + name.replace("_", "-"), dest=f.name, default=argparse.SUPPRESS,
-                            help=meta["help"] + shown, **kwargs)
+                            help=(meta["help"] + shown).replace("%", "%%"), **kwargs)
 
 
 def given(cls: type, args: argparse.Namespace) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from cdinn.cli.options import add_config_options, add_net, config_from
 from cdinn.errors import CdinnError
 from cdinn.options import count_or_auto
 
-DETECTOR_OPTIONS = ("centre_pixel", "mask", "crop")  # PreprocessConfig fields for detector-size frames
+# PreprocessConfig fields for detector-size frames
+DETECTOR_OPTIONS = ("centre_pixel", "mask", "crop", "binning", "beamstop", "saturation")
 
 
 def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,21 +58,22 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
 
     import numpy as np
 
-    from cdinn.api import cached_backend, reconstruct
     from cdinn.host.batch_input import load_patterns
+    from cdinn.inversion import cached_backend, invert, parse_refine
     from cdinn.io import write_arrays
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
+    from cdinn.model.validation import validate_frames
 
-    patterns, numbers, intensity = load_patterns(args.input, OVERSAMPLED_GRID if args.refine else GRID, args.intensity,
-                                                 preprocess)
-    result = reconstruct(patterns, net=args.net, backend=args.backend, intensity=intensity, refine=args.refine)
-    provenance = cached_backend(args.backend, args.net).provenance()
+    size = OVERSAMPLED_GRID if args.refine else GRID
+    loaded = load_patterns(args.input, size, args.intensity, preprocess)
+    amplitudes, mask = validate_frames(loaded.patterns, size, loaded.intensity, loaded.mask)
+    engine = cached_backend(args.backend, args.net)
+    result = invert(engine, amplitudes, mask, parse_refine(args.refine), loaded.oversampling)
+    provenance = engine.provenance()
     attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity, "phase_units": "radians",
              "refine": str(args.refine), "command": command_line(args), "provenance": json.dumps(provenance),
              **{k: v for k, v in provenance.items() if k.endswith("sha256")}}
-    arrays = {"amplitude": result.amplitude, "phase": result.phase, "fit": result.fit,
-              "fit_before": result.fit_before, "iterations": result.iterations, "refined": result.refined,
-              "frame_number": numbers}
+    arrays = {**result.fields(), "frame_number": loaded.numbers}
     write_arrays(args.output, arrays, attrs)
     print(f"reconstructed {len(result.amplitude)} frame(s), {int(np.sum(result.refined))} refined, median fit "
           f"{float(np.median(result.fit)):.3g} -> {args.output}")
@@ -93,9 +95,9 @@ def phase_retrieve_run(args: argparse.Namespace) -> None:
     from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
     from cdinn.model.validation import validate_frames
 
-    amplitudes = validate_frames(read_frames(args.input), size=None, intensity=args.intensity)
+    amplitudes, mask = validate_frames(read_frames(args.input), size=None, intensity=args.intensity)
     cfg = config_from(PhaseRetrievalConfig, args)
-    obj = phase_retrieve(amplitudes, cfg)
+    obj = phase_retrieve(amplitudes, cfg, mask=mask)
     write_arrays(args.output, {"amplitude": np.abs(obj), "phase": np.angle(obj)},
                  {"source": args.input, "recipe": str(cfg.as_dict()), "command": command_line(args)})
     print(f"phase-retrieved {len(obj)} frame(s) ({cfg.iterations} iterations) -> {args.output}")

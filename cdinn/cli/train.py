@@ -87,6 +87,45 @@ def ablation_run(args: argparse.Namespace) -> None:
     print(markdown_table(report))
 
 
+def adapt_arguments(p: argparse.ArgumentParser) -> None:
+    from cdinn.cli.options import add_net
+    from cdinn.cli.reconstruct import DETECTOR_OPTIONS
+    from cdinn.host.preprocess import PreprocessConfig
+    from cdinn.model.adapt import AdaptConfig
+
+    p.add_argument("frames", help="measured frames: FRAMES.npy, FILE.h5[:/path], an NXmx master: (N,32,32) "
+                   "patterns or detector-size frames, preprocessed as `cdinn reconstruct` does")
+    add_net(p)
+    p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
+    add_config_options(p, AdaptConfig)
+    add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
+    p.add_argument("--out", required=True, help="output folder: the adapted network set (use it as --net OUT)")
+
+
+def adapt_run(args: argparse.Namespace) -> None:
+    from cdinn.cli.options import config_from
+    from cdinn.cli.reconstruct import DETECTOR_OPTIONS
+    from cdinn.host.batch_input import load_patterns
+    from cdinn.host.onnx_export import export_onnx
+    from cdinn.host.preprocess import PreprocessConfig
+    from cdinn.model.adapt import AdaptConfig, adapt
+    from cdinn.model.conventions import GRID
+    from cdinn.model.validation import validate_frames
+
+    loaded = load_patterns(args.frames, GRID, args.intensity, config_from(PreprocessConfig, args,
+                                                                           only=DETECTOR_OPTIONS))
+    amplitudes, mask = validate_frames(loaded.patterns, GRID, loaded.intensity, loaded.mask)
+    summary = adapt(args.net, amplitudes, mask, config_from(AdaptConfig, args), args.out, source=args.frames)
+    export_onnx(args.out)
+    fit = summary["held_out_fit_median"]
+    print(f"adapted {args.net} on {summary['frames']['count'] - summary['frames']['held_out']} frame(s); held-out "
+          f"median fit {fit['before']:.4g} -> {fit['after']:.4g} ({summary['frames']['held_out']} frames) -> "
+          f"{args.out} (use --net {args.out})")
+    if not fit["after"] < fit["before"]:
+        raise CdinnError(f"adaptation did not improve the held-out fit ({fit['before']:.4g} -> {fit['after']:.4g}); "
+                         f"the adapted set is in {args.out}, but the original is the better choice")
+
+
 COMMANDS = [
     Command("train", "train the shape and/or phase networks",
             "Train sCDI NN (shape) and/or pCDI NN (phase) on freshly simulated data; writes <net>.keras, "
@@ -94,6 +133,13 @@ COMMANDS = [
             "workers, every worker runs the same command and trains with MultiWorkerMirroredStrategy (each "
             "simulates its own data shard; the chief writes --out).", train_arguments, train_run,
             environment=TRAINING_ENVIRONMENT),
+    Command("adapt", "fine-tune a network set on measured frames, without labels",
+            "Self-supervised adaptation on a beamline's own unlabeled frames (cdinn.model.adapt): the networks are "
+            "fine-tuned so that the predicted objects' diffraction amplitudes fit the measured ones over the "
+            "measured pixels; a held-out split's fit is reported before and after. Writes a network set (Keras "
+            "networks, cards recording the frames' sha256, ONNX graphs) usable as --net by every command, "
+            "quantize and firmware included. Exits 2 when the held-out fit did not improve.", adapt_arguments,
+            adapt_run, environment=TRAINING_ENVIRONMENT),
     Command("ablation", "train recipe variants and score them on one test set",
             "Train each variant of the training recipe (cdinn.model.studies.ablation.VARIANTS) with the same data "
             "budget and seed, and score all on the same test patterns; writes table.md.", ablation_arguments,

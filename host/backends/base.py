@@ -7,11 +7,14 @@ Subclasses provide:
   a shipped name or a folder) and its own keyword options (narrower than this base's ``**options``, hence
   the ``type: ignore[override]`` on each; :func:`cdinn.host.backends.get_backend` checks them), resolving
   artefacts (firmware projects, quantized sets) from the set name where the options leave them out;
-* ``maps(x)``: normalised inputs (B, N, N, 1) float32 in [0, 1] -> the two sigmoid maps (shape, phase),
+* ``maps(x)``: normalised inputs (B, N, N, C) float32 in [0, 1] -> the two sigmoid maps (shape, phase),
   each (B, N, N) in [0, 1];
+* ``channels``: the networks' input channels C (1: amplitudes; 2: amplitudes and the mask of unmeasured
+  pixels), read from the loaded artefact (class default 1);
 * ``provenance()``: what produced the numbers (sha256s of the networks, files, settings).
 
-:meth:`Backend.infer` is final: normalise, the backend's maps, then the maps to an object, the same for all.
+:meth:`Backend.infer` is final: normalise (masked pixels to 0, the mask as the second channel where the
+networks take it), the backend's maps, then the maps to an object, the same for all.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from cdinn.model.inference import outputs_to_object
 
 class Backend(ABC):
     name: ClassVar[str]
+    channels: int = 1
 
     @classmethod
     @abstractmethod
@@ -35,14 +39,15 @@ class Backend(ABC):
 
     @abstractmethod
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(B, N, N, 1) normalised amplitudes -> (shape map, phase map), each (B, N, N) in [0, 1]."""
+        """(B, N, N, C) network inputs -> (shape map, phase map), each (B, N, N) in [0, 1]."""
 
     @abstractmethod
     def provenance(self) -> dict:
         """What produced the numbers: model sha256s, files, settings."""
 
     @final
-    def infer(self, amplitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(B, N, N) diffraction amplitudes -> (amplitude in [0, 1], phase in radians), each (B, N, N) float32."""
-        shape_map, phase_map = self.maps(network_input(amplitudes))
+    def infer(self, amplitudes: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(B, N, N) diffraction amplitudes (and their (B, N, N) bool mask, True = no measurement) ->
+        (amplitude in [0, 1], phase in radians), each (B, N, N) float32."""
+        shape_map, phase_map = self.maps(network_input(amplitudes, mask, self.channels))
         return outputs_to_object(shape_map, phase_map)

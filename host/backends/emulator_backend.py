@@ -13,7 +13,7 @@ import numpy as np
 from cdinn.artefacts import firmware_project, quantized_folder, verified_firmware
 from cdinn.firmware.emulate import Emulator
 from cdinn.host.backends.base import Backend
-from cdinn.model.conventions import sigmoid
+from cdinn.model.conventions import GRID, sigmoid
 from cdinn.quantize.grid import quantize_input
 
 
@@ -24,6 +24,7 @@ class EmulatorBackend(Backend):
         self.project = Path(project)
         self.manifest, spec = verified_firmware(self.project, quantized)
         self.emulator = Emulator(spec)
+        self.channels = spec.input_size // (GRID * GRID)
         self.nets = self.manifest["nets"]
 
     @classmethod

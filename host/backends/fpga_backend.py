@@ -19,7 +19,7 @@ import numpy as np
 from cdinn.artefacts import firmware_project, verified_firmware
 from cdinn.errors import CdinnError
 from cdinn.host.backends.base import Backend
-from cdinn.model.conventions import sigmoid
+from cdinn.model.conventions import GRID, sigmoid
 from cdinn.quantize.grid import input_codes
 
 
@@ -44,6 +44,7 @@ class FpgaBackend(Backend):
         except Exception as exc:  # pynq raises many types when no device is present
             raise CdinnError(f"fpga backend: cannot load {bitstream} on a device: {str(exc).splitlines()[0]}") from None
         self._allocate = pynq.allocate
+        self.channels = int(self.manifest["input_size"]) // (GRID * GRID)
         self.bitstream = bitstream
         self.output_scale = np.repeat(2.0 ** np.asarray(self.manifest["output_fraction_bits"], np.float64),
                                       self.manifest["output_sizes"])

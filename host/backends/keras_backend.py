@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cdinn.host.backends.base import Backend
+from cdinn.model.architectures import input_channels
 from cdinn.model.inference import load_network, network_folder
 from cdinn.model.timing import keras_callable
 
@@ -17,6 +18,7 @@ class KerasBackend(Backend):
         self.folder = folder
         (shape, self._shape_card), (phase, self._phase_card) = (load_network(folder, n) for n in ("shape", "phase"))
         self._forward = [keras_callable(shape), keras_callable(phase)]
+        self.channels = input_channels(shape)
 
     @classmethod
     def from_options(cls, net: str = "default") -> KerasBackend:  # type: ignore[override]

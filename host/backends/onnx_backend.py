@@ -15,6 +15,7 @@ class OnnxBackend(Backend):
     def __init__(self, net: str = "default", threads: int | None = None):
         self.path, self.sources = verified_onnx(net)
         self.session = session(self.path, threads)
+        self.channels = int(self.session.get_inputs()[0].shape[-1])
         self.threads = threads
         self._run = self.session.run
 

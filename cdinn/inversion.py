@@ -1,0 +1,171 @@
+"""The one inversion path: patterns (+ mask) -> backend -> fit on the measured pixels -> refinement.
+
+:func:`invert` is what :func:`cdinn.reconstruct`, ``cdinn reconstruct``, the runner and the Dask workers call;
+nothing else composes these steps. Its input is already validated (:func:`cdinn.model.validation.validate_frames`):
+(B, M, M) float32 amplitudes with 0 at unmeasured pixels and their (B, M, M) bool mask (True = no
+measurement; None when every pixel is measured); M = N (32) for the networks alone, M = 2N (64) when
+refining, of which the networks see every other pixel. Its output is one :class:`Reconstruction` record.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from cdinn.errors import CdinnError
+from cdinn.model.conventions import complex_object, subsample_oversampled
+from cdinn.model.fit import fit_error
+from cdinn.model.refine import AutoRefineConfig, refine_auto
+from cdinn.model.refine import refine as refine_objects
+from cdinn.model.sampling import oversampling
+
+Refine = int | AutoRefineConfig
+RECORD_FIELDS = ("amplitude", "phase", "fit", "fit_before", "iterations", "refined", "masked_fraction",
+                 "oversampling")
+"""The per-frame fields of a :class:`Reconstruction` by their output names, in order."""
+
+
+class Reconstruction(tuple):
+    """``(amplitude, phase)``, so ``amplitude, phase = cdinn.reconstruct(...)`` keeps working, with the
+    per-frame diagnostics as attributes (arrays have the frames' leading shape: (B,) or scalars for one frame):
+
+    * ``fit``: fit error of the returned object against the pattern it came from, over its measured pixels
+      (:mod:`cdinn.model.fit`; against the oversampled pattern when ``refine`` was asked for); without
+      refinement it is computed on first access, so callers that only unpack ``(amplitude, phase)`` do not
+      pay for it;
+    * ``fit_before``: the network's own fit against the same pattern (equal to ``fit`` without refinement);
+    * ``iterations``: ER/HIO iterations spent on the frame; ``refined``: whether it was refined;
+    * ``masked``: the fraction of the pattern's pixels without a measurement;
+    * ``oversampling``: the object's oversampling on the networks' grid (:mod:`cdinn.model.sampling`; an
+      estimate from a 32x32 pattern resolves values down to 2 only, from a 64x64 one or a detector frame
+      down to 1; below 1 the object does not fit the grid).
+    """
+
+    amplitude: np.ndarray
+    phase: np.ndarray
+    iterations: np.ndarray
+    refined: np.ndarray
+    masked: np.ndarray
+    oversampling: np.ndarray
+    _fit: np.ndarray | None
+    _fit_before: np.ndarray | None
+    _patterns: tuple[np.ndarray, np.ndarray | None] | None
+    _single: bool
+
+    def __new__(cls, amplitude, phase, fit, fit_before, iterations, refined, masked, oversampling,
+                patterns: tuple[np.ndarray, np.ndarray | None] | None = None, single: bool = False):
+        """``fit=None``: computed on first access against ``patterns`` ((B, N, N) amplitudes, mask or None);
+        ``fit_before=None``: the same as ``fit``. ``single``: the fields are one frame's (the fit is then a
+        scalar)."""
+        self = super().__new__(cls, (amplitude, phase))
+        self.amplitude, self.phase, self.iterations, self.refined = amplitude, phase, iterations, refined
+        self.masked, self.oversampling = masked, oversampling
+        self._fit, self._fit_before, self._patterns, self._single = fit, fit_before, patterns, single
+        return self
+
+    @property
+    def fit(self) -> np.ndarray:
+        if self._fit is None:
+            if self._patterns is None:
+                raise CdinnError("this reconstruction holds neither a fit nor the patterns to compute it")
+            obj = complex_object(self.amplitude, self.phase)
+            patterns, mask = self._patterns
+            fit = fit_error(obj[None] if self._single else obj, patterns, mask)
+            self._fit, self._patterns = (fit[0] if self._single else fit), None
+        return self._fit
+
+    @property
+    def fit_before(self) -> np.ndarray:
+        return self.fit if self._fit_before is None else self._fit_before
+
+    def fields(self) -> dict[str, np.ndarray]:
+        """Every per-frame field by its output name (:mod:`cdinn.host.output`)."""
+        values = (self.amplitude, self.phase, self.fit, self.fit_before, self.iterations, self.refined, self.masked,
+                  self.oversampling)
+        return dict(zip(RECORD_FIELDS, values, strict=True))
+
+    def take(self, index) -> Reconstruction:
+        """The frames ``index`` selects (an index array or a boolean mask), every field evaluated."""
+        return Reconstruction(*(np.asarray(v)[index] for v in self.fields().values()))
+
+    def first(self) -> Reconstruction:
+        """The result of a single-frame call: every field without its batch axis."""
+        if self._fit is None:
+            patterns = None if self._patterns is None else (
+                self._patterns[0][:1], None if self._patterns[1] is None else self._patterns[1][:1])
+            return Reconstruction(self.amplitude[0], self.phase[0], None, None, self.iterations[0], self.refined[0],
+                                  self.masked[0], self.oversampling[0], patterns, single=True)
+        return Reconstruction(*(np.asarray(v)[0] for v in self.fields().values()))
+
+
+@lru_cache(maxsize=16)
+def cached_backend(backend: str, net: str, options: tuple[tuple[str, object], ...] = ()):
+    """One backend instance per (name, network set, options), created on first use (sessions, compiled
+    emulators and loaded networks are reused by every later call)."""
+    from cdinn.host.backends import get_backend
+
+    return get_backend(backend, net=net, **dict(options))
+
+
+def parse_refine(refine: int | str | AutoRefineConfig) -> Refine:
+    """``0`` (network only), ``K > 0`` iterations for every frame, ``"auto"`` or an :class:`AutoRefineConfig`."""
+    if isinstance(refine, str) and refine == "auto":
+        return AutoRefineConfig()
+    if isinstance(refine, AutoRefineConfig) or (isinstance(refine, int | np.integer) and refine >= 0):
+        return refine
+    raise CdinnError(f"refine must be a number of iterations >= 0 or 'auto', got {refine!r}")
+
+
+def _frame_fields(patterns: np.ndarray, mask: np.ndarray | None, sigma: np.ndarray | None,
+                  oversampled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(masked fraction, oversampling on the networks' grid) per frame; ``sigma`` when the caller measured it
+    (the detector preprocessing, at full resolution), else estimated from the patterns."""
+    count = len(patterns)
+    masked = np.zeros(count, np.float32) if mask is None else mask.mean(axis=(1, 2), dtype=np.float32)
+    if sigma is None:
+        sigma = oversampling(np.square(patterns, dtype=np.float32), mask).min(axis=1) / (2 if oversampled else 1)
+    return masked, np.asarray(sigma, np.float32)
+
+
+def network_pass(engine, patterns: np.ndarray, mask: np.ndarray | None = None, oversampled: bool = False,
+                 sigma: np.ndarray | None = None) -> Reconstruction:
+    """The backend's reconstruction of (B, M, M) patterns (their every other pixel when ``oversampled``,
+    M = 2N) with its fit against the patterns themselves, over the measured pixels, computed."""
+    if oversampled:
+        small_mask = None if mask is None else subsample_oversampled(mask)
+        amplitude, phase = engine.infer(subsample_oversampled(patterns), small_mask)
+    else:
+        amplitude, phase = engine.infer(patterns, mask)
+    fit = fit_error(complex_object(amplitude, phase), patterns, mask)
+    count = len(amplitude)
+    return Reconstruction(amplitude, phase, fit, fit, np.zeros(count, np.int64), np.zeros(count, bool),
+                          *_frame_fields(patterns, mask, sigma, oversampled))
+
+
+def refine_frames(record: Reconstruction, patterns: np.ndarray, mask: np.ndarray | None,
+                  refine: Refine) -> Reconstruction:
+    """The network's ``record`` refined against its (B, 2N, 2N) ``patterns``: ``refine`` iterations for every
+    frame, or automatically (:func:`cdinn.model.refine.refine_auto`)."""
+    count = len(record.amplitude)
+    if isinstance(refine, AutoRefineConfig):
+        done = refine_auto(record.amplitude, record.phase, patterns, refine, mask)
+        return Reconstruction(done.amplitude, done.phase, done.fit_after, done.fit_before, done.iterations,
+                              done.refined, record.masked, record.oversampling)
+    amplitude, phase = refine_objects(record.amplitude, record.phase, patterns, int(refine), mask=mask)
+    return Reconstruction(amplitude, phase, fit_error(complex_object(amplitude, phase), patterns, mask), record.fit,
+                          np.full(count, int(refine)), np.ones(count, bool), record.masked, record.oversampling)
+
+
+def invert(engine, patterns: np.ndarray, mask: np.ndarray | None = None, refine: Refine = 0,
+           sigma: np.ndarray | None = None) -> Reconstruction:
+    """Reconstruct validated (B, M, M) patterns with ``engine`` (a :class:`cdinn.host.backends.base.Backend`):
+    the networks, then no refinement (``refine=0``, M = N), ``refine`` iterations of NN-seeded ER/HIO for
+    every frame or, with an :class:`AutoRefineConfig`, for the badly fitting ones (M = 2N). ``sigma``: the
+    frames' oversampling where the caller measured it."""
+    if isinstance(refine, int | np.integer) and refine == 0:
+        amplitude, phase = engine.infer(patterns, mask)
+        count = len(amplitude)
+        return Reconstruction(amplitude, phase, None, None, np.zeros(count, np.int64), np.zeros(count, bool),
+                              *_frame_fields(patterns, mask, sigma, False), patterns=(patterns, mask))
+    return refine_frames(network_pass(engine, patterns, mask, True, sigma), patterns, mask, refine)

@@ -1,0 +1,31 @@
+"""Network sets side by side under each detector effect of cdinn.model.effects (network alone, the mask given):
+median chi^2, its maximum and the median support IoU, beside the ideal patterns.
+
+    python experiments/effects_front.py N SET [SET ...]     (e.g. 300 default build/robust-stage7)
+"""
+
+import sys
+
+import numpy as np
+
+from cdinn.api import reconstruct
+from cdinn.model.effects import EFFECTS
+from cdinn.model.scoring import score
+from cdinn.model.test_set import test_set
+
+
+def main(n: int, nets: list[str]) -> None:
+    print("| effect | regime | " + " | ".join(f"{net}: chi^2 median / max, IoU" for net in nets) + " |")
+    print("|---|---|" + "---|" * len(nets))
+    for label, (regime, model) in {"ideal": ("ideal", None), **EFFECTS}.items():
+        data = test_set(n, experiment=model)
+        cells = []
+        for net in nets:
+            r = reconstruct(data.diffraction, net=net, backend="keras", mask=data.mask)
+            m = score(r.amplitude, r.phase, data)
+            cells.append(f"{np.median(m['chi2']):.3g} / {m['chi2'].max():.3g}, {np.median(m['support_iou']):.3f}")
+        print(f"| {label} | {regime} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), sys.argv[2:])
