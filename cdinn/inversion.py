@@ -15,14 +15,14 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import complex_object, subsample_oversampled
-from cdinn.model.fit import fit_error
+from cdinn.model.fit import ExperimentFit, fit_experiment
 from cdinn.model.refine import AutoRefineConfig, refine_auto
 from cdinn.model.refine import refine as refine_objects
 from cdinn.model.sampling import oversampling
 
 Refine = int | AutoRefineConfig
 RECORD_FIELDS = ("amplitude", "phase", "fit", "fit_before", "iterations", "refined", "masked_fraction",
-                 "oversampling")
+                 "oversampling", "coherence_sigma", "background")
 """The per-frame fields of a :class:`Reconstruction` by their output names, in order."""
 
 
@@ -30,16 +30,18 @@ class Reconstruction(tuple):
     """``(amplitude, phase)``, so ``amplitude, phase = cdinn.reconstruct(...)`` keeps working, with the
     per-frame diagnostics as attributes (arrays have the frames' leading shape: (B,) or scalars for one frame):
 
-    * ``fit``: fit error of the returned object against the pattern it came from, over its measured pixels
-      (:mod:`cdinn.model.fit`; against the oversampled pattern when ``refine`` was asked for); without
-      refinement it is computed on first access, so callers that only unpack ``(amplitude, phase)`` do not
-      pay for it;
+    * ``fit``: fit error of the returned object against the pattern it came from, over its measured pixels,
+      through the fitted forward model (:func:`cdinn.model.fit.fit_experiment`; against the oversampled
+      pattern when ``refine`` was asked for); without refinement it is computed on first access, so callers
+      that only unpack ``(amplitude, phase)`` do not pay for it;
     * ``fit_before``: the network's own fit against the same pattern (equal to ``fit`` without refinement);
     * ``iterations``: ER/HIO iterations spent on the frame; ``refined``: whether it was refined;
     * ``masked``: the fraction of the pattern's pixels without a measurement;
     * ``oversampling``: the object's oversampling on the networks' grid (:mod:`cdinn.model.sampling`; an
       estimate from a 32x32 pattern resolves values down to 2 only, from a 64x64 one or a detector frame
-      down to 1; below 1 the object does not fit the grid).
+      down to 1; below 1 the object does not fit the grid);
+    * ``coherence_sigma`` (network pixels) and ``background`` (fraction of the pattern's total per pixel):
+      the experiment the fit assumed, fitted to the network's result.
     """
 
     amplitude: np.ndarray
@@ -50,53 +52,70 @@ class Reconstruction(tuple):
     oversampling: np.ndarray
     _fit: np.ndarray | None
     _fit_before: np.ndarray | None
+    _experiment: ExperimentFit | None
     _patterns: tuple[np.ndarray, np.ndarray | None] | None
     _single: bool
 
     def __new__(cls, amplitude, phase, fit, fit_before, iterations, refined, masked, oversampling,
-                patterns: tuple[np.ndarray, np.ndarray | None] | None = None, single: bool = False):
-        """``fit=None``: computed on first access against ``patterns`` ((B, N, N) amplitudes, mask or None);
-        ``fit_before=None``: the same as ``fit``. ``single``: the fields are one frame's (the fit is then a
-        scalar)."""
+                experiment: ExperimentFit | None = None, patterns: tuple[np.ndarray, np.ndarray | None] | None = None,
+                single: bool = False):
+        """``experiment=None``: the fit through the forward model is computed on first access against
+        ``patterns`` ((B, N, N) amplitudes, mask or None); ``fit=None``: ``experiment.error``;
+        ``fit_before=None``: the same as ``fit``. ``single``: the fields are one frame's (scalars)."""
         self = super().__new__(cls, (amplitude, phase))
         self.amplitude, self.phase, self.iterations, self.refined = amplitude, phase, iterations, refined
         self.masked, self.oversampling = masked, oversampling
-        self._fit, self._fit_before, self._patterns, self._single = fit, fit_before, patterns, single
+        self._fit, self._fit_before, self._experiment = fit, fit_before, experiment
+        self._patterns, self._single = patterns, single
         return self
 
     @property
-    def fit(self) -> np.ndarray:
-        if self._fit is None:
+    def experiment(self) -> ExperimentFit:
+        """The fit of the network's result through the forward model (:class:`cdinn.model.fit.ExperimentFit`)."""
+        if self._experiment is None:
             if self._patterns is None:
                 raise CdinnError("this reconstruction holds neither a fit nor the patterns to compute it")
             obj = complex_object(self.amplitude, self.phase)
             patterns, mask = self._patterns
-            fit = fit_error(obj[None] if self._single else obj, patterns, mask)
-            self._fit, self._patterns = (fit[0] if self._single else fit), None
-        return self._fit
+            fitted = fit_experiment(obj[None] if self._single else obj, patterns, mask)
+            self._experiment, self._patterns = (fitted.take(0) if self._single else fitted), None
+        return self._experiment
+
+    @property
+    def fit(self) -> np.ndarray:
+        return self.experiment.error if self._fit is None else self._fit
 
     @property
     def fit_before(self) -> np.ndarray:
         return self.fit if self._fit_before is None else self._fit_before
 
+    @property
+    def coherence_sigma(self) -> np.ndarray:
+        return self.experiment.coherence_sigma
+
+    @property
+    def background(self) -> np.ndarray:
+        return self.experiment.background
+
     def fields(self) -> dict[str, np.ndarray]:
-        """Every per-frame field by its output name (:mod:`cdinn.host.output`)."""
+        """Every per-frame field by its output name (:data:`RECORD_FIELDS`)."""
         values = (self.amplitude, self.phase, self.fit, self.fit_before, self.iterations, self.refined, self.masked,
-                  self.oversampling)
+                  self.oversampling, self.coherence_sigma, self.background)
         return dict(zip(RECORD_FIELDS, values, strict=True))
 
     def take(self, index) -> Reconstruction:
         """The frames ``index`` selects (an index array or a boolean mask), every field evaluated."""
-        return Reconstruction(*(np.asarray(v)[index] for v in self.fields().values()))
+        return Reconstruction(self.amplitude[index], self.phase[index], np.asarray(self.fit)[index],
+                              np.asarray(self.fit_before)[index], self.iterations[index], self.refined[index],
+                              self.masked[index], self.oversampling[index], self.experiment.take(index))
 
     def first(self) -> Reconstruction:
         """The result of a single-frame call: every field without its batch axis."""
-        if self._fit is None:
-            patterns = None if self._patterns is None else (
-                self._patterns[0][:1], None if self._patterns[1] is None else self._patterns[1][:1])
+        if self._experiment is None and self._patterns is not None:
+            patterns = (self._patterns[0][:1], None if self._patterns[1] is None else self._patterns[1][:1])
             return Reconstruction(self.amplitude[0], self.phase[0], None, None, self.iterations[0], self.refined[0],
-                                  self.masked[0], self.oversampling[0], patterns, single=True)
-        return Reconstruction(*(np.asarray(v)[0] for v in self.fields().values()))
+                                  self.masked[0], self.oversampling[0], None, patterns, single=True)
+        return self.take(0)
 
 
 @lru_cache(maxsize=16)
@@ -131,30 +150,34 @@ def _frame_fields(patterns: np.ndarray, mask: np.ndarray | None, sigma: np.ndarr
 def network_pass(engine, patterns: np.ndarray, mask: np.ndarray | None = None, oversampled: bool = False,
                  sigma: np.ndarray | None = None) -> Reconstruction:
     """The backend's reconstruction of (B, M, M) patterns (their every other pixel when ``oversampled``,
-    M = 2N) with its fit against the patterns themselves, over the measured pixels, computed."""
+    M = 2N) with its fit through the forward model against the patterns themselves, computed."""
     if oversampled:
         small_mask = None if mask is None else subsample_oversampled(mask)
         amplitude, phase = engine.infer(subsample_oversampled(patterns), small_mask)
     else:
         amplitude, phase = engine.infer(patterns, mask)
-    fit = fit_error(complex_object(amplitude, phase), patterns, mask)
+    fitted = fit_experiment(complex_object(amplitude, phase), patterns, mask)
     count = len(amplitude)
-    return Reconstruction(amplitude, phase, fit, fit, np.zeros(count, np.int64), np.zeros(count, bool),
-                          *_frame_fields(patterns, mask, sigma, oversampled))
+    return Reconstruction(amplitude, phase, None, None, np.zeros(count, np.int64), np.zeros(count, bool),
+                          *_frame_fields(patterns, mask, sigma, oversampled), fitted)
 
 
 def refine_frames(record: Reconstruction, patterns: np.ndarray, mask: np.ndarray | None,
                   refine: Refine) -> Reconstruction:
-    """The network's ``record`` refined against its (B, 2N, 2N) ``patterns``: ``refine`` iterations for every
-    frame, or automatically (:func:`cdinn.model.refine.refine_auto`)."""
+    """The network's ``record`` refined against its (B, 2N, 2N) ``patterns`` through the fitted experiment
+    (partial coherence and background): ``refine`` iterations for every frame, or automatically
+    (:func:`cdinn.model.refine.refine_auto`)."""
     count = len(record.amplitude)
+    experiment = record.experiment
     if isinstance(refine, AutoRefineConfig):
-        done = refine_auto(record.amplitude, record.phase, patterns, refine, mask)
+        done = refine_auto(record.amplitude, record.phase, patterns, refine, mask, experiment)
         return Reconstruction(done.amplitude, done.phase, done.fit_after, done.fit_before, done.iterations,
-                              done.refined, record.masked, record.oversampling)
-    amplitude, phase = refine_objects(record.amplitude, record.phase, patterns, int(refine), mask=mask)
-    return Reconstruction(amplitude, phase, fit_error(complex_object(amplitude, phase), patterns, mask), record.fit,
-                          np.full(count, int(refine)), np.ones(count, bool), record.masked, record.oversampling)
+                              done.refined, record.masked, record.oversampling, experiment)
+    amplitude, phase = refine_objects(record.amplitude, record.phase, patterns, int(refine), mask=mask,
+                                      experiment=experiment)
+    after = fit_experiment(complex_object(amplitude, phase), patterns, mask, sigma=experiment.coherence_sigma).error
+    return Reconstruction(amplitude, phase, after, record.fit, np.full(count, int(refine)), np.ones(count, bool),
+                          record.masked, record.oversampling, experiment)
 
 
 def invert(engine, patterns: np.ndarray, mask: np.ndarray | None = None, refine: Refine = 0,

@@ -10,7 +10,9 @@ the batch in flight is lost. Layout (N = frames written, R = frames rejected):
   (:mod:`cdinn.model.fit`); ``fit_before`` (N,) the network's own fit (equal to ``fit`` unless refined);
   ``iterations`` (N,) int32 ER/HIO iterations spent; ``refined`` (N,) bool; ``masked_fraction`` (N,)
   float32 the fraction of the pattern's pixels without a measurement; ``oversampling`` (N,) float32 the
-  object's oversampling on the networks' grid (:mod:`cdinn.model.sampling`);
+  object's oversampling on the networks' grid (:mod:`cdinn.model.sampling`); ``coherence_sigma`` (N,)
+  float32 pixels and ``background`` (N,) float32 (fraction of the pattern's total per pixel): the
+  experiment the fit assumed, fitted per frame;
 * ``arrival_time``, ``completion_time`` (N,) float64 UNIX seconds; ``latency`` (N,) float64 seconds;
 * ``rejected/frame_number`` (R,) int64, ``rejected/reason`` (R,) UTF-8 strings, ``rejected/arrival_time``;
 * root attributes: ``provenance`` (JSON: backend, model sha256s, versions), ``preprocess`` (JSON), and at
@@ -38,7 +40,7 @@ from cdinn.model.conventions import GRID
 _FRAME_FIELDS = {"frame_number": np.int64, "source": h5py.string_dtype(), "arrival_time": np.float64,
                  "completion_time": np.float64, "latency": np.float64, "fit": np.float32, "fit_before": np.float32,
                  "iterations": np.int32, "refined": np.bool_, "masked_fraction": np.float32,
-                 "oversampling": np.float32}
+                 "oversampling": np.float32, "coherence_sigma": np.float32, "background": np.float32}
 
 
 class RunWriter:

@@ -10,10 +10,18 @@ A (B, N, N) object is compared with (B, N, N) patterns directly and with 2x over
 after zero-padding to 2N (the refinement works on those). With a ``mask`` (True where a pixel has no
 measurement) every sum, the scale's included, runs over the measured pixels only: a beamstop or a chip gap
 is neither a perfect fit nor a miss.
+
+:func:`fit_experiment` is the fit through the detector forward model (:mod:`cdinn.model.forward`): the
+predicted intensity blurred by partial coherence (a Gaussian of the width, from :data:`COHERENCE_WIDTHS`,
+that fits best) plus a constant background ``c >= 0``, ``fit = min sum (I_meas - s J_sigma - c)^2 /
+sum I_meas^2``; it returns the fitted width and background too (what the tool assumed of the experiment).
+Networks trained on the forward model return the coherent object of a blurred pattern, whose own pattern
+does not show the blur: this is the fit that judges them fairly.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -21,6 +29,13 @@ import scipy.fft
 
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import pad_centred
+
+COHERENCE_WIDTHS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+"""Partial-coherence widths (Gaussian sigma of the intensity blur, network-grid pixels) :func:`fit_experiment`
+tries, in this order."""
+WIDER_GAIN = 0.8
+"""A wider blur replaces the best so far only if its error is below this fraction of it: a blur also hides an
+imperfect object's wrong fringes, so a coherent pattern must not be read as a blurred one for a small gain."""
 
 
 @lru_cache(maxsize=8)
@@ -45,12 +60,8 @@ def fit_error(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.ndarray 
     the pixels ``mask`` (B, M, M) bool does not flag (all pixels without one). ``experiment``: compare with
     the detector's expected intensity under these forward-model parameters (``coherence_sigma``,
     ``background``: :func:`cdinn.model.forward.expected_intensity`) instead of the coherent one."""
-    n, m = obj.shape[-1], measured_amplitude.shape[-1]
-    if m not in (n, 2 * n) or len(obj) != len(measured_amplitude):
-        raise CdinnError(f"fit error needs one (N, N) or (2N, 2N) pattern per (N, N) object, got objects "
-                         f"{obj.shape} and patterns {measured_amplitude.shape}")
-    if mask is not None and mask.shape != measured_amplitude.shape:
-        raise CdinnError(f"fit error needs one mask per pattern, got {mask.shape} for {measured_amplitude.shape}")
+    m = measured_amplitude.shape[-1]
+    _check(obj, measured_amplitude, mask)
     i_meas = np.square(measured_amplitude, dtype=np.float32)
     if experiment:
         from cdinn.model.forward import expected_intensity
@@ -67,3 +78,74 @@ def fit_error(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.ndarray 
     scale = cross / np.maximum(np.square(i_pred).sum(axis=axes, dtype=np.float64), 1e-300)
     residual = np.square(i_meas - scale[:, None, None].astype(np.float32) * i_pred).sum(axis=axes, dtype=np.float64)
     return (residual / np.maximum(np.square(i_meas).sum(axis=axes, dtype=np.float64), 1e-300)).astype(np.float32)
+
+
+def _check(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.ndarray | None) -> None:
+    n, m = obj.shape[-1], measured_amplitude.shape[-1]
+    if m not in (n, 2 * n) or len(obj) != len(measured_amplitude):
+        raise CdinnError(f"fit error needs one (N, N) or (2N, 2N) pattern per (N, N) object, got objects "
+                         f"{obj.shape} and patterns {measured_amplitude.shape}")
+    if mask is not None and mask.shape != measured_amplitude.shape:
+        raise CdinnError(f"fit error needs one mask per pattern, got {mask.shape} for {measured_amplitude.shape}")
+
+
+@dataclass
+class ExperimentFit:
+    """Per frame (B,): the fit error through the forward model, the fitted partial-coherence width
+    ``coherence_sigma`` (network-grid pixels) and the fitted ``background`` (fraction of the pattern's total
+    intensity per pixel, the forward model's unit) and ``offset`` (the same background in the measured
+    pattern's intensity units per pixel, what the refinement subtracts)."""
+
+    error: np.ndarray
+    coherence_sigma: np.ndarray
+    background: np.ndarray
+    offset: np.ndarray
+
+    def take(self, index) -> ExperimentFit:
+        """The frames ``index`` selects."""
+        return ExperimentFit(self.error[index], self.coherence_sigma[index], self.background[index],
+                             self.offset[index])
+
+
+def fit_experiment(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.ndarray | None = None,
+                   widths: tuple[float, ...] = COHERENCE_WIDTHS, sigma: np.ndarray | None = None) -> ExperimentFit:
+    """The fit through the forward model (module docstring) of objects (B, N, N) to fftshifted amplitudes
+    (B, M, M), M = N or 2N, over the measured pixels; the best of ``widths`` per frame, or each frame's own
+    width ``sigma`` (B,) when given."""
+    from cdinn.model.forward import blur
+
+    _check(obj, measured_amplitude, mask)
+    b, m = len(obj), measured_amplitude.shape[-1]
+    scale = m // obj.shape[-1]
+    weight = np.ones(measured_amplitude.shape, np.float32) if mask is None else (~mask).astype(np.float32)
+    i_meas = np.square(measured_amplitude, dtype=np.float32) * weight
+    axes = (-2, -1)
+    count = weight.sum(axis=axes, dtype=np.float64)
+    s_i = i_meas.sum(axis=axes, dtype=np.float64)
+    s_ii = np.square(i_meas).sum(axis=axes, dtype=np.float64)
+    coherent = predicted_intensity(obj, m)
+    best = ExperimentFit(np.full(b, np.inf, np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32),
+                         np.zeros(b, np.float32))
+    trials = [np.full(b, w) for w in widths] if sigma is None else [np.asarray(sigma, np.float64)]
+    for width in trials:
+        model = blur(coherent, width, scale)
+        j = model * weight
+        s_j, s_jj = j.sum(axis=axes, dtype=np.float64), np.square(j).sum(axis=axes, dtype=np.float64)
+        s_ij = (i_meas * j).sum(axis=axes, dtype=np.float64)
+        det = count * s_jj - s_j**2
+        gain = np.where(det > 0, (count * s_ij - s_j * s_i) / np.maximum(det, 1e-300), 0.0)
+        offset = (s_i - gain * s_j) / np.maximum(count, 1)
+        alone = (offset < 0) | (gain <= 0)  # a negative background: the scale alone
+        gain = np.where(alone, s_ij / np.maximum(s_jj, 1e-300), gain)
+        offset = np.where(alone, 0.0, offset)
+        # sum w (I - g J - c)^2, expanded over the sums above (w is 0/1)
+        residual = (s_ii - 2 * gain * s_ij - 2 * offset * s_i + gain**2 * s_jj + 2 * gain * offset * s_j
+                    + offset**2 * count)
+        error = (np.maximum(residual, 0.0) / np.maximum(s_ii, 1e-300)).astype(np.float32)
+        better = error < (best.error * WIDER_GAIN if sigma is None and width.any() else best.error)
+        total = model[..., ::scale, ::scale].sum(axis=axes, dtype=np.float64)
+        best.error[better] = error[better]
+        best.coherence_sigma[better] = width[better]
+        best.background[better] = (offset / np.maximum(gain * total, 1e-300))[better]
+        best.offset[better] = offset[better]
+    return best

@@ -62,6 +62,35 @@ def autocorrelation_support(amplitude: np.ndarray, threshold: float) -> np.ndarr
     return auto > threshold * auto.max(axis=(-2, -1), keepdims=True)
 
 
+@dataclass(frozen=True)
+class PartialCoherence:
+    """Per frame (B,): the Gaussian partial-coherence width ``sigma`` (pixels of the grid the iterations run
+    on) and a constant background ``offset`` (the measured intensity's units) the modulus constraint models:
+    the projection scales the spectrum G by sqrt(I_meas / (K_sigma * |G|^2 + offset)) (partially coherent CDI,
+    as cohere's PCDI does with a fitted kernel), so the iterate stays the coherent object."""
+
+    sigma: np.ndarray
+    offset: np.ndarray
+
+    @property
+    def active(self) -> bool:
+        return bool(np.any(self.sigma > 0) or np.any(self.offset > 0))
+
+    def kernel(self, size: int) -> np.ndarray:
+        """(B, M, M) separable circular Gaussian blur matrices (the unshifted layout wraps around), columns
+        summing to 1; non-negative, so the blurred intensity is never below the kernel's centre times the
+        pixel's own (the FFT's rounding could make it negative and the ratio explode)."""
+        index = np.arange(size)
+        d = np.abs(index[:, None] - index[None, :])
+        d = np.minimum(d, size - d).astype(np.float32)
+        s = np.maximum(self.sigma, 1e-6)[:, None, None].astype(np.float32)
+        k = np.where(self.sigma[:, None, None] > 0, np.exp(-0.5 * (d[None] / s) ** 2), np.eye(size, dtype=np.float32))
+        return (k / k.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def take(self, index) -> PartialCoherence:
+        return PartialCoherence(self.sigma[index], self.offset[index])
+
+
 class _Projector:
     """The Fourier-modulus projection P_M(x) = IFFT(m * G / |G|), G = FFT(x), with its buffers allocated
     once. ``G * m / |G|`` replaces ``m * exp(i angle(G))`` (the same value, ~10x cheaper), transforms run on
@@ -69,13 +98,32 @@ class _Projector:
     (unshifted (B, M, M) bool, True = no measurement) the constraint applies to measured pixels only: the
     others keep the iterate's own modulus."""
 
-    def __init__(self, measured: np.ndarray, missing: np.ndarray | None = None):
+    def __init__(self, measured: np.ndarray, missing: np.ndarray | None = None,
+                 coherence: PartialCoherence | None = None):
         self.measured = measured  # (B, M, M) float32, unshifted
         self.magnitude = np.empty(measured.shape, np.float32)
         self.missing = missing if missing is not None and missing.any() else None
+        self.coherence = coherence if coherence is not None and coherence.active else None
+        if self.coherence is not None:
+            self.kernel = self.coherence.kernel(measured.shape[-1])
+            self.kernel_t = np.ascontiguousarray(np.swapaxes(self.kernel, -1, -2))
+            # a floor of 1e-4 of the mean intensity on both sides of the ratio keeps the pixels where the
+            # model is ~0 (or slightly negative from the FFT's rounding) from exploding
+            self.floor = 1e-4 * np.square(measured).mean(axis=(-2, -1), keepdims=True)
+            self.intensity = np.square(measured) + self.floor
 
     def __call__(self, obj: np.ndarray) -> np.ndarray:
         spectrum = scipy.fft.fft2(obj, axes=(-2, -1))
+        if self.coherence is not None:  # PCDI: scale by sqrt(I_meas / (K * |G|^2 + c))
+            power = spectrum.real**2 + spectrum.imag**2
+            blurred = self.kernel @ power @ self.kernel_t
+            blurred += self.coherence.offset[:, None, None] + self.floor
+            np.divide(self.intensity, np.maximum(blurred, self.floor), out=self.magnitude)
+            np.sqrt(self.magnitude, out=self.magnitude)
+            if self.missing is not None:
+                self.magnitude[self.missing] = 1.0
+            spectrum *= self.magnitude
+            return scipy.fft.ifft2(spectrum, axes=(-2, -1), overwrite_x=True)
         np.abs(spectrum, out=self.magnitude)
         np.maximum(self.magnitude, np.float32(1e-30), out=self.magnitude)
         np.divide(self.measured, self.magnitude, out=self.magnitude)
@@ -98,12 +146,14 @@ class _SupportMasks:
 
 
 def iterate(measured: np.ndarray, obj: np.ndarray, supp: np.ndarray, cfg: PhaseRetrievalConfig,
-            record=None, missing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            record=None, missing: np.ndarray | None = None,
+            coherence: PartialCoherence | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``cfg.iterations`` of ER/HIO with shrink-wrap from ``obj`` (complex64) and ``supp`` (bool), both
     (B, M, M) in the unshifted layout, against unshifted ``measured`` amplitudes (float32), the modulus
-    constraint only where ``missing`` (unshifted bool) is False. Returns the result (the average of the last
-    ``average_last`` iterates, or the last one) and the final support."""
-    project = _Projector(measured, missing)
+    constraint only where ``missing`` (unshifted bool) is False and through ``coherence`` where given.
+    Returns the result (the average of the last ``average_last`` iterates, or the last one) and the final
+    support."""
+    project = _Projector(measured, missing, coherence)
     obj = obj.astype(np.complex64, copy=True)
     total = cfg.iterations
     average = np.zeros_like(obj) if cfg.average_last else None

@@ -6,6 +6,9 @@ HIO then ER with shrink-wrap run against the measured 2N x 2N amplitudes (the re
 :class:`RefineConfig`), and the result is cropped back to N x N with its amplitude divided by its maximum
 (the networks' [0, 1] convention). Registration and metrics are unchanged. With a ``mask`` (fftshifted
 (B, 2N, 2N) bool, True = no measurement) the modulus constraint and every fit use the measured pixels only.
+With an ``experiment`` (the network result's :func:`cdinn.model.fit.fit_experiment`: per-frame coherence
+width and background) the modulus constraint models both (partially coherent CDI,
+:class:`cdinn.model.phase_retrieval.PartialCoherence`) and every fit goes through the same forward model.
 
 :func:`refine_auto` refines only the frames whose fit error (:mod:`cdinn.model.fit`) against the oversampled
 pattern exceeds a threshold, in blocks of iterations, each frame until its fit stops improving (or a cap).
@@ -20,9 +23,9 @@ from scipy.ndimage import binary_dilation
 
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import complex_object, crop_centred, pad_centred
-from cdinn.model.fit import fit_error
+from cdinn.model.fit import ExperimentFit, fit_experiment
 from cdinn.model.metrics import support
-from cdinn.model.phase_retrieval import PhaseRetrievalConfig, iterate
+from cdinn.model.phase_retrieval import PartialCoherence, PhaseRetrievalConfig, iterate
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,20 @@ def _missing(mask: np.ndarray | None) -> np.ndarray | None:
     return None if mask is None or not mask.any() else np.fft.ifftshift(mask, axes=(-2, -1))
 
 
+def _coherence(experiment: ExperimentFit | None) -> PartialCoherence | None:
+    """The fitted experiment on the (2N, 2N) grid (widths in network pixels, twice as many there)."""
+    if experiment is None:
+        return None
+    return PartialCoherence(2.0 * experiment.coherence_sigma, experiment.offset.astype(np.float32))
+
+
+def _fit(obj: np.ndarray, oversampled: np.ndarray, mask: np.ndarray | None,
+         experiment: ExperimentFit | None) -> np.ndarray:
+    """The fit through the forward model: each frame at its own fitted width (the best width without one)."""
+    sigma = None if experiment is None else experiment.coherence_sigma
+    return fit_experiment(obj, oversampled, mask, sigma=sigma).error
+
+
 def _cropped(obj: np.ndarray, network_amplitude: np.ndarray) -> np.ndarray:
     """Unshifted (B, 2N, 2N) iterates -> centred (B, N, N) objects on the network's amplitude scale.
 
@@ -91,7 +108,8 @@ def _split(obj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def refine(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray, iterations: int,
-           config: RefineConfig | None = None, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+           config: RefineConfig | None = None, mask: np.ndarray | None = None,
+           experiment: ExperimentFit | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Refine network outputs (B, N, N) against (B, 2N, 2N) fftshifted amplitudes (measured where ``mask``
     is False); returns (amplitude in [0, 1], phase in radians) (B, N, N) float32. ``iterations=0`` returns
     the inputs unchanged."""
@@ -100,7 +118,8 @@ def refine(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray, it
     if iterations <= 0:
         return amplitude.astype(np.float32), phase.astype(np.float32)
     start, supp = _start(amplitude, phase, cfg)
-    result, _ = iterate(_measured(oversampled), start, supp, cfg.recipe(iterations), missing=_missing(mask))
+    result, _ = iterate(_measured(oversampled), start, supp, cfg.recipe(iterations), missing=_missing(mask),
+                        coherence=_coherence(experiment))
     return _split(_cropped(result, amplitude))
 
 
@@ -143,7 +162,8 @@ class AutoRefined:
 
 
 def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray,
-                config: AutoRefineConfig | None = None, mask: np.ndarray | None = None) -> AutoRefined:
+                config: AutoRefineConfig | None = None, mask: np.ndarray | None = None,
+                experiment: ExperimentFit | None = None) -> AutoRefined:
     """Refine the network outputs (B, N, N) of the frames that fit their (B, 2N, 2N) pattern (measured where
     ``mask`` is False) badly, each until its fit stops improving; the best iterate seen (by fit) is kept for
     every frame."""
@@ -152,7 +172,7 @@ def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarra
     amplitude, phase = amplitude.astype(np.float32), phase.astype(np.float32)
     mask = None if mask is None or not mask.any() else mask
     best = complex_object(amplitude, phase)
-    fit_before = fit_error(best, oversampled, mask)
+    fit_before = _fit(best, oversampled, mask, experiment)
     best_fit = fit_before.copy()
     iterations = np.zeros(len(amplitude), np.int64)
     active = np.flatnonzero(fit_before > cfg.threshold)
@@ -165,10 +185,12 @@ def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarra
         recipe = cfg.recipe.recipe(cfg.block)
         while active.size:
             frames_mask = None if mask is None else mask[active]
-            obj, supp = iterate(measured, obj, supp, recipe, missing=_missing(frames_mask))
+            frames_experiment = None if experiment is None else experiment.take(active)
+            obj, supp = iterate(measured, obj, supp, recipe, missing=_missing(frames_mask),
+                                coherence=_coherence(frames_experiment))
             iterations[active] += cfg.block
             candidate = _cropped(obj, amplitude[active])
-            fit = fit_error(candidate, oversampled[active], frames_mask)
+            fit = _fit(candidate, oversampled[active], frames_mask, frames_experiment)
             better = fit < best_fit[active]
             best[active[better]] = candidate[better]
             gain = (best_fit[active] - fit) / np.maximum(best_fit[active], 1e-30)

@@ -7,7 +7,7 @@ import cdinn
 from cdinn.api import Reconstruction, cached_backend
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import complex_object
-from cdinn.model.fit import fit_error
+from cdinn.model.fit import fit_error, fit_experiment
 from cdinn.model.refine import AutoRefineConfig
 
 
@@ -16,8 +16,11 @@ def test_result_unpacks_like_the_old_tuple_and_carries_the_fit(patterns):
     amplitude, phase = result
     assert isinstance(result, Reconstruction) and len(result) == 2
     assert amplitude is result.amplitude and amplitude.shape == (24, 32, 32)
-    expected = fit_error(complex_object(amplitude, phase), patterns.diffraction)
-    assert np.allclose(result.fit, expected) and np.array_equal(result.fit, result.fit_before)
+    expected = fit_experiment(complex_object(amplitude, phase), patterns.diffraction)
+    assert np.allclose(result.fit, expected.error) and np.array_equal(result.fit, result.fit_before)
+    assert np.array_equal(result.coherence_sigma, expected.coherence_sigma)
+    # through the forward model the fit is never worse than the coherent fit (which it contains)
+    assert (result.fit <= fit_error(complex_object(amplitude, phase), patterns.diffraction) + 1e-6).all()
     assert not result.refined.any() and (result.iterations == 0).all()
     one = cdinn.reconstruct(patterns.diffraction[0], net="edge")
     assert one.amplitude.shape == (32, 32) and np.ndim(one.fit) == 0 and np.isclose(one.fit, result.fit[0], rtol=1e-4)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,32 @@ def test_a_bad_cluster_spec_is_one_line(tmp_path):
     np.save(tmp_path / "in.npy", np.ones((2, 32, 32), np.float32))
     assert main(["reconstruct", str(tmp_path / "in.npy"), str(tmp_path / "o.h5"), "--cluster", "local:two"]) == 2
     assert not (tmp_path / "o.h5").exists()
+
+
+REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "aps34idc-au111-scan54"
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason="needs ../shared/realdata")
+def test_measured_peak_binning_auto_and_undersampling_rejected():
+    frame = np.load(REALDATA / "raw_stack_S0054.npz")["data"][99]
+    centre = (126, 127)
+    auto = Preprocessor(PreprocessConfig(centre_pixel=centre))
+    prepared = auto.prepare(frame)
+    assert auto.binning == 2  # ~3.3x oversampled at full resolution: 2x2 keeps it >= 1.25 on the grid
+    assert prepared.amplitude.shape == (32, 32) and 1.25 <= prepared.oversampling < 2.5
+    with pytest.raises(CdinnError, match="undersampled: oversampling 0.[0-9]+ .* after 4x4 binning"):
+        Preprocessor(PreprocessConfig(centre_pixel=centre, crop=128)).prepare(frame)
+    assert Preprocessor(PreprocessConfig(centre_pixel=centre, binning=1)).prepare(frame).oversampling > 3
+
+
+def test_beamstop_and_saturation_mark_pixels_without_measurement():
+    frame = np.full((64, 64), 10, np.uint32)
+    frame[10:12, 10:12] = 5000  # a 2x2 block above the saturation level
+    prepared = Preprocessor(PreprocessConfig(beamstop=3.0, saturation=1000, binning=2)).prepare(frame)
+    assert prepared.mask is not None
+    assert prepared.mask[16, 16] and prepared.mask[5, 5]  # the 2x2 blocks fully under the beamstop / hot pixel
+    assert prepared.mask.sum() < 10
+    with pytest.raises(CdinnError, match="beamstop radius"):
+        PreprocessConfig(beamstop=-1.0)
+    with pytest.raises(CdinnError, match="disagree"):
+        PreprocessConfig(crop=64, binning=4)
