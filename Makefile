@@ -21,7 +21,7 @@ demo: setup
 	mkdir -p results/demo
 	$(CDINN) simulate --n 200 --seed 7 --position random --oversampled --out results/demo/patterns.h5
 	$(CDINN) reconstruct results/demo/patterns.h5:/diffraction results/demo/reconstruction.h5
-	$(CDINN) evaluate --test-n 200 --seed 7 --refine auto --family-n 100 --out results/demo/evaluation
+	$(CDINN) evaluate --test-n 200 --seed 7 --refine auto --family-n 100 --effect-n 50 --out results/demo/evaluation
 	@echo "demo results in results/demo (evaluation/table.md, evaluation/fig*.png)"
 
 ## test: lint (ruff + mypy), then every test and every benchmark once (timings off)

@@ -1,6 +1,7 @@
 """The measured Au(111) Bragg peak (APS 34-ID-C scan 54, frame 99: the detector slice through the peak, raw
 counts; ../shared/realdata) reconstructed by a network set alone, with refine='auto' and by mask-aware ER/HIO,
-side by side, with their fits against the measured pattern (no ground truth exists). Bad pixels (dark > 1 or
+side by side, with their fits against the measured pattern through the same fitted forward model
+(cdinn.model.fit.fit_experiment; no ground truth exists). Bad pixels (dark > 1 or
 white field <= 0) are masked. Writes results/measured/table.md and results/measured/au111_frame99.png.
 
     python experiments/measured_au.py [NET] [OUT]
@@ -14,7 +15,7 @@ import numpy as np
 from cdinn.api import reconstruct
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.model.conventions import complex_object
-from cdinn.model.fit import fit_error
+from cdinn.model.fit import fit_experiment
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
 from cdinn.model.sampling import oversampling
 
@@ -66,7 +67,7 @@ def main(net: str = "default", out: str = "results/measured") -> None:
     amp = np.sqrt(counts).astype(np.float32)
     nn = reconstruct(amp, net=net, mask=mask)
     er = phase_retrieve(np.where(mask, 0, amp)[None], PhaseRetrievalConfig(), mask=mask[None])
-    er_fit = float(fit_error(er, amp[None], mask[None])[0])
+    er_fit = float(fit_experiment(er, amp[None], mask[None]).error[0])
     sigma = float(oversampling(counts[None], mask[None]).min())
     rows.append(("32x32 crop", f"{sigma:.2f}", "network", f"{nn.fit:.4f}"))
     rows.append(("32x32 crop", "", "ER/HIO 620 (mask-aware)", f"{er_fit:.4f}"))
@@ -77,7 +78,7 @@ def main(net: str = "default", out: str = "results/measured") -> None:
     amp64 = np.sqrt(counts64).astype(np.float32)
     nn64 = reconstruct(amp64, net=net, refine="auto", mask=mask64)
     er64 = phase_retrieve(np.where(mask64, 0, amp64)[None], PhaseRetrievalConfig(), mask=mask64[None])
-    er64_fit = float(fit_error(er64, amp64[None], mask64[None])[0])
+    er64_fit = float(fit_experiment(er64, amp64[None], mask64[None]).error[0])
     rows.append(("64x64 crop", f"{float(oversampling(counts64[None], mask64[None]).min()):.2f}",
                  "network (every other pixel)", f"{nn64.fit_before:.4f}"))
     rows.append(("64x64 crop", "", f"network + refine='auto' ({nn64.iterations} iterations)", f"{nn64.fit:.4f}"))

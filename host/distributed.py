@@ -95,7 +95,7 @@ def _read(chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None, tuple[float, flo
 
 
 def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: PreprocessConfig, refine: int | str = 0,
-                  threads: int = 1) -> dict:
+                  threads: int = 1, backend: str = "onnx") -> dict:
     """Read, preprocess and reconstruct one chunk (runs on a worker; ``preprocess.output_size`` is 64 when
     ``refine`` asks for refinement); returns the :data:`FIELDS` arrays of the good frames and ``rejected`` =
     [(frame number, reason)]."""
@@ -129,7 +129,7 @@ def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: Preproces
     if good:
         amplitudes, missing = validate_frames(np.stack(patterns), size, intensity and on_grid,
                                               stack_masks(masks, (size, size)))
-        engine = cached_backend("onnx", net, (("threads", threads),))
+        engine = cached_backend(backend, net, (("threads", threads),) if backend == "onnx" else ())
         result = invert(engine, amplitudes, missing, parse_refine(refine), None if on_grid else np.array(sigmas))
         out.update(result.fields(), frame_number=np.array(good, np.int64))
     return out
@@ -156,24 +156,30 @@ def _client(cluster: str):
 
 def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", intensity: bool = False,
               preprocess: PreprocessConfig | None = None, refine: int | str = 0, chunk: int = 256,
-              progress: bool = True, attrs: dict | None = None, client=None, on_result=None) -> dict:
-    """Reconstruct every frame of ``spec`` on a Dask cluster; write ``out`` in frame order; return counts.
+              progress: bool = True, attrs: dict | None = None, client=None, on_result=None,
+              backend: str = "onnx") -> dict:
+    """Reconstruct every frame of ``spec`` on a Dask cluster with ``backend``; write ``out`` in frame order
+    (with the backend's provenance, as the single-process command records it); return counts.
     ``client``: an existing ``dask.distributed.Client`` to use (``cluster`` is then only recorded);
     ``on_result(i)`` is called as chunk ``i``'s result arrives."""
+    import json
+
     import h5py
     from dask.distributed import as_completed
     from tqdm import tqdm
 
+    from cdinn.inversion import cached_backend
     from cdinn.io import atomic_hdf5
 
     size = OVERSAMPLED_GRID if refine else GRID
     pre = PreprocessConfig(**dict((preprocess or PreprocessConfig()).as_dict(), output_size=size))
     chunks = plan(spec, chunk)
+    provenance = cached_backend(backend, net).provenance()  # what the workers load, checked here first
     owned_client = client is None
     if owned_client:
         client, owned = _client(cluster)
     try:
-        futures = {client.submit(process_chunk, c, net, intensity, pre, refine, pure=False, retries=2): i
+        futures = {client.submit(process_chunk, c, net, intensity, pre, refine, 1, backend, pure=False, retries=2): i
                    for i, c in enumerate(chunks)}
         results: dict[int, dict] = {}
         with tqdm(total=sum(c.stop - c.start for c in chunks), unit="frame", desc="cdinn reconstruct",
@@ -200,7 +206,9 @@ def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", in
         group.create_dataset("frame_number", data=np.array([n for n, _ in rejected], np.int64))
         group.create_dataset("reason", data=[r for _, r in rejected], dtype=h5py.string_dtype())
         fh.attrs.update(attrs or {})
-        fh.attrs.update(source=spec, net=net, cluster=cluster, phase_units="radians")
+        fh.attrs.update(source=spec, net=net, cluster=cluster, phase_units="radians", backend=backend,
+                        provenance=json.dumps(provenance), **{k: v for k, v in provenance.items()
+                                                              if k.endswith("sha256")})
     counts = {"frames": sum(c.stop - c.start for c in chunks), "written": sum(len(p["frame_number"]) for p in written),
               "rejected": len(rejected), "chunks": len(chunks)}
     return counts

@@ -11,9 +11,8 @@ import h5py
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.host.writer import PER_FRAME, RunWriter
 from cdinn.io import atomic_hdf5
-
-_PER_FRAME = ("amplitude", "phase", "frame_number", "source", "arrival_time", "completion_time", "latency")
 
 
 def _values(dset: h5py.Dataset) -> np.ndarray:
@@ -29,7 +28,7 @@ def _store(group: h5py.Group, name: str, values: np.ndarray) -> None:
 def _read(path: str) -> dict[str, Any]:
     try:
         with h5py.File(path, "r", libver="latest", swmr=True) as fh:
-            data: dict[str, Any] = {name: _values(fh[name]) for name in _PER_FRAME}
+            data: dict[str, Any] = {name: _values(fh[name]) for name in PER_FRAME}
             data["rejected"] = {k: _values(fh["rejected"][k]) for k in ("frame_number", "arrival_time", "reason")}
             data["provenance"] = fh.attrs.get("provenance", "{}")
             data["complete"] = bool(fh.attrs.get("complete", False))
@@ -52,7 +51,7 @@ def merge(inputs: list[str], output: str | os.PathLike) -> dict:
     if not inputs:
         raise CdinnError("nothing to merge: give at least one run output")
     parts = [_read(p) for p in inputs]
-    merged = {name: np.concatenate([p[name] for p in parts]) for name in _PER_FRAME}
+    merged = {name: np.concatenate([p[name] for p in parts]) for name in PER_FRAME}
     rejected = {k: np.concatenate([p["rejected"][k] for p in parts])
                 for k in ("frame_number", "arrival_time", "reason")}
     order = np.argsort(merged["frame_number"], kind="stable")
@@ -68,7 +67,7 @@ def merge(inputs: list[str], output: str | os.PathLike) -> dict:
         group = fh.create_group("rejected")
         for name, values in rejected.items():
             _store(group, name, values)
-        fh["phase"].attrs["units"] = "radians"
+        RunWriter.nexus(fh)
         fh.attrs["merged_from"] = json.dumps(inputs)
         fh.attrs["provenance"] = parts[0]["provenance"]
         fh.attrs["merge_report"] = json.dumps(report)

@@ -28,7 +28,7 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import GRID
-from cdinn.model.sampling import AUTO_OVERSAMPLING, MIN_OVERSAMPLING, oversampling
+from cdinn.model.sampling import AUTO_OVERSAMPLING, MIN_OVERSAMPLING, fill_from_neighbours, oversampling
 from cdinn.model.validation import bad_frame_reason
 from cdinn.options import centre_pixel_text, option
 
@@ -143,26 +143,9 @@ def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> tup
     counts = valid.reshape(size, k, size, k).sum(axis=(1, 3))
     binned = np.where(counts > 0, sums * (k * k) / np.maximum(counts, 1), 0.0)
     missing = counts == 0
-    empty = missing
     # a block with no valid pixel: the mean of its valid 4-neighbour blocks, repeated inwards for wider holes
     # (Friedel's |F(-q)| = |F(q)| holds only for real objects, not for the phase objects CDI images)
-    while empty.any() and not empty.all():
-        total = _neighbour_sum(np.where(empty, 0.0, binned))
-        count = _neighbour_sum((~empty).astype(np.float64))
-        fill = empty & (count > 0)
-        binned = np.where(fill, total / np.maximum(count, 1), binned)
-        empty = empty & ~fill
-    return binned, (missing if missing.any() else None)
-
-
-def _neighbour_sum(values: np.ndarray) -> np.ndarray:
-    """Sum of each element's four neighbours (zero beyond the edges)."""
-    total = np.zeros_like(values)
-    total[1:] += values[:-1]
-    total[:-1] += values[1:]
-    total[:, 1:] += values[:, :-1]
-    total[:, :-1] += values[:, 1:]
-    return total
+    return fill_from_neighbours(binned, missing), (missing if missing.any() else None)
 
 
 def to_amplitude(frame: np.ndarray, input_kind: str) -> np.ndarray:

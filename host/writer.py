@@ -37,10 +37,13 @@ from cdinn.cards import library_versions
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import GRID
 
-_FRAME_FIELDS = {"frame_number": np.int64, "source": h5py.string_dtype(), "arrival_time": np.float64,
+FRAME_FIELDS = {"frame_number": np.int64, "source": h5py.string_dtype(), "arrival_time": np.float64,
                  "completion_time": np.float64, "latency": np.float64, "fit": np.float32, "fit_before": np.float32,
                  "iterations": np.int32, "refined": np.bool_, "masked_fraction": np.float32,
                  "oversampling": np.float32, "coherence_sigma": np.float32, "background": np.float32}
+"""Every per-frame dataset besides ``amplitude`` and ``phase``, with its dtype."""
+PER_FRAME = ("amplitude", "phase", *FRAME_FIELDS)
+"""Every per-frame dataset of a run output."""
 
 
 class RunWriter:
@@ -58,13 +61,13 @@ class RunWriter:
         images = dict(shape=(0, size, size), maxshape=(None, size, size), chunks=(16, size, size), dtype="float32")
         fh.create_dataset("amplitude", **images)
         fh.create_dataset("phase", **images).attrs["units"] = "radians"
-        for name, dtype in _FRAME_FIELDS.items():
+        for name, dtype in FRAME_FIELDS.items():
             fh.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(1024,), dtype=dtype)
         group = fh.create_group("rejected")
         group.create_dataset("frame_number", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.int64)
         group.create_dataset("arrival_time", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.float64)
         group.create_dataset("reason", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=h5py.string_dtype())
-        self._nexus(fh)
+        self.nexus(fh)
         fh.attrs["provenance"] = json.dumps(dict(provenance, versions=library_versions()))
         fh.attrs["preprocess"] = json.dumps(preprocess)
         fh.attrs["complete"] = False
@@ -73,7 +76,7 @@ class RunWriter:
         self._fh.flush()
 
     @staticmethod
-    def _nexus(fh: h5py.File) -> None:
+    def nexus(fh: h5py.File) -> None:
         """The NXroot/NXentry/NXdata structure over the flat datasets (hard links) and their units."""
         fh.attrs.update(NX_class="NXroot", default="entry")
         entry = fh.create_group("entry")

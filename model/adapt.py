@@ -45,6 +45,8 @@ class AdaptConfig:
     """One adaptation run; ``learning_rate`` of Adam, ``val_fraction`` of the frames held out."""
 
     epochs: int = option(10, "passes over the training frames")
+    warmup_epochs: int = option(5, "passes fitting the experiment's blur and background alone first (networks "
+                                "frozen)")
     batch: int = option(32, "frames per optimisation step")
     learning_rate: float = option(3e-5, "Adam learning rate", flag="lr")
     val_fraction: float = option(0.2, "fraction of the frames held out: never trained on, their fit reported "
@@ -52,13 +54,15 @@ class AdaptConfig:
     seed: int = option(0, "seed of the split and the shuffling")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch < 1 or not self.learning_rate > 0:
+        if self.epochs < 1 or self.warmup_epochs < 0 or self.batch < 1 or not self.learning_rate > 0:
             raise CdinnError("adaptation needs epochs >= 1, batch >= 1 and a positive learning rate")
         if not 0 < self.val_fraction < 1:
             raise CdinnError(f"the held-out fraction must lie in (0, 1), got {self.val_fraction}")
 
 
 GAIN = 300.0
+EXPERIMENT_LR = 1e-3
+"""Adam's learning rate while the experiment's parameters are fitted alone (times GAIN in their own units)."""
 
 
 def _experiment_layer():
@@ -152,11 +156,17 @@ def adapt(net: str, amplitudes: np.ndarray, mask: np.ndarray | None, cfg: AdaptC
     pair = pair_model(models)
     experiment = _experiment_layer()
     model = keras.Model(pair.input, experiment(pair.output))
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=amplitude_fit_loss)
     keras.utils.set_random_seed(cfg.seed)
     start = time.perf_counter()
+    # first the experiment alone, the networks frozen: otherwise they learn to draw blurry objects faster than
+    # the blur width grows to its value
+    pair.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(EXPERIMENT_LR), loss=amplitude_fit_loss)
+    model.fit(x[train], y[train], batch_size=cfg.batch, epochs=cfg.warmup_epochs, shuffle=True, verbose=0)
+    pair.trainable = True
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=amplitude_fit_loss)
     history = model.fit(x[train], y[train], batch_size=cfg.batch, epochs=cfg.epochs, shuffle=True,
-                       validation_data=(x[val], y[val]), verbose=0)
+                        validation_data=(x[val], y[val]), verbose=0)
     wall = time.perf_counter() - start
     fitted = experiment.parameters
     after_val = _fit(models, amplitudes[val], flags[val], fitted)

@@ -27,13 +27,40 @@ AUTO_OVERSAMPLING = 1.25
 grid (the smallest the training objects have, by this estimator, is about 1.4)."""
 
 
+def _neighbour_sum(values: np.ndarray) -> np.ndarray:
+    """Sum of each element's four neighbours over the last two axes (zero beyond the edges)."""
+    total = np.zeros_like(values)
+    total[..., 1:, :] += values[..., :-1, :]
+    total[..., :-1, :] += values[..., 1:, :]
+    total[..., :, 1:] += values[..., :, :-1]
+    total[..., :, :-1] += values[..., :, 1:]
+    return total
+
+
+def fill_from_neighbours(values: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """``values`` (..., M, M) with each ``empty`` pixel set to the mean of its non-empty 4-neighbours,
+    repeated inwards for wider holes (a frame with no non-empty pixel stays as it is)."""
+    values = np.where(empty, 0.0, values)
+    empty = empty.copy()
+    while empty.any() and not empty.all():
+        total = _neighbour_sum(np.where(empty, 0.0, values))
+        count = _neighbour_sum((~empty).astype(values.dtype))
+        fill = empty & (count > 0)
+        if not fill.any():
+            break
+        values = np.where(fill, total / np.maximum(count, 1), values)
+        empty = empty & ~fill
+    return values
+
+
 def oversampling(intensity: np.ndarray, mask: np.ndarray | None = None,
                  threshold: float = AUTOCORRELATION_THRESHOLD) -> np.ndarray:
-    """(B, 2) oversampling (rows, columns) of (B, M, M) fftshifted intensities (unmeasured pixels, where
-    ``mask`` is True, count as 0)."""
+    """(B, 2) oversampling (rows, columns) of (B, M, M) fftshifted intensities; unmeasured pixels (where
+    ``mask`` is True) are filled from their neighbours first (a gap or a beamstop left at 0 would broaden the
+    autocorrelation and read as undersampling)."""
     values = np.asarray(intensity, np.float64)
-    if mask is not None:
-        values = np.where(mask, 0.0, values)
+    if mask is not None and mask.any():
+        values = fill_from_neighbours(values, np.asarray(mask, bool))
     auto = np.abs(scipy.fft.ifft2(np.fft.ifftshift(values, axes=(-2, -1)), axes=(-2, -1)))
     auto = np.fft.fftshift(auto, axes=(-2, -1))
     above = auto > threshold * auto.max(axis=(-2, -1), keepdims=True)

@@ -149,7 +149,7 @@ def score_variants(variants: dict, nets: tuple[str, ...], test_n: int = TEST_N, 
 
 def markdown_table(report: dict) -> str:
     """Float vs pruned vs quantized medians (and worst cases), one row per variant."""
-    rows = [([name], s, [", ".join(f"{net} {v:.0%}" for net, v in report["sparsity"][name].items())])
+    rows = [([name], s, [", ".join(f"{net} {v:.0%}" for net, v in report["sparsity"][name.split(" (")[0]].items())])
             for name, s in report["variants"].items()]
     head = f"Made by `{report['command']}`\n\n" if report.get("command") else ""
     return head + table(["variant"], ["weight sparsity"], rows) + "\n"

@@ -44,7 +44,7 @@ def reconstruct_run(args: argparse.Namespace) -> None:
 
         counts = reprocess(args.input, args.output, args.cluster, net=args.net, intensity=args.intensity,
                            preprocess=preprocess, refine=args.refine, chunk=args.chunk,
-                           attrs={"command": command_line(args)})
+                           attrs={"command": command_line(args)}, backend=args.backend)
         print(f"reconstructed {counts['written']} of {counts['frames']} frame(s) in {counts['chunks']} chunks on "
               f"{args.cluster}, {counts['rejected']} rejected -> {args.output}")
         if counts["written"] == 0:

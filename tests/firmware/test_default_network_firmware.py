@@ -29,6 +29,8 @@ def test_default_network_is_bit_exact_and_passes_c_simulation(report):
         assert result["steps"]["validate"]["result"][net]["identical_fraction"] == 1.0
         assert result["steps"]["csim"]["result"][net]["patterns"] == 4
     assert result["steps"]["compare"]["result"]["emulation_equals_qat_keras"] is True
+    for net in ("shape", "phase"):  # the firmware streams both input channels: amplitude and mask
+        assert json.loads((out / net / "manifest.json").read_text())["input_size"] == 2 * 32 * 32
 
 
 def test_default_network_summary_fits_the_part(report):
@@ -38,4 +40,5 @@ def test_default_network_summary_fits_the_part(report):
     assert summary["bit_exact"] is True and set(summary["sha256"]) == {"shape", "phase"}
     assert summary["fits"]["xczu9eg"] is True and summary["multipliers"] <= 2520 and summary["bram18"] <= 1824
     assert summary["ii_cycles"] <= 5000 and summary["frame_interval_us"] == pytest.approx(summary["ii_cycles"] * 5e-3)
-    assert summary["latency_us"] <= 50
+    # 50 us with one input channel; the mask channel costs 5 us within the part's 2520 DSPs (docs/firmware.md)
+    assert summary["latency_us"] <= 55

@@ -83,9 +83,9 @@ def write_eiger(folder: Path, frames: np.ndarray, per_file: int, mask=None, miss
     return master
 
 
-def _run(spec, out):
-    backend = get_backend("onnx", net="edge")
-    pre = PreprocessConfig()
+def _run(spec, out, net="edge", pre=None):
+    backend = get_backend("onnx", net=net)
+    pre = pre or PreprocessConfig()
     writer = RunWriter(out, backend.provenance(), pre.as_dict())
     runner = Runner(FileSource(spec), backend, writer, Preprocessor(pre), max_batch=8, progress=False)
     return runner, runner.run()
@@ -133,6 +133,31 @@ def test_chip_gaps_and_dead_pixels_cost_almost_nothing(tmp_path, patterns):
     # without the mask handling the sentinels (4.3e9 counts) would dominate the pattern
     raw = Preprocessor(PreprocessConfig(centre_pixel=CENTRE))
     assert np.isclose(raw(gappy[0], mask != 0).max(), raw(frames[0]).max(), rtol=0.2)
+
+
+def test_the_nxmx_pixel_mask_reaches_the_mask_input_networks(tmp_path, patterns):
+    frames = _detector_frames(patterns)
+    mask = np.zeros((SIDE, SIDE), np.uint32)
+    mask[96:112, :] = 1  # a 16-row gap: two whole rows of the 32x32 grid (8x8 blocks) carry no measurement
+    gappy = frames.copy()
+    gappy[:, mask != 0] = SENTINEL
+    master = write_eiger(tmp_path / "eiger", gappy, per_file=24, mask=mask)
+    # --bin 8: a gap this wide next to the beam biases the first frame's sampling estimate low (docs)
+    _, summary = _run(str(master), tmp_path / "out.h5", net="default", pre=PreprocessConfig(binning=8))
+    assert summary["written"] == 24
+    with h5py.File(tmp_path / "out.h5") as fh:
+        order = np.argsort(fh["frame_number"][()])
+        amplitude = fh["amplitude"][()][order]
+        masked_fraction = fh["masked_fraction"][()]
+    prepared = Preprocessor(PreprocessConfig(binning=8)).prepare(gappy[0], mask != 0, CENTRE)
+    # the window (zero frequency at CENTRE) starts 8 rows above the detector: detector rows 96-111 are its
+    # rows 104-119, grid rows 13 and 14; its first grid row and last grid column lie off the detector
+    assert prepared.mask is not None and prepared.mask[[0, 13, 14]].all() and prepared.mask[:, 31].all()
+    assert np.allclose(masked_fraction, prepared.mask.mean())
+    direct = reconstruct(prepared.amplitude, mask=prepared.mask)  # the API with the same grid mask
+    assert np.abs(amplitude[0] - direct.amplitude).max() < 1e-5
+    unmasked = reconstruct(prepared.amplitude)  # the same pattern, its gap taken as measured
+    assert np.abs(unmasked.amplitude - direct.amplitude).max() > 0.05
 
 
 def test_a_missing_data_file_keeps_the_frames_read_and_fails_the_run(tmp_path, patterns):

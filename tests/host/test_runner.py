@@ -19,7 +19,7 @@ from cdinn.host.merge import merge, missing_numbers
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.host.runner import Runner
 from cdinn.host.sources import FileSource
-from cdinn.host.writer import RunWriter
+from cdinn.host.writer import PER_FRAME, RunWriter
 
 CDINN = str(Path(sys.executable).with_name("cdinn"))
 
@@ -191,10 +191,14 @@ def test_two_runners_share_one_stream_and_merge_in_order(tmp_path, patterns, fre
         assert runner.returncode == 0, err
     report = merge([str(o) for o in outs], tmp_path / "merged.h5")
     assert report["frames"] == 400 and report["missing"] == [] and report["duplicates"] == []
-    with h5py.File(tmp_path / "merged.h5") as fh:
+    with h5py.File(tmp_path / "merged.h5") as fh, h5py.File(outs[0]) as a, h5py.File(outs[1]) as b:
         assert fh["frame_number"][()].tolist() == list(range(400))
-    with h5py.File(outs[0]) as a, h5py.File(outs[1]) as b:
         assert a["frame_number"].shape[0] > 0 and b["frame_number"].shape[0] > 0  # the work was shared
+        for name in PER_FRAME:  # every per-frame field of the runs, the trust figure included, in frame order
+            both = np.concatenate([a[name][()], b[name][()]])[np.argsort(np.concatenate(
+                [a["frame_number"][()], b["frame_number"][()]]), kind="stable")]
+            assert np.array_equal(fh[name][()], both), name
+        assert fh.attrs["default"] == "entry" and fh["entry/reconstruction"].attrs["signal"] == "amplitude"
     # a gap is reported
     assert missing_numbers(np.array([0, 1, 2, 5, 6])) == [3, 4]
     assert main(["merge", str(outs[0]), "--out", str(tmp_path / "one.h5")]) == 0

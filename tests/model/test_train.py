@@ -134,3 +134,21 @@ def test_fine_tuning_starts_from_the_given_networks(tmp_path):
     source = read_card(network_folder("edge") / "phase.keras")
     assert card["initialised_from"] == {"networks": "edge", "sha256": source["sha256"]}
     assert read_card(tmp_path / "cold" / "phase.keras")["initialised_from"] is None
+
+
+def test_a_mask_input_network_starts_exactly_where_its_one_channel_source_is(centred_patterns):
+    import dataclasses
+
+    from cdinn.model.architectures import get_architecture
+    from cdinn.model.conventions import network_input
+    from cdinn.model.inference import load_network, network_folder
+    from cdinn.model.train import initial_network
+
+    arch = dataclasses.replace(get_architecture("edge"), channels=2)
+    widened = initial_network(arch, "shape", "edge")
+    source, _ = load_network(str(network_folder("edge")), "shape")
+    x = network_input(centred_patterns.diffraction[:8])
+    mask = np.random.default_rng(0).random(x.shape[:3]) < 0.1
+    x2 = np.concatenate([x, mask[..., None].astype(np.float32)], axis=-1)  # the same amplitudes, any mask
+    assert widened.input_shape[-1] == 2
+    assert np.allclose(widened.predict(x2, verbose=0), source.predict(x, verbose=0), atol=1e-6)
