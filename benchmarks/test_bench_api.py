@@ -19,8 +19,9 @@ def test_api_reconstruct(benchmark, bench_patterns, batch):
 
 @pytest.mark.parametrize("batch", [1, 64])
 def test_bare_session_run(benchmark, bench_patterns, batch):
-    session = cached_backend("onnx", "default").session
-    x = network_input(bench_patterns.diffraction[:batch])
+    engine = cached_backend("onnx", "default")
+    x = network_input(bench_patterns.diffraction[:batch], None, engine.channels)
+    session = engine.session
     benchmark.extra_info.update(patterns_per_call=batch, backend="bare session.run", config="default", batch=batch)
     shape, phase = benchmark.pedantic(session.run, args=(None, {"diffraction": x}), rounds=300 if batch == 1 else 30,
                                       warmup_rounds=5)
