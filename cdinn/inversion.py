@@ -49,7 +49,7 @@ class Reconstruction(tuple):
     iterations: np.ndarray
     refined: np.ndarray
     masked: np.ndarray
-    oversampling: np.ndarray
+    _oversampling: np.ndarray | None
     _fit: np.ndarray | None
     _fit_before: np.ndarray | None
     _experiment: ExperimentFit | None
@@ -60,14 +60,27 @@ class Reconstruction(tuple):
                 experiment: ExperimentFit | None = None, patterns: tuple[np.ndarray, np.ndarray | None] | None = None,
                 single: bool = False):
         """``experiment=None``: the fit through the forward model is computed on first access against
-        ``patterns`` ((B, N, N) amplitudes, mask or None); ``fit=None``: ``experiment.error``;
-        ``fit_before=None``: the same as ``fit``. ``single``: the fields are one frame's (scalars)."""
+        ``patterns`` ((B, N, N) amplitudes, mask or None), and so is ``oversampling=None``; ``fit=None``:
+        ``experiment.error``; ``fit_before=None``: the same as ``fit``. ``single``: the fields are one frame's
+        (scalars)."""
         self = super().__new__(cls, (amplitude, phase))
         self.amplitude, self.phase, self.iterations, self.refined = amplitude, phase, iterations, refined
-        self.masked, self.oversampling = masked, oversampling
+        self.masked, self._oversampling = masked, oversampling
         self._fit, self._fit_before, self._experiment = fit, fit_before, experiment
         self._patterns, self._single = patterns, single
         return self
+
+    @property
+    def oversampling(self) -> np.ndarray:
+        if self._oversampling is None:
+            if self._patterns is None:
+                raise CdinnError("this reconstruction holds neither its oversampling nor the patterns")
+            patterns, mask = self._patterns
+            if self._single:
+                patterns, mask = patterns[None], None if mask is None else mask[None]
+            sigma = grid_oversampling(patterns, mask, False)
+            self._oversampling = sigma[0] if self._single else sigma
+        return self._oversampling
 
     @property
     def experiment(self) -> ExperimentFit:
@@ -77,8 +90,10 @@ class Reconstruction(tuple):
                 raise CdinnError("this reconstruction holds neither a fit nor the patterns to compute it")
             obj = complex_object(self.amplitude, self.phase)
             patterns, mask = self._patterns
-            fitted = fit_experiment(obj[None] if self._single else obj, patterns, mask)
-            self._experiment, self._patterns = (fitted.take(0) if self._single else fitted), None
+            if self._single:
+                obj, patterns, mask = obj[None], patterns[None], None if mask is None else mask[None]
+            fitted = fit_experiment(obj, patterns, mask)
+            self._experiment = fitted.take(0) if self._single else fitted
         return self._experiment
 
     @property
@@ -107,14 +122,15 @@ class Reconstruction(tuple):
         """The frames ``index`` selects (an index array or a boolean mask), every field evaluated."""
         return Reconstruction(self.amplitude[index], self.phase[index], np.asarray(self.fit)[index],
                               np.asarray(self.fit_before)[index], self.iterations[index], self.refined[index],
-                              self.masked[index], self.oversampling[index], self.experiment.take(index))
+                              self.masked[index], np.asarray(self.oversampling)[index], self.experiment.take(index))
 
     def first(self) -> Reconstruction:
         """The result of a single-frame call: every field without its batch axis."""
         if self._experiment is None and self._patterns is not None:
-            patterns = (self._patterns[0][:1], None if self._patterns[1] is None else self._patterns[1][:1])
+            patterns = (self._patterns[0][0], None if self._patterns[1] is None else self._patterns[1][0])
+            sigma = None if self._oversampling is None else self._oversampling[0]
             return Reconstruction(self.amplitude[0], self.phase[0], None, None, self.iterations[0], self.refined[0],
-                                  self.masked[0], self.oversampling[0], None, patterns, single=True)
+                                  self.masked[0], sigma, None, patterns, single=True)
         return self.take(0)
 
 
@@ -136,15 +152,15 @@ def parse_refine(refine: int | str | AutoRefineConfig) -> Refine:
     raise CdinnError(f"refine must be a number of iterations >= 0 or 'auto', got {refine!r}")
 
 
-def _frame_fields(patterns: np.ndarray, mask: np.ndarray | None, sigma: np.ndarray | None,
-                  oversampled: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(masked fraction, oversampling on the networks' grid) per frame; ``sigma`` when the caller measured it
-    (the detector preprocessing, at full resolution), else estimated from the patterns."""
-    count = len(patterns)
-    masked = np.zeros(count, np.float32) if mask is None else mask.mean(axis=(1, 2), dtype=np.float32)
-    if sigma is None:
-        sigma = oversampling(np.square(patterns, dtype=np.float32), mask).min(axis=1) / (2 if oversampled else 1)
-    return masked, np.asarray(sigma, np.float32)
+def masked_fraction(mask: np.ndarray | None, count: int) -> np.ndarray:
+    """(B,) fraction of each pattern's pixels without a measurement."""
+    return np.zeros(count, np.float32) if mask is None else mask.mean(axis=(1, 2), dtype=np.float32)
+
+
+def grid_oversampling(patterns: np.ndarray, mask: np.ndarray | None, oversampled: bool) -> np.ndarray:
+    """(B,) oversampling on the networks' grid estimated from (B, M, M) amplitudes (the smaller axis)."""
+    sigma = oversampling(np.square(patterns, dtype=np.float32), mask).min(axis=1) / (2 if oversampled else 1)
+    return sigma.astype(np.float32)
 
 
 def network_pass(engine, patterns: np.ndarray, mask: np.ndarray | None = None, oversampled: bool = False,
@@ -158,8 +174,9 @@ def network_pass(engine, patterns: np.ndarray, mask: np.ndarray | None = None, o
         amplitude, phase = engine.infer(patterns, mask)
     fitted = fit_experiment(complex_object(amplitude, phase), patterns, mask)
     count = len(amplitude)
+    sigma = grid_oversampling(patterns, mask, oversampled) if sigma is None else np.asarray(sigma, np.float32)
     return Reconstruction(amplitude, phase, None, None, np.zeros(count, np.int64), np.zeros(count, bool),
-                          *_frame_fields(patterns, mask, sigma, oversampled), fitted)
+                          masked_fraction(mask, count), sigma, fitted)
 
 
 def refine_frames(record: Reconstruction, patterns: np.ndarray, mask: np.ndarray | None,
@@ -190,5 +207,6 @@ def invert(engine, patterns: np.ndarray, mask: np.ndarray | None = None, refine:
         amplitude, phase = engine.infer(patterns, mask)
         count = len(amplitude)
         return Reconstruction(amplitude, phase, None, None, np.zeros(count, np.int64), np.zeros(count, bool),
-                              *_frame_fields(patterns, mask, sigma, False), patterns=(patterns, mask))
+                              masked_fraction(mask, count), None if sigma is None else np.asarray(sigma, np.float32),
+                              patterns=(patterns, mask))
     return refine_frames(network_pass(engine, patterns, mask, True, sigma), patterns, mask, refine)

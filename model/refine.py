@@ -172,7 +172,8 @@ def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarra
     amplitude, phase = amplitude.astype(np.float32), phase.astype(np.float32)
     mask = None if mask is None or not mask.any() else mask
     best = complex_object(amplitude, phase)
-    fit_before = _fit(best, oversampled, mask, experiment)
+    # the network's fit, as the inversion measured it through the same model (computed here without one)
+    fit_before = experiment.error.copy() if experiment is not None else _fit(best, oversampled, mask, None)
     best_fit = fit_before.copy()
     iterations = np.zeros(len(amplitude), np.int64)
     active = np.flatnonzero(fit_before > cfg.threshold)

@@ -24,6 +24,8 @@ def test_result_unpacks_like_the_old_tuple_and_carries_the_fit(patterns):
     assert not result.refined.any() and (result.iterations == 0).all()
     one = cdinn.reconstruct(patterns.diffraction[0], net="edge")
     assert one.amplitude.shape == (32, 32) and np.ndim(one.fit) == 0 and np.isclose(one.fit, result.fit[0], rtol=1e-4)
+    assert np.ndim(one.oversampling) == 0 and np.isclose(one.oversampling, result.oversampling[0])
+    assert result.oversampling.shape == (24,) and (result.oversampling > 1.9).all()  # 32x32: resolved from 2 up
 
 
 def test_backends_agree_on_the_same_frames(patterns):
