@@ -41,6 +41,24 @@ def split_spec(spec: str) -> tuple[Path, str | None]:
     return Path(spec), None
 
 
+def check_output(output: str | os.PathLike, inputs: list[str] | tuple[str, ...] = ()) -> Path:
+    """``output`` as a path a command may write, or CdinnError: not a dangling symbolic link, not a folder,
+    and not (resolving to) one of the ``inputs`` (file specs: ``FILE`` or ``FILE:/dataset``), whose data a
+    rename over them would destroy."""
+    path = Path(output)
+    if path.is_symlink() and not path.exists():
+        raise CdinnError(f"output {path} is a symbolic link to nothing ({os.readlink(path)}); remove it or choose "
+                         "another name")
+    if path.is_dir():
+        raise CdinnError(f"output {path} is a folder; give a file name")
+    target = path.resolve()
+    for spec in inputs:
+        source = split_spec(spec)[0]
+        if source.exists() and source.resolve() == target:
+            raise CdinnError(f"output {path} is the input {spec}; choose another name (nothing was changed)")
+    return path
+
+
 def nexus_default_dataset(fh: h5py.File) -> str | None:
     """Path (in ``fh``) of the NeXus default plottable signal, following ``default`` and ``signal``
     attributes. The path is built from the names followed, so a signal reached through an external link is
@@ -97,7 +115,7 @@ def read_frames(spec: str) -> np.ndarray:
 def atomic_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
     """Open a temporary HDF5 file beside ``path``; on success it replaces ``path``, on error it is removed
     and whatever ``path`` held before is untouched."""
-    path = Path(path)
+    path = check_output(path)
     if not path.parent.is_dir():
         raise CdinnError(f"output folder does not exist: {path.parent}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -12,7 +12,7 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.writer import PER_FRAME, RunWriter
-from cdinn.io import atomic_hdf5
+from cdinn.io import atomic_hdf5, check_output
 
 
 def _values(dset: h5py.Dataset) -> np.ndarray:
@@ -50,6 +50,7 @@ def merge(inputs: list[str], output: str | os.PathLike) -> dict:
     """Merge run outputs; return {'frames', 'rejected', 'missing', 'duplicates', 'incomplete_inputs'}."""
     if not inputs:
         raise CdinnError("nothing to merge: give at least one run output")
+    check_output(output, inputs)
     parts = [_read(p) for p in inputs]
     merged = {name: np.concatenate([p[name] for p in parts]) for name in PER_FRAME}
     rejected = {k: np.concatenate([p["rejected"][k] for p in parts])

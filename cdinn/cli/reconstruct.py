@@ -37,7 +37,9 @@ def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
 
 def reconstruct_run(args: argparse.Namespace) -> None:
     from cdinn.host.preprocess import PreprocessConfig
+    from cdinn.io import check_output
 
+    check_output(args.output, [args.input, *([args.mask] if getattr(args, "mask", None) else [])])
     preprocess = config_from(PreprocessConfig, args, only=DETECTOR_OPTIONS)
     if args.cluster:
         from cdinn.host.distributed import reprocess
@@ -91,10 +93,11 @@ def phase_retrieve_arguments(p: argparse.ArgumentParser) -> None:
 def phase_retrieve_run(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from cdinn.io import read_frames, write_arrays
+    from cdinn.io import check_output, read_frames, write_arrays
     from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
     from cdinn.model.validation import validate_frames
 
+    check_output(args.output, [args.input])
     amplitudes, mask = validate_frames(read_frames(args.input), size=None, intensity=args.intensity)
     cfg = config_from(PhaseRetrievalConfig, args)
     obj = phase_retrieve(amplitudes, cfg, mask=mask)
