@@ -51,8 +51,20 @@ def detector_info(fh: h5py.File) -> DetectorInfo:
             break
     centre = None
     if f"{DETECTOR}/beam_center_x" in fh and f"{DETECTOR}/beam_center_y" in fh:
-        centre = (float(fh[f"{DETECTOR}/beam_center_y"][()]), float(fh[f"{DETECTOR}/beam_center_x"][()]))
+        centre = (_pixels(fh, "beam_center_y"), _pixels(fh, "beam_center_x"))
     return DetectorInfo(mask, centre)
+
+
+def _pixels(fh: h5py.File, name: str) -> float:
+    """A detector metadata number in pixels: a scalar, or (as EPICS areaDetector writes NDAttributes) an array
+    of one value per frame, of which the first is taken; CdinnError when it is not a finite number."""
+    try:
+        values = np.asarray(fh[f"{DETECTOR}/{name}"][()], dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise CdinnError(f"NXmx {name} is not a number") from None
+    if values.size == 0 or not np.isfinite(values[0]):
+        raise CdinnError(f"NXmx {name} is not a finite number ({values[:1].tolist() or 'empty'})")
+    return float(values[0])
 
 
 def dataset_paths(fh: h5py.File, dataset: str | None, path: Path) -> list[str]:

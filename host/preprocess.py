@@ -247,6 +247,9 @@ class Preprocessor:
             raise CdinnError(f"frame has shape {frame.shape}, expected a 2-D image")
         if frame.dtype.kind not in "uif":
             raise CdinnError(f"frame dtype {frame.dtype} is not a real number type")
+        if min(frame.shape) < self.cfg.output_size:
+            raise CdinnError(f"frame has shape {frame.shape}, smaller than the {self.cfg.output_size}x"
+                             f"{self.cfg.output_size} grid (padding would invent the missing pixels)")
         for name, other in (("detector mask", mask), ("mask", self.mask), ("dark frame", self.dark)):
             if other is not None and other.shape != frame.shape:
                 raise CdinnError(f"frame shape {frame.shape} does not match the {name} {other.shape}")

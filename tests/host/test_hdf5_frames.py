@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import hdf5plugin
 import numpy as np
+import pytest
 
 from cdinn.api import reconstruct
 from cdinn.host.backends import get_backend
@@ -206,3 +207,24 @@ def test_an_empty_block_is_filled_from_its_neighbours():
     assert np.allclose(binned[10:12, 20:22], expected[10:12, 20:22], rtol=0.05)
     assert np.array_equal(binned[9, 19:23], expected[9, 19:23])  # valid blocks are untouched
     assert binned[1, 0] == (expected[2, 0] + expected[1, 1]) / 2 and binned[0, 0] == expected[0, 1]
+
+
+def test_beam_centres_as_area_detector_writes_them_and_bad_ones(tmp_path, patterns, capsys):
+    from cdinn.cli import main
+    from cdinn.errors import CdinnError
+    from cdinn.host.hdf5_frames import detector_info
+
+    master = write_eiger(tmp_path / "eiger", _detector_frames(patterns), per_file=24)
+    with h5py.File(master, "a") as fh:  # NDAttributes: one value per frame, a 1-element array for one frame
+        det = fh["entry/instrument/detector"]
+        del det["beam_center_x"], det["beam_center_y"]
+        det["beam_center_x"] = np.full(24, float(CENTRE[1]))
+        det["beam_center_y"] = np.array([float(CENTRE[0])])
+    with h5py.File(master) as fh:
+        assert detector_info(fh).beam_centre == CENTRE
+    with h5py.File(master, "a") as fh:
+        fh["entry/instrument/detector/beam_center_x"][0] = np.nan
+    with h5py.File(master) as fh, pytest.raises(CdinnError, match="beam_center_x is not a finite number"):
+        detector_info(fh)
+    assert main(["run", "--source", str(master), "--out", str(tmp_path / "run.h5"), "--net", "edge", "--quiet"]) == 2
+    assert "beam_center_x is not a finite number" in capsys.readouterr().err

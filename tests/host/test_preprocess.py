@@ -152,3 +152,9 @@ def test_beamstop_and_saturation_mark_pixels_without_measurement():
         PreprocessConfig(beamstop=-1.0)
     with pytest.raises(CdinnError, match="disagree"):
         PreprocessConfig(crop=64, binning=4)
+
+
+def test_frames_smaller_than_the_grid_are_rejected_not_padded():
+    for shape in ((1, 1), (31, 31), (1, 5000)):
+        with pytest.raises(CdinnError, match="smaller than the 32x32 grid"):
+            Preprocessor(PreprocessConfig()).prepare(np.ones(shape, np.uint16))
