@@ -104,11 +104,12 @@ def step_load(state: BuildState) -> dict:
 def step_test_vectors(state: BuildState) -> dict:
     """Simulate validation patterns (the broad distribution, random positions; through the detector forward
     model, mask included, for networks that take the mask) and put them on the input quantizer's grid."""
+    from cdinn.model.architectures import input_channels
     from cdinn.model.forward import ExperimentConfig
     from cdinn.model.simulate import distribution, simulate
     from cdinn.quantize.grid import quantize_input
 
-    channels = int(next(iter(state.fw_models.values())).input_shape[-1])
+    channels = input_channels(next(iter(state.fw_models.values())))
     model = ExperimentConfig() if channels == 2 else None
     data = simulate(state.cfg.validate_patterns, state.cfg.seed,
                     distribution("broad", position="random", experiment=model))

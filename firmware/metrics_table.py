@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from cdinn.firmware.emulate import predict_parallel
+from cdinn.model.architectures import input_channels
 from cdinn.model.conventions import network_input, sigmoid
 from cdinn.model.inference import load_network, network_folder, outputs_to_object, predict
 from cdinn.model.scoring import score_summary
@@ -17,7 +18,7 @@ from cdinn.quantize.grid import quantize_input
 def compare_float_qat_emulation(state) -> dict:
     """Metrics summaries for 'float', 'qat_keras' and 'emulation' (the per-network projects)."""
     data = test_set(state.cfg.compare_patterns)
-    x = network_input(data.diffraction, data.mask, int(state.fw_models["shape"].input_shape[-1]))
+    x = network_input(data.diffraction, data.mask, input_channels(state.fw_models["shape"]))
     x_grid = quantize_input(x, state.report["input_bits"])
     folder = str(network_folder(state.cfg.net))
     outputs = {"float": [predict(load_network(folder, net)[0], x) for net in ("shape", "phase")]}

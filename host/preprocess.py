@@ -191,16 +191,24 @@ class Prepared(NamedTuple):
     oversampling: float
 
 
-def grid_oversampling(window: np.ndarray, valid: np.ndarray | None, output_size: int) -> tuple[float, bool]:
+def window_oversampling(window: np.ndarray, valid: np.ndarray | None, output_size: int,
+                        binned: np.ndarray | None = None) -> tuple[float, bool]:
     """The oversampling on the networks' grid of a cropped intensity window binned to ``output_size`` (32, or
     64 for refinement, whose every other pixel is the networks' grid), and whether it is resolved (estimated
-    on a grid twice the networks' one, where the autocorrelation resolves an oversampling down to 1)."""
+    on a grid twice the networks' one, where the autocorrelation resolves an oversampling down to 1).
+    ``binned``: the window already binned to ``output_size`` (not binned again where that is the grid the
+    estimate needs)."""
     k = window.shape[0] // output_size
     fine = 2 * GRID
-    if output_size == fine or k % (fine // output_size) == 0:
-        binned = bin_to(window, fine, valid)[0] if window.shape[0] != fine else window
-        return float(oversampling(binned[None])[0].min()) / 2, True
-    return float(oversampling(bin_to(window, output_size, valid)[0][None])[0].min()) * GRID / output_size, False
+
+    def on_grid() -> np.ndarray:
+        return bin_to(window, output_size, valid)[0] if binned is None else binned
+
+    if output_size == fine:
+        return float(oversampling(on_grid()[None])[0].min()) / 2, True
+    if k % (fine // output_size) == 0:
+        return float(oversampling(bin_to(window, fine, valid)[0][None])[0].min()) / 2, True
+    return float(oversampling(on_grid()[None])[0].min()) * GRID / output_size, False
 
 
 class Preprocessor:
@@ -278,18 +286,19 @@ class Preprocessor:
         if self.cfg.beamstop > 0:
             valid = _without_beamstop(clean.shape, where, self.cfg.beamstop, valid)
             clean = np.where(valid, clean, 0)
-        intensity = clean if self.cfg.input_kind == "intensity" else np.square(clean, dtype=np.float64)
+        counts = self.cfg.input_kind == "intensity"
         if self.binning is None:
-            self.binning = self._choose_binning(intensity, valid, where)
+            self.binning = self._choose_binning(clean if counts else np.square(clean, dtype=np.float64), valid, where)
         size = self.binning * self.cfg.output_size
         window = crop_around(clean, where, size)
         window_valid = None if valid is None and _within(clean.shape, where, size) else \
             crop_around(np.ones(clean.shape, bool) if valid is None else valid, where, size)
-        sigma, resolved = grid_oversampling(window if intensity is clean else np.square(window, dtype=np.float64),
-                                            window_valid, self.cfg.output_size)
+        binned, missing = bin_to(window, self.cfg.output_size, window_valid)
+        sigma, resolved = (window_oversampling(window, window_valid, self.cfg.output_size, binned) if counts else
+                           window_oversampling(np.square(window, dtype=np.float64), window_valid,
+                                               self.cfg.output_size))
         if resolved and sigma < MIN_OVERSAMPLING:
             raise CdinnError(f"undersampled: oversampling {sigma:.2f} on the {GRID}-pixel grid after {self.binning}x"
                              f"{self.binning} binning (needs >= {MIN_OVERSAMPLING}): the object does not fit the "
                              "networks' grid; bin less (--bin, --crop)")
-        binned, missing = bin_to(window, self.cfg.output_size, window_valid)
         return Prepared(to_amplitude(binned, self.cfg.input_kind), missing, sigma)

@@ -64,5 +64,7 @@ def reconstruct_with(shape_model, phase_model, amplitudes: np.ndarray, mask: np.
                      ) -> tuple[np.ndarray, np.ndarray]:
     """(amplitude, phase) from validated (B, N, N) amplitudes (and their mask, True = no measurement) with a
     given pair of Keras networks."""
-    x = network_input(amplitudes, mask, int(shape_model.input_shape[-1]))
+    from cdinn.model.architectures import input_channels  # TensorFlow: only for callers that hold Keras networks
+
+    x = network_input(amplitudes, mask, input_channels(shape_model))
     return outputs_to_object(predict(shape_model, x), predict(phase_model, x))

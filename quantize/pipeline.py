@@ -14,7 +14,7 @@ import tf_keras as keras
 
 from cdinn.cards import write_card
 from cdinn.io import write_json_atomic, write_text_atomic
-from cdinn.model.architectures import NETS, pair_model
+from cdinn.model.architectures import NETS, input_channels, pair_model
 from cdinn.model.conventions import network_input
 from cdinn.model.dataset import make_dataset, network_target, oriented_targets, stacked_targets
 from cdinn.model.effects import COMBINED_EFFECTS, EFFECTS
@@ -60,7 +60,7 @@ def fine_tuning_data(folder: str, nets: tuple[str, ...], cfg: QuantConfig) -> tu
     photons = training["training"].get("photon_range")
     noisy = augment(data.diffraction, tuple(photons) if photons else None,
                     training["training"].get("noise_fraction", 0.0), np.random.default_rng([cfg.seed, 1]))
-    return data, network_input(noisy, data.mask, int(model.input_shape[-1]))
+    return data, network_input(noisy, data.mask, input_channels(model))
 
 
 FineTuning = tuple[tuple[str, ...], np.ndarray, str]  # (networks fine-tuned together, targets, loss)
@@ -135,7 +135,7 @@ def score_variants(variants: dict, nets: tuple[str, ...], test_n: int = TEST_N, 
     report: dict = {"command": command, "test_set": {"n": test_n}, "variants": {}, "sparsity": {}}
     if set(nets) == {"shape", "phase"}:
         sets = {"": test_set(test_n)}
-        if any(int(m["shape"].input_shape[-1]) == 2 for m in variants.values()):
+        if any(input_channels(m["shape"]) == 2 for m in variants.values()):
             sets[f" ({COMBINED_EFFECTS})"] = test_set(test_n, experiment=EFFECTS[COMBINED_EFFECTS][1])
         report["test_set"].update(seed=TEST_SEED, data="broad", position="random")
         for suffix, data in sets.items():
