@@ -89,7 +89,7 @@ def test_file_source_memory_and_rate(benchmark, bench_patterns, tmp_path):
 @pytest.mark.parametrize("fmt", ["dectris-v2", "dectris-v1"])
 def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpoint, fmt):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "host"))
-    from test_dectris import _push, v1_messages, v2_messages  # the spec encoders and sender of the stream tests
+    from dectris_messages import push, v1_messages, v2_messages  # the spec encoders and sender of the stream tests
 
     frames = _frames(bench_patterns, 64).astype(np.uint32)
     centre = (SIDE / 2, SIDE / 2)  # the beam centre the start message records: the frames' middle
@@ -101,7 +101,7 @@ def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpo
     counter = iter(range(1_000_000))
 
     def one_run():
-        sender = _push(free_tcp_endpoint, messages)
+        sender = push(free_tcp_endpoint, messages)
         source = ZmqSource(free_tcp_endpoint, idle_timeout=30)
         writer = RunWriter(tmp_path / f"run{next(counter)}.h5", backend.provenance(), {})
         summary = Runner(source, backend, writer, Preprocessor(PreprocessConfig()), progress=False).run()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cdinn.cards import sha256
 from cdinn.errors import CdinnError
 from cdinn.firmware.config import FirmwareConfig
 from cdinn.firmware.emulate import EmulatorSpec
@@ -23,6 +24,7 @@ def write_manifest(project_dir: str | os.PathLike, spec: EmulatorSpec, nets: tup
     driver divides the raw integer codes by, as a power of two)."""
     project_dir = Path(project_dir)
     payload = {"project": spec.project, "library": os.path.relpath(spec.library, project_dir),
+               "library_sha256": sha256(spec.library),
                "input_size": spec.input_size, "output_sizes": list(spec.output_sizes), "nets": list(nets),
                "quantized_sha256": model_sha256, "input_bits": input_bits,
                "output_fraction_bits": output_fraction_bits, "firmware_config": fw_config.as_dict()}
@@ -32,11 +34,21 @@ def write_manifest(project_dir: str | os.PathLike, spec: EmulatorSpec, nets: tup
 
 
 def read_manifest(project_dir: str | os.PathLike) -> tuple[dict, EmulatorSpec]:
-    """The manifest and the emulator spec of a compiled project."""
+    """The manifest and the emulator spec of a compiled project. The library must lie inside the project
+    folder (links resolved) and, where the manifest records it, have the sha256 it was built with: checked
+    before anything loads it, since loading a shared library runs its code."""
     path = Path(project_dir) / MANIFEST
     manifest = read_json(path, "firmware manifest", "run `cdinn firmware` to build the project")
-    spec = EmulatorSpec(str(Path(project_dir) / manifest["library"]), manifest["project"],
-                        int(manifest["input_size"]), tuple(manifest["output_sizes"]))
+    root = Path(project_dir).resolve()
+    library = (root / str(manifest["library"])).resolve()
+    if not library.is_relative_to(root):
+        raise CdinnError(f"{path}: the emulation library {manifest['library']} lies outside the project folder "
+                         f"{root}; refused")
+    if "library_sha256" in manifest and library.is_file() and sha256(library) != manifest["library_sha256"]:
+        raise CdinnError(f"{library} does not match the sha256 its manifest records (changed or corrupt); "
+                         "rebuild with `cdinn firmware`")
+    spec = EmulatorSpec(str(library), manifest["project"], int(manifest["input_size"]),
+                        tuple(manifest["output_sizes"]))
     return manifest, spec
 
 

@@ -20,133 +20,240 @@ reason), :data:`END` or None (a message that carries no frame, e.g. a header).
 from __future__ import annotations
 
 import json
-import time
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
-from cdinn.errors import CdinnError
-from cdinn.host.frames import Frame, Rejected
+from cdinn.host.decoding import (
+    END,
+    MAX_FRAME_BYTES,
+    FrameError,
+    SeriesDecoder,
+    check_size,
+    describe,
+    frame_number,
+)
+from cdinn.host.frames import Frame
 
-END = "end-of-series"
 # RFC 8746 typed-array tags -> numpy dtypes (the ones detectors use; 76 is reserved)
 TYPED_ARRAYS = {64: "u1", 65: ">u2", 66: ">u4", 67: ">u8", 68: "u1", 69: "<u2", 70: "<u4", 71: "<u8", 72: "i1",
                 73: ">i2", 74: ">i4", 75: ">i8", 77: "<i2", 78: "<i4", 79: "<i8", 80: ">f2", 81: ">f4", 82: ">f8",
                 84: "<f2", 85: "<f4", 86: "<f8"}
 MULTI_DIM_ROW_MAJOR = 40
 DECTRIS_COMPRESSION = 56500
+BSHUF_TARGET_BLOCK = 8192  # bitshuffle's default block (bytes), in whole multiples of 8 elements, >= 128 elements
 
 
 def _hdf5_framing(data: bytes) -> tuple[int, int, bytes]:
     """(uncompressed bytes, block bytes, payload) of a blob with the 12-byte HDF5-filter header."""
     if len(data) < 12:
-        raise CdinnError("compressed blob shorter than its 12-byte header")
+        raise ValueError("compressed blob shorter than its 12-byte header")
     return int.from_bytes(data[:8], "big"), int.from_bytes(data[8:12], "big"), data[12:]
 
 
-def bslz4_decompress(data: bytes, element_size: int, expected_bytes: int | None = None) -> bytes:
+def _bslz4_layout(payload: bytes, elements: int, element_size: int, block: int) -> None:
+    """ValueError unless ``payload`` is exactly a bitshuffle-LZ4 stream of ``elements`` elements in blocks of
+    ``block`` elements: per block a big-endian uint32 compressed size and that many bytes, then the
+    ``elements % 8`` trailing elements stored raw. The C decompressor reads where these sizes point without
+    knowing the payload's length, so a stream that claims more than it carries never reaches it."""
+    if block <= 0 or block % 8:
+        raise ValueError(f"bitshuffle block of {block} elements (must be a positive multiple of 8)")
+    full, leftover = divmod(elements, block)
+    sizes = [block] * full + ([leftover - leftover % 8] if leftover >= 8 else [])
+    pos, end = 0, len(payload)
+    for _ in sizes:
+        if pos + 4 > end:
+            raise ValueError(f"bitshuffle-LZ4 stream truncated at byte {pos} of {end}")
+        pos += 4 + int.from_bytes(payload[pos : pos + 4], "big")
+    if pos + (leftover % 8) * element_size != end:
+        raise ValueError(f"bitshuffle-LZ4 stream of {end} bytes does not match its {len(sizes)} block sizes")
+
+
+def bslz4_decompress(data: bytes, element_size: int, expected_bytes: int | None = None,
+                     limit: int = MAX_FRAME_BYTES) -> bytes:
     """Bitshuffle + LZ4 (the HDF5 filter's format). With ``expected_bytes`` a blob without the 12-byte
-    header is recognised (its first 8 bytes do not state that size) and decoded with the default block."""
+    header is recognised (its first 8 bytes do not state that size) and decoded with the default block.
+    ValueError for a size over ``limit`` or a stream that does not hold what it claims."""
     import bitshuffle
 
-    size, block, payload = _hdf5_framing(data)
+    if element_size not in (1, 2, 4, 8):
+        raise ValueError(f"bitshuffle element size {element_size!r} (must be 1, 2, 4 or 8)")
+    size, block, payload = _hdf5_framing(data) if len(data) >= 12 else (-1, 0, data)
     if expected_bytes is not None and size != expected_bytes:
         size, block, payload = expected_bytes, 0, data
-    dtype = np.dtype(f"u{element_size}")
-    out = bitshuffle.decompress_lz4(np.frombuffer(payload, np.uint8), (size // element_size,), dtype,
-                                    block // element_size)
+    check_size(size, limit, "bitshuffle-LZ4 blob")
+    if size % element_size or block % element_size:
+        raise ValueError(f"bitshuffle-LZ4 sizes {size}/{block} are not whole {element_size}-byte elements")
+    block_elements = block // element_size or max(128, BSHUF_TARGET_BLOCK // element_size // 8 * 8)
+    _bslz4_layout(payload, size // element_size, element_size, block_elements)
+    out = bitshuffle.decompress_lz4(np.frombuffer(payload, np.uint8), (size // element_size,),
+                                    np.dtype(f"u{element_size}"), block // element_size)
     return out.tobytes()
 
 
-def lz4_hdf5_decompress(data: bytes) -> bytes:
+def lz4_hdf5_decompress(data: bytes, limit: int = MAX_FRAME_BYTES) -> bytes:
     """LZ4 with HDF5-filter framing: the header, then per block a big-endian uint32 compressed size and the
-    block (stored raw when it did not compress)."""
+    block (stored raw when it did not compress). ValueError for a size over ``limit``, a zero block or a
+    block that runs past the payload."""
     import lz4.block
 
     size, block, payload = _hdf5_framing(data)
+    check_size(size, limit, "LZ4 blob")
+    if block <= 0:
+        raise ValueError("LZ4 blob with a block size of 0")
     out, pos = bytearray(), 0
     while len(out) < size:
         want = min(block, size - len(out))
         length = int.from_bytes(payload[pos : pos + 4], "big")
+        if pos + 4 + length > len(payload):
+            raise ValueError(f"LZ4 block at byte {pos} runs past the {len(payload)}-byte payload")
         chunk = payload[pos + 4 : pos + 4 + length]
-        out += chunk if length == want else lz4.block.decompress(chunk, uncompressed_size=want)
+        piece = chunk if length == want else lz4.block.decompress(chunk, uncompressed_size=want)
+        if len(piece) != want:
+            raise ValueError(f"LZ4 block at byte {pos} decoded to {len(piece)} bytes, expected {want}")
+        out += piece
         pos += 4 + length
     return bytes(out)
 
 
-def decompress(algorithm: str, modifier: int, data: bytes) -> bytes:
-    """The bytes a DECTRIS compression tag stands for."""
-    if algorithm == "bslz4":
-        return bslz4_decompress(data, int(modifier))
+def decompress(algorithm: object, modifier: object, data: object, limit: int = MAX_FRAME_BYTES) -> bytes:
+    """The bytes a DECTRIS compression tag stands for (ValueError for anything it cannot be)."""
+    if not isinstance(data, bytes):
+        raise ValueError("DECTRIS compression tag without a byte string")
+    if algorithm == "bslz4" and isinstance(modifier, int):
+        return bslz4_decompress(data, modifier, limit=limit)
     if algorithm == "lz4":
-        return lz4_hdf5_decompress(data)
-    raise CdinnError(f"unknown DECTRIS compression {algorithm!r}")
+        return lz4_hdf5_decompress(data, limit)
+    raise ValueError(f"unknown DECTRIS compression {algorithm!r} (element size {modifier!r})")
+
+
+class _Tagged(NamedTuple):
+    """A CBOR tag the decoder expands only once it knows the message (so a bad payload is rejected with its
+    frame number, and only the channel used is decompressed)."""
+
+    tag: int
+    value: object
 
 
 def _tag_hook(tag, immutable=False):
-    """cbor2 tag hook (cbor2 6 calls it as (tag, immutable)): compression, typed arrays, row-major arrays."""
-    if tag.tag == DECTRIS_COMPRESSION:
-        algorithm, modifier, data = tag.value
-        return decompress(algorithm, modifier, data)
-    if tag.tag in TYPED_ARRAYS:
-        return np.frombuffer(tag.value, TYPED_ARRAYS[tag.tag])
-    if tag.tag == MULTI_DIM_ROW_MAJOR:
-        dims, values = tag.value
-        return np.asarray(values).reshape(dims)
-    return tag
+    """cbor2 tag hook (cbor2 6 calls it as (tag, immutable)): compression, typed and row-major arrays are kept
+    as :class:`_Tagged` for :func:`expand`."""
+    return _Tagged(tag.tag, tag.value) if tag.tag in (DECTRIS_COMPRESSION, MULTI_DIM_ROW_MAJOR, *TYPED_ARRAYS) else tag
 
 
-class _SeriesDecoder:
-    """What a decoder remembers of the series: the source's name, the pixel mask and the beam centre."""
-
-    def __init__(self, source: str):
-        self.source = source
-        self.mask: np.ndarray | None = None
-        self.centre: tuple[float, float] | None = None
+def _items(value: object, n: int) -> list:
+    """The ``n`` items of a tag's array (ValueError for anything else)."""
+    if not isinstance(value, list | tuple) or len(value) != n:
+        raise ValueError(f"a tag's value is not an array of {n} items")
+    return list(value)
 
 
-class Stream2Decoder(_SeriesDecoder):
-    """Stream v2 (CBOR) messages -> frames; remembers the series' start message."""
+def expand(value: object, limit: int) -> object:
+    """A value of a decoded message with its array tags expanded: a DECTRIS compression tag into its bytes
+    (sizes checked against ``limit``), a typed array into a 1-D numpy array, a row-major array into its shape."""
+    if not isinstance(value, _Tagged):
+        return value
+    if value.tag == DECTRIS_COMPRESSION:
+        algorithm, modifier, data = _items(value.value, 3)
+        return decompress(algorithm, modifier, data, limit)
+    if value.tag == MULTI_DIM_ROW_MAJOR:
+        dims, values = _items(value.value, 2)
+        return np.asarray(expand(values, limit)).reshape(dims)
+    raw = expand(value.value, limit)
+    if not isinstance(raw, bytes):
+        raise ValueError(f"typed array tag {value.tag} without a byte string")
+    check_size(len(raw), limit, "typed array")
+    return np.frombuffer(raw, TYPED_ARRAYS[value.tag])
+
+
+def _centre(config: Mapping) -> tuple[float, float] | None:
+    """The beam centre (row, col) a start/header message states, or None where it states none."""
+    if config.get("beam_center_x") is None or config.get("beam_center_y") is None:
+        return None
+    centre = (float(config["beam_center_y"]), float(config["beam_center_x"]))
+    if not all(math.isfinite(c) for c in centre):
+        raise ValueError(f"beam centre {centre} is not finite")
+    return centre
+
+
+class Stream2Decoder(SeriesDecoder):
+    """Stream v2 (CBOR) messages -> frames; remembers the series' start message. ``channel``: which
+    threshold of multi-channel images (default: the first)."""
 
     format = "dectris-v2"
+    label = "stream v2"
 
-    def __call__(self, parts: list[bytes]):
+    def decode(self, parts: list[bytes], now: float):
         import cbor2
 
-        now = time.time()
-        try:
-            message = cbor2.loads(parts[0], tag_hook=_tag_hook)
-            kind = message["type"]
-        except Exception as exc:  # cbor2 and the decompressors raise many types on corrupt input
-            return Rejected(-1, f"corrupt stream v2 message ({type(exc).__name__}: {exc})", self.source, now)
+        message = cbor2.loads(parts[0], tag_hook=_tag_hook)
+        if not isinstance(message, Mapping):
+            raise ValueError(f"a CBOR {type(message).__name__}, not a map")
+        kind = message.get("type")
         if kind == "start":
-            self.centre = (float(message["beam_center_y"]), float(message["beam_center_x"]))
-            masks = message.get("pixel_mask") or {}
-            channels = message.get("channels") or list(masks)
-            self.mask = np.asarray(masks[channels[0]]) != 0 if channels and channels[0] in masks else None
+            self._start(message)
             return None
         if kind == "end":
             return END
         if kind != "image":
             return None
-        number = int(message.get("image_id", -1))
+        number = frame_number(message["image_id"])
         try:
-            channel = next(iter(message["data"].values()))
-            frame = np.asarray(channel)
-            if frame.ndim != 2:
-                raise ValueError(f"image of shape {frame.shape}")
-        except (KeyError, StopIteration, TypeError, ValueError) as exc:
-            return Rejected(number, f"corrupt stream v2 image ({exc})", self.source, now)
+            data = message["data"]
+            if not isinstance(data, Mapping) or not data:
+                raise ValueError("image without data channels")
+            if self.channel is not None and self.channel not in data:
+                raise ValueError(f"image has no channel {self.channel!r} (it has {sorted(map(str, data))})")
+            frame = np.asarray(expand(data[self.channel] if self.channel is not None else next(iter(data.values())),
+                                      self.limit))
+            if frame.ndim != 2 or frame.dtype.kind not in "uif":
+                raise ValueError(f"image of shape {frame.shape} and type {frame.dtype}")
+        except Exception as exc:
+            raise FrameError(number, describe(exc)) from None
         return Frame(number, frame, self.source, now, self.mask, self.centre)
+
+    def _start(self, message: Mapping) -> None:
+        self.mask, self.centre, self.limit = None, None, self.max_frame_bytes
+        self.announce(message.get("image_size_y"), message.get("image_size_x"))
+        self.centre = _centre(message)
+        masks = message.get("pixel_mask") or {}
+        channels = message.get("channels") or list(masks)
+        wanted = self.channel if self.channel is not None else (channels[0] if channels else None)
+        if isinstance(masks, Mapping) and wanted in masks:
+            mask = np.asarray(expand(masks[wanted], self.limit))
+            if mask.ndim != 2:
+                raise ValueError(f"pixel mask of shape {mask.shape}")
+            self.mask = mask != 0
 
 
 V1_ENCODINGS = {"bs32-lz4<": 4, "bs16-lz4<": 2, "bs8-lz4<": 1}
 
 
-def decode_v1_blob(blob: bytes, shape: tuple[int, int], dtype: np.dtype, encoding: str) -> np.ndarray:
+def _v1_shape(info: dict, dtype: np.dtype, limit: int) -> tuple[int, int]:
+    """(rows, cols) of a v1 image or mask header (``shape`` = [x, y]), its size checked against ``limit``."""
+    x, y = info["shape"]
+    if not all(isinstance(v, int) and v > 0 for v in (x, y)):
+        raise ValueError(f"shape {info['shape']!r} is not two positive whole numbers")
+    check_size(x * y * dtype.itemsize, limit, f"image of shape [{x}, {y}] {dtype}")
+    return y, x
+
+
+def _v1_dtype(name: object) -> np.dtype:
+    dtype = np.dtype(name) if isinstance(name, str) else None
+    if dtype is None or dtype.kind not in "uif":
+        raise ValueError(f"pixel type {name!r} is not a number type")
+    return dtype
+
+
+def decode_v1_blob(blob: bytes, shape: tuple[int, int], dtype: np.dtype, encoding: str,
+                   limit: int = MAX_FRAME_BYTES) -> np.ndarray:
     """One stream v1 image blob -> (rows, cols) array; ``shape`` is (rows, cols)."""
     expected = int(np.prod(shape)) * dtype.itemsize
+    check_size(expected, limit, f"image of shape {shape} {dtype}")
     if encoding in V1_ENCODINGS:
-        raw = bslz4_decompress(blob, V1_ENCODINGS[encoding], expected)
+        raw = bslz4_decompress(blob, V1_ENCODINGS[encoding], expected, limit)
     elif encoding == "lz4<":
         import lz4.block
 
@@ -154,52 +261,62 @@ def decode_v1_blob(blob: bytes, shape: tuple[int, int], dtype: np.dtype, encodin
     elif encoding == "<":
         raw = blob
     else:
-        raise CdinnError(f"unknown stream v1 encoding {encoding!r}")
+        raise ValueError(f"unknown stream v1 encoding {encoding!r}")
     if len(raw) != expected:
-        raise CdinnError(f"decoded {len(raw)} bytes, expected {expected} for shape {shape} {dtype}")
+        raise ValueError(f"decoded {len(raw)} bytes, expected {expected} for shape {shape} {dtype}")
     return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(shape)
 
 
-class Stream1Decoder(_SeriesDecoder):
+def _json_map(part: bytes) -> dict:
+    value = json.loads(part)
+    if not isinstance(value, dict):
+        raise ValueError(f"a JSON {type(value).__name__}, not an object")
+    return value
+
+
+class Stream1Decoder(SeriesDecoder):
     """Stream v1 (legacy multipart JSON) messages -> frames; remembers the series header."""
 
     format = "dectris-v1"
+    label = "stream v1"
 
     def _header(self, parts: list[bytes]) -> None:
+        self.mask, self.centre, self.limit = None, None, self.max_frame_bytes
         if len(parts) > 1:
-            config = json.loads(parts[1])
-            if "beam_center_x" in config and "beam_center_y" in config:
-                self.centre = (float(config["beam_center_y"]), float(config["beam_center_x"]))
+            config = _json_map(parts[1])
+            self.announce(config.get("y_pixels_in_detector"), config.get("x_pixels_in_detector"))
+            self.centre = _centre(config)
         for i in range(2, len(parts) - 1):
-            head = json.loads(parts[i]) if parts[i][:1] == b"{" else {}
-            if head.get("htype", "").startswith("dpixelmask"):
-                x, y = head["shape"]
-                self.mask = np.frombuffer(parts[i + 1], np.dtype(head["type"]).newbyteorder("<")).reshape(y, x) != 0
+            head = _json_map(parts[i]) if parts[i][:1] == b"{" else {}
+            if str(head.get("htype", "")).startswith("dpixelmask"):
+                dtype = _v1_dtype(head.get("type"))
+                shape = _v1_shape(head, dtype, self.limit)
+                self.mask = np.frombuffer(parts[i + 1], dtype.newbyteorder("<")).reshape(shape) != 0
 
-    def __call__(self, parts: list[bytes]):
-        now = time.time()
-        try:
-            head = json.loads(parts[0])
-            htype = head["htype"]
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            return Rejected(-1, f"corrupt stream v1 message ({exc})", self.source, now)
+    def decode(self, parts: list[bytes], now: float):
+        head = _json_map(parts[0])
+        htype = head.get("htype")
+        if not isinstance(htype, str):
+            raise ValueError(f"htype {htype!r} is not a string")
         if htype.startswith("dheader"):
-            try:
-                self._header(parts)
-            except (ValueError, KeyError, TypeError) as exc:
-                return Rejected(-1, f"corrupt stream v1 header ({exc})", self.source, now)
+            self._header(parts)
             return None
         if htype.startswith("dseries_end"):
             return END
         if not htype.startswith("dimage-"):
             return None
-        number = int(head.get("frame", -1))
+        number = frame_number(head["frame"]) if "frame" in head else -1
         try:
-            info = json.loads(parts[1])
-            x, y = info["shape"]
-            frame = decode_v1_blob(parts[2], (int(y), int(x)), np.dtype(info["type"]), info.get("encoding", "<"))
+            if len(parts) < 3:
+                raise ValueError(f"image message of {len(parts)} parts (needs header, info, blob)")
+            info = _json_map(parts[1])
+            dtype = _v1_dtype(info.get("type"))
+            shape = _v1_shape(info, dtype, self.limit)
+            encoding = info.get("encoding", "<")
+            frame = decode_v1_blob(parts[2], shape, dtype, encoding if isinstance(encoding, str) else "?",
+                                   self.limit)
         except Exception as exc:  # JSON, shape and the decompressors (RuntimeError, LZ4BlockError) all can fail
-            return Rejected(number, f"corrupt stream v1 image ({type(exc).__name__}: {exc})", self.source, now)
+            raise FrameError(number, f"{type(exc).__name__}: {exc}") from None
         return Frame(number, frame, self.source, now, self.mask, self.centre)
 
 
@@ -212,6 +329,6 @@ def detect_format(parts: list[bytes]) -> str:
         try:
             if "htype" in json.loads(parts[0]):
                 return "dectris-v1"
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, TypeError, RecursionError):  # not JSON (or not an object): cdinn's decoder rejects it
             pass
     return "cdinn"

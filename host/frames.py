@@ -1,8 +1,11 @@
-"""What flows through the runner: frames from a source, or rejections for input that was not a frame."""
+"""What flows through the runner: frames from a source, or rejections for input that was not a frame, and the
+contract every source keeps."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -30,3 +33,23 @@ class Rejected:
     reason: str
     source: str
     arrival: float
+
+
+class Source(Protocol):
+    """What the runner reads frames from (a file, a watched folder, a ZeroMQ stream, a pvAccess channel).
+
+    Iterating yields :class:`Frame` and :class:`Rejected` items until the source ends. Afterwards
+    ``ended_normally`` is True only when the source's own end arrived (end of the last file, end of the
+    series), never after an idle timeout, a ``stop``, a lost sender or a failure; ``missed`` counts frames the
+    source knows were sent but never delivered (lost by a monitor queue, or left in a socket at a stop).
+    ``close()`` releases what the source holds; calling it again does nothing."""
+
+    @property
+    def ended_normally(self) -> bool: ...
+
+    @property
+    def missed(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Frame | Rejected]: ...
+
+    def close(self) -> None: ...

@@ -9,7 +9,10 @@ not the file).
 * Detector metadata from the master, when present: ``pixel_mask`` (``detectorSpecific``; nonzero = bad) and
   the beam centre ``beam_center_x`` (column) / ``beam_center_y`` (row), in pixels.
 * A data file missing behind a link, or unreadable, yields one :class:`~cdinn.host.frames.Rejected` naming
-  it; the frames read before it are kept and the source reports that it did not end normally.
+  it; the frames before it are kept, the data files after it are still read, and the source reports that it
+  did not end normally.
+* An Eiger data file given alone (``*_data_NNNNNN.h5``: ``/entry/data/data`` with ``image_nr_low``) is read
+  without naming its dataset.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ import hdf5plugin  # noqa: F401  (registers the compression filters with HDF5)
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.host.decoding import frame_number
 from cdinn.host.frames import Frame, Rejected
 from cdinn.io import nexus_default_dataset
 
 BLOCK_BYTES = 32 * 2**20  # at most this much frame data is held per read
 _DATA_LINK = re.compile(r"data_\d+$")
 DETECTOR = "/entry/instrument/detector"
+EIGER_DATA = "/entry/data/data"
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,12 @@ def dataset_paths(fh: h5py.File, dataset: str | None, path: Path) -> list[str]:
     default = nexus_default_dataset(fh)
     if default:
         return [default]
+    if isinstance(fh.get(EIGER_DATA), h5py.Dataset):  # an Eiger data file on its own
+        return [EIGER_DATA]
     if "diffraction" in fh:
         return ["diffraction"]
-    raise CdinnError(f"{path}: no dataset given and no NeXus default, NXmx data_* links or 'diffraction' dataset "
-                     "found; name one as FILE:/path/to/dataset")
+    raise CdinnError(f"{path}: no dataset given and no NeXus default, NXmx data_* links, {EIGER_DATA} or "
+                     "'diffraction' dataset found; name one as FILE:/path/to/dataset")
 
 
 def open_dataset(fh: h5py.File, name: str, path: Path) -> h5py.Dataset:
@@ -99,6 +106,18 @@ def open_dataset(fh: h5py.File, name: str, path: Path) -> h5py.Dataset:
     if not isinstance(node, h5py.Dataset):
         raise CdinnError(f"{path}: {name} is not a dataset")
     return node
+
+
+def _first_number(dset: h5py.Dataset, number: int) -> int:
+    """The detector's number of a data file's first frame (its ``image_nr_low``), else ``number``;
+    CdinnError when the attribute is not a whole number that fits int64."""
+    low = dset.attrs.get("image_nr_low")
+    if low is None:
+        return number
+    try:
+        return frame_number(np.asarray(low).ravel()[0].item())
+    except (ValueError, IndexError):
+        raise CdinnError(f"{dset.file.filename}:{dset.name}: image_nr_low {low!r} is not a frame number") from None
 
 
 def _block_rows(dset: h5py.Dataset) -> int:
@@ -141,20 +160,19 @@ class Hdf5Frames:
                     if dset.ndim not in (2, 3):
                         raise CdinnError(f"{self.path}:{name}: expected frames (N, rows, cols), got {dset.shape}")
                     yield from self._frames(dset, name, number)
-                except CdinnError as exc:
+                except CdinnError as exc:  # one missing or broken data file: rejected, the next ones still read
                     self.ended_normally = False
                     yield Rejected(number, str(exc), f"{self.path}:{name}", time.time())
-                    return
-                low = dset.attrs.get("image_nr_low")
-                number = (int(low) if low is not None else number) + (len(dset) if dset.ndim == 3 else 1)
+                    number += 1
+                    continue
+                number = _first_number(dset, number) + (len(dset) if dset.ndim == 3 else 1)
 
     def _frames(self, dset: h5py.Dataset, name: str, number: int) -> Iterator[Frame]:
         label = f"{self.path}:{name}"
         if dset.ndim == 2:
             yield Frame(number, dset[()], label, time.time(), self.info.pixel_mask, self.info.beam_centre)
             return
-        low = dset.attrs.get("image_nr_low")
-        first = int(low) if low is not None else number
+        first = _first_number(dset, number)
         step = _block_rows(dset)
         for start in range(0, len(dset), step):
             try:

@@ -4,7 +4,8 @@
 ``cdinn.onnx`` (one graph, input ``diffraction`` (B, 32, 32, C) network inputs, C = 1 or 2 with the mask
 channel: :func:`cdinn.model.conventions.network_input`; outputs ``shape`` and ``phase`` in [0, 1]); each
 records the sha256 of the Keras weights it came from in its metadata, and is checked against Keras on
-simulated detector patterns.
+simulated detector patterns. The sha256 of every graph written is recorded in ``onnx.sha256.json`` beside
+them (:data:`ONNX_RECORD`), which :func:`cdinn.artefacts.verified_onnx` checks before a session is made.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from cdinn.cards import sha256
 from cdinn.errors import CdinnError
+from cdinn.io import write_json_atomic
 from cdinn.model.architectures import input_channels
 from cdinn.model.conventions import network_input
 from cdinn.model.forward import ExperimentConfig
 from cdinn.model.inference import load_network, network_folder
 from cdinn.model.simulate import broad, simulate
 
-COMBINED = "cdinn.onnx"
+COMBINED_ONNX = "cdinn.onnx"
+ONNX_RECORD = "onnx.sha256.json"
 OPSET = 17
 
 
@@ -81,7 +85,7 @@ def export_onnx(net: str = "edge", out_dir: str | os.PathLike | None = None, che
     combined = keras.Model(inputs, [models["shape"](inputs), models["phase"](inputs)], name="cdinn")
     graphs = {"shape.onnx": (models["shape"], ["shape"], {"shape": sources["shape"]}),
               "phase.onnx": (models["phase"], ["phase"], {"phase": sources["phase"]}),
-              COMBINED: (combined, ["shape", "phase"], sources)}
+              COMBINED_ONNX: (combined, ["shape", "phase"], sources)}
     check = simulate(check_patterns, seed=99, config=broad(experiment=ExperimentConfig()))
     x = network_input(check.diffraction, check.mask, input_channels(models["shape"]))
     report: dict[str, Any] = {"folder": str(out), "opset": OPSET, "max_abs_difference": {}}
@@ -92,7 +96,13 @@ def export_onnx(net: str = "edge", out_dir: str | os.PathLike | None = None, che
         keras_out = keras_out if isinstance(keras_out, list) else [keras_out]
         report["max_abs_difference"][filename] = float(max(np.abs(a - b).max() for a, b in
                                                            zip(onnx_out, keras_out, strict=True)))
+    record_onnx(out, list(graphs))
     return report
+
+
+def record_onnx(folder: str | os.PathLike, filenames: list[str]) -> None:
+    """Record the sha256 of the ONNX graphs ``filenames`` in ``folder``'s :data:`ONNX_RECORD`."""
+    write_json_atomic(Path(folder) / ONNX_RECORD, {name: sha256(Path(folder) / name) for name in filenames})
 
 
 def onnx_sources(path: str | os.PathLike) -> dict[str, str]:

@@ -13,11 +13,12 @@ Publisher (``--publish pva://PREFIX``): a pvAccess server with the channels ``PR
 
 Which network interfaces are used is EPICS's own configuration (``EPICS_PVA_ADDR_LIST``,
 ``EPICS_PVAS_INTF_ADDR_LIST``, ...); :func:`loopback_environment` gives the settings that keep everything on
-this machine.
+this machine, and the publisher applies them unless the user set any EPICS pvAccess variable.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -39,6 +40,25 @@ def loopback_environment() -> dict[str, str]:
             "EPICS_PVAS_AUTO_BEACON_ADDR_LIST": "NO"}
 
 
+EPICS_SETTINGS = ("EPICS_PVA_ADDR_LIST", "EPICS_PVA_AUTO_ADDR_LIST", "EPICS_PVAS_INTF_ADDR_LIST",
+                  "EPICS_PVAS_BEACON_ADDR_LIST", "EPICS_PVAS_AUTO_BEACON_ADDR_LIST", "EPICS_PVAS_SERVER_PORT",
+                  "EPICS_PVA_SERVER_PORT")
+
+
+def use_loopback_unless_configured() -> bool:
+    """Apply :func:`loopback_environment` to this process unless the user set any EPICS pvAccess variable
+    (then their configuration stands); True if applied. Call before the first pvAccess context is made."""
+    if any(name in os.environ for name in EPICS_SETTINGS):
+        return False
+    os.environ.update(loopback_environment())
+    return True
+
+
+def serving_interfaces() -> str:
+    """Where a pvAccess server of this process listens, in words (for the user)."""
+    return os.environ.get("EPICS_PVAS_INTF_ADDR_LIST", "every interface (EPICS's default)")
+
+
 def _pvapy():
     try:
         import pvaccess
@@ -57,6 +77,7 @@ class PvaSource:
         self.idle_timeout = idle_timeout
         self.stop = stop or threading.Event()
         self.missed = 0
+        self.ended_normally = False  # an NTNDArray channel has no end of series
         self._queue: queue.Queue = queue.Queue()
         try:
             self._channel = pva.Channel(self.channel_name, pva.PVA)
@@ -100,11 +121,13 @@ class PvaSource:
 
 
 class PvaPublisher:
-    """Serve reconstructions as NTNDArray channels ``PREFIX:amplitude``, ``PREFIX:phase``, ``PREFIX:fit``."""
+    """Serve reconstructions as NTNDArray channels ``PREFIX:amplitude``, ``PREFIX:phase``, ``PREFIX:fit``,
+    on loopback unless the user configured EPICS (:func:`use_loopback_unless_configured`)."""
 
     FIELDS = ("amplitude", "phase", "fit")
 
     def __init__(self, prefix: str, size: int = GRID):
+        use_loopback_unless_configured()
         pva, self._ad = _pvapy()
         self.prefix = prefix.removeprefix(SCHEME)
         self.channels = {f: f"{self.prefix}:{f}" for f in self.FIELDS}

@@ -12,8 +12,15 @@ every other pixel, frames that fit well are written at once and the others go to
 threads (NN-seeded ER/HIO until their fit stops improving), so the network's stream never waits for them.
 
 Setting ``stop`` (SIGINT/SIGTERM in ``cdinn run``) ends the source; frames already received are still
-processed (refinements in flight finish), then the file is closed. Invariant at the end:
-received == written + rejected.
+processed (refinements in flight finish), frames the source still held are counted as missed, then the file
+is closed. Invariant at the end: received == written + rejected + missed, where ``received`` counts every frame
+the source delivered or reported as sent. The run is complete only when the source's own end arrived and
+every frame delivered was written or rejected.
+
+Stage timings (seconds, summed over the run; ``stage_seconds`` in the summary and the output's counts):
+``preprocess`` (validation, masks, centring, crop, binning), ``network`` (the backend, the fit),
+``write`` (HDF5 and the publisher); the throughput is measured from the first frame's arrival to the last
+frame's completion, so time spent waiting for the first frame does not count.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.host.backends.base import Backend
 from cdinn.host.batch_input import stack_masks
-from cdinn.host.frames import Rejected
+from cdinn.host.frames import Rejected, Source
 from cdinn.host.preprocess import Preprocessor
 from cdinn.host.writer import RunWriter
 from cdinn.inversion import Reconstruction, network_pass, refine_frames
@@ -40,35 +47,48 @@ from cdinn.model.refine import AutoRefineConfig
 _END = object()
 
 
+STAGES = ("preprocess", "network", "write")
+
+
 @dataclass
 class RunStats:
+    """Counts, stage times (seconds) and latencies of a run; ``first``/``last``: ``time.time()`` of the
+    first frame's arrival and the last written frame's completion (None before)."""
+
     received: int = 0
     written: int = 0
     rejected: int = 0
     refined: int = 0
     missed: int = 0
     batches: int = 0
-    started: float = field(default_factory=time.monotonic)
+    first: float | None = None
+    last: float | None = None
+    stage_seconds: dict = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     latencies: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
     def counts(self) -> dict:
         return {"received": self.received, "written": self.written, "rejected": self.rejected,
-                "refined": self.refined, "missed": self.missed, "batches": self.batches}
+                "refined": self.refined, "missed": self.missed, "batches": self.batches,
+                "stage_seconds": {k: round(v, 6) for k, v in self.stage_seconds.items()}}
 
     def summary(self) -> dict:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
+        """The counts, frames/s from the first arrival to the last completion, latency percentiles (ms) and
+        each stage's time per written frame (``stage_us_per_frame``, microseconds)."""
+        elapsed = max(self.last - self.first, 1e-9) if self.first is not None and self.last is not None else 0.0
         lat = np.asarray(self.latencies) * 1e3 if self.latencies else np.zeros(1)
-        return dict(self.counts(), frames_per_s=self.written / elapsed, latency_ms_p50=float(np.percentile(lat, 50)),
-                    latency_ms_p99=float(np.percentile(lat, 99)), seconds=elapsed)
+        per_frame = {k: 1e6 * v / max(self.written, 1) for k, v in self.stage_seconds.items()}
+        return dict(self.counts(), frames_per_s=self.written / elapsed if elapsed else 0.0,
+                    latency_ms_p50=float(np.percentile(lat, 50)), latency_ms_p99=float(np.percentile(lat, 99)),
+                    seconds=elapsed, stage_us_per_frame=per_frame)
 
 
 class Runner:
     """``refiner``: automatic refinement settings (None: network only); ``refine_workers`` threads run it.
     ``publisher``: also serve every written frame (e.g. :class:`cdinn.host.pva.PvaPublisher`). ``missed``
-    counts frames a live source reports lost before they reached it (not part of received)."""
+    counts frames the source reports as sent but never delivered (part of received)."""
 
-    def __init__(self, source, backend: Backend, writer: RunWriter, preprocessor: Preprocessor, max_batch: int = 64,
-                 stop: threading.Event | None = None, progress: bool = True,
+    def __init__(self, source: Source, backend: Backend, writer: RunWriter, preprocessor: Preprocessor,
+                 max_batch: int = 64, stop: threading.Event | None = None, progress: bool = True,
                  refiner: AutoRefineConfig | None = None, refine_workers: int = 1, publisher=None):
         if max_batch < 1:
             raise CdinnError(f"max batch must be >= 1, got {max_batch}")
@@ -87,19 +107,30 @@ class Runner:
         # bounded: a file source waits for the network instead of reading the whole file into memory; a live
         # source's own buffers (ZeroMQ's high-water mark, pvapy's monitor queue) hold what arrives meanwhile
         self._queue: queue.Queue = queue.Queue(maxsize=8 * max_batch)
+        self._abandoned = threading.Event()  # the main loop failed: the reader stops waiting for room
         self._reader_error: BaseException | None = None
         self.source_ok = True  # after run(): False when the source failed or did not end normally
+        self.complete = False  # after run(): the source ended normally and every frame was accounted for
+
+    def _put(self, item) -> bool:
+        """Queue one item, waiting while the queue is full; False once the run was abandoned."""
+        while not self._abandoned.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _read(self) -> None:
         try:
             for item in self.source:
-                self._queue.put(item)
-                if self.stop.is_set():
+                if not self._put(item) or self.stop.is_set():
                     break
         except BaseException as exc:  # surfaced in the main thread after the queue drains
             self._reader_error = exc
         finally:
-            self._queue.put(_END)
+            self._put(_END)
 
     def _next_batch(self) -> tuple[list, bool]:
         """Up to max_batch items: block for the first, then take what is already queued."""
@@ -132,6 +163,9 @@ class Runner:
 
     def _process(self, items: list, bar) -> None:
         frames, inputs, masks, sigmas = [], [], [], []
+        started = time.perf_counter()
+        if self.stats.first is None and items:
+            self.stats.first = min(item.arrival for item in items)
         for item in items:
             self.stats.received += 1
             if isinstance(item, Rejected):
@@ -149,7 +183,10 @@ class Runner:
         if frames:
             patterns = np.stack(inputs)
             mask = stack_masks(masks, patterns.shape[1:])
+            ready = time.perf_counter()
+            self.stats.stage_seconds["preprocess"] += ready - started
             record = network_pass(self.backend, patterns, mask, self.refiner is not None, np.array(sigmas))
+            self.stats.stage_seconds["network"] += time.perf_counter() - ready
             self.stats.batches += 1
             bad = record.fit > self.refiner.threshold if self.refiner else np.zeros(len(frames), bool)
             good = np.flatnonzero(~bad)
@@ -164,10 +201,13 @@ class Runner:
 
     def _write(self, record: Reconstruction, frames: list) -> None:
         with self._write_lock:
+            started = time.perf_counter()
             done = time.time()
             self.writer.write(record, frames, done)
             if self.publisher is not None:
                 self.publisher.publish([f.number for f in frames], record.amplitude, record.phase, record.fit)
+            self.stats.stage_seconds["write"] += time.perf_counter() - started
+            self.stats.last = done
             self.stats.written += len(frames)
             self.stats.refined += int(np.sum(record.refined))
             self.stats.latencies.extend(done - f.arrival for f in frames)
@@ -192,10 +232,10 @@ class Runner:
         reader = threading.Thread(target=self._read, name="cdinn-reader", daemon=True)
         reader.start()
         bar = tqdm(unit="frame", desc="cdinn run", disable=not self.progress, file=sys.stderr, mininterval=0.5)
+        drained = False
         try:
-            ended = False
-            while not ended:
-                items, ended = self._next_batch()
+            while not drained:
+                items, drained = self._next_batch()
                 before = self.stats.received
                 self._process(items, bar)
                 bar.update(self.stats.received - before)
@@ -207,12 +247,15 @@ class Runner:
             errors = self._finish_refinement()
             bar.close()
             self.stop.set()
-            close = getattr(self.source, "close", None)
-            if close:
-                close()
-            self.source_ok = self._reader_error is None and getattr(self.source, "ended_normally", True)
-            self.stats.missed = getattr(self.source, "missed", 0)
-            self.writer.close(self.stats.counts(), complete=self.source_ok and not errors)
+            self._abandoned.set()
+            reader.join(timeout=30)  # the source's generator ends (and counts what it still held) before closing
+            self.source.close()
+            self.source_ok = self._reader_error is None and not reader.is_alive() and self.source.ended_normally
+            self.stats.missed = self.source.missed
+            self.stats.received += self.stats.missed
+            accounted = self.stats.received == self.stats.written + self.stats.rejected + self.stats.missed
+            self.complete = drained and self.source_ok and not errors and accounted
+            self.writer.close(self.stats.counts(), complete=self.complete)
         if errors:
             raise CdinnError(f"refinement failed: {errors[0]}")
         if self._reader_error is not None:

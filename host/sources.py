@@ -4,23 +4,19 @@ frame block (``.npy`` memory-mapped), so memory does not grow with the file; eac
 stamped when it is read. A file source whose file could not be read (or whose data file is missing) keeps
 the frames read so far and sets ``ended_normally = False``.
 
-ZeroMQ: the DECTRIS stream v1 and v2 formats (:mod:`cdinn.host.dectris`) or cdinn's own, detected from the
-first message (or named with ``format``). cdinn's own format (one multipart message per frame, see
-``cdinn stream-sim``):
+Folders and globs are read in natural order (``scan_9.tif`` before ``scan_10.tif``), so an areaDetector
+TIFF series (one ``.tif`` per frame, read with tifffile) comes in the order it was recorded.
 
-* part 1: UTF-8 JSON header ``{"frame": <int>, "shape": [rows, cols], "dtype": "<numpy dtype str>"}``;
-* part 2: the raw frame bytes, C order, ``rows * cols * itemsize`` long.
-
-A header ``{"end": true}`` (single part) ends the stream for one consumer. Anything else (bad JSON, a
-missing part, a size that does not match the header) becomes a :class:`~cdinn.host.frames.Rejected`.
-Every source is an iterator; :meth:`close` releases what it holds. ``stop`` (a ``threading.Event``) ends
-the live sources early.
+ZeroMQ: the DECTRIS stream v1 and v2 formats (:mod:`cdinn.host.dectris`) or cdinn's own
+(:mod:`cdinn.host.decoding`), detected from the first message (or named with ``format``); a decoder per
+format, found by name in :data:`DECODERS`. Every source keeps the :class:`~cdinn.host.frames.Source`
+contract; ``stop`` (a ``threading.Event``) ends the live sources early.
 """
 
 from __future__ import annotations
 
 import glob
-import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -29,10 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from cdinn.errors import CdinnError
-from cdinn.host.dectris import END, Stream1Decoder, Stream2Decoder, detect_format
-from cdinn.host.frames import Frame, Rejected
+from cdinn.host.decoding import END, MAX_FRAME_BYTES, CdinnDecoder, SeriesDecoder
+from cdinn.host.dectris import Stream1Decoder, Stream2Decoder, detect_format
+from cdinn.host.frames import Frame, Rejected, Source
 from cdinn.host.hdf5_frames import Hdf5Frames
 from cdinn.io import HDF5_SUFFIXES, split_spec
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+FRAME_SUFFIXES = (".npy", *HDF5_SUFFIXES, *TIFF_SUFFIXES)
 
 Item = Frame | Rejected
 
@@ -50,6 +50,46 @@ def _npy_frames(path: Path, first_number: int) -> Iterator[Item]:
         yield Frame(first_number + i, np.array(array[i]), str(path), time.time())
 
 
+def _tiff_frames(path: Path, first_number: int) -> Iterator[Item]:
+    """The pages of a TIFF file (areaDetector NDFileTIFF writes one frame per file), one frame each."""
+    import tifffile
+
+    try:
+        tif = tifffile.TiffFile(path)
+    except (OSError, ValueError, tifffile.TiffFileError) as exc:
+        raise CdinnError(f"{path}: not a readable TIFF file ({str(exc).splitlines()[0]})") from None
+    with tif:
+        if not len(tif.pages):
+            raise CdinnError(f"{path}: a TIFF file without a readable image")
+        for i, page in enumerate(tif.pages):
+            try:
+                frame = page.asarray()
+            except Exception as exc:  # noqa: BLE001 - tifffile and its codecs raise many types on a corrupt page
+                raise CdinnError(f"{path}: page {i} cannot be read ({type(exc).__name__}: {exc})") from None
+            if frame.ndim != 2:
+                raise CdinnError(f"{path}: page {i} has shape {frame.shape}, not a 2-D frame")
+            yield Frame(first_number + i, frame, str(path), time.time())
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders the numbers inside names by value (``scan_9`` before ``scan_10``)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def expand_files(path: Path) -> list[str]:
+    """The files a path names, in natural order: a glob's matches, a folder's frame files (``.npy``, HDF5,
+    TIFF; hidden ones skipped), or the path itself."""
+    if glob.has_magic(str(path)):
+        files = glob.glob(str(path))
+    elif path.is_dir():
+        files = [str(p) for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
+        if not files:
+            raise CdinnError(f"folder {path} holds no frame files ({', '.join(FRAME_SUFFIXES)})")
+    else:
+        return [str(path)]
+    return sorted(files, key=natural_key)
+
+
 class _SpecReader:
     """The frames of file specs one after another, numbered on from each other; remembers whether every
     file ended normally."""
@@ -60,6 +100,7 @@ class _SpecReader:
 
     def frames(self, spec: str) -> Iterator[Item]:
         path, dataset = split_spec(spec)
+        reader = None
         try:
             if not path.exists():
                 raise CdinnError(f"input file not found: {path}")
@@ -67,15 +108,17 @@ class _SpecReader:
                 if dataset:
                     raise CdinnError(f"{path}: a .npy file has no dataset paths")
                 items = _npy_frames(path, self.next_number)
+            elif path.suffix.lower() in TIFF_SUFFIXES:
+                items = _tiff_frames(path, self.next_number)
             elif path.suffix.lower() in HDF5_SUFFIXES or dataset:
                 reader = Hdf5Frames(path, dataset)
                 items = reader.iter(self.next_number)
             else:
-                raise CdinnError(f"{path}: unknown input format (use .npy or HDF5: {', '.join(HDF5_SUFFIXES)})")
+                raise CdinnError(f"{path}: unknown input format (use .npy, TIFF or HDF5: {', '.join(HDF5_SUFFIXES)})")
             for item in items:
                 self.next_number = max(self.next_number, item.number + 1)
                 yield item
-            if path.suffix != ".npy" and not reader.ended_normally:
+            if reader is not None and not reader.ended_normally:
                 self.ended_normally = False
         except CdinnError as exc:
             self.ended_normally = False
@@ -84,15 +127,18 @@ class _SpecReader:
 
 
 class FileSource:
-    """Frames from one or more files (``.npy`` or HDF5, a glob allowed), numbered consecutively (HDF5 data
-    files that record ``image_nr_low``: by the detector's numbers)."""
+    """Frames from one or more files (``.npy``, TIFF or HDF5; a glob or a folder allowed, read in natural
+    order), numbered consecutively (HDF5 data files that record ``image_nr_low``: by the detector's numbers).
+    Ends normally when the last file ended normally and none failed."""
+
+    missed = 0
 
     def __init__(self, spec: str):
         path, dataset = split_spec(spec)
-        files = sorted(glob.glob(str(path))) if glob.has_magic(str(path)) else [str(path)]
+        files = expand_files(path)
         if not files:
             raise CdinnError(f"no input files match {path}")
-        self.specs = [f"{f}:{dataset}" if dataset else f for f in files]
+        self.specs = [f"{f}:{dataset}" if dataset and not f.endswith((".npy", *TIFF_SUFFIXES)) else f for f in files]
         self._reader = _SpecReader()
 
     @property
@@ -111,8 +157,12 @@ class DirectorySource:
     """Frames from files that appear in a folder (``*.npy`` and HDF5), oldest first, each read once.
 
     Files are picked up once their size has been stable for one poll (so half-written files are not read).
-    Ends when ``stop`` is set or after ``idle_timeout`` seconds without a new file (None: never).
+    Ends when ``stop`` is set or after ``idle_timeout`` seconds without a new file (None: never); a watched
+    folder has no end of its own, so it never ``ended_normally``.
     """
+
+    ended_normally = False
+    missed = 0
 
     def __init__(self, folder: str, dataset: str | None = None, poll: float = 0.2,
                  idle_timeout: float | None = None, stop: threading.Event | None = None):
@@ -126,8 +176,8 @@ class DirectorySource:
 
     def _ready_files(self) -> list[Path]:
         ready = []
-        candidates = [p for p in self.folder.iterdir() if p.suffix == ".npy" or p.suffix.lower() in HDF5_SUFFIXES]
-        for p in sorted(candidates, key=lambda p: (p.stat().st_mtime, p.name)):
+        candidates = [p for p in self.folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
+        for p in sorted(candidates, key=lambda p: (p.stat().st_mtime, natural_key(p.name))):
             if p.name in self._seen or p.name.startswith("."):
                 continue
             size = p.stat().st_size
@@ -143,7 +193,7 @@ class DirectorySource:
             files = self._ready_files()
             for path in files:
                 self._seen.add(path.name)
-                spec = f"{path}:{self.dataset}" if self.dataset and path.suffix != ".npy" else str(path)
+                spec = f"{path}:{self.dataset}" if self.dataset and path.suffix.lower() in HDF5_SUFFIXES else str(path)
                 yield from reader.frames(spec)
             if files:
                 last_new = time.monotonic()
@@ -155,52 +205,24 @@ class DirectorySource:
         self.stop.set()
 
 
-def decode_message(parts: list[bytes], source: str) -> Item | str:
-    """One cdinn-format ZeroMQ multipart message -> Frame, Rejected, or END for the end-of-stream marker."""
-    now = time.time()
-    try:
-        header = json.loads(parts[0].decode("utf-8"))
-        if not isinstance(header, dict):
-            raise ValueError("header is not a JSON object")
-    except (UnicodeDecodeError, ValueError) as exc:
-        return Rejected(-1, f"corrupt message header ({exc})", source, now)
-    if header.get("end"):
-        return END
-    number = header.get("frame", -1)
-    try:
-        number = int(number)
-        shape = tuple(int(v) for v in header["shape"])
-        dtype = np.dtype(header["dtype"])
-        if len(parts) != 2:
-            raise ValueError(f"expected 2 message parts, got {len(parts)}")
-        if len(parts[1]) != int(np.prod(shape)) * dtype.itemsize:
-            raise ValueError(f"payload of {len(parts[1])} bytes does not match shape {shape} and dtype {dtype}")
-        data = np.frombuffer(parts[1], dtype=dtype).reshape(shape)
-    except (KeyError, TypeError, ValueError) as exc:
-        return Rejected(number if isinstance(number, int) else -1, f"corrupt message ({exc})", source, now)
-    return Frame(number, data, source, now)
-
-
 STREAM_FORMATS = ("auto", "cdinn", "dectris-v1", "dectris-v2")
-
-
-def _decoder(fmt: str, source: str):
-    if fmt == "dectris-v1":
-        return Stream1Decoder(source)
-    if fmt == "dectris-v2":
-        return Stream2Decoder(source)
-    return lambda parts: decode_message(parts, source)
+DECODERS: dict[str, type[SeriesDecoder]] = {"cdinn": CdinnDecoder, "dectris-v1": Stream1Decoder,
+                                            "dectris-v2": Stream2Decoder}
 
 
 class ZmqSource:
     """Frames from a ZeroMQ PULL (load-balanced between consumers) or SUB (every consumer gets all) socket.
 
-    ``format``: 'auto' (detected from the first message), 'cdinn', 'dectris-v1' or 'dectris-v2'. Ends on the
-    end-of-stream / end-of-series message, when ``stop`` is set, or after ``idle_timeout`` seconds of silence.
+    ``format``: 'auto' (detected from the first message), 'cdinn', 'dectris-v1' or 'dectris-v2';
+    ``max_frame_bytes``: the largest frame a message may decode to; ``channel``: the threshold of
+    multi-channel stream v2 images (default: the first). Ends normally on the end-of-stream / end-of-series
+    message; otherwise when ``stop`` is set or after ``idle_timeout`` seconds of silence, and then the messages
+    still buffered in the socket are drained and counted as ``missed``.
     """
 
     def __init__(self, endpoint: str, mode: str = "pull", bind: bool = False, idle_timeout: float | None = None,
-                 stop: threading.Event | None = None, stream_format: str = "auto"):
+                 stop: threading.Event | None = None, stream_format: str = "auto",
+                 max_frame_bytes: int = MAX_FRAME_BYTES, channel: str | None = None):
         import zmq
 
         if mode not in ("pull", "sub"):
@@ -209,7 +231,10 @@ class ZmqSource:
             raise CdinnError(f"stream format must be one of {STREAM_FORMATS}, got {stream_format!r}")
         self.format = stream_format
         self.endpoint, self.idle_timeout = endpoint, idle_timeout
+        self.max_frame_bytes, self.channel = max_frame_bytes, channel
         self.stop = stop or threading.Event()
+        self.ended_normally = False
+        self.missed = 0
         self._ctx: zmq.Context = zmq.Context.instance()
         self._socket = self._ctx.socket(zmq.PULL if mode == "pull" else zmq.SUB)
         if mode == "sub":
@@ -220,29 +245,46 @@ class ZmqSource:
         except zmq.ZMQError as exc:
             raise CdinnError(f"cannot {'bind' if bind else 'connect'} ZeroMQ socket {endpoint}: {exc}") from None
 
+    def _decoder(self, parts: list[bytes]) -> SeriesDecoder:
+        if self.format == "auto":
+            self.format = detect_format(parts)
+        return DECODERS[self.format](self.endpoint, self.max_frame_bytes, self.channel)
+
     def __iter__(self) -> Iterator[Item]:
         import zmq
 
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
         last = time.monotonic()
-        decode = None
-        while not self.stop.is_set():
-            if not poller.poll(100):
-                if self.idle_timeout is not None and time.monotonic() - last > self.idle_timeout:
+        decode: SeriesDecoder | None = None
+        try:
+            while not self.stop.is_set():
+                if not poller.poll(100):
+                    if self.idle_timeout is not None and time.monotonic() - last > self.idle_timeout:
+                        return
+                    continue
+                last = time.monotonic()
+                parts = self._socket.recv_multipart()
+                decode = decode or self._decoder(parts)
+                item = decode(parts)
+                if item is END:
+                    self.ended_normally = True
                     return
-                continue
-            last = time.monotonic()
-            parts = self._socket.recv_multipart()
-            if decode is None:
-                if self.format == "auto":
-                    self.format = detect_format(parts)
-                decode = _decoder(self.format, self.endpoint)
-            item = decode(parts)
-            if item is END:
-                return
-            if item is not None:
-                yield item
+                if item is not None:
+                    yield item
+        finally:
+            if not self.ended_normally:
+                self._drain(decode)
+
+    def _drain(self, decode: SeriesDecoder | None) -> None:
+        """Count the frames still buffered in the socket (decoded, so headers and end markers are not counted)
+        as missed: the run stopped before they were read."""
+        import zmq
+
+        while not self._socket.closed and self._socket.poll(0):
+            parts = self._socket.recv_multipart(zmq.NOBLOCK)
+            decode = decode or self._decoder(parts)
+            self.missed += isinstance(decode(parts), Frame | Rejected)
 
     def close(self) -> None:
         self.stop.set()
@@ -250,7 +292,8 @@ class ZmqSource:
 
 
 def open_source(spec: str, idle_timeout: float | None = None, stop: threading.Event | None = None,
-                zmq_mode: str = "pull", zmq_bind: bool = False, stream_format: str = "auto"):
+                zmq_mode: str = "pull", zmq_bind: bool = False, stream_format: str = "auto",
+                max_frame_bytes: int = MAX_FRAME_BYTES, channel: str | None = None) -> Source:
     """A source from a spec: ``pva://CHANNEL`` (EPICS pvAccess NTNDArray), ``tcp://``/``ipc://`` (ZeroMQ),
     an existing folder (watched), else files."""
     if spec.startswith("pva://"):
@@ -258,7 +301,7 @@ def open_source(spec: str, idle_timeout: float | None = None, stop: threading.Ev
 
         return PvaSource(spec, idle_timeout, stop)
     if spec.startswith(("tcp://", "ipc://", "inproc://")):
-        return ZmqSource(spec, zmq_mode, zmq_bind, idle_timeout, stop, stream_format)
+        return ZmqSource(spec, zmq_mode, zmq_bind, idle_timeout, stop, stream_format, max_frame_bytes, channel)
     path, dataset = split_spec(spec)
     if path.is_dir():
         return DirectorySource(str(path), dataset, idle_timeout=idle_timeout, stop=stop)

@@ -7,6 +7,7 @@ model card); ``net`` may also be a folder holding such a pair. The public API (`
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,16 +23,21 @@ DEFAULT_NET = "robust"
 
 
 def network_folder(net: str) -> Path:
-    """The folder of a named network set ('default', 'paper', 'edge') or a user folder."""
-    name = DEFAULT_NET if net == "default" else net
-    folder = WEIGHTS_DIR / name
+    """The folder of a network set: a shipped name ('default', 'robust', 'paper', 'edge', ...; a plain name
+    only ever means a shipped set) or, when ``net`` looks like a path (it holds a path separator or starts
+    with '.' or '~'), that folder."""
+    looks_like_path = "/" in net or os.sep in net or net.startswith((".", "~"))
+    if not looks_like_path:
+        folder = WEIGHTS_DIR / (DEFAULT_NET if net == "default" else net)
+        if net and folder.is_dir():
+            return folder
+        known = sorted(p.name for p in WEIGHTS_DIR.iterdir() if p.is_dir()) if WEIGHTS_DIR.is_dir() else []
+        raise CdinnError(f"no shipped network set {net!r} (shipped: {', '.join(known)}); name a folder as a path, "
+                         f"e.g. ./{net}")
+    folder = Path(net).expanduser()
     if folder.is_dir():
         return folder
-    folder = Path(net)
-    if folder.is_dir():
-        return folder
-    known = sorted(p.name for p in WEIGHTS_DIR.iterdir() if p.is_dir()) if WEIGHTS_DIR.is_dir() else []
-    raise CdinnError(f"no network set {net!r}: not a shipped name {known} nor a folder")
+    raise CdinnError(f"network set folder not found: {net}")
 
 
 @lru_cache(maxsize=8)

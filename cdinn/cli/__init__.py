@@ -60,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cdinn: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, a read-only folder, ... outside the paths the stages check themselves
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"cdinn: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a defect: one line for the user, the traceback with CDINN_DEBUG=1
+        if os.environ.get("CDINN_DEBUG"):
+            raise
+        print(f"cdinn: internal error: {type(exc).__name__}: {exc} (CDINN_DEBUG=1 shows the traceback; please "
+              "report it)", file=sys.stderr)
+        return 1
     return 0
 
 

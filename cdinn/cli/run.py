@@ -13,6 +13,7 @@ BACKEND_OPTIONS = ("threads", "project", "quantized", "bitstream")  # passed to 
 
 def run_arguments(p: argparse.ArgumentParser) -> None:
     from cdinn.host.backends import BACKENDS
+    from cdinn.host.decoding import MAX_FRAME_BYTES
     from cdinn.host.preprocess import PreprocessConfig
 
     p.add_argument("--source", required=True, help="FILE.npy, FILE.h5[:/dataset], an NXmx master, a glob, a "
@@ -39,11 +40,21 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("auto", "cdinn", "dectris-v1", "dectris-v2"), default="auto",
                    help="ZeroMQ message format: detected from the first message, or DECTRIS stream v1 (multipart "
                    "JSON), stream v2 (CBOR), or cdinn's own (cdinn stream-sim) (default: auto)")
+    p.add_argument("--channel", help="DECTRIS stream v2: the threshold channel of multi-threshold images to use "
+                   "(default: the first)")
+    p.add_argument("--max-frame-mb", type=float, default=MAX_FRAME_BYTES / 1e6,
+                   help="largest frame (MB, decoded) a stream message may claim; larger ones are rejected before "
+                   "anything is allocated (default: four 32-bit frames of a 16M Eiger; after a start message "
+                   "also at most 8 bytes a pixel of the image size it announces)")
+    p.add_argument("--allow-partial", action="store_true", help="exit 0 although the source did not reach its "
+                   "own end (idle timeout, SIGINT/SIGTERM, a lost sender; watched folders and pvAccess have no "
+                   "end): the output is still marked complete=False and the counts say what was missed")
     p.add_argument("--quiet", action="store_true", help="no live progress line")
 
 
 def run_run(args: argparse.Namespace) -> None:
     import signal
+    import sys
     import threading
 
     from cdinn.host.backends import get_backend
@@ -58,17 +69,21 @@ def run_run(args: argparse.Namespace) -> None:
     refiner = AutoRefineConfig() if args.refine == "auto" else None
     pre_cfg = config_from(PreprocessConfig, args, output_size=OVERSAMPLED_GRID if refiner else GRID)
     stop = threading.Event()
+    if not args.max_frame_mb > 0:
+        raise CdinnError(f"--max-frame-mb must be > 0, got {args.max_frame_mb}")
     source = open_source(args.source, idle_timeout=args.idle_timeout, stop=stop, zmq_mode=args.zmq_mode,
-                         zmq_bind=args.zmq_bind, stream_format=args.format)
+                         zmq_bind=args.zmq_bind, stream_format=args.format,
+                         max_frame_bytes=int(args.max_frame_mb * 1e6), channel=args.channel)
     writer = RunWriter(args.out, dict(backend.provenance(), command=command_line(args), source=args.source),
                        pre_cfg.as_dict())
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     publisher = None
     if args.publish:
-        from cdinn.host.pva import PvaPublisher
+        from cdinn.host.pva import PvaPublisher, serving_interfaces
 
         publisher = PvaPublisher(args.publish)
+        print(f"cdinn: serving {', '.join(publisher.channels.values())} on {serving_interfaces()}", file=sys.stderr)
     runner = Runner(source, backend, writer, Preprocessor(pre_cfg), max_batch=args.max_batch, stop=stop,
                     progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers, publisher=publisher)
     try:
@@ -76,13 +91,15 @@ def run_run(args: argparse.Namespace) -> None:
     finally:
         if publisher is not None:
             publisher.close()
-    print(f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']} "
-          f"({summary['refined']} refined; {summary['missed']} missed by the source); "
-          f"{summary['frames_per_s']:.0f} frames/s; latency p50 {summary['latency_ms_p50']:.2f} ms, "
-          f"p99 {summary['latency_ms_p99']:.2f} ms -> {args.out}")
-    if not runner.source_ok:
-        raise CdinnError(f"the source did not end normally (see the rejections above); the {summary['written']} "
-                         f"frames written are kept in {args.out}, marked incomplete")
+    stages = ", ".join(f"{k} {v:.0f}" for k, v in summary["stage_us_per_frame"].items())
+    print(f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']} + "
+          f"missed {summary['missed']} ({summary['refined']} refined); {summary['frames_per_s']:.0f} frames/s "
+          f"(first frame to last); latency p50 {summary['latency_ms_p50']:.2f} ms, p99 "
+          f"{summary['latency_ms_p99']:.2f} ms; us/frame: {stages} -> {args.out}")
+    if not runner.complete and not (args.allow_partial and summary["written"]):
+        raise CdinnError(f"the source did not reach its own end (idle timeout, a signal, a lost sender or a failed "
+                         f"file; see above); the {summary['written']} frames written are kept in {args.out}, marked "
+                         "complete=False (--allow-partial: exit 0 for such runs)")
     if summary["written"] == 0:
         raise CdinnError(f"no frame was reconstructed: all {summary['received']} frames received were rejected")
 

@@ -15,6 +15,7 @@ from cdinn.artefacts import (
     verified_onnx,
 )
 from cdinn.errors import CdinnError
+from cdinn.host.onnx_export import onnx_sources
 from cdinn.model.inference import DEFAULT_NET, WEIGHTS_DIR
 
 
@@ -35,11 +36,48 @@ def test_an_onnx_export_must_come_from_the_sets_own_weights(tmp_path):
     copy = tmp_path / "edge"
     shutil.copytree(WEIGHTS_DIR / "edge", copy)
     shutil.copy(WEIGHTS_DIR / "paper" / "cdinn.onnx", copy / "cdinn.onnx")  # another set's export
+    with pytest.raises(CdinnError, match="does not match the sha256 its export recorded"):
+        verified_onnx(str(copy))
+    shutil.copy(WEIGHTS_DIR / "paper" / "onnx.sha256.json", copy / "onnx.sha256.json")  # with its record
     with pytest.raises(CdinnError, match="exported from other shape weights"):
         verified_onnx(str(copy))
     (copy / "cdinn.onnx").unlink()
     with pytest.raises(CdinnError, match="no ONNX export"):
         verified_onnx(str(copy))
+
+
+def test_a_tampered_onnx_graph_is_refused_before_a_session_is_made(tmp_path):
+    import onnx
+
+    copy = tmp_path / "edge"
+    shutil.copytree(WEIGHTS_DIR / "edge", copy)
+    model = onnx.load(str(copy / "cdinn.onnx"))
+    kernel = next(t for t in model.graph.initializer if len(t.raw_data) > 64)
+    kernel.raw_data = bytes(b ^ 0x80 if i % 4 == 3 else b for i, b in enumerate(kernel.raw_data))  # negated floats
+    onnx.save(model, str(copy / "cdinn.onnx"))  # metadata (the Keras networks' sha256) kept
+    assert onnx_sources(copy / "cdinn.onnx") == onnx_sources(WEIGHTS_DIR / "edge" / "cdinn.onnx")
+    with pytest.raises(CdinnError, match="changed or corrupt"):
+        verified_onnx(str(copy))
+    (copy / "onnx.sha256.json").unlink()
+    with pytest.raises(CdinnError, match="ONNX record not found"):
+        verified_onnx(str(copy))
+
+
+def test_an_emulation_library_outside_its_project_is_refused_before_it_is_loaded(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "evil.so").write_bytes(b"not loaded")
+    (project / "manifest.json").write_text(json.dumps({"nets": ["phase", "shape"], "library": "../evil.so",
+                                                       "project": "p", "input_size": 1024,
+                                                       "output_sizes": [1024, 1024]}))
+    with pytest.raises(CdinnError, match="lies outside the project folder"):
+        verified_firmware(project)
+    (project / "lib.so").symlink_to(tmp_path / "evil.so")  # a link out of the project counts as outside
+    (project / "manifest.json").write_text(json.dumps({"nets": ["phase", "shape"], "library": "lib.so",
+                                                       "project": "p", "input_size": 1024,
+                                                       "output_sizes": [1024, 1024]}))
+    with pytest.raises(CdinnError, match="lies outside the project folder"):
+        verified_firmware(project)
 
 
 def test_a_firmware_manifest_must_stream_both_networks(tmp_path):

@@ -73,7 +73,10 @@ def test_cdinn_run_reconstructs_an_eiger_simulator_series(tmp_path, patterns):
         run = subprocess.Popen([str(BIN / "cdinn"), "run", "--source", f"tcp://127.0.0.1:{stream}", "--crop", "256",
                                 "--net", "edge", "--idle-timeout", "60", "--out", str(out), "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3)  # the runner connects its PULL socket
+        deadline = time.monotonic() + 60
+        while not out.exists() and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.1)  # the output is created once the runner's PULL socket is connected
+        time.sleep(1)
         _rest(base, "command/arm")
         _rest(base, "command/trigger")
         _rest(base, "command/disarm")
@@ -81,7 +84,7 @@ def test_cdinn_run_reconstructs_an_eiger_simulator_series(tmp_path, patterns):
     finally:
         sim.terminate()
         sim.wait(timeout=30)
-    assert run.returncode == 0, stderr
+    assert run.returncode == 0, stdout + stderr
     assert f"received {n} = written {n} + rejected 0" in stdout
     with h5py.File(out) as fh:
         assert fh["frame_number"][()].tolist() == list(range(n)) and fh.attrs["complete"]

@@ -161,21 +161,35 @@ def test_the_nxmx_pixel_mask_reaches_the_mask_input_networks(tmp_path, patterns)
     assert np.abs(unmasked.amplitude - direct.amplitude).max() > 0.05
 
 
-def test_a_missing_data_file_keeps_the_frames_read_and_fails_the_run(tmp_path, patterns):
+def test_a_missing_middle_data_file_is_rejected_and_the_next_ones_are_still_read(tmp_path, patterns):
     frames = _detector_frames(patterns)
     master = write_eiger(tmp_path / "eiger", frames, per_file=10, missing=1)
     runner, summary = _run(str(master), tmp_path / "out.h5")
-    assert summary["written"] == 10 and summary["rejected"] == 1 and not runner.source_ok
+    assert summary["written"] == 14 and summary["rejected"] == 1 and not runner.source_ok and not runner.complete
     with h5py.File(tmp_path / "out.h5") as fh:
-        assert not fh.attrs["complete"] and fh["amplitude"].shape[0] == 10
+        assert not fh.attrs["complete"] and fh["amplitude"].shape[0] == 14
+        assert fh["frame_number"][:].tolist() == [*range(1, 11), *range(21, 25)]  # the detector's numbers
         reason = fh["rejected/reason"][0].decode()
         assert "series_data_000002.h5" in reason
     out = tmp_path / "cli.h5"
     run = subprocess.run([CDINN, "run", "--source", str(master), "--out", str(out), "--net", "edge", "--quiet"],
                          capture_output=True, text=True)
-    assert run.returncode == 2 and "did not end normally" in run.stderr.strip().splitlines()[-1]
+    assert run.returncode == 2 and "did not reach its own end" in run.stderr.strip().splitlines()[-1]
     with h5py.File(out) as fh:
-        assert fh["amplitude"].shape[0] == 10 and json.loads(fh.attrs["counts"])["written"] == 10
+        assert fh["amplitude"].shape[0] == 14 and json.loads(fh.attrs["counts"])["written"] == 14
+    partial = subprocess.run([CDINN, "run", "--source", str(master), "--out", str(tmp_path / "partial.h5"), "--net",
+                              "edge", "--quiet", "--allow-partial"], capture_output=True, text=True)
+    assert partial.returncode == 0, partial.stderr
+    with h5py.File(tmp_path / "partial.h5") as fh:
+        assert not fh.attrs["complete"]
+
+
+def test_an_eiger_data_file_given_alone_is_read_by_its_layout(tmp_path, patterns):
+    frames = _detector_frames(patterns)
+    write_eiger(tmp_path / "eiger", frames, per_file=10)
+    items = list(FileSource(str(tmp_path / "eiger" / "series_data_000002.h5")))
+    assert [f.number for f in items] == list(range(11, 21))  # image_nr_low, as the detector numbered them
+    assert np.array_equal(np.stack([f.data for f in items]), frames[10:20])
 
 
 def test_the_nexus_default_signal_is_followed_through_an_external_link(tmp_path, patterns):

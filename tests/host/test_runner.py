@@ -93,14 +93,16 @@ def test_onnx_export_matches_keras_and_stale_exports_are_refused(tmp_path):
 
     report = export_onnx("edge", tmp_path / "onnx", check_patterns=16)
     assert all(v < 1e-4 for v in report["max_abs_difference"].values())
-    assert {p.name for p in (tmp_path / "onnx").iterdir()} >= {"shape.onnx", "phase.onnx", "cdinn.onnx"}
+    assert {p.name for p in (tmp_path / "onnx").iterdir()} >= {"shape.onnx", "phase.onnx", "cdinn.onnx",
+                                                               "onnx.sha256.json"}
     import shutil
 
     from cdinn.model.inference import WEIGHTS_DIR
 
     stale = tmp_path / "stale"
     shutil.copytree(WEIGHTS_DIR / "edge", stale)
-    shutil.copy(WEIGHTS_DIR / "paper" / "cdinn.onnx", stale / "cdinn.onnx")
+    for name in ("cdinn.onnx", "onnx.sha256.json"):  # another set's export with its record
+        shutil.copy(WEIGHTS_DIR / "paper" / name, stale / name)
     with pytest.raises(CdinnError, match="exported from other"):
         get_backend("onnx", net=str(stale))
 
@@ -154,13 +156,14 @@ def _interrupt_live_run(tmp_path, patterns, endpoint, out, sig) -> subprocess.Po
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_mid_run_leaves_a_complete_valid_file(tmp_path, patterns, free_tcp_endpoint, sig):
+def test_signal_mid_run_leaves_a_valid_file_marked_incomplete(tmp_path, patterns, free_tcp_endpoint, sig):
     out = tmp_path / "live.h5"
     runner = _interrupt_live_run(tmp_path, patterns, free_tcp_endpoint, out, sig)
-    assert runner.returncode == 0
+    assert runner.returncode == 2  # the series' end never came: not a complete run
     with h5py.File(out) as fh:
         counts = json.loads(fh.attrs["counts"])
-        assert fh.attrs["complete"] and counts["received"] == counts["written"] + counts["rejected"]
+        assert not fh.attrs["complete"]
+        assert counts["received"] == counts["written"] + counts["rejected"] + counts["missed"]
         numbers = fh["frame_number"][()]
         assert len(numbers) == counts["written"] >= 30 and numbers.tolist() == list(range(len(numbers)))
         assert fh["amplitude"].shape[0] == fh["phase"].shape[0] == len(numbers)

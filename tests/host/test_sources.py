@@ -1,13 +1,14 @@
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cdinn.errors import CdinnError
-from cdinn.host.dectris import END
+from cdinn.host.decoding import END, CdinnDecoder
 from cdinn.host.frames import Frame, Rejected
-from cdinn.host.sources import DirectorySource, FileSource, ZmqSource, decode_message, open_source
+from cdinn.host.sources import DirectorySource, FileSource, ZmqSource, open_source
 from cdinn.host.stream_sim import END_MESSAGE, frame_message, stream
 from cdinn.io import write_arrays
 
@@ -49,15 +50,16 @@ def test_watched_directory_picks_up_files_as_they_appear(tmp_path):
 
 
 def test_decode_message_formats():
+    decode_message = CdinnDecoder("x")
     frame = np.arange(6, dtype=np.uint16).reshape(2, 3)
-    item = decode_message(frame_message(7, frame), "x")
+    item = decode_message(frame_message(7, frame))
     assert isinstance(item, Frame) and item.number == 7 and np.array_equal(item.data, frame)
-    assert decode_message(END_MESSAGE, "x") is END
-    assert "corrupt message header" in decode_message([b"{not json"], "x").reason
+    assert decode_message(END_MESSAGE) is END
+    assert "corrupt cdinn stream message (JSONDecodeError" in decode_message([b"{not json"]).reason
     bad = frame_message(3, frame)
-    assert "does not match shape" in decode_message([bad[0], bad[1][:-2]], "x").reason
-    assert decode_message([bad[0], bad[1][:-2]], "x").number == 3
-    assert "expected 2 message parts" in decode_message([bad[0]], "x").reason
+    assert "does not match shape" in decode_message([bad[0], bad[1][:-2]]).reason
+    assert decode_message([bad[0], bad[1][:-2]]).number == 3
+    assert "expected 2 message parts" in decode_message([bad[0]]).reason
 
 
 def test_zeromq_stream_on_loopback(free_tcp_endpoint):
@@ -78,3 +80,48 @@ def test_bad_zeromq_settings(free_tcp_endpoint):
         ZmqSource(free_tcp_endpoint, "req")
     with pytest.raises(CdinnError, match="cannot connect"):
         ZmqSource("tcp://127.0.0.1:notaport", "pull")
+
+
+def test_an_areadetector_tiff_series_is_read_in_natural_order(tmp_path):
+    import tifffile
+
+    frames = np.random.default_rng(3).poisson(20.0, (12, 40, 36)).astype(np.uint32)
+    for i in reversed(range(12)):  # written newest first, and 9 < 10 only by value
+        tifffile.imwrite(tmp_path / f"scan54_{i + 1}.tif", frames[i])
+    (tmp_path / "notes.txt").write_text("not a frame")
+    for spec in (str(tmp_path), str(tmp_path / "scan54_*.tif")):
+        items = list(FileSource(spec))
+        assert [f.number for f in items] == list(range(12))
+        assert np.array_equal(np.stack([f.data for f in items]), frames)
+    (tmp_path / "scan54_13.tif").write_bytes(b"II*\x00 truncated")
+    source = FileSource(str(tmp_path))
+    items = list(source)
+    assert isinstance(items[-1], Rejected) and "scan54_13.tif" in items[-1].reason and not source.ended_normally
+
+
+REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "aps34idc-au111-scan54"
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason="needs ../shared/realdata")
+def test_the_measured_rocking_scan_as_the_beamline_writes_it_reconstructs_from_its_tiff_folder(tmp_path):
+    """The Au(111) frames 97-101 as 34-ID-C's areaDetector writes them (one uint32 TIFF per angle) through
+    `cdinn reconstruct FOLDER`: every frame, in angle order, each with its fit."""
+    import subprocess
+    import sys
+
+    import h5py
+    import tifffile
+
+    stack = np.load(REALDATA / "raw_stack_S0054.npz")["data"][97:102]
+    folder = tmp_path / "Staff20-1a_S0054"
+    folder.mkdir()
+    for i, frame in enumerate(stack):
+        tifffile.imwrite(folder / f"Staff20-1a_S0054_{97 + i:05d}.tif", frame)
+    out = tmp_path / "rec.h5"
+    run = subprocess.run([str(Path(sys.executable).with_name("cdinn")), "reconstruct", str(folder), str(out),
+                          "--intensity"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    with h5py.File(out) as fh:
+        assert fh["frame_number"][()].tolist() == [0, 1, 2, 3, 4]
+        fit = fh["fit"][()]
+    assert np.isfinite(fit).all() and fit[2] < 0.2  # frame 99, the slice through the peak, fits

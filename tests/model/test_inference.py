@@ -1,6 +1,7 @@
 """The reconstruct API with the shipped, trained default networks."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,7 +73,7 @@ def test_bad_input_gets_a_one_line_error(kind, message):
 
 
 def test_unknown_network_and_tampered_weights(tmp_path):
-    with pytest.raises(CdinnError, match="no network set"):
+    with pytest.raises(CdinnError, match="no shipped network set"):
         cdinn.reconstruct(np.ones((32, 32)), net="nonexistent")
     copy = tmp_path / "edge"
     shutil.copytree(WEIGHTS_DIR / "edge", copy)
@@ -82,3 +83,16 @@ def test_unknown_network_and_tampered_weights(tmp_path):
     with pytest.raises(CdinnError, match="do not match their model card"):
         cdinn.reconstruct(np.ones((32, 32)), net=str(copy))
     assert network_folder("default") == WEIGHTS_DIR / "robust"
+
+
+def test_network_set_names_mean_shipped_sets_and_paths_must_look_like_paths(tmp_path, monkeypatch):
+    assert network_folder("edge") == WEIGHTS_DIR / "edge"
+    (tmp_path / "host").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CdinnError, match="no shipped network set 'host'"):
+        network_folder("host")  # a folder of that name in the working directory is not taken for a set
+    with pytest.raises(CdinnError, match="folder not found"):
+        network_folder("../../host")  # a path is taken from the working directory, never from model/weights
+    assert network_folder("./host") == Path("./host")
+    with pytest.raises(CdinnError, match="folder not found"):
+        network_folder("./nowhere")
