@@ -34,7 +34,8 @@ def test_pva_source_rate(benchmark, bench_patterns, tmp_path):
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out = tmp_path / f"{channel.replace(':', '_')}.h5"
         run = subprocess.run([str(BIN / "cdinn"), "run", "--source", f"pva://{channel}", "--out", str(out),
-                              "--idle-timeout", "3", "--quiet"], env=env, capture_output=True, text=True)
+                              "--idle-timeout", "3", "--quiet", "--allow-partial"], env=env, capture_output=True,
+                             text=True)
         server.wait(timeout=60)
         assert run.returncode == 0, run.stderr
         with h5py.File(out) as fh:
@@ -44,6 +45,6 @@ def test_pva_source_rate(benchmark, bench_patterns, tmp_path):
 
     benchmark.extra_info.update(backend="runner (pvAccess, 256x256)", batch="adaptive", requested_fps=RATE)
     counts, fps = benchmark.pedantic(one_run, rounds=1)
-    assert counts["received"] == counts["written"] + counts["rejected"] and counts["written"] > 0
+    assert counts["received"] == counts["written"] + counts["rejected"] + counts["missed"] and counts["written"] > 0
     benchmark.extra_info.update(patterns_per_call=counts["written"], received_fps=fps, missed=counts["missed"],
                                 written=counts["written"])

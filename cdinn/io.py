@@ -138,6 +138,21 @@ def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: 
             fh.attrs[key] = value
 
 
+def append_arrays(fh: h5py.File, arrays: dict[str, np.ndarray]) -> None:
+    """Append named arrays along their first axis to ``fh``'s datasets of the same names, creating them
+    (resizable, chunked, gzip for images) on the first call; what :func:`write_arrays` writes, block by block."""
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if name not in fh:
+            chunks = (max(1, min(len(value), 1024 if value.ndim == 1 else 64)), *value.shape[1:])
+            fh.create_dataset(name, shape=(0, *value.shape[1:]), maxshape=(None, *value.shape[1:]), dtype=value.dtype,
+                              chunks=chunks, compression="gzip" if value.ndim >= 2 else None)
+        dset = fh[name]
+        start = dset.shape[0]
+        dset.resize(start + len(value), axis=0)
+        dset[start:] = value
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write text to ``path`` through a temporary file and a rename, so readers never see half a file."""
     path = Path(path)

@@ -4,14 +4,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.frames import Frame, Rejected
-from cdinn.host.preprocess import PreprocessConfig, Preprocessor, load_mask
+from cdinn.host.preprocess import Prepared, PreprocessConfig, Preprocessor, load_mask
 from cdinn.host.sources import FileSource
+from cdinn.model.validation import frame_mask, frame_reasons
 
 
 def detector_preprocessor(preprocess: PreprocessConfig | None, size: int, intensity: bool) -> Preprocessor:
@@ -32,31 +34,79 @@ def stack_masks(masks: list[np.ndarray | None], shape: tuple[int, ...]) -> np.nd
 class Patterns(NamedTuple):
     """A file's frames on the grid: ``patterns`` (B, S, S), ``mask`` (B, S, S) bool (True = no measurement)
     or None, ``oversampling`` (B,) measured by the detector preprocessing (None for frames stored on the
-    grid), ``numbers`` (B,) frame numbers, ``intensity``: whether the patterns are still intensities."""
+    grid), ``numbers`` (B,) frame numbers, ``intensity``: whether the patterns are still intensities;
+    ``rejected``: the frames left out, as (frame number, reason) (B may be 0)."""
 
     patterns: np.ndarray
     mask: np.ndarray | None
     oversampling: np.ndarray | None
     numbers: np.ndarray
     intensity: bool
+    rejected: list[tuple[int, str]]
+
+
+BLOCK_FRAMES = 1024
+"""Frames a batch command reads, reconstructs and writes at a time: its memory does not grow with the file."""
 
 
 def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None) -> Patterns:
-    """The :class:`Patterns` of a file. The mask is True where a pixel has no measurement: the file's pixel
-    mask and ``preprocess.mask`` ((size, size) or one per frame) for frames stored on the grid, the binned
-    detector mask for detector frames.
+    """All the :class:`Patterns` of a file in one (for commands that need every frame at once, e.g. ``cdinn
+    adapt``); see :func:`iter_patterns`."""
+    blocks = list(iter_patterns(spec, size, intensity, preprocess))
+    bad = next((r for b in blocks for r in b.rejected), None)
+    if bad is not None:
+        raise CdinnError(f"frame {bad[0]} of {spec}: {bad[1]}")
+    if len(blocks) == 1:
+        return blocks[0]
+    masks = [b.mask for b in blocks]
+    mask = None if all(m is None for m in masks) else np.concatenate(
+        [np.zeros(b.patterns.shape, bool) if b.mask is None else b.mask for b in blocks])
+    sigmas = [b.oversampling for b in blocks]
+    return Patterns(np.concatenate([b.patterns for b in blocks]), mask,
+                    None if any(x is None for x in sigmas) else np.concatenate(sigmas),  # type: ignore[arg-type]
+                    np.concatenate([b.numbers for b in blocks]), blocks[0].intensity, [])
+
+
+def iter_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None,
+                  block: int | None = None) -> Iterator[Patterns]:
+    """The :class:`Patterns` of a file, block by block (at most ``block`` frames each, default
+    :data:`BLOCK_FRAMES`, in order). The mask is
+    True where a pixel has no measurement: the file's pixel mask and ``preprocess.mask`` ((size, size) or one
+    per frame) for frames stored on the grid, the binned detector mask for detector frames.
 
     Frames already ``size x size`` are returned as stored (``intensity`` says what they hold); larger frames
     are preprocessed into amplitudes (``preprocess``'s settings, its ``input_kind`` set from ``intensity``
-    and its ``output_size`` to ``size``). Raises CdinnError naming the first frame or file that cannot be
-    used; a single 2-D array counts as one frame."""
-    read = list(FileSource(spec))
-    bad = next((item for item in read if isinstance(item, Rejected)), None)
-    if bad is not None:
-        raise CdinnError(bad.reason)
-    items = [item for item in read if isinstance(item, Frame)]
-    if not items:
-        raise CdinnError(f"{spec}: no frames")
+    and its ``output_size`` to ``size``). A frame that cannot be reconstructed (NaN/Inf, negative, empty,
+    fully masked, undersampled, ...: :func:`cdinn.model.validation.frame_reasons` and the detector
+    preprocessing) is left out with its reason in ``rejected``; a file that cannot be read, or frames of a size
+    that fits neither, raise CdinnError. A single 2-D array counts as one frame."""
+    extra = load_mask(preprocess.mask) if preprocess is not None and preprocess.mask else None
+    block = block or BLOCK_FRAMES
+    prepare: Preprocessor | None = None
+    items: list[Frame] = []
+    done = 0
+    for item in FileSource(spec):
+        if isinstance(item, Rejected):
+            raise CdinnError(item.reason)
+        items.append(item)
+        if len(items) == block:
+            prepare = prepare or detector_preprocessor(preprocess, size, intensity)
+            yield _block(items, size, intensity, prepare, extra, done)
+            done += len(items)
+            items = []
+    if items or not done:
+        if not items:
+            raise CdinnError(f"{spec}: no frames")
+        yield _block(items, size, intensity, prepare or detector_preprocessor(preprocess, size, intensity), extra,
+                     done)
+        done += len(items)
+    if extra is not None and extra.ndim == 3 and len(extra) != done:
+        raise CdinnError(f"mask has {len(extra)} frames; the file has {done}")
+
+
+def _block(items: list[Frame], size: int, intensity: bool, prepare: Preprocessor, extra: np.ndarray | None,
+           offset: int) -> Patterns:
+    """The Patterns of consecutive frames ``items``, the first of which is the file's frame ``offset``."""
     numbers = np.array([item.number for item in items], np.int64)
     small = next((item for item in items if min(item.data.shape) < size or item.data.ndim != 2), None)
     if small is not None:
@@ -64,21 +114,28 @@ def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessC
                          f"{small.number} of {small.source} has shape {small.data.shape}")
     if all(item.data.shape == (size, size) for item in items):
         mask = stack_masks([item.mask for item in items], (size, size))
-        extra = preprocess.mask if preprocess is not None else None
         if extra is not None:
-            flags = load_mask(extra)
-            if flags.shape not in ((size, size), (len(items), size, size)):
-                raise CdinnError(f"mask {extra} has shape {flags.shape}; the frames need ({size}, {size}) or "
-                                 f"({len(items)}, {size}, {size})")
+            if extra.shape not in ((size, size), (extra.shape[0], size, size)) or (
+                    extra.ndim == 3 and len(extra) < offset + len(items)):
+                raise CdinnError(f"mask has shape {extra.shape}; the frames need ({size}, {size}) or ({size}, {size}) "
+                                 "per frame")
+            flags = extra if extra.ndim == 2 else extra[offset : offset + len(items)]
             flags = np.broadcast_to(flags, (len(items), size, size))
             mask = flags if mask is None else mask | flags
-        return Patterns(np.stack([item.data for item in items]), mask, None, numbers, intensity)
-    prepare = detector_preprocessor(preprocess, size, intensity)
-    prepared = []
-    for item in items:
-        try:
-            prepared.append(prepare.prepare(item.data, item.mask, item.centre))
-        except CdinnError as exc:
-            raise CdinnError(f"frame {item.number} of {item.source}: {exc}") from None
-    return Patterns(np.stack([p.amplitude for p in prepared]), stack_masks([p.mask for p in prepared], (size, size)),
-                    np.array([p.oversampling for p in prepared], np.float32), numbers, False)
+        stack = np.stack([item.data for item in items])
+        missing = frame_mask(stack, mask)
+        values = np.asarray(stack, np.float32)
+        reasons = frame_reasons(values if missing is None else np.where(missing, np.float32(0), values), intensity,
+                                missing)
+        keep = [i for i, reason in enumerate(reasons) if reason is None]
+        return Patterns(stack[keep], None if mask is None else np.asarray(mask)[keep], None, numbers[keep], intensity,
+                        [(int(numbers[i]), f"frame {reason}") for i, reason in enumerate(reasons) if reason])
+    prepared = prepare.prepare_many([item.data for item in items], [item.mask for item in items],
+                                    [item.centre for item in items])
+    keep = [i for i, result in enumerate(prepared) if isinstance(result, Prepared)]
+    good = [result for result in prepared if isinstance(result, Prepared)]
+    return Patterns(np.stack([p.amplitude for p in good]) if good else np.zeros((0, size, size), np.float32),
+                    stack_masks([p.mask for p in good], (size, size)),
+                    np.array([p.oversampling for p in good], np.float32), numbers[keep], False,
+                    [(int(item.number), str(result)) for item, result in zip(items, prepared, strict=True)
+                     if isinstance(result, CdinnError)])

@@ -100,8 +100,9 @@ def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: Preproces
     ``refine`` asks for refinement); returns the :data:`FIELDS` arrays of the good frames and ``rejected`` =
     [(frame number, reason)]."""
     from cdinn.host.batch_input import detector_preprocessor, stack_masks
+    from cdinn.host.preprocess import Prepared
     from cdinn.inversion import cached_backend, invert, parse_refine
-    from cdinn.model.validation import bad_frame_reason, validate_frames
+    from cdinn.model.validation import frame_mask, frame_reasons, validate_frames
 
     frames, mask, centre = _read(chunk)
     numbers = np.arange(chunk.first, chunk.first + len(frames))
@@ -109,22 +110,24 @@ def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: Preproces
     on_grid = frames.shape[1:] == (size, size)
     prepare = None if on_grid else detector_preprocessor(preprocess, size, intensity)
     good, patterns, masks, sigmas, rejected = [], [], [], [], []
-    for number, frame in zip(numbers, frames, strict=True):
-        try:
-            if on_grid:
-                reason = bad_frame_reason(frame, intensity)
-                if reason:
-                    raise CdinnError(f"frame {reason}")
-                pattern, missing, sigma = frame, mask, np.nan
-            else:
-                assert prepare is not None
-                pattern, missing, sigma = prepare.prepare(frame, mask, centre)
-            patterns.append(pattern)
-            masks.append(missing)
-            sigmas.append(sigma)
-            good.append(number)
-        except CdinnError as exc:
-            rejected.append((int(number), str(exc)))
+    if prepare is None:  # frames on the grid: the rule every batch path keeps (frame_reasons)
+        missing = frame_mask(frames, mask)
+        values = np.asarray(frames, np.float32)
+        reasons = frame_reasons(values if missing is None else np.where(missing, np.float32(0), values), intensity,
+                                missing)
+        results: list = [CdinnError(f"frame {reason}") if reason else
+                         Prepared(frames[i], None if missing is None else missing[i], np.nan)
+                         for i, reason in enumerate(reasons)]
+    else:
+        results = prepare.prepare_many(list(frames), [mask] * len(frames), [centre] * len(frames))
+    for number, result in zip(numbers, results, strict=True):
+        if isinstance(result, CdinnError):
+            rejected.append((int(number), str(result)))
+            continue
+        patterns.append(result.amplitude)
+        masks.append(result.mask)
+        sigmas.append(result.oversampling)
+        good.append(number)
     out: dict[str, Any] = {"rejected": rejected}
     if good:
         amplitudes, missing = validate_frames(np.stack(patterns), size, intensity and on_grid,
@@ -133,6 +136,13 @@ def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: Preproces
         result = invert(engine, amplitudes, missing, parse_refine(refine), None if on_grid else np.array(sigmas))
         out.update(result.fields(), frame_number=np.array(good, np.int64))
     return out
+
+
+def _stop_http_servers(client, local) -> None:
+    """Close the HTTP servers a LocalCluster's scheduler and workers open although the dashboard is off
+    (dask/distributed#7207, #8136): only Dask's own comm ports stay open, all on 127.0.0.1."""
+    local.scheduler.http_server.stop()
+    client.run(lambda dask_worker: dask_worker.http_server.stop())
 
 
 def _client(cluster: str):
@@ -147,7 +157,9 @@ def _client(cluster: str):
             raise CdinnError("--cluster local:N needs N >= 1")
         local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                              dashboard_address=None)
-        return Client(local), local
+        client = Client(local)
+        _stop_http_servers(client, local)
+        return client, local
     try:
         return Client(cluster, timeout=30), None
     except OSError as exc:

@@ -11,6 +11,9 @@ not the file).
 * A data file missing behind a link, or unreadable, yields one :class:`~cdinn.host.frames.Rejected` naming
   it; the frames before it are kept, the data files after it are still read, and the source reports that it
   did not end normally.
+* Frame stacks stored one frame per chunk with bitshuffle-LZ4 or LZ4 (Eiger data files, areaDetector) are
+  decoded chunk by chunk by cdinn's own size-checking decompressors (:func:`direct_decoder`): HDF5's filter
+  plugins trust the sizes a chunk claims, and a corrupt chunk crashed the process (found by fuzzing).
 * An Eiger data file given alone (``*_data_NNNNNN.h5``: ``/entry/data/data`` with ``image_nr_low``) is read
   without naming its dataset.
 """
@@ -19,16 +22,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import hdf5plugin  # noqa: F401  (registers the compression filters with HDF5)
 import numpy as np
+from h5py._objects import phil  # h5py's global lock: one thread in HDF5 at a time
 
 from cdinn.errors import CdinnError
 from cdinn.host.decoding import frame_number
+from cdinn.host.dectris import bslz4_decompress, lz4_hdf5_decompress
 from cdinn.host.frames import Frame, Rejected
 from cdinn.io import nexus_default_dataset
 
@@ -36,6 +41,7 @@ BLOCK_BYTES = 32 * 2**20  # at most this much frame data is held per read
 _DATA_LINK = re.compile(r"data_\d+$")
 DETECTOR = "/entry/instrument/detector"
 EIGER_DATA = "/entry/data/data"
+BITSHUFFLE_FILTER, BITSHUFFLE_LZ4, LZ4_FILTER = 32008, 2, 32004  # HDF5 filter ids; bitshuffle's LZ4 option
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,39 @@ def _first_number(dset: h5py.Dataset, number: int) -> int:
         raise CdinnError(f"{dset.file.filename}:{dset.name}: image_nr_low {low!r} is not a frame number") from None
 
 
+def direct_decoder(dset: h5py.Dataset) -> Callable[[bytes], np.ndarray] | None:
+    """For a frame stack stored one frame per chunk with bitshuffle-LZ4 or LZ4 as its only filter (how Eiger
+    and most areaDetector files are written): a decoder of one raw chunk into its (rows, cols) frame through
+    cdinn's own decompressors, which check every size a chunk claims before decompressing (the HDF5 filter
+    plugins trust them: a corrupt chunk could crash the process). None for any other layout (HDF5 reads it)."""
+    if dset.ndim != 3 or dset.chunks != (1, *dset.shape[1:]) or dset.dtype.kind not in "uif":
+        return None
+    plist = dset.id.get_create_plist()
+    if plist.get_nfilters() != 1:
+        return None
+    code, _, values, _ = plist.get_filter(0)
+    shape, dtype = dset.shape[1:], dset.dtype
+    frame_bytes = int(np.prod(shape)) * dtype.itemsize
+
+    def frame(raw: np.ndarray | bytes) -> np.ndarray:
+        if len(raw) != frame_bytes:
+            raise ValueError(f"chunk decoded to {len(raw)} bytes, not the frame's {frame_bytes}")
+        return np.frombuffer(raw, dtype).reshape(shape)
+
+    if code == BITSHUFFLE_FILTER and len(values) >= 5 and values[4] == BITSHUFFLE_LZ4:
+        return lambda raw: frame(bslz4_decompress(raw, dtype.itemsize, limit=frame_bytes))
+    if code == LZ4_FILTER:
+        return lambda raw: frame(lz4_hdf5_decompress(raw, frame_bytes))
+    return None
+
+
+def _raw_frame(raw: bytes, dset: h5py.Dataset) -> np.ndarray:
+    """A chunk stored without its filter (the filter mask says it was skipped) as its frame."""
+    if len(raw) != int(np.prod(dset.shape[1:])) * dset.dtype.itemsize:
+        raise ValueError(f"unfiltered chunk of {len(raw)} bytes does not match the frame")
+    return np.frombuffer(raw, dset.dtype).reshape(dset.shape[1:])
+
+
 def _block_rows(dset: h5py.Dataset) -> int:
     """Frames per read: whole chunks along the frame axis, at most BLOCK_BYTES."""
     frame_bytes = max(1, int(np.prod(dset.shape[1:])) * dset.dtype.itemsize)
@@ -160,12 +199,11 @@ class Hdf5Frames:
                     if dset.ndim not in (2, 3):
                         raise CdinnError(f"{self.path}:{name}: expected frames (N, rows, cols), got {dset.shape}")
                     yield from self._frames(dset, name, number)
+                    number = _first_number(dset, number) + (len(dset) if dset.ndim == 3 else 1)
                 except CdinnError as exc:  # one missing or broken data file: rejected, the next ones still read
                     self.ended_normally = False
                     yield Rejected(number, str(exc), f"{self.path}:{name}", time.time())
                     number += 1
-                    continue
-                number = _first_number(dset, number) + (len(dset) if dset.ndim == 3 else 1)
 
     def _frames(self, dset: h5py.Dataset, name: str, number: int) -> Iterator[Frame]:
         label = f"{self.path}:{name}"
@@ -173,6 +211,17 @@ class Hdf5Frames:
             yield Frame(number, dset[()], label, time.time(), self.info.pixel_mask, self.info.beam_centre)
             return
         first = _first_number(dset, number)
+        decode = direct_decoder(dset)
+        if decode is not None:
+            for i in range(len(dset)):
+                try:
+                    with phil:  # h5py does not hold its own lock here; the runner's writer uses HDF5 meanwhile
+                        filter_mask, raw = dset.id.read_direct_chunk((i, 0, 0))
+                    frame = decode(raw) if not filter_mask & 1 else _raw_frame(raw, dset)
+                except (OSError, ValueError) as exc:
+                    raise CdinnError(f"{label}: frame {i} cannot be read ({str(exc).splitlines()[0]})") from None
+                yield Frame(first + i, frame, label, time.time(), self.info.pixel_mask, self.info.beam_centre)
+            return
         step = _block_rows(dset)
         for start in range(0, len(dset), step):
             try:

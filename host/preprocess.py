@@ -21,15 +21,15 @@ Scale does not matter downstream: the networks normalise each frame to its maxim
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import GRID
 from cdinn.model.sampling import AUTO_OVERSAMPLING, MIN_OVERSAMPLING, fill_from_neighbours, oversampling
-from cdinn.model.validation import bad_frame_reason
 from cdinn.options import centre_pixel_text, option
 
 
@@ -129,18 +129,37 @@ def _within(shape: tuple[int, ...], centre: tuple[int, int], size: int) -> bool:
     return r0 >= 0 and c0 >= 0 and r0 + size <= shape[0] and c0 + size <= shape[1]
 
 
+def _block_sums(values: np.ndarray, k: int) -> np.ndarray:
+    """Sums (float64) of the ``k x k`` blocks over the last two axes: k strided whole-array additions per axis
+    (numpy's reductions over a short inner axis cost several times more)."""
+    columns = values[..., 0::k].astype(np.float64)
+    for j in range(1, k):
+        columns += values[..., j::k]
+    blocks = columns[..., 0::k, :].copy()
+    for j in range(1, k):
+        blocks += columns[..., j::k, :]
+    return blocks
+
+
 def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Sum ``k x k`` blocks of a square frame whose side is ``k * size`` (counts are conserved). With a
-    ``valid`` mask, each block's sum of valid pixels is scaled by ``k^2 / valid count``, and a block with
-    none is filled from its neighbours (see the module docstring). Returns the binned frame and the
-    (size, size) bool mask of the blocks that hold no valid pixel (None: none)."""
-    k = frame.shape[0] // size
-    if frame.shape != (k * size, k * size):
-        raise CdinnError(f"cannot bin a {frame.shape} window to {size}x{size}")
+    """Sum ``k x k`` blocks of square frames (..., k * size, k * size) (counts are conserved). With a
+    ``valid`` mask (broadcast against the frames), each block's sum of valid pixels is scaled by
+    ``k^2 / valid count``, and a block with none is filled from its neighbours (see the module docstring).
+    Returns the binned frames (float64) and the (..., size, size) bool mask of the blocks that hold no valid
+    pixel (None: none anywhere)."""
+    k = frame.shape[-1] // size
+    if frame.shape[-2:] != (k * size, k * size):
+        raise CdinnError(f"cannot bin a {frame.shape[-2:]} window to {size}x{size}")
     if valid is None or valid.all():
-        return frame.reshape(size, k, size, k).sum(axis=(1, 3), dtype=np.float64), None
-    sums = np.where(valid, frame, 0).reshape(size, k, size, k).sum(axis=(1, 3), dtype=np.float64)
-    counts = valid.reshape(size, k, size, k).sum(axis=(1, 3))
+        return _block_sums(frame, k), None
+    return _scaled(_block_sums(np.where(valid, frame, 0), k), _block_sums(valid, k), k)
+
+
+def _scaled(sums: np.ndarray, counts: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Block sums of valid pixels with ``counts`` valid pixels each (None: all ``k^2``) -> :func:`bin_to`'s
+    binned frames and mask of blocks without any valid pixel."""
+    if counts is None:
+        return sums, None
     binned = np.where(counts > 0, sums * (k * k) / np.maximum(counts, 1), 0.0)
     missing = counts == 0
     # a block with no valid pixel: the mean of its valid 4-neighbour blocks, repeated inwards for wider holes
@@ -148,19 +167,30 @@ def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> tup
     return fill_from_neighbours(binned, missing), (missing if missing.any() else None)
 
 
+def bin_with_estimate(window: np.ndarray, valid: np.ndarray | None,
+                      output_size: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, bool]:
+    """Intensity windows (B, S, S) whose invalid pixels hold 0 -> :func:`bin_to`'s binned frames and grid
+    mask at ``output_size`` and :func:`window_oversampling`'s (B,) estimate and whether it is resolved. Where
+    the estimate's finer grid divides the window, the window is summed once, to that grid, and the output grid
+    summed from it (the same sums: integer counts add exactly in float64)."""
+    fine = 2 * GRID
+    k = window.shape[-1] // output_size
+    ratio = fine // output_size
+    if output_size >= fine or k % ratio:
+        binned, missing = bin_to(window, output_size, valid)
+        sigma, resolved = window_oversampling(window, valid, output_size, binned)
+        return binned, missing, sigma, resolved
+    fine_sums = _block_sums(window, k // ratio)
+    fine_counts = _block_sums(valid, k // ratio) if valid is not None and not valid.all() else None
+    fine_binned = _scaled(fine_sums, fine_counts, k // ratio)[0]
+    counts = _block_sums(fine_counts, ratio) if fine_counts is not None else None
+    binned, missing = _scaled(_block_sums(fine_sums, ratio), counts, k)
+    return binned, missing, oversampling(fine_binned).min(axis=1) / 2, True
+
+
 def to_amplitude(frame: np.ndarray, input_kind: str) -> np.ndarray:
     """Intensities -> amplitudes (square root); amplitudes pass through. float32."""
     return (np.sqrt(frame) if input_kind == "intensity" else frame).astype(np.float32)
-
-
-def masked_pixels(frame: np.ndarray, *masks: np.ndarray | None) -> np.ndarray:
-    """Pixels flagged in any of ``masks`` (True = bad) or holding the unsigned type's maximum (the gap,
-    dead and saturated sentinel of counting detectors)."""
-    masked = frame == np.iinfo(frame.dtype).max if frame.dtype.kind == "u" else np.zeros(frame.shape, bool)
-    for mask in masks:
-        if mask is not None:
-            masked |= mask
-    return masked
 
 
 def load_mask(spec: str) -> np.ndarray:
@@ -192,23 +222,33 @@ class Prepared(NamedTuple):
 
 
 def window_oversampling(window: np.ndarray, valid: np.ndarray | None, output_size: int,
-                        binned: np.ndarray | None = None) -> tuple[float, bool]:
-    """The oversampling on the networks' grid of a cropped intensity window binned to ``output_size`` (32, or
-    64 for refinement, whose every other pixel is the networks' grid), and whether it is resolved (estimated
-    on a grid twice the networks' one, where the autocorrelation resolves an oversampling down to 1).
-    ``binned``: the window already binned to ``output_size`` (not binned again where that is the grid the
-    estimate needs)."""
-    k = window.shape[0] // output_size
+                        binned: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """The (B,) oversampling on the networks' grid (the smaller axis) of cropped intensity windows (B, S, S)
+    binned to ``output_size`` (32, or 64 for refinement, whose every other pixel is the networks' grid), and
+    whether it is resolved (estimated on a grid twice the networks' one, where the autocorrelation resolves an
+    oversampling down to 1). ``binned``: the windows already binned to ``output_size`` (not binned again where
+    that is the grid the estimate needs)."""
+    k = window.shape[-1] // output_size
     fine = 2 * GRID
 
     def on_grid() -> np.ndarray:
         return bin_to(window, output_size, valid)[0] if binned is None else binned
 
     if output_size == fine:
-        return float(oversampling(on_grid()[None])[0].min()) / 2, True
+        return oversampling(on_grid()).min(axis=1) / 2, True
     if k % (fine // output_size) == 0:
-        return float(oversampling(bin_to(window, fine, valid)[0][None])[0].min()) / 2, True
-    return float(oversampling(on_grid()[None])[0].min()) * GRID / output_size, False
+        return oversampling(bin_to(window, fine, valid)[0]).min(axis=1) / 2, True
+    return oversampling(on_grid()).min(axis=1) * GRID / output_size, False
+
+
+STACK_BYTES = 1 << 20
+"""Frames are preprocessed in stacks of at most this much input (a few frames): whole-stack array operations
+without the per-frame Python overhead, while the stack and its temporaries stay in the processor's cache."""
+
+
+def _group_key(frame: np.ndarray, mask: np.ndarray | None) -> tuple:
+    """Frames that can be preprocessed as one stack: same shape and type, the same detector mask object."""
+    return frame.shape, frame.dtype.str, id(mask)
 
 
 class Preprocessor:
@@ -251,6 +291,40 @@ class Preprocessor:
         """One raw 2-D frame -> its :class:`Prepared` (output_size, output_size) amplitudes, grid mask and
         oversampling; CdinnError for a bad frame, an undersampled one included. ``mask`` (True = bad) and
         ``centre`` (row, col) are what the source knows about the detector."""
+        result = self.prepare_many([frame], [mask], [centre])[0]
+        if isinstance(result, CdinnError):
+            raise result
+        return result
+
+    def prepare_many(self, frames: Sequence[np.ndarray], masks: Sequence[np.ndarray | None] | None = None,
+                     centres: Sequence[tuple[float, float] | None] | None = None) -> list[Prepared | CdinnError]:
+        """:meth:`prepare` for a batch of frames, in order: each a :class:`Prepared` or the CdinnError that
+        rejects it. Frames of the same shape, type and detector mask go through every step as one stack
+        (array operations over the batch), with results identical to one frame at a time."""
+        n = len(frames)
+        masks = list(masks) if masks is not None else [None] * n
+        centres = list(centres) if centres is not None else [None] * n
+        results: list[Prepared | CdinnError | None] = [None] * n
+        groups: dict[tuple, list[int]] = {}
+        for i, frame in enumerate(frames):
+            try:
+                self._check(frame, masks[i])
+            except CdinnError as exc:
+                results[i] = exc
+                continue
+            groups.setdefault(_group_key(frame, masks[i]), []).append(i)
+        for members in groups.values():
+            per_stack = max(1, STACK_BYTES // frames[members[0]].nbytes)
+            for start in range(0, len(members), per_stack):
+                part = members[start : start + per_stack]
+                stack = np.stack([frames[i] for i in part])
+                prepared = self._prepare_stack(stack, masks[part[0]], [centres[i] for i in part])
+                for i, result in zip(part, prepared, strict=True):
+                    results[i] = result
+        return [result for result in results if result is not None]  # every slot was filled above
+
+    def _check(self, frame: np.ndarray, mask: np.ndarray | None) -> None:
+        """What one frame must be before it can be stacked with others (CdinnError otherwise)."""
         if frame.ndim != 2:
             raise CdinnError(f"frame has shape {frame.shape}, expected a 2-D image")
         if frame.dtype.kind not in "uif":
@@ -261,44 +335,124 @@ class Preprocessor:
         for name, other in (("detector mask", mask), ("mask", self.mask), ("dark frame", self.dark)):
             if other is not None and other.shape != frame.shape:
                 raise CdinnError(f"frame shape {frame.shape} does not match the {name} {other.shape}")
-        masked = masked_pixels(frame, mask, self.mask)
+
+    def _masked(self, stack: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+        """(B or 1, H, W) pixels without a measurement: the detector's and the user's masks, the unsigned
+        sentinel, saturation; None when every pixel of every frame is measured."""
+        masked = None
+        for flags in (mask, self.mask):
+            if flags is not None:
+                masked = flags[None] if masked is None else masked | flags
+        if stack.dtype.kind == "u":
+            sentinel = stack == np.iinfo(stack.dtype).max
+            if sentinel.any():
+                masked = sentinel if masked is None else masked | sentinel
         if self.cfg.saturation is not None:
-            masked |= frame >= self.cfg.saturation
-        valid = ~masked if masked.any() else None  # None: every pixel is valid
-        if frame.dtype.kind == "f" and not np.isfinite(frame if valid is None else frame[valid]).all():
-            raise CdinnError("frame contains NaN or Inf outside the masked pixels")
-        if valid is not None and not valid.any():
-            raise CdinnError("frame has no valid pixel (all masked)")
-        measured = frame if valid is None else np.where(valid, frame, 0)
-        reason = (None if measured.any() else "is all zero (empty frame)") if frame.dtype.kind == "u" else \
-            bad_frame_reason(measured, self.cfg.input_kind == "intensity")
-        if reason:
-            raise CdinnError(f"frame {reason}")
+            saturated = stack >= self.cfg.saturation
+            masked = saturated if masked is None else masked | saturated
+        return masked if masked is not None and masked.any() else None
+
+    def _reasons(self, measured: np.ndarray, valid: np.ndarray | None,
+                 non_finite: np.ndarray | None) -> list[str | None]:
+        """Why each frame of a stack cannot be reconstructed (None: it can), as :meth:`prepare` words it.
+        ``measured``: the frames with unmeasured pixels at 0; ``non_finite``: (B,) whether a float frame has
+        NaN or Inf at a measured pixel."""
+        b = len(measured)
+        flat = measured.reshape(b, -1)
+        reasons: list[str | None] = [None] * b
+        checks: list[tuple[Any, str]] = []  # (B,) flags or one flag for the whole stack, and the reason
+        if non_finite is not None:
+            checks.append((non_finite, "frame contains NaN or Inf outside the masked pixels"))
+        if valid is not None:
+            checks.append((~valid.reshape(len(valid), -1).any(axis=1), "frame has no valid pixel (all masked)"))
+        if measured.dtype.kind != "u":
+            noun = "intensities" if self.cfg.input_kind == "intensity" else "amplitudes"
+            checks.append(((flat < 0).any(axis=1), f"frame has negative {noun}"))
+        checks.append((~flat.any(axis=1), "frame is all zero (empty frame)"))
+        for flags, reason in checks:
+            for i in np.flatnonzero(np.broadcast_to(flags, (b,))):
+                reasons[i] = reasons[i] or reason
+        return reasons
+
+    def _prepare_stack(self, stack: np.ndarray, mask: np.ndarray | None,
+                       centres: list[tuple[float, float] | None]) -> list[Prepared | CdinnError]:
+        """The steps of :meth:`prepare` over a stack (B, H, W) of frames sharing one detector mask (the stack
+        is this call's own copy: it is changed in place)."""
+        b = len(stack)
+        masked = self._masked(stack, mask)
+        valid = None if masked is None else ~masked
+        non_finite = None
+        if stack.dtype.kind == "f":
+            finite = np.isfinite(stack)
+            non_finite = ~(finite if valid is None else finite | masked).reshape(b, -1).all(axis=1)
+            np.copyto(stack, 0, where=~finite)  # NaN/Inf: masked ones carry no measurement, others reject
+        if masked is not None:
+            np.copyto(stack, 0, where=masked)
+        measured = stack
+        results: list[Prepared | CdinnError | None] = [CdinnError(r) if r else None
+                                                       for r in self._reasons(measured, valid, non_finite)]
         clean = subtract(measured, self.dark, self.cfg.background)
-        if clean is not measured and not clean.any():  # masked pixels hold 0
-            raise CdinnError("frame is empty after dark/background subtraction")
-        if self.cfg.centre_pixel:
-            where = self.cfg.centre_pixel
-        elif centre is not None:
-            where = (int(round(centre[0])), int(round(centre[1])))
-        else:
-            where = find_centre(clean, self.cfg.centre)
+        if clean is not measured:  # masked pixels hold 0
+            for empty in np.flatnonzero(~clean.reshape(b, -1).any(axis=1)):
+                results[empty] = results[empty] or CdinnError("frame is empty after dark/background subtraction")
+        good = [i for i in range(b) if results[i] is None]
+        if not good:
+            return results  # type: ignore[return-value]
+        wheres = [self._centre_of(clean[i], centres[i]) for i in range(b)]
         if self.cfg.beamstop > 0:
-            valid = _without_beamstop(clean.shape, where, self.cfg.beamstop, valid)
+            valid = np.stack([_without_beamstop(clean.shape[1:], wheres[i], self.cfg.beamstop,
+                                                None if valid is None else valid[min(i, len(valid) - 1)])
+                              for i in range(b)])
             clean = np.where(valid, clean, 0)
         counts = self.cfg.input_kind == "intensity"
         if self.binning is None:
-            self.binning = self._choose_binning(clean if counts else np.square(clean, dtype=np.float64), valid, where)
+            first = good[0]
+            first_valid = None if valid is None else valid[min(first, len(valid) - 1)]
+            self.binning = self._choose_binning(clean[first] if counts else np.square(clean[first], dtype=np.float64),
+                                                first_valid, wheres[first])
         size = self.binning * self.cfg.output_size
-        window = crop_around(clean, where, size)
-        window_valid = None if valid is None and _within(clean.shape, where, size) else \
-            crop_around(np.ones(clean.shape, bool) if valid is None else valid, where, size)
-        binned, missing = bin_to(window, self.cfg.output_size, window_valid)
-        sigma, resolved = (window_oversampling(window, window_valid, self.cfg.output_size, binned) if counts else
-                           window_oversampling(np.square(window, dtype=np.float64), window_valid,
-                                               self.cfg.output_size))
-        if resolved and sigma < MIN_OVERSAMPLING:
-            raise CdinnError(f"undersampled: oversampling {sigma:.2f} on the {GRID}-pixel grid after {self.binning}x"
-                             f"{self.binning} binning (needs >= {MIN_OVERSAMPLING}): the object does not fit the "
-                             "networks' grid; bin less (--bin, --crop)")
-        return Prepared(to_amplitude(binned, self.cfg.input_kind), missing, sigma)
+        window, window_valid = self._windows(clean, valid, wheres, size)
+        if counts:  # invalid pixels of ``clean`` hold 0
+            binned, missing, sigma, resolved = bin_with_estimate(window, window_valid, self.cfg.output_size)
+        else:
+            binned, missing = bin_to(window, self.cfg.output_size, window_valid)
+            sigma, resolved = window_oversampling(np.square(window, dtype=np.float64), window_valid,
+                                                  self.cfg.output_size)
+        amplitude = to_amplitude(binned, self.cfg.input_kind)
+        for i in good:
+            if resolved and sigma[i] < MIN_OVERSAMPLING:
+                results[i] = CdinnError(f"undersampled: oversampling {sigma[i]:.2f} on the {GRID}-pixel grid after "
+                                        f"{self.binning}x{self.binning} binning (needs >= {MIN_OVERSAMPLING}): the "
+                                        "object does not fit the networks' grid; bin less (--bin, --crop)")
+                continue
+            grid_mask = None if missing is None or not missing[i].any() else missing[i]
+            results[i] = Prepared(amplitude[i], grid_mask, float(sigma[i]))
+        return results  # type: ignore[return-value]
+
+    def _centre_of(self, clean: np.ndarray, centre: tuple[float, float] | None) -> tuple[int, int]:
+        """The zero-frequency pixel (row, col) of one frame: the calibrated one, the source's, else found."""
+        if self.cfg.centre_pixel:
+            return self.cfg.centre_pixel
+        if centre is not None:
+            return int(round(centre[0])), int(round(centre[1]))
+        return find_centre(clean, self.cfg.centre)
+
+    @staticmethod
+    def _windows(clean: np.ndarray, valid: np.ndarray | None, wheres: list[tuple[int, int]],
+                 size: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The (B, size, size) windows around each frame's centre and their valid pixels (None: all valid;
+        pixels off the detector are not valid)."""
+        shape = clean.shape[1:]
+        inside = all(_within(shape, where, size) for where in wheres)
+        if inside and len(set(wheres)) == 1:  # one window for the whole stack: a view, no copy
+            r0, c0 = wheres[0][0] - size // 2, wheres[0][1] - size // 2
+            window = clean[:, r0 : r0 + size, c0 : c0 + size]
+            window_valid = None if valid is None else valid[:, r0 : r0 + size, c0 : c0 + size]
+            return window, window_valid
+        window = np.stack([crop_around(frame, where, size) for frame, where in zip(clean, wheres, strict=True)])
+        if valid is None and inside:
+            return window, None
+        every = np.ones(shape, bool)
+        window_valid = np.stack([crop_around(every if valid is None else valid[min(i, len(valid) - 1)], where, size)
+                                 for i, where in enumerate(wheres)])
+        return window, window_valid

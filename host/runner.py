@@ -1,9 +1,12 @@
 """The readout-node runner: frames from a source -> validation and preprocessing -> a backend, in adaptive
 batches -> incremental HDF5 output, with live progress and clean shutdown.
 
-A reader thread pulls frames from the source into an in-memory queue as fast as they come; the main loop
-takes whatever is queued (at least one frame, at most ``max_batch``): batch 1 when idle, larger batches
-under load, so latency stays low at low rates and throughput scales at high rates. Bad frames are rejected
+Three stages overlap, each in its own thread, joined by bounded queues (memory stays flat): a reader pulls
+frames from the source (decoding them) as fast as they come; a preprocessing thread takes whatever is queued
+(at least one frame, at most ``max_batch``: batch 1 when idle, larger batches under load, so latency stays low
+at low rates and throughput scales at high rates) and prepares the batch as array operations over it; the main
+loop runs the network on one batch while the next is being prepared (numpy, the decompressors, onnxruntime and
+HDF5 release the GIL), and writes. Bad frames are rejected
 with a reason (written to the output and to stderr) and the run goes on. Every written frame carries its fit
 error against the pattern it came from (:mod:`cdinn.model.fit`).
 
@@ -32,6 +35,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,6 +52,21 @@ _END = object()
 
 
 STAGES = ("preprocess", "network", "write")
+RUNNER_INFERENCE_THREADS = 1
+"""The runner's thread layout on a 2-core readout node: the network (onnxruntime) on one intra-op thread, while
+the reader (decoding) and the preprocessing thread share the other core; measured faster than two inference
+threads fighting the other stages for both cores (docs/runner.md)."""
+
+
+class _Batch(NamedTuple):
+    """A batch on its way from the preprocessing thread to the main loop: the queued ``items`` (frames and
+    sources' rejections, in order), the ``delivered`` frames among them and what preprocessing made of each
+    (a Prepared or the CdinnError rejecting it), and the preprocessing time (seconds)."""
+
+    items: list
+    delivered: list
+    prepared: list
+    seconds: float
 
 
 @dataclass
@@ -107,16 +126,18 @@ class Runner:
         # bounded: a file source waits for the network instead of reading the whole file into memory; a live
         # source's own buffers (ZeroMQ's high-water mark, pvapy's monitor queue) hold what arrives meanwhile
         self._queue: queue.Queue = queue.Queue(maxsize=8 * max_batch)
+        self._ready: queue.Queue = queue.Queue(maxsize=2)  # prepared batches: one in the network, one waiting
         self._abandoned = threading.Event()  # the main loop failed: the reader stops waiting for room
         self._reader_error: BaseException | None = None
+        self._prepare_error: BaseException | None = None
         self.source_ok = True  # after run(): False when the source failed or did not end normally
         self.complete = False  # after run(): the source ended normally and every frame was accounted for
 
-    def _put(self, item) -> bool:
+    def _put(self, into: queue.Queue, item) -> bool:
         """Queue one item, waiting while the queue is full; False once the run was abandoned."""
         while not self._abandoned.is_set():
             try:
-                self._queue.put(item, timeout=0.1)
+                into.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
@@ -125,12 +146,29 @@ class Runner:
     def _read(self) -> None:
         try:
             for item in self.source:
-                if not self._put(item) or self.stop.is_set():
+                if not self._put(self._queue, item) or self.stop.is_set():
                     break
         except BaseException as exc:  # surfaced in the main thread after the queue drains
             self._reader_error = exc
         finally:
-            self._put(_END)
+            self._put(self._queue, _END)
+
+    def _prepare(self) -> None:
+        """Preprocessing thread: batches of queued items -> :class:`_Batch` objects for the main loop."""
+        try:
+            drained = False
+            while not drained:
+                items, drained = self._next_batch()
+                started = time.perf_counter()
+                delivered = [item for item in items if not isinstance(item, Rejected)]
+                prepared = self.preprocess.prepare_many([f.data for f in delivered], [f.mask for f in delivered],
+                                                        [f.centre for f in delivered])
+                if not self._put(self._ready, _Batch(items, delivered, prepared, time.perf_counter() - started)):
+                    return
+        except BaseException as exc:  # surfaced in the main thread
+            self._prepare_error = exc
+        finally:
+            self._put(self._ready, _END)
 
     def _next_batch(self) -> tuple[list, bool]:
         """Up to max_batch items: block for the first, then take what is already queued."""
@@ -161,20 +199,19 @@ class Runner:
             self.writer.reject(number, reason, arrival)
         bar.write(f"cdinn: frame {number} from {source} rejected: {reason}", file=sys.stderr)
 
-    def _process(self, items: list, bar) -> None:
+    def _process(self, batch: _Batch, bar) -> None:
         frames, inputs, masks, sigmas = [], [], [], []
         started = time.perf_counter()
-        if self.stats.first is None and items:
-            self.stats.first = min(item.arrival for item in items)
-        for item in items:
-            self.stats.received += 1
+        if self.stats.first is None and batch.items:
+            self.stats.first = min(item.arrival for item in batch.items)
+        self.stats.received += len(batch.items)
+        self.stats.stage_seconds["preprocess"] += batch.seconds
+        for item in batch.items:
             if isinstance(item, Rejected):
                 self._reject(item.number, item.reason, item.arrival, item.source, bar)
-                continue
-            try:
-                prepared = self.preprocess.prepare(item.data, item.mask, item.centre)
-            except CdinnError as exc:
-                self._reject(item.number, str(exc), item.arrival, item.source, bar)
+        for item, prepared in zip(batch.delivered, batch.prepared, strict=True):
+            if isinstance(prepared, CdinnError):
+                self._reject(item.number, str(prepared), item.arrival, item.source, bar)
                 continue
             inputs.append(prepared.amplitude)
             masks.append(prepared.mask)
@@ -183,10 +220,8 @@ class Runner:
         if frames:
             patterns = np.stack(inputs)
             mask = stack_masks(masks, patterns.shape[1:])
-            ready = time.perf_counter()
-            self.stats.stage_seconds["preprocess"] += ready - started
             record = network_pass(self.backend, patterns, mask, self.refiner is not None, np.array(sigmas))
-            self.stats.stage_seconds["network"] += time.perf_counter() - ready
+            self.stats.stage_seconds["network"] += time.perf_counter() - started
             self.stats.batches += 1
             bad = record.fit > self.refiner.threshold if self.refiner else np.zeros(len(frames), bool)
             good = np.flatnonzero(~bad)
@@ -230,14 +265,19 @@ class Runner:
         from tqdm import tqdm
 
         reader = threading.Thread(target=self._read, name="cdinn-reader", daemon=True)
+        preparer = threading.Thread(target=self._prepare, name="cdinn-preprocess", daemon=True)
         reader.start()
+        preparer.start()
         bar = tqdm(unit="frame", desc="cdinn run", disable=not self.progress, file=sys.stderr, mininterval=0.5)
         drained = False
         try:
-            while not drained:
-                items, drained = self._next_batch()
+            while True:
+                batch = self._ready.get()
+                if batch is _END:
+                    drained = self._prepare_error is None
+                    break
                 before = self.stats.received
-                self._process(items, bar)
+                self._process(batch, bar)
                 bar.update(self.stats.received - before)
                 if self.progress and self.stats.latencies:
                     s = self.stats.summary()
@@ -248,6 +288,7 @@ class Runner:
             bar.close()
             self.stop.set()
             self._abandoned.set()
+            preparer.join(timeout=30)
             reader.join(timeout=30)  # the source's generator ends (and counts what it still held) before closing
             self.source.close()
             self.source_ok = self._reader_error is None and not reader.is_alive() and self.source.ended_normally
@@ -260,4 +301,6 @@ class Runner:
             raise CdinnError(f"refinement failed: {errors[0]}")
         if self._reader_error is not None:
             raise CdinnError(f"source failed: {self._reader_error}")
+        if self._prepare_error is not None:
+            raise CdinnError(f"preprocessing failed: {self._prepare_error}")
         return self.stats.summary()

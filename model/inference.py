@@ -26,8 +26,7 @@ def network_folder(net: str) -> Path:
     """The folder of a network set: a shipped name ('default', 'robust', 'paper', 'edge', ...; a plain name
     only ever means a shipped set) or, when ``net`` looks like a path (it holds a path separator or starts
     with '.' or '~'), that folder."""
-    looks_like_path = "/" in net or os.sep in net or net.startswith((".", "~"))
-    if not looks_like_path:
+    if as_set_path(net) != net:  # a plain name
         folder = WEIGHTS_DIR / (DEFAULT_NET if net == "default" else net)
         if net and folder.is_dir():
             return folder
@@ -38,6 +37,12 @@ def network_folder(net: str) -> Path:
     if folder.is_dir():
         return folder
     raise CdinnError(f"network set folder not found: {net}")
+
+
+def as_set_path(folder: str | os.PathLike) -> str:
+    """A folder written as ``--net`` takes it as a folder (a path), never as a shipped set's name."""
+    text = str(folder)
+    return text if "/" in text or os.sep in text or text.startswith((".", "~")) else f"./{text}"
 
 
 @lru_cache(maxsize=8)

@@ -64,16 +64,23 @@ def validate_frames(data, size: int | None = GRID, intensity: bool = False, mask
     missing = frame_mask(array, mask)
     array = np.asarray(array, dtype=np.float32)  # no copy when the frames are float32 already
     if missing is not None:
-        full = missing.all(axis=(1, 2))
-        if full.any():
-            raise CdinnError(f"frame {int(np.argmax(full))} has no measured pixel (all masked)")
         array = np.where(missing, np.float32(0), array)
+    reasons = frame_reasons(array, intensity, missing)
+    bad = next((i for i, reason in enumerate(reasons) if reason), None)
+    if bad is not None:
+        raise CdinnError(f"frame {bad} {reasons[bad]}")
+    return (np.sqrt(array) if intensity else array), missing
+
+
+def frame_reasons(array: np.ndarray, intensity: bool, missing: np.ndarray | None) -> list[str | None]:
+    """Why each frame of (B, M, M) float frames (0 at the ``missing`` pixels) cannot be reconstructed, or None
+    where it can: the one rule of every batch path (the API raises on the first; ``cdinn reconstruct`` and the
+    Dask path reject the frame with its reason and keep the others, as ``cdinn run`` does)."""
     peak = array.max(axis=(1, 2))
     low = array.min(axis=(1, 2))
     # one pass each for max and min: NaN propagates into both, +-Inf shows in one, negatives in the minimum,
     # an all-zero frame has maximum 0 (with no negatives)
     bad = ~np.isfinite(peak) | ~np.isfinite(low) | (low < 0) | (peak <= 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise CdinnError(f"frame {i} {bad_frame_reason(array[i], intensity)}")
-    return (np.sqrt(array) if intensity else array), missing
+    full = np.asarray(missing.all(axis=(1, 2)) if missing is not None else np.zeros(len(array), bool))
+    return [("has no measured pixel (all masked)" if full[i] else
+             bad_frame_reason(array[i], intensity) if bad[i] else None) for i in range(len(array))]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from cdinn import quiet
@@ -42,6 +43,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum, frame) -> None:
+    """SIGTERM as an exception, so every temporary output file is removed on the way out (exit 143)."""
+    raise SystemExit(128 + signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     quiet.install()  # no native TensorFlow start-up lines (CUDA probing) on the terminal
@@ -52,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ.setdefault(name, value)
     args = build_parser(chosen).parse_args(argv)
     args.argv = argv
+    signal.signal(signal.SIGTERM, _terminated)  # `run` installs its own; elsewhere temporary files are removed
     try:
         args.run(args)
     except CdinnError as exc:

@@ -56,29 +56,51 @@ def reconstruct_run(args: argparse.Namespace) -> None:
 
 
 def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
+    """Block by block (:data:`cdinn.host.batch_input.BLOCK_FRAMES` frames at a time: memory independent of the
+    file's length) into a temporary file beside the output, renamed over it only when every block is done. A
+    frame that cannot be reconstructed is rejected with its reason (``rejected/frame_number``, ``reason``) and
+    the others are kept, as ``cdinn run`` and the Dask path do; a file with no good frame is an error."""
     import json
 
+    import h5py
     import numpy as np
 
-    from cdinn.host.batch_input import load_patterns
+    from cdinn.host.batch_input import iter_patterns
     from cdinn.inversion import cached_backend, invert, parse_refine
-    from cdinn.io import write_arrays
+    from cdinn.io import append_arrays, atomic_hdf5
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
     from cdinn.model.validation import validate_frames
 
     size = OVERSAMPLED_GRID if args.refine else GRID
-    loaded = load_patterns(args.input, size, args.intensity, preprocess)
-    amplitudes, mask = validate_frames(loaded.patterns, size, loaded.intensity, loaded.mask)
     engine = cached_backend(args.backend, args.net)
-    result = invert(engine, amplitudes, mask, parse_refine(args.refine), loaded.oversampling)
-    provenance = engine.provenance()
-    attrs = {"source": args.input, "net": args.net, "intensity_input": args.intensity, "phase_units": "radians",
-             "refine": str(args.refine), "command": command_line(args), "provenance": json.dumps(provenance),
-             **{k: v for k, v in provenance.items() if k.endswith("sha256")}}
-    arrays = {**result.fields(), "frame_number": loaded.numbers}
-    write_arrays(args.output, arrays, attrs)
-    print(f"reconstructed {len(result.amplitude)} frame(s), {int(np.sum(result.refined))} refined, median fit "
-          f"{float(np.median(result.fit)):.3g} -> {args.output}")
+    refine = parse_refine(args.refine)
+    fits, refined, rejected = [], 0, []
+    with atomic_hdf5(args.output) as fh:
+        for loaded in iter_patterns(args.input, size, args.intensity, preprocess):
+            rejected += loaded.rejected
+            if not len(loaded.numbers):
+                continue
+            amplitudes, mask = validate_frames(loaded.patterns, size, loaded.intensity, loaded.mask)
+            result = invert(engine, amplitudes, mask, refine, loaded.oversampling)
+            append_arrays(fh, {**result.fields(), "frame_number": loaded.numbers})
+            fits.append(np.atleast_1d(result.fit))
+            refined += int(np.sum(result.refined))
+        if not fits:
+            first = f" (frame {rejected[0][0]} {rejected[0][1].removeprefix('frame ')})" if rejected else ""
+            raise CdinnError(f"no frame was reconstructed: all {len(rejected)} frames were rejected{first}")
+        group = fh.create_group("rejected")
+        group.create_dataset("frame_number", data=np.array([n for n, _ in rejected], np.int64))
+        group.create_dataset("reason", data=[r for _, r in rejected], dtype=h5py.string_dtype())
+        provenance = engine.provenance()
+        fh.attrs.update({"source": args.input, "net": args.net, "intensity_input": args.intensity,
+                         "phase_units": "radians", "refine": str(args.refine), "command": command_line(args),
+                         "provenance": json.dumps(provenance),
+                         **{k: v for k, v in provenance.items() if k.endswith("sha256")}})
+    fit = np.concatenate(fits)
+    note = (f", {len(rejected)} rejected (first: frame {rejected[0][0]} {rejected[0][1].removeprefix('frame ')})"
+            if rejected else "")
+    print(f"reconstructed {len(fit)} frame(s), {refined} refined, median fit {float(np.median(fit)):.3g}{note} -> "
+          f"{args.output}")
 
 
 def phase_retrieve_arguments(p: argparse.ArgumentParser) -> None:

@@ -15,13 +15,15 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
     from cdinn.host.backends import BACKENDS
     from cdinn.host.decoding import MAX_FRAME_BYTES
     from cdinn.host.preprocess import PreprocessConfig
+    from cdinn.host.runner import RUNNER_INFERENCE_THREADS
 
     p.add_argument("--source", required=True, help="FILE.npy, FILE.h5[:/dataset], an NXmx master, a glob, a "
                    "folder to watch, tcp://HOST:PORT (ZeroMQ) or pva://CHANNEL (EPICS pvAccess NTNDArray)")
     p.add_argument("--out", required=True, help="output HDF5 file (must not exist)")
     add_net(p)
     p.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)")
-    p.add_argument("--threads", type=int, help="onnx: onnxruntime intra-op threads")
+    p.add_argument("--threads", type=int, help="onnx: onnxruntime intra-op threads (default: "
+                   f"{RUNNER_INFERENCE_THREADS}; the reader and the preprocessing use the other core)")
     p.add_argument("--project", help="emulator, fpga: firmware project (default: the set's combined project)")
     p.add_argument("--quantized", help="emulator: quantized networks (default: the set's model/weights/<set>-q)")
     p.add_argument("--bitstream", help="fpga: bitstream (default: cdinn.bit in the project)")
@@ -59,13 +61,16 @@ def run_run(args: argparse.Namespace) -> None:
 
     from cdinn.host.backends import get_backend
     from cdinn.host.preprocess import PreprocessConfig, Preprocessor
-    from cdinn.host.runner import Runner
+    from cdinn.host.runner import RUNNER_INFERENCE_THREADS, Runner
     from cdinn.host.sources import open_source
     from cdinn.host.writer import RunWriter
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
     from cdinn.model.refine import AutoRefineConfig
 
-    backend = get_backend(args.backend, net=args.net, **{k: getattr(args, k) for k in BACKEND_OPTIONS})
+    options = {k: getattr(args, k) for k in BACKEND_OPTIONS}
+    if args.backend == "onnx":
+        options["threads"] = options["threads"] or RUNNER_INFERENCE_THREADS
+    backend = get_backend(args.backend, net=args.net, **options)
     refiner = AutoRefineConfig() if args.refine == "auto" else None
     pre_cfg = config_from(PreprocessConfig, args, output_size=OVERSAMPLED_GRID if refiner else GRID)
     stop = threading.Event()

@@ -110,17 +110,18 @@ def adapt_run(args: argparse.Namespace) -> None:
     from cdinn.host.preprocess import PreprocessConfig
     from cdinn.model.adapt import AdaptConfig, adapt
     from cdinn.model.conventions import GRID
+    from cdinn.model.inference import as_set_path
     from cdinn.model.validation import validate_frames
 
     loaded = load_patterns(args.frames, GRID, args.intensity, config_from(PreprocessConfig, args,
                                                                            only=DETECTOR_OPTIONS))
     amplitudes, mask = validate_frames(loaded.patterns, GRID, loaded.intensity, loaded.mask)
     summary = adapt(args.net, amplitudes, mask, config_from(AdaptConfig, args), args.out, source=args.frames)
-    export_onnx(args.out)
+    export_onnx(as_set_path(args.out))
     fit = summary["held_out_fit_median"]
     print(f"adapted {args.net} on {summary['frames']['count'] - summary['frames']['held_out']} frame(s); held-out "
           f"median fit {fit['before']:.4g} -> {fit['after']:.4g} ({summary['frames']['held_out']} frames) -> "
-          f"{args.out} (use --net {args.out})")
+          f"{args.out} (use --net {as_set_path(args.out)})")
     if not fit["after"] < fit["before"]:
         raise CdinnError(f"adaptation did not improve the held-out fit ({fit['before']:.4g} -> {fit['after']:.4g}); "
                          f"the adapted set is in {args.out}, but the original is the better choice")

@@ -170,3 +170,56 @@ def test_every_shipped_recipe_is_a_valid_training_configuration():
     for path in recipes:
         cfg = _train_config("--recipe", str(path), "--out", "x")
         assert cfg.config == Path(path).name.split("-stage")[0] and cfg.nets == ("shape", "phase")
+
+
+def test_reconstruct_works_block_by_block_with_the_same_result(tmp_path, capsys, monkeypatch, patterns):
+    """Frames are read, reconstructed and written a block at a time (memory independent of the file's length):
+    blocks of 5 give the same file as one block, the detector frames' masks and numbers included."""
+    from cdinn.host import batch_input
+
+    frames = np.round(np.repeat(np.repeat(patterns.diffraction.astype(np.float64) ** 2 * 1e4, 4, 1), 4, 2))
+    frames = frames.astype(np.uint32)[:12]
+    frames[:, 60:62, :] = 2**32 - 1  # a gap, per frame, read as the unsigned sentinel
+    np.save(tmp_path / "detector.npy", frames)
+    outputs = {}
+    for block in (1024, 5):
+        monkeypatch.setattr(batch_input, "BLOCK_FRAMES", block)
+        out = tmp_path / f"b{block}.h5"
+        code, stdout, err = _run(capsys, "reconstruct", tmp_path / "detector.npy", out, "--intensity", "--net", "edge")
+        assert code == 0, err
+        with h5py.File(out) as fh:
+            outputs[block] = {name: fh[name][()] for name in fh if isinstance(fh[name], h5py.Dataset)}
+    assert outputs[5].keys() == outputs[1024].keys() and outputs[5]["frame_number"].tolist() == list(range(12))
+    for name, value in outputs[1024].items():
+        assert np.array_equal(outputs[5][name], value, equal_nan=True), name
+
+
+def test_a_bad_frame_in_a_batch_is_rejected_with_its_reason_and_the_others_kept(tmp_path, capsys, patterns):
+    frames = patterns.diffraction[:6].copy()
+    frames[2] = np.nan
+    frames[4] = -1.0
+    np.save(tmp_path / "in.npy", frames)
+    code, out, err = _run(capsys, "reconstruct", tmp_path / "in.npy", tmp_path / "out.h5", "--net", "edge")
+    assert code == 0, err
+    assert "4 frame(s)" in out and "2 rejected (first: frame 2 contains NaN" in out
+    with h5py.File(tmp_path / "out.h5") as fh:
+        assert fh["frame_number"][()].tolist() == [0, 1, 3, 5]
+        assert fh["rejected/frame_number"][()].tolist() == [2, 4]
+        assert "negative" in fh["rejected/reason"][1].decode()
+
+
+def test_sigterm_during_reconstruct_leaves_no_temporary_file(tmp_path, patterns):
+    import signal
+    import time
+
+    np.save(tmp_path / "many.npy", np.resize(patterns.diffraction, (60_000, 32, 32)))
+    out = tmp_path / "out.h5"
+    child = subprocess.Popen([str(Path(sys.executable).with_name("cdinn")), "reconstruct", str(tmp_path / "many.npy"),
+                              str(out), "--net", "edge"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.h5.*")) and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)  # the temporary file beside the output exists: the command is writing
+    child.send_signal(signal.SIGTERM)
+    child.communicate(timeout=60)
+    assert child.returncode == 143
+    assert not out.exists() and not list(tmp_path.glob(".out.h5.*"))

@@ -1,5 +1,6 @@
 """hls4ml conversion and the compiled C++ emulation (real g++), against the QKeras model."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -156,10 +157,16 @@ def test_strategy_per_layer_in_the_configuration():
 
 def test_manifest_round_trip_and_model_mismatch(compiled, tmp_path):
     _, _, _, spec = compiled
+    shutil.copy(spec.library, tmp_path / "lib.so")  # the library lies inside the project folder
+    spec = EmulatorSpec(str(tmp_path / "lib.so"), spec.project, spec.input_size, spec.output_sizes)
     write_manifest(tmp_path, spec, ("phase",), {"phase": "a" * 64}, 9, [10], FirmwareConfig())
     manifest, spec2 = read_manifest(tmp_path)
     assert manifest["output_fraction_bits"] == [10] and manifest["input_bits"] == 9
     assert spec2.output_sizes == spec.output_sizes and Path(spec2.library).resolve() == Path(spec.library).resolve()
+    with open(tmp_path / "lib.so", "ab") as fh:
+        fh.write(b"\0")  # a library changed after it was built is refused before it is loaded
+    with pytest.raises(CdinnError, match="does not match the sha256 its manifest records"):
+        read_manifest(tmp_path)
     check_models_match(manifest, {"phase": {"sha256": "a" * 64}})
     with pytest.raises(CdinnError, match="does not match its firmware"):
         check_models_match(manifest, {"phase": {"sha256": "b" * 64}})

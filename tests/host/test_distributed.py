@@ -87,3 +87,24 @@ def test_plan_follows_nxmx_masters_and_frame_numbers(tmp_path, patterns):
     chunks = plan(str(master), 4)
     assert [(c.first, c.stop - c.start) for c in chunks][:4] == [(1, 4), (5, 4), (9, 2), (11, 4)]
     assert sum(c.stop - c.start for c in chunks) == 24
+
+
+def test_a_local_cluster_serves_no_http(tmp_path):
+    """A LocalCluster opens HTTP servers on the scheduler (8787) and every worker although the dashboard is
+    off; the Dask path closes them, so only Dask's own comm ports stay open, on loopback."""
+    import socket
+
+    from cdinn.host.distributed import _client
+
+    client, local = _client("local:1")
+    try:
+        def listening(server) -> int:
+            return sum(sock.fileno() != -1 for sock in server._sockets.values())
+
+        assert listening(local.scheduler.http_server) == 0
+        assert set(client.run(lambda dask_worker: listening(dask_worker.http_server)).values()) == {0}
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", 8787)) != 0
+    finally:
+        client.close()
+        local.close()

@@ -242,3 +242,22 @@ def test_beam_centres_as_area_detector_writes_them_and_bad_ones(tmp_path, patter
         detector_info(fh)
     assert main(["run", "--source", str(master), "--out", str(tmp_path / "run.h5"), "--net", "edge", "--quiet"]) == 2
     assert "beam_center_x is not a finite number" in capsys.readouterr().err
+
+
+def test_a_corrupt_compressed_chunk_is_rejected_not_a_crash(tmp_path, patterns):
+    """A bitshuffle-LZ4 chunk whose block claims 2 GB (found by fuzzing: HDF5's bitshuffle filter plugin reads
+    past the chunk and the process dies with SIGSEGV) is one rejected frame; the frames around it are written."""
+    frames = _detector_frames(patterns)[:3]
+    path = tmp_path / "corrupt.h5"
+    with h5py.File(path, "w") as fh:
+        d = fh.create_dataset("entry/data/data", data=frames, chunks=(1, SIDE, SIDE),
+                              **hdf5plugin.Bitshuffle(cname="lz4"))
+        header = (frames[1].nbytes).to_bytes(8, "big") + (8192).to_bytes(4, "big")
+        d.id.write_direct_chunk((1, 0, 0), header + (2**31 - 1).to_bytes(4, "big") + bytes(64))
+    run = subprocess.run([CDINN, "run", "--source", str(path), "--out", str(tmp_path / "out.h5"), "--net", "edge",
+                          "--quiet"], capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr  # not -11: the run ends with its counts, marked incomplete
+    with h5py.File(tmp_path / "out.h5") as fh:
+        counts = json.loads(fh.attrs["counts"])
+        assert counts["written"] == 1 and counts["rejected"] == 1 and not fh.attrs["complete"]
+        assert "frame 1 cannot be read" in fh["rejected/reason"][0].decode()

@@ -1,0 +1,123 @@
+"""The readout node's end-to-end rate beside the networks' own, side by side in one process on this machine.
+
+256x256 uint32 detector frames (a simulated pattern spread over 8x8 pixel blocks, 4 chip-gap rows and a dead
+pixel in the pixel mask), the default networks:
+
+* network alone: ``cdinn.reconstruct`` on the same frames binned to 32x32, batch 64 (the inference the runner
+  cannot beat), with the onnxruntime threads the runner uses and with onnxruntime's default;
+* the runner from an NXmx master with bitshuffle-LZ4 data files, and from DECTRIS stream v2 and v1 over ZeroMQ
+  on loopback (the messages encoded per the DECTRIS specifications by ``tests/host/dectris_messages.py``).
+
+Prints frames/s (first frame to last), each stage's microseconds per frame and the ratio to the network alone.
+
+    python experiments/runner_rate.py [FRAMES]      # default 3000 frames per source
+"""
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "host"))
+
+import cdinn  # noqa: E402
+from cdinn.host.backends import get_backend  # noqa: E402
+from cdinn.host.preprocess import PreprocessConfig, Preprocessor  # noqa: E402
+from cdinn.host.runner import RUNNER_INFERENCE_THREADS, Runner  # noqa: E402
+from cdinn.host.sources import FileSource, ZmqSource  # noqa: E402
+from cdinn.host.writer import RunWriter  # noqa: E402
+from cdinn.model.simulate import broad, simulate  # noqa: E402
+
+SIDE, K = 256, 8
+
+
+def detector_frames(n: int) -> tuple[np.ndarray, np.ndarray]:
+    patterns = simulate(64, seed=2024, config=broad(position="random"))
+    intensity = patterns.diffraction.astype(np.float64) ** 2
+    intensity *= 60_000 * K * K / intensity.max(axis=(1, 2), keepdims=True)
+    big = np.round(np.repeat(np.repeat(intensity / (K * K), K, axis=1), K, axis=2)).astype(np.uint32)
+    mask = np.zeros((SIDE, SIDE), np.uint32)
+    mask[126:130, :] = 1
+    mask[10, 20] = 1
+    return np.resize(big, (n, SIDE, SIDE)), mask
+
+
+def network_alone(frames: np.ndarray, threads: int | None) -> float:
+    binned = np.sqrt(frames[:64].reshape(64, 32, K, 32, K).sum(axis=(2, 4), dtype=np.float64)).astype(np.float32)
+    options = {"threads": threads} if threads else {}
+    cdinn.reconstruct(binned, **options)
+    best = np.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(4):
+            cdinn.reconstruct(binned, **options)
+        best = min(best, (time.perf_counter() - start) / (4 * 64))
+    return 1.0 / best
+
+
+def master_file(folder: Path, frames: np.ndarray, mask: np.ndarray) -> Path:
+    import h5py
+    import hdf5plugin
+
+    with h5py.File(folder / "m_master.h5", "w") as fh:
+        fh["entry/instrument/detector/pixel_mask"] = mask
+        fh["entry/instrument/detector/beam_center_x"] = SIDE / 2
+        fh["entry/instrument/detector/beam_center_y"] = SIDE / 2
+        for i, start in enumerate(range(0, len(frames), 1000)):
+            name = f"m_data_{i + 1:06d}.h5"
+            with h5py.File(folder / name, "w") as dfh:
+                d = dfh.create_dataset("entry/data/data", data=frames[start : start + 1000], chunks=(1, SIDE, SIDE),
+                                       **hdf5plugin.Bitshuffle(cname="lz4"))
+                d.attrs["image_nr_low"] = start + 1
+            fh[f"entry/data/data_{i + 1:06d}"] = h5py.ExternalLink(name, "/entry/data/data")
+    return folder / "m_master.h5"
+
+
+def run(source, out: Path) -> dict:
+    backend = get_backend("onnx", threads=RUNNER_INFERENCE_THREADS)
+    writer = RunWriter(out, backend.provenance(), {})
+    return Runner(source, backend, writer, Preprocessor(PreprocessConfig()), progress=False).run()
+
+
+def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path) -> dict:
+    import socket
+
+    from dectris_messages import push, v1_messages, v2_messages
+
+    unique = (v2_messages(frames[:64], mask, centre=(SIDE / 2, SIDE / 2)) if fmt == "dectris-v2"
+              else v1_messages(frames[:64], centre=(SIDE / 2, SIDE / 2)))
+    head, images, end = unique[0], unique[1:-1], unique[-1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    sender = push(endpoint, [head, *(images[i % len(images)] for i in range(len(frames))), end])
+    summary = run(ZmqSource(endpoint, idle_timeout=30), out)
+    sender.join()
+    return summary
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+    frames, mask = detector_frames(n)
+    alone = {threads: network_alone(frames, threads) for threads in (RUNNER_INFERENCE_THREADS, None)}
+    print(f"network alone, batch 64: {alone[RUNNER_INFERENCE_THREADS]:.0f} frames/s with "
+          f"{RUNNER_INFERENCE_THREADS} onnxruntime thread, {alone[None]:.0f} with onnxruntime's default")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        results = {"NXmx bslz4 file": run(FileSource(str(master_file(folder, frames, mask))), folder / "f.h5"),
+                   "DECTRIS stream v2": stream("dectris-v2", frames, mask, folder / "v2.h5"),
+                   "DECTRIS stream v1": stream("dectris-v1", frames, mask, folder / "v1.h5")}
+    best = max(alone.values())
+    print(f"| source ({n} frames) | frames/s | runner / network alone | preprocess, network + fit, write (us/frame) "
+          "| received = written + rejected + missed |")
+    print("|---|---|---|---|---|")
+    for name, s in results.items():
+        stages = ", ".join(f"{v:.0f}" for v in s["stage_us_per_frame"].values())
+        print(f"| {name} | {s['frames_per_s']:.0f} | {s['frames_per_s'] / best:.2f} | {stages} | {s['received']} = "
+              f"{s['written']} + {s['rejected']} + {s['missed']} |")
+
+
+if __name__ == "__main__":
+    main()
