@@ -79,19 +79,21 @@ def run_run(args: argparse.Namespace) -> None:
     source = open_source(args.source, idle_timeout=args.idle_timeout, stop=stop, zmq_mode=args.zmq_mode,
                          zmq_bind=args.zmq_bind, stream_format=args.format,
                          max_frame_bytes=int(args.max_frame_mb * 1e6), channel=args.channel)
-    writer = RunWriter(args.out, dict(backend.provenance(), command=command_line(args), source=args.source),
-                       pre_cfg.as_dict())
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    preprocessor = Preprocessor(pre_cfg)  # reads --dark and --mask: a bad one stops the run before any output
     publisher = None
     if args.publish:
         from cdinn.host.pva import PvaPublisher, serving_interfaces
 
         publisher = PvaPublisher(args.publish)
         print(f"cdinn: serving {', '.join(publisher.channels.values())} on {serving_interfaces()}", file=sys.stderr)
-    runner = Runner(source, backend, writer, Preprocessor(pre_cfg), max_batch=args.max_batch, stop=stop,
-                    progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers, publisher=publisher)
     try:
+        writer = RunWriter(args.out, dict(backend.provenance(), command=command_line(args), source=args.source),
+                           pre_cfg.as_dict())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        runner = Runner(source, backend, writer, preprocessor, max_batch=args.max_batch, stop=stop,
+                        progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers,
+                        publisher=publisher)
         summary = runner.run()
     finally:
         if publisher is not None:

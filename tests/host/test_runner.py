@@ -252,3 +252,13 @@ def test_refinement_needs_oversampled_preprocessing(tmp_path):
     with pytest.raises(CdinnError, match="oversampled"):
         Runner(FileSource(str(tmp_path / "none.npy")), backend, writer, Preprocessor(PreprocessConfig()),
                refiner=AutoRefineConfig())
+
+
+@pytest.mark.parametrize("option", [("--mask", "missing.npy"), ("--dark", "missing.npy")])
+def test_a_configuration_error_leaves_no_output_behind(tmp_path, patterns, capsys, option):
+    np.save(tmp_path / "frames.npy", patterns.diffraction[:2])
+    out = tmp_path / "out.h5"
+    code = main(["run", "--source", str(tmp_path / "frames.npy"), "--out", str(out), "--net", "edge", "--quiet",
+                 option[0], str(tmp_path / option[1])])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot read" in err and not out.exists()  # the rerun is not blocked
