@@ -26,6 +26,7 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.preprocess import PreprocessConfig
+from cdinn.host.sources import npy_stack
 from cdinn.inversion import RECORD_FIELDS
 from cdinn.io import HDF5_SUFFIXES, split_spec
 from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
@@ -58,7 +59,7 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
         if not Path(name).exists():
             raise CdinnError(f"input file not found: {name}")
         if name.endswith(".npy"):
-            count = np.load(name, mmap_mode="r").shape[0]
+            count = npy_stack(name).shape[0]
             chunks += [Chunk(name, None, s, min(s + chunk, count), number + s) for s in range(0, count, chunk)]
             number += count
             continue
@@ -83,7 +84,7 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
 def _read(chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float] | None]:
     """The chunk's frames, with the detector mask and beam centre its file records."""
     if chunk.dataset is None:
-        return np.array(np.load(chunk.path, mmap_mode="r")[chunk.start : chunk.stop]), None, None
+        return np.array(npy_stack(chunk.path)[chunk.start : chunk.stop]), None, None
     import h5py
     import hdf5plugin  # noqa: F401
 

@@ -37,15 +37,24 @@ FRAME_SUFFIXES = (".npy", *HDF5_SUFFIXES, *TIFF_SUFFIXES)
 Item = Frame | Rejected
 
 
-def _npy_frames(path: Path, first_number: int) -> Iterator[Item]:
+def npy_stack(path: str | Path) -> np.ndarray:
+    """The frames of a ``.npy`` file as a memory-mapped (N, rows, cols) array of numbers (a single 2-D frame is
+    one frame); CdinnError for anything else (never unpickled)."""
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise CdinnError(f"{path}: not a readable .npy file ({str(exc).splitlines()[0]})") from None
+        raise CdinnError(f"{path}: not a readable .npy file of numbers ({str(exc).splitlines()[0]})") from None
+    if array.dtype.kind not in "uif":
+        raise CdinnError(f"{path}: frames must be real numbers, got dtype {array.dtype}")
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:
         raise CdinnError(f"{path}: expected frames (N, rows, cols), got shape {array.shape}")
+    return array
+
+
+def _npy_frames(path: Path, first_number: int) -> Iterator[Item]:
+    array = npy_stack(path)
     for i in range(len(array)):
         yield Frame(first_number + i, np.array(array[i]), str(path), time.time())
 

@@ -108,3 +108,17 @@ def test_a_local_cluster_serves_no_http(tmp_path):
     finally:
         client.close()
         local.close()
+
+
+@pytest.mark.parametrize(("array", "message"), [
+    (np.array([{"a": 1}], dtype=object), "not a readable .npy file of numbers"),
+    (np.float32(3.0), "expected frames (N, rows, cols)"),
+    (np.array("hello"), "frames must be real numbers"),
+])
+def test_an_npy_that_holds_no_frames_is_one_line_before_any_cluster_starts(tmp_path, capsys, array, message):
+    from cdinn.cli import main
+
+    np.save(tmp_path / "bad.npy", array, allow_pickle=True)
+    code = main(["reconstruct", str(tmp_path / "bad.npy"), str(tmp_path / "out.h5"), "--cluster", "local:1"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and not (tmp_path / "out.h5").exists()
