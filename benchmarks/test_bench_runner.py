@@ -32,3 +32,4 @@ def test_runner_zeromq_to_hdf5(benchmark, bench_patterns, tmp_path, free_tcp_end
     summary = benchmark.pedantic(one_run, rounds=3)
     assert summary["written"] == FRAMES
     benchmark.extra_info["frames_per_s_last_round"] = summary["frames_per_s"]
+    benchmark.extra_info["stage_us_per_frame"] = summary["stage_us_per_frame"]

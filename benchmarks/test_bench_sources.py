@@ -112,6 +112,7 @@ def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpo
     summary = benchmark.pedantic(one_run, rounds=1 if benchmark.disabled else 2)
     assert summary["received"] == STREAM_FRAMES == summary["written"] and summary["rejected"] == 0
     benchmark.extra_info["frames_per_s_last_round"] = summary["frames_per_s"]
+    benchmark.extra_info["stage_us_per_frame"] = summary["stage_us_per_frame"]
 
 
 def test_preprocessing_rate(benchmark, bench_patterns):
