@@ -37,25 +37,30 @@ def test_run_from_an_ntndarray_channel_and_publish_the_reconstructions(tmp_path,
 
     frames = np.round(patterns.diffraction.astype(np.float64) ** 2 * 50).astype(np.uint16)
     np.save(tmp_path / "frames.npy", frames)
-    server = _sim_server(tmp_path / "frames.npy", "cdinn:sim:image", loopback, fps=50, seconds=6)
     out = tmp_path / "run.h5"
     run = subprocess.Popen([str(BIN / "cdinn"), "run", "--source", "pva://cdinn:sim:image", "--out", str(out),
-                            "--net", "edge", "--idle-timeout", "4", "--publish", "pva://cdinn:rec", "--quiet",
+                            "--net", "edge", "--idle-timeout", "8", "--publish", "pva://cdinn:rec", "--quiet",
                             "--allow-partial"],
                            env=loopback, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    published = []
+    deadline = time.monotonic() + 90
+    while not out.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # the output exists once the runner monitors the channel and serves its own
+    server = _sim_server(tmp_path / "frames.npy", "cdinn:sim:image", loopback, fps=50, seconds=4)
+    published, finished = [], threading.Event()
 
-    def watch():  # a viewer: monitor the published amplitude channel while the run goes on
-        time.sleep(2.0)
+    def watch():  # a viewer: monitor the published amplitude channel until the run ends
         channel = pva.Channel("cdinn:rec:amplitude", pva.PVA)
         channel.monitor(lambda pv: published.append(AdImageUtility.reshapeNtNdArray(pv)[:2]), "field()")
-        time.sleep(4.0)
+        finished.wait(120)
         channel.stopMonitor()
 
     viewer = threading.Thread(target=watch)
     viewer.start()
-    stdout, stderr = run.communicate(timeout=60)
-    viewer.join()
+    try:
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        finished.set()
+        viewer.join()
     server.wait(timeout=30)
     assert run.returncode == 0, stderr
     with h5py.File(out) as fh:
