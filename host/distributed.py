@@ -50,7 +50,7 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
     import h5py
     import hdf5plugin  # noqa: F401
 
-    from cdinn.host.hdf5_frames import dataset_paths, open_dataset
+    from cdinn.host.hdf5_frames import dataset_paths, first_frame_number, open_dataset
 
     path, dataset = split_spec(spec)
     files = sorted(glob.glob(str(path))) if glob.has_magic(str(path)) else [str(path)]
@@ -69,8 +69,7 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
             with h5py.File(name, "r") as fh:
                 for inner in dataset_paths(fh, dataset, Path(name)):
                     dset = open_dataset(fh, inner, Path(name))
-                    low = dset.attrs.get("image_nr_low")
-                    first = int(low) if low is not None else number
+                    first = first_frame_number(dset, number)
                     count = len(dset)
                     chunks += [Chunk(name, inner, s, min(s + chunk, count), first + s) for s in range(0, count, chunk)]
                     number = first + count

@@ -114,7 +114,7 @@ def open_dataset(fh: h5py.File, name: str, path: Path) -> h5py.Dataset:
     return node
 
 
-def _first_number(dset: h5py.Dataset, number: int) -> int:
+def first_frame_number(dset: h5py.Dataset, number: int) -> int:
     """The detector's number of a data file's first frame (its ``image_nr_low``), else ``number``;
     CdinnError when the attribute is not a whole number that fits int64."""
     low = dset.attrs.get("image_nr_low")
@@ -199,7 +199,7 @@ class Hdf5Frames:
                     if dset.ndim not in (2, 3):
                         raise CdinnError(f"{self.path}:{name}: expected frames (N, rows, cols), got {dset.shape}")
                     yield from self._frames(dset, name, number)
-                    number = _first_number(dset, number) + (len(dset) if dset.ndim == 3 else 1)
+                    number = first_frame_number(dset, number) + (len(dset) if dset.ndim == 3 else 1)
                 except CdinnError as exc:  # one missing or broken data file: rejected, the next ones still read
                     self.ended_normally = False
                     yield Rejected(number, str(exc), f"{self.path}:{name}", time.time())
@@ -210,7 +210,7 @@ class Hdf5Frames:
         if dset.ndim == 2:
             yield Frame(number, dset[()], label, time.time(), self.info.pixel_mask, self.info.beam_centre)
             return
-        first = _first_number(dset, number)
+        first = first_frame_number(dset, number)
         decode = direct_decoder(dset)
         if decode is not None:
             for i in range(len(dset)):
