@@ -4,24 +4,32 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.host import output
 from cdinn.host.frames import Frame, Rejected
 from cdinn.host.preprocess import Prepared, PreprocessConfig, Preprocessor, load_mask
 from cdinn.host.sources import FileSource
-from cdinn.model.validation import frame_mask, frame_reasons
+from cdinn.inversion import Refine, invert
+from cdinn.model.validation import frame_mask, frame_reasons, validate_frames
+
+
+def batch_config(preprocess: PreprocessConfig | None, size: int, intensity: bool) -> PreprocessConfig:
+    """The preprocessing a batch command applies (and records): ``preprocess``'s settings with ``input_kind``
+    from ``intensity`` and the output grid ``size``."""
+    base = preprocess or PreprocessConfig()
+    return PreprocessConfig(**dict(base.as_dict(), input_kind="intensity" if intensity else "amplitude",
+                                   output_size=size))
 
 
 def detector_preprocessor(preprocess: PreprocessConfig | None, size: int, intensity: bool) -> Preprocessor:
-    """The runner's preprocessing for detector-size frames of a batch command: ``preprocess``'s settings with
-    ``input_kind`` from ``intensity`` and the output grid ``size``."""
-    base = preprocess or PreprocessConfig()
-    return Preprocessor(PreprocessConfig(**dict(base.as_dict(), input_kind="intensity" if intensity else "amplitude",
-                                                output_size=size)))
+    """The runner's preprocessing for detector-size frames of a batch command (:func:`batch_config`)."""
+    return Preprocessor(batch_config(preprocess, size, intensity))
 
 
 def stack_masks(masks: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray | None:
@@ -34,15 +42,18 @@ def stack_masks(masks: list[np.ndarray | None], shape: tuple[int, ...]) -> np.nd
 class Patterns(NamedTuple):
     """A file's frames on the grid: ``patterns`` (B, S, S), ``mask`` (B, S, S) bool (True = no measurement)
     or None, ``oversampling`` (B,) measured by the detector preprocessing (None for frames stored on the
-    grid), ``numbers`` (B,) frame numbers, ``intensity``: whether the patterns are still intensities;
-    ``rejected``: the frames left out, as (frame number, reason) (B may be 0)."""
+    grid), ``numbers`` (B,) frame numbers, ``sources`` (B,) where each frame was read (file:dataset) and
+    ``arrivals`` (B,) when (UNIX s), ``intensity``: whether the patterns are still intensities;
+    ``rejected``: the frames left out, as (frame number, reason, arrival) (B may be 0)."""
 
     patterns: np.ndarray
     mask: np.ndarray | None
     oversampling: np.ndarray | None
     numbers: np.ndarray
+    sources: list[str]
+    arrivals: np.ndarray
     intensity: bool
-    rejected: list[tuple[int, str]]
+    rejected: list[tuple[int, str, float]]
 
 
 BLOCK_FRAMES = 1024
@@ -64,7 +75,8 @@ def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessC
     sigmas = [b.oversampling for b in blocks]
     return Patterns(np.concatenate([b.patterns for b in blocks]), mask,
                     None if any(x is None for x in sigmas) else np.concatenate(sigmas),  # type: ignore[arg-type]
-                    np.concatenate([b.numbers for b in blocks]), blocks[0].intensity, [])
+                    np.concatenate([b.numbers for b in blocks]), [s for b in blocks for s in b.sources],
+                    np.concatenate([b.arrivals for b in blocks]), blocks[0].intensity, [])
 
 
 def iter_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None,
@@ -91,23 +103,26 @@ def iter_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessC
         items.append(item)
         if len(items) == block:
             prepare = prepare or detector_preprocessor(preprocess, size, intensity)
-            yield _block(items, size, intensity, prepare, extra, done)
+            yield block_patterns(items, size, intensity, prepare, extra, done)
             done += len(items)
             items = []
     if items or not done:
         if not items:
             raise CdinnError(f"{spec}: no frames")
-        yield _block(items, size, intensity, prepare or detector_preprocessor(preprocess, size, intensity), extra,
-                     done)
+        prepare = prepare or detector_preprocessor(preprocess, size, intensity)
+        yield block_patterns(items, size, intensity, prepare, extra, done)
         done += len(items)
     if extra is not None and extra.ndim == 3 and len(extra) != done:
         raise CdinnError(f"mask has {len(extra)} frames; the file has {done}")
 
 
-def _block(items: list[Frame], size: int, intensity: bool, prepare: Preprocessor, extra: np.ndarray | None,
-           offset: int) -> Patterns:
-    """The Patterns of consecutive frames ``items``, the first of which is the file's frame ``offset``."""
+def block_patterns(items: list[Frame], size: int, intensity: bool, prepare: Preprocessor,
+                   extra: np.ndarray | None, offset: int) -> Patterns:
+    """The Patterns of consecutive frames ``items``, the first of which is frame ``offset`` (its position, from 0)
+    of the input; ``extra``: the user's mask for frames on the grid ((size, size), or one per input frame)."""
     numbers = np.array([item.number for item in items], np.int64)
+    sources = [item.source for item in items]
+    arrivals = np.array([item.arrival for item in items], np.float64)
     small = next((item for item in items if min(item.data.shape) < size or item.data.ndim != 2), None)
     if small is not None:
         raise CdinnError(f"diffraction frames must have shape ({size}, {size}) or be larger detector frames; frame "
@@ -128,14 +143,27 @@ def _block(items: list[Frame], size: int, intensity: bool, prepare: Preprocessor
         reasons = frame_reasons(values if missing is None else np.where(missing, np.float32(0), values), intensity,
                                 missing)
         keep = [i for i, reason in enumerate(reasons) if reason is None]
-        return Patterns(stack[keep], None if mask is None else np.asarray(mask)[keep], None, numbers[keep], intensity,
-                        [(int(numbers[i]), f"frame {reason}") for i, reason in enumerate(reasons) if reason])
+        return Patterns(stack[keep], None if mask is None else np.asarray(mask)[keep], None, numbers[keep],
+                        [sources[i] for i in keep], arrivals[keep], intensity,
+                        [(int(numbers[i]), f"frame {reason}", float(arrivals[i])) for i, reason in enumerate(reasons)
+                         if reason])
     prepared = prepare.prepare_many([item.data for item in items], [item.mask for item in items],
                                     [item.centre for item in items])
     keep = [i for i, result in enumerate(prepared) if isinstance(result, Prepared)]
     good = [result for result in prepared if isinstance(result, Prepared)]
     return Patterns(np.stack([p.amplitude for p in good]) if good else np.zeros((0, size, size), np.float32),
                     stack_masks([p.mask for p in good], (size, size)),
-                    np.array([p.oversampling for p in good], np.float32), numbers[keep], False,
-                    [(int(item.number), str(result)) for item, result in zip(items, prepared, strict=True)
+                    np.array([p.oversampling for p in good], np.float32), numbers[keep], [sources[i] for i in keep],
+                    arrivals[keep], False,
+                    [(int(item.number), str(result), item.arrival) for item, result in zip(items, prepared, strict=True)
                      if isinstance(result, CdinnError)])
+
+
+def invert_block(engine, loaded: Patterns, refine: Refine = 0) -> dict[str, np.ndarray]:
+    """Every per-frame output field (:data:`cdinn.host.output.PER_FRAME`) of a block's frames, reconstructed by
+    ``engine`` through :func:`cdinn.inversion.invert` (``refine``: see there; the patterns must then be 2x
+    oversampled)."""
+    size = loaded.patterns.shape[-1]
+    amplitudes, mask = validate_frames(loaded.patterns, size, loaded.intensity, loaded.mask)
+    result = invert(engine, amplitudes, mask, refine, loaded.oversampling)
+    return output.frame_fields(result, loaded.numbers, loaded.sources, loaded.arrivals, time.time())

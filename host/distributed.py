@@ -17,7 +17,6 @@ address is an existing scheduler (dask-jobqueue on Slurm/PBS, Kubernetes, ...).
 
 from __future__ import annotations
 
-import glob
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,23 +25,22 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.preprocess import PreprocessConfig
-from cdinn.host.sources import npy_stack
-from cdinn.inversion import RECORD_FIELDS
+from cdinn.host.sources import expand_files, npy_stack
 from cdinn.io import HDF5_SUFFIXES, split_spec
 from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
-
-FIELDS = (*RECORD_FIELDS, "frame_number")
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """Frames ``start:stop`` of one dataset (``dataset`` None: a ``.npy`` file), the first numbered ``first``."""
+    """Frames ``start:stop`` of one dataset (``dataset`` None: a ``.npy`` file), the first numbered ``first``
+    and at ``position`` (from 0) among all the frames of the input."""
 
     path: str
     dataset: str | None
     start: int
     stop: int
     first: int
+    position: int
 
 
 def plan(spec: str, chunk: int) -> list[Chunk]:
@@ -53,15 +51,18 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
     from cdinn.host.hdf5_frames import dataset_paths, first_frame_number, open_dataset
 
     path, dataset = split_spec(spec)
-    files = sorted(glob.glob(str(path))) if glob.has_magic(str(path)) else [str(path)]
-    chunks, number = [], 0
+    files = expand_files(path)
+    chunks: list[Chunk] = []
+    number = position = 0
     for name in files:
         if not Path(name).exists():
             raise CdinnError(f"input file not found: {name}")
         if name.endswith(".npy"):
             count = npy_stack(name).shape[0]
-            chunks += [Chunk(name, None, s, min(s + chunk, count), number + s) for s in range(0, count, chunk)]
+            chunks += [Chunk(name, None, s, min(s + chunk, count), number + s, position + s)
+                       for s in range(0, count, chunk)]
             number += count
+            position += count
             continue
         if Path(name).suffix.lower() not in HDF5_SUFFIXES and not dataset:
             raise CdinnError(f"{name}: unknown input format (use .npy or HDF5)")
@@ -71,8 +72,10 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
                     dset = open_dataset(fh, inner, Path(name))
                     first = first_frame_number(dset, number)
                     count = len(dset)
-                    chunks += [Chunk(name, inner, s, min(s + chunk, count), first + s) for s in range(0, count, chunk)]
+                    chunks += [Chunk(name, inner, s, min(s + chunk, count), first + s, position + s)
+                               for s in range(0, count, chunk)]
                     number = first + count
+                    position += count
         except OSError as exc:
             raise CdinnError(f"{name}: not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
     if not chunks:
@@ -95,46 +98,30 @@ def _read(chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None, tuple[float, flo
 
 
 def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: PreprocessConfig, refine: int | str = 0,
-                  threads: int = 1, backend: str = "onnx") -> dict:
+                  backend: str = "onnx", options: tuple[tuple[str, Any], ...] = ()) -> dict:
     """Read, preprocess and reconstruct one chunk (runs on a worker; ``preprocess.output_size`` is 64 when
-    ``refine`` asks for refinement); returns the :data:`FIELDS` arrays of the good frames and ``rejected`` =
-    [(frame number, reason)]."""
-    from cdinn.host.batch_input import detector_preprocessor, stack_masks
-    from cdinn.host.preprocess import Prepared
-    from cdinn.inversion import cached_backend, invert, parse_refine
-    from cdinn.model.validation import frame_mask, frame_reasons, validate_frames
+    ``refine`` asks for refinement) as ``cdinn reconstruct`` does a block; returns the
+    :data:`cdinn.host.output.PER_FRAME` fields of the good frames (``"fields"``, None if there is none) and
+    ``"rejected"`` = [(frame number, reason, arrival)]."""
+    import time
+
+    from cdinn.host.batch_input import block_patterns, detector_preprocessor, invert_block
+    from cdinn.host.frames import Frame
+    from cdinn.host.preprocess import load_mask
+    from cdinn.inversion import cached_backend, parse_refine
 
     frames, mask, centre = _read(chunk)
-    numbers = np.arange(chunk.first, chunk.first + len(frames))
+    label = chunk.path if chunk.dataset is None else f"{chunk.path}:{chunk.dataset}"
+    now = time.time()
+    items = [Frame(chunk.first + i, frame, label, now, mask, centre) for i, frame in enumerate(frames)]
     size = preprocess.output_size
-    on_grid = frames.shape[1:] == (size, size)
-    prepare = None if on_grid else detector_preprocessor(preprocess, size, intensity)
-    good, patterns, masks, sigmas, rejected = [], [], [], [], []
-    if prepare is None:  # frames on the grid: the rule every batch path keeps (frame_reasons)
-        missing = frame_mask(frames, mask)
-        values = np.asarray(frames, np.float32)
-        reasons = frame_reasons(values if missing is None else np.where(missing, np.float32(0), values), intensity,
-                                missing)
-        results: list = [CdinnError(f"frame {reason}") if reason else
-                         Prepared(frames[i], None if missing is None else missing[i], np.nan)
-                         for i, reason in enumerate(reasons)]
-    else:
-        results = prepare.prepare_many(list(frames), [mask] * len(frames), [centre] * len(frames))
-    for number, result in zip(numbers, results, strict=True):
-        if isinstance(result, CdinnError):
-            rejected.append((int(number), str(result)))
-            continue
-        patterns.append(result.amplitude)
-        masks.append(result.mask)
-        sigmas.append(result.oversampling)
-        good.append(number)
-    out: dict[str, Any] = {"rejected": rejected}
-    if good:
-        amplitudes, missing = validate_frames(np.stack(patterns), size, intensity and on_grid,
-                                              stack_masks(masks, (size, size)))
-        engine = cached_backend(backend, net, (("threads", threads),) if backend == "onnx" else ())
-        result = invert(engine, amplitudes, missing, parse_refine(refine), None if on_grid else np.array(sigmas))
-        out.update(result.fields(), frame_number=np.array(good, np.int64))
+    extra = load_mask(preprocess.mask) if preprocess.mask else None
+    loaded = block_patterns(items, size, intensity, detector_preprocessor(preprocess, size, intensity), extra,
+                            chunk.position)
+    out: dict[str, Any] = {"rejected": loaded.rejected, "fields": None}
+    if len(loaded.numbers):
+        engine = cached_backend(backend, net, options)
+        out["fields"] = invert_block(engine, loaded, parse_refine(refine))
     return out
 
 
@@ -168,59 +155,77 @@ def _client(cluster: str):
 
 def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", intensity: bool = False,
               preprocess: PreprocessConfig | None = None, refine: int | str = 0, chunk: int = 256,
-              progress: bool = True, attrs: dict | None = None, client=None, on_result=None,
-              backend: str = "onnx") -> dict:
-    """Reconstruct every frame of ``spec`` on a Dask cluster with ``backend``; write ``out`` in frame order
-    (with the backend's provenance, as the single-process command records it); return counts.
-    ``client``: an existing ``dask.distributed.Client`` to use (``cluster`` is then only recorded);
-    ``on_result(i)`` is called as chunk ``i``'s result arrives."""
-    import json
-
-    import h5py
+              progress: bool = True, run: dict | None = None, client=None, on_result=None,
+              backend: str = "onnx", backend_options: dict | None = None) -> dict:
+    """Reconstruct every frame of ``spec`` on a Dask cluster with ``backend``; write ``out`` through the output
+    schema (:mod:`cdinn.host.output`) in frame order, each chunk as soon as those before it are written; return
+    counts. ``run``: more of the run to record in the provenance (e.g. the ``command``); ``backend_options``: the
+    backend's (onnx: one thread by default); ``client``: an
+    existing ``dask.distributed.Client`` to use (``cluster`` is then only recorded); ``on_result(i)`` is called
+    as chunk ``i``'s result arrives."""
     from dask.distributed import as_completed
     from tqdm import tqdm
 
+    from cdinn.host import output
+    from cdinn.host.batch_input import batch_config
     from cdinn.inversion import cached_backend
     from cdinn.io import atomic_hdf5
 
     size = OVERSAMPLED_GRID if refine else GRID
-    pre = PreprocessConfig(**dict((preprocess or PreprocessConfig()).as_dict(), output_size=size))
+    pre = batch_config(preprocess, size, intensity)
     chunks = plan(spec, chunk)
-    provenance = cached_backend(backend, net).provenance()  # what the workers load, checked here first
+    options = dict(backend_options or {})
+    if backend == "onnx":
+        options.setdefault("threads", 1)  # one intra-op thread per single-threaded worker
+    workers = tuple(sorted(options.items()))
+    provenance = output.provenance(cached_backend(backend, net, workers).provenance(),  # what workers load, checked
+                                   source=spec, net=net, refine=str(refine) if refine else "none", cluster=cluster,
+                                   **(run or {}))
     owned_client = client is None
     if owned_client:
         client, owned = _client(cluster)
+    counts = dict.fromkeys(output.COUNTS, 0)
     try:
-        futures = {client.submit(process_chunk, c, net, intensity, pre, refine, 1, backend, pure=False, retries=2): i
-                   for i, c in enumerate(chunks)}
-        results: dict[int, dict] = {}
-        with tqdm(total=sum(c.stop - c.start for c in chunks), unit="frame", desc="cdinn reconstruct",
-                  disable=not progress) as bar:
-            for future in as_completed(futures):
-                i = futures[future]
-                results[i] = future.result()
-                bar.update(chunks[i].stop - chunks[i].start)
-                if on_result is not None:
-                    on_result(i)
+        with atomic_hdf5(out) as fh:
+            output.create(fh, size, compression="gzip")
+            output.describe(fh, provenance, pre.as_dict())
+            futures = {client.submit(process_chunk, c, net, intensity, pre, refine, backend, workers, pure=False,
+                                     retries=2): i for i, c in enumerate(chunks)}
+            pending: dict[int, dict] = {}
+            done = 0
+            with tqdm(total=sum(c.stop - c.start for c in chunks), unit="frame", desc="cdinn reconstruct",
+                      disable=not progress) as bar:
+                for future in as_completed(futures):
+                    i = futures[future]
+                    pending[i] = future.result()
+                    bar.update(chunks[i].stop - chunks[i].start)
+                    if on_result is not None:
+                        on_result(i)
+                    while done in pending:  # in plan order: frame order, each chunk written once
+                        _write_chunk(fh, pending.pop(done), counts)
+                        done += 1
+            output.check_written(fh)
+            output.finish(fh, counts, complete=True)
     finally:
         if owned_client:
             client.close()
             if owned is not None:
                 owned.close()
-    ordered = [results[i] for i in range(len(chunks))]
-    rejected = [r for part in ordered for r in part["rejected"]]
-    written = [part for part in ordered if "amplitude" in part]
-    with atomic_hdf5(out) as fh:
-        for name in FIELDS:
-            values = np.concatenate([p[name] for p in written]) if written else np.zeros((0,))
-            fh.create_dataset(name, data=values, compression="gzip" if values.ndim >= 2 else None)
-        group = fh.create_group("rejected")
-        group.create_dataset("frame_number", data=np.array([n for n, _ in rejected], np.int64))
-        group.create_dataset("reason", data=[r for _, r in rejected], dtype=h5py.string_dtype())
-        fh.attrs.update(attrs or {})
-        fh.attrs.update(source=spec, net=net, cluster=cluster, phase_units="radians", backend=backend,
-                        provenance=json.dumps(provenance), **{k: v for k, v in provenance.items()
-                                                              if k.endswith("sha256")})
-    counts = {"frames": sum(c.stop - c.start for c in chunks), "written": sum(len(p["frame_number"]) for p in written),
-              "rejected": len(rejected), "chunks": len(chunks)}
-    return counts
+    return {"frames": counts["received"], "written": counts["written"], "rejected": counts["rejected"],
+            "chunks": len(chunks)}
+
+
+def _write_chunk(fh, result: dict, counts: dict) -> None:
+    """Append one chunk's result to the output and add it to ``counts``."""
+    from cdinn.host import output
+
+    rejected = result["rejected"]
+    output.reject(fh, rejected)
+    fields = result["fields"]
+    written = 0 if fields is None else len(fields["frame_number"])
+    if fields is not None:
+        output.append(fh, fields)
+        counts["refined"] += int(fields["refined"].sum())
+    counts["received"] += written + len(rejected)
+    counts["written"] += written
+    counts["rejected"] += len(rejected)

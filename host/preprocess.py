@@ -28,6 +28,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.model import validation
 from cdinn.model.conventions import GRID
 from cdinn.model.sampling import AUTO_OVERSAMPLING, MIN_OVERSAMPLING, fill_from_neighbours, oversampling
 from cdinn.options import centre_pixel_text, option
@@ -362,13 +363,12 @@ class Preprocessor:
         reasons: list[str | None] = [None] * b
         checks: list[tuple[Any, str]] = []  # (B,) flags or one flag for the whole stack, and the reason
         if non_finite is not None:
-            checks.append((non_finite, "frame contains NaN or Inf outside the masked pixels"))
+            checks.append((non_finite, f"frame {validation.NON_FINITE}"))
         if valid is not None:
-            checks.append((~valid.reshape(len(valid), -1).any(axis=1), "frame has no valid pixel (all masked)"))
+            checks.append((~valid.reshape(len(valid), -1).any(axis=1), f"frame {validation.ALL_MASKED}"))
         if measured.dtype.kind != "u":
-            noun = "intensities" if self.cfg.input_kind == "intensity" else "amplitudes"
-            checks.append(((flat < 0).any(axis=1), f"frame has negative {noun}"))
-        checks.append((~flat.any(axis=1), "frame is all zero (empty frame)"))
+            checks.append(((flat < 0).any(axis=1), f"frame {validation.negative(self.cfg.input_kind == 'intensity')}"))
+        checks.append((~flat.any(axis=1), f"frame {validation.EMPTY}"))
         for flags, reason in checks:
             for i in np.flatnonzero(np.broadcast_to(flags, (b,))):
                 reasons[i] = reasons[i] or reason

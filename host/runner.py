@@ -20,7 +20,7 @@ is closed. Invariant at the end: received == written + rejected + missed, where 
 the source delivered or reported as sent. The run is complete only when the source's own end arrived and
 every frame delivered was written or rejected.
 
-Stage timings (seconds, summed over the run; ``stage_seconds`` in the summary and the output's counts):
+Stage timings (seconds, summed over the run; ``stage_seconds`` in the summary and the output's ``timing``):
 ``preprocess`` (validation, masks, centring, crop, binning), ``network`` (the backend, the fit),
 ``write`` (HDF5 and the publisher); the throughput is measured from the first frame's arrival to the last
 frame's completion, so time spent waiting for the first frame does not count.
@@ -86,9 +86,13 @@ class RunStats:
     latencies: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
     def counts(self) -> dict:
+        """The output's ``counts`` (:data:`cdinn.host.output.COUNTS`)."""
         return {"received": self.received, "written": self.written, "rejected": self.rejected,
-                "refined": self.refined, "missed": self.missed, "batches": self.batches,
-                "stage_seconds": {k: round(v, 6) for k, v in self.stage_seconds.items()}}
+                "missed": self.missed, "refined": self.refined}
+
+    def timing(self) -> dict:
+        """The output's ``timing``: batches and each stage's seconds."""
+        return {"batches": self.batches, "stage_seconds": {k: round(v, 6) for k, v in self.stage_seconds.items()}}
 
     def summary(self) -> dict:
         """The counts, frames/s from the first arrival to the last completion, latency percentiles (ms) and
@@ -96,7 +100,7 @@ class RunStats:
         elapsed = max(self.last - self.first, 1e-9) if self.first is not None and self.last is not None else 0.0
         lat = np.asarray(self.latencies) * 1e3 if self.latencies else np.zeros(1)
         per_frame = {k: 1e6 * v / max(self.written, 1) for k, v in self.stage_seconds.items()}
-        return dict(self.counts(), frames_per_s=self.written / elapsed if elapsed else 0.0,
+        return dict(self.counts(), **self.timing(), frames_per_s=self.written / elapsed if elapsed else 0.0,
                     latency_ms_p50=float(np.percentile(lat, 50)), latency_ms_p99=float(np.percentile(lat, 99)),
                     seconds=elapsed, stage_us_per_frame=per_frame)
 
@@ -296,7 +300,7 @@ class Runner:
             self.stats.received += self.stats.missed
             accounted = self.stats.received == self.stats.written + self.stats.rejected + self.stats.missed
             self.complete = drained and self.source_ok and not errors and accounted
-            self.writer.close(self.stats.counts(), complete=self.complete)
+            self.writer.close(self.stats.counts(), complete=self.complete, timing=self.stats.timing())
         if errors:
             raise CdinnError(f"refinement failed: {errors[0]}")
         if self._reader_error is not None:

@@ -117,12 +117,6 @@ def reconstruction_metrics(pred: np.ndarray, truth_amplitude: np.ndarray,
     }
 
 
-def median_metrics(pred: np.ndarray, truth_amplitude: np.ndarray, truth_phase: np.ndarray) -> dict[str, float]:
-    """The median of every :func:`reconstruction_metrics` value."""
-    metrics = reconstruction_metrics(pred, truth_amplitude, truth_phase)
-    return {name: float(np.median(values)) for name, values in metrics.items()}
-
-
 def summarise(metrics: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Median, 90th percentile and maximum of each metric (IoU: 10th percentile and minimum instead,
     since higher is better)."""

@@ -7,15 +7,25 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.model.conventions import GRID
 
+NON_FINITE = "contains NaN or Inf"
+ALL_MASKED = "has no measured pixel (all masked)"
+EMPTY = "is all zero (empty frame)"
+"""The reasons a frame is rejected, worded once for every path (each message reads "frame <reason>")."""
+
+
+def negative(intensity: bool) -> str:
+    """The reason for a frame with negative values."""
+    return f"has negative {'intensities' if intensity else 'amplitudes'}"
+
 
 def bad_frame_reason(frame: np.ndarray, intensity: bool = False) -> str | None:
     """Why a single 2-D frame cannot be reconstructed, or None if it can."""
     if not np.all(np.isfinite(frame)):
-        return "contains NaN or Inf"
+        return NON_FINITE
     if (frame < 0).any():
-        return f"has negative {'intensities' if intensity else 'amplitudes'}"
+        return negative(intensity)
     if not frame.any():
-        return "is all zero (empty frame)"
+        return EMPTY
     return None
 
 
@@ -82,5 +92,5 @@ def frame_reasons(array: np.ndarray, intensity: bool, missing: np.ndarray | None
     # an all-zero frame has maximum 0 (with no negatives)
     bad = ~np.isfinite(peak) | ~np.isfinite(low) | (low < 0) | (peak <= 0)
     full = np.asarray(missing.all(axis=(1, 2)) if missing is not None else np.zeros(len(array), bool))
-    return [("has no measured pixel (all masked)" if full[i] else
+    return [(ALL_MASKED if full[i] else
              bad_frame_reason(array[i], intensity) if bad[i] else None) for i in range(len(array))]

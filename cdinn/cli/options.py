@@ -59,13 +59,14 @@ def _argument_kwargs(hint: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
     return {**kwargs, "type": hint}
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls: type, only: Iterable[str] | None = None) -> None:
-    """One option per documented field of the dataclass ``cls`` (``only`` those named)."""
+def add_config_options(parser: argparse.ArgumentParser, cls: type, only: Iterable[str] | None = None,
+                       skip: Iterable[str] = ()) -> None:
+    """One option per documented field of the dataclass ``cls`` (``only`` those named; none of ``skip``)."""
     hints = typing.get_type_hints(cls)
     chosen = None if only is None else set(only)
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        if "help" not in meta or (chosen is not None and f.name not in chosen):
+        if "help" not in meta or (chosen is not None and f.name not in chosen) or f.name in skip:
             continue
         default = _default(f)
         kwargs = _argument_kwargs(hints[f.name], meta)
@@ -115,3 +116,23 @@ def add_test_n(parser: argparse.ArgumentParser, default: int) -> None:
     """``--test-n``: the size of a test set, the same name in every stage."""
     parser.add_argument("--test-n", type=int, default=default, help=f"test patterns (default: {default})")
 
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and every registered backend's options (:data:`cdinn.host.backends.OPTIONS`; an option
+    two backends share, such as ``--project``, once)."""
+    from cdinn.host.backends import BACKENDS, OPTIONS
+
+    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)")
+    seen: set[str] = set()
+    for cls in dict.fromkeys(OPTIONS.values()):
+        add_config_options(parser, cls, skip=seen)
+        seen |= {f.name for f in dataclasses.fields(cls)}
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The backend options typed (of any backend: :func:`cdinn.host.backends.get_backend` refuses those the
+    chosen backend does not take)."""
+    from cdinn.host.backends import OPTIONS
+
+    return {k: v for cls in OPTIONS.values() for k, v in given(cls, args).items()}

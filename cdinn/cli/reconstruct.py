@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 
 from cdinn.cli.command import Command, command_line
-from cdinn.cli.options import add_config_options, add_net, config_from
-from cdinn.errors import CdinnError
+from cdinn.cli.options import add_backend_options, add_config_options, add_net, backend_options, config_from
 from cdinn.options import count_or_auto
 
 # PreprocessConfig fields for detector-size frames
@@ -15,14 +14,13 @@ DETECTOR_OPTIONS = ("centre_pixel", "mask", "crop", "binning", "beamstop", "satu
 
 
 def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
-    from cdinn.host.backends import BACKENDS
     from cdinn.host.preprocess import PreprocessConfig
 
     p.add_argument("input", help="FRAMES.npy, FILE.h5, FILE.h5:/path/to/dataset or an NXmx master: (N,32,32) "
                    "patterns, or detector-size frames preprocessed as `cdinn run` does")
     p.add_argument("output", help="output HDF5 file (written atomically)")
     add_net(p)
-    p.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)")
+    add_backend_options(p)
     p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
     add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
     p.add_argument("--cluster", metavar="local:N|tcp://HOST:PORT", help="reprocess on Dask distributed: a "
@@ -46,11 +44,10 @@ def reconstruct_run(args: argparse.Namespace) -> None:
 
         counts = reprocess(args.input, args.output, args.cluster, net=args.net, intensity=args.intensity,
                            preprocess=preprocess, refine=args.refine, chunk=args.chunk,
-                           attrs={"command": command_line(args)}, backend=args.backend)
+                           run={"command": command_line(args)}, backend=args.backend,
+                           backend_options=backend_options(args))
         print(f"reconstructed {counts['written']} of {counts['frames']} frame(s) in {counts['chunks']} chunks on "
               f"{args.cluster}, {counts['rejected']} rejected -> {args.output}")
-        if counts["written"] == 0:
-            raise CdinnError(f"no frame was reconstructed: all {counts['frames']} frames were rejected")
         return
     _reconstruct_here(args, preprocess)
 
@@ -60,47 +57,47 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
     file's length) into a temporary file beside the output, renamed over it only when every block is done. A
     frame that cannot be reconstructed is rejected with its reason (``rejected/frame_number``, ``reason``) and
     the others are kept, as ``cdinn run`` and the Dask path do; a file with no good frame is an error."""
-    import json
-
-    import h5py
     import numpy as np
 
-    from cdinn.host.batch_input import iter_patterns
-    from cdinn.inversion import cached_backend, invert, parse_refine
-    from cdinn.io import append_arrays, atomic_hdf5
+    from cdinn.host import output
+    from cdinn.host.batch_input import batch_config, invert_block, iter_patterns
+    from cdinn.inversion import cached_backend, parse_refine
+    from cdinn.io import atomic_hdf5
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
-    from cdinn.model.validation import validate_frames
 
     size = OVERSAMPLED_GRID if args.refine else GRID
-    engine = cached_backend(args.backend, args.net)
+    engine = cached_backend(args.backend, args.net, tuple(sorted(backend_options(args).items())))
     refine = parse_refine(args.refine)
     fits, refined, rejected = [], 0, []
     with atomic_hdf5(args.output) as fh:
+        output.create(fh, size, compression="gzip")
+        output.describe(fh, run_provenance(engine.provenance(), args),
+                        batch_config(preprocess, size, args.intensity).as_dict())
         for loaded in iter_patterns(args.input, size, args.intensity, preprocess):
             rejected += loaded.rejected
+            output.reject(fh, loaded.rejected)
             if not len(loaded.numbers):
                 continue
-            amplitudes, mask = validate_frames(loaded.patterns, size, loaded.intensity, loaded.mask)
-            result = invert(engine, amplitudes, mask, refine, loaded.oversampling)
-            append_arrays(fh, {**result.fields(), "frame_number": loaded.numbers})
-            fits.append(np.atleast_1d(result.fit))
-            refined += int(np.sum(result.refined))
-        if not fits:
-            first = f" (frame {rejected[0][0]} {rejected[0][1].removeprefix('frame ')})" if rejected else ""
-            raise CdinnError(f"no frame was reconstructed: all {len(rejected)} frames were rejected{first}")
-        group = fh.create_group("rejected")
-        group.create_dataset("frame_number", data=np.array([n for n, _ in rejected], np.int64))
-        group.create_dataset("reason", data=[r for _, r in rejected], dtype=h5py.string_dtype())
-        provenance = engine.provenance()
-        fh.attrs.update({"source": args.input, "net": args.net, "intensity_input": args.intensity,
-                         "phase_units": "radians", "refine": str(args.refine), "command": command_line(args),
-                         "provenance": json.dumps(provenance),
-                         **{k: v for k, v in provenance.items() if k.endswith("sha256")}})
-    fit = np.concatenate(fits)
+            fields = invert_block(engine, loaded, refine)
+            output.append(fh, fields)
+            fits.append(fields["fit"])
+            refined += int(np.sum(fields["refined"]))
+        output.check_written(fh)
+        fit = np.concatenate(fits)
+        output.finish(fh, {"received": len(fit) + len(rejected), "written": len(fit), "rejected": len(rejected),
+                           "missed": 0, "refined": refined}, complete=True)
     note = (f", {len(rejected)} rejected (first: frame {rejected[0][0]} {rejected[0][1].removeprefix('frame ')})"
             if rejected else "")
     print(f"reconstructed {len(fit)} frame(s), {refined} refined, median fit {float(np.median(fit)):.3g}{note} -> "
           f"{args.output}")
+
+
+def run_provenance(backend: dict, args: argparse.Namespace) -> dict:
+    """The provenance record of a ``cdinn reconstruct`` output (the same for one process and for Dask)."""
+    from cdinn.host import output
+
+    return output.provenance(backend, command=command_line(args), source=args.input, net=args.net,
+                             refine=str(args.refine) if args.refine else "none")
 
 
 def phase_retrieve_arguments(p: argparse.ArgumentParser) -> None:

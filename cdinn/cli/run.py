@@ -5,28 +5,19 @@ from __future__ import annotations
 import argparse
 
 from cdinn.cli.command import Command, command_line
-from cdinn.cli.options import add_config_options, add_net, config_from
+from cdinn.cli.options import add_backend_options, add_config_options, add_net, backend_options, config_from
 from cdinn.errors import CdinnError
-
-BACKEND_OPTIONS = ("threads", "project", "quantized", "bitstream")  # passed to whichever backend takes them
 
 
 def run_arguments(p: argparse.ArgumentParser) -> None:
-    from cdinn.host.backends import BACKENDS
     from cdinn.host.decoding import MAX_FRAME_BYTES
     from cdinn.host.preprocess import PreprocessConfig
-    from cdinn.host.runner import RUNNER_INFERENCE_THREADS
 
     p.add_argument("--source", required=True, help="FILE.npy, FILE.h5[:/dataset], an NXmx master, a glob, a "
                    "folder to watch, tcp://HOST:PORT (ZeroMQ) or pva://CHANNEL (EPICS pvAccess NTNDArray)")
     p.add_argument("--out", required=True, help="output HDF5 file (must not exist)")
     add_net(p)
-    p.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)")
-    p.add_argument("--threads", type=int, help="onnx: onnxruntime intra-op threads (default: "
-                   f"{RUNNER_INFERENCE_THREADS}; the reader and the preprocessing use the other core)")
-    p.add_argument("--project", help="emulator, fpga: firmware project (default: the set's combined project)")
-    p.add_argument("--quantized", help="emulator: quantized networks (default: the set's model/weights/<set>-q)")
-    p.add_argument("--bitstream", help="fpga: bitstream (default: cdinn.bit in the project)")
+    add_backend_options(p)
     add_config_options(p, PreprocessConfig)
     p.add_argument("--refine", choices=("none", "auto"), default="none",
                    help="auto: frames are binned to 2x oversampled 64x64 patterns (the network sees every other "
@@ -59,6 +50,7 @@ def run_run(args: argparse.Namespace) -> None:
     import sys
     import threading
 
+    from cdinn.host import output
     from cdinn.host.backends import get_backend
     from cdinn.host.preprocess import PreprocessConfig, Preprocessor
     from cdinn.host.runner import RUNNER_INFERENCE_THREADS, Runner
@@ -67,9 +59,9 @@ def run_run(args: argparse.Namespace) -> None:
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
     from cdinn.model.refine import AutoRefineConfig
 
-    options = {k: getattr(args, k) for k in BACKEND_OPTIONS}
+    options = backend_options(args)
     if args.backend == "onnx":
-        options["threads"] = options["threads"] or RUNNER_INFERENCE_THREADS
+        options.setdefault("threads", RUNNER_INFERENCE_THREADS)
     backend = get_backend(args.backend, net=args.net, **options)
     refiner = AutoRefineConfig() if args.refine == "auto" else None
     pre_cfg = config_from(PreprocessConfig, args, output_size=OVERSAMPLED_GRID if refiner else GRID)
@@ -87,7 +79,8 @@ def run_run(args: argparse.Namespace) -> None:
         publisher = PvaPublisher(args.publish)
         print(f"cdinn: serving {', '.join(publisher.channels.values())} on {serving_interfaces()}", file=sys.stderr)
     try:
-        writer = RunWriter(args.out, dict(backend.provenance(), command=command_line(args), source=args.source),
+        writer = RunWriter(args.out, output.provenance(backend.provenance(), command=command_line(args),
+                                                       source=args.source, net=args.net, refine=str(args.refine)),
                            pre_cfg.as_dict())
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

@@ -6,10 +6,11 @@ naming the onnx backend never imports TensorFlow and naming the emulator never n
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from importlib import import_module
 
 from cdinn.errors import CdinnError
+from cdinn.host.backends.options import EmulatorOptions, FpgaOptions, NoOptions, OnnxOptions
 
 REGISTRY: dict[str, str] = {
     "onnx": "cdinn.host.backends.onnx_backend:OnnxBackend",
@@ -17,12 +18,17 @@ REGISTRY: dict[str, str] = {
     "emulator": "cdinn.host.backends.emulator_backend:EmulatorBackend",
     "fpga": "cdinn.host.backends.fpga_backend:FpgaBackend",
 }
+OPTIONS: dict[str, type] = {"onnx": OnnxOptions, "keras": NoOptions, "emulator": EmulatorOptions,
+                            "fpga": FpgaOptions}
+"""Each backend's options dataclass (:mod:`cdinn.host.backends.options`)."""
 BACKENDS = tuple(REGISTRY)
 
 
-def register(name: str, target: str) -> None:
-    """Add a backend: ``target`` is ``'module:Class'`` of a :class:`~cdinn.host.backends.base.Backend`."""
+def register(name: str, target: str, options: type = NoOptions) -> None:
+    """Add a backend: ``target`` is ``'module:Class'`` of a :class:`~cdinn.host.backends.base.Backend`,
+    ``options`` the dataclass its ``from_options`` takes."""
     REGISTRY[name] = target
+    OPTIONS[name] = options
 
 
 def backend_class(name: str):
@@ -39,9 +45,10 @@ def get_backend(name: str, net: str = "default", **options):
     means "not given" (the backend's default); one given that this backend does not take is an error."""
     cls = backend_class(name)
     given = {k: v for k, v in options.items() if v is not None}
-    takes = inspect.signature(cls.from_options).parameters
+    options_class = OPTIONS.get(name, NoOptions)
+    takes = [f.name for f in dataclasses.fields(options_class)]
     foreign = sorted(set(given) - set(takes))
     if foreign:
         raise CdinnError(f"the {name} backend takes no option {', '.join(foreign)}; it takes "
-                         f"{', '.join(p for p in takes if p != 'net') or 'none'}")
-    return cls.from_options(net, **given)
+                         f"{', '.join(takes) or 'none'}")
+    return cls.from_options(net, options_class(**given))

@@ -3,10 +3,11 @@
 Subclasses provide:
 
 * ``name`` (class attribute): the registry name (:mod:`cdinn.host.backends`);
-* ``from_options(net, **options)`` (classmethod): build the backend for a network set name (``"default"``,
-  a shipped name or a folder) and its own keyword options (narrower than this base's ``**options``, hence
-  the ``type: ignore[override]`` on each; :func:`cdinn.host.backends.get_backend` checks them), resolving
-  artefacts (firmware projects, quantized sets) from the set name where the options leave them out;
+* ``from_options(net, options)`` (classmethod): build the backend for a network set name (``"default"``, a
+  shipped name or a folder) and an instance of its options dataclass (registered with it,
+  :mod:`cdinn.host.backends.options`: every option's help and default in one place, from which the command
+  line is built), resolving artefacts (firmware projects, quantized sets) from the set name where the
+  options leave them out;
 * ``maps(x)``: normalised inputs (B, N, N, C) float32 in [0, 1] -> the two sigmoid maps (shape, phase),
   each (B, N, N) in [0, 1];
 * ``channels``: the networks' input channels C (1: amplitudes; 2: amplitudes and the mask of unmeasured
@@ -20,22 +21,25 @@ networks take it), the backend's maps, then the maps to an object, the same for 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, final
+from typing import ClassVar, Generic, TypeVar, final
 
 import numpy as np
 
 from cdinn.model.conventions import network_input
 from cdinn.model.inference import outputs_to_object
 
+OptionsT = TypeVar("OptionsT")
+"""A backend's options dataclass."""
 
-class Backend(ABC):
+
+class Backend(ABC, Generic[OptionsT]):
     name: ClassVar[str]
     channels: int = 1
 
     @classmethod
     @abstractmethod
-    def from_options(cls, net: str = "default", **options) -> Backend:
-        """Build the backend for network set ``net`` with backend-specific ``options``."""
+    def from_options(cls, net: str, options: OptionsT) -> Backend:
+        """Build the backend for network set ``net`` with its ``options`` (an instance of ``Options``)."""
 
     @abstractmethod
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,11 +13,12 @@ import numpy as np
 from cdinn.artefacts import firmware_project, quantized_folder, verified_firmware
 from cdinn.firmware.emulate import Emulator
 from cdinn.host.backends.base import Backend
+from cdinn.host.backends.options import EmulatorOptions
 from cdinn.model.conventions import GRID, sigmoid
 from cdinn.quantize.grid import quantize_input
 
 
-class EmulatorBackend(Backend):
+class EmulatorBackend(Backend[EmulatorOptions]):
     name = "emulator"
 
     def __init__(self, project: str | Path, quantized: str | Path):
@@ -28,10 +29,9 @@ class EmulatorBackend(Backend):
         self.nets = self.manifest["nets"]
 
     @classmethod
-    def from_options(cls, net: str = "default", project: str | None = None,  # type: ignore[override]
-                     quantized: str | None = None) -> EmulatorBackend:
+    def from_options(cls, net: str, options: EmulatorOptions) -> EmulatorBackend:
         """``project`` defaults to the set's combined firmware project, ``quantized`` to its quantized networks."""
-        return cls(project or firmware_project(net), quantized or quantized_folder(net))
+        return cls(options.project or firmware_project(net), options.quantized or quantized_folder(net))
 
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes = quantize_input(x, self.manifest["input_bits"])

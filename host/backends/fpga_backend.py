@@ -19,11 +19,12 @@ import numpy as np
 from cdinn.artefacts import firmware_project, verified_firmware
 from cdinn.errors import CdinnError
 from cdinn.host.backends.base import Backend
+from cdinn.host.backends.options import FpgaOptions
 from cdinn.model.conventions import GRID, sigmoid
 from cdinn.quantize.grid import input_codes
 
 
-class FpgaBackend(Backend):
+class FpgaBackend(Backend[FpgaOptions]):
     name = "fpga"
 
     def __init__(self, bitstream: str | Path, project: str | Path):
@@ -50,11 +51,10 @@ class FpgaBackend(Backend):
                                       self.manifest["output_sizes"])
 
     @classmethod
-    def from_options(cls, net: str = "default", bitstream: str | None = None,  # type: ignore[override]
-                     project: str | None = None) -> FpgaBackend:
+    def from_options(cls, net: str, options: FpgaOptions) -> FpgaBackend:
         """``project`` defaults to the set's combined firmware project, ``bitstream`` to its ``cdinn.bit``."""
-        folder = Path(project) if project else firmware_project(net)
-        return cls(bitstream or folder / "cdinn.bit", folder)
+        folder = Path(options.project) if options.project else firmware_project(net)
+        return cls(options.bitstream or folder / "cdinn.bit", folder)
 
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flat = x.reshape(len(x), -1)

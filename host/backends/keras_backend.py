@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from cdinn.host.backends.base import Backend
+from cdinn.host.backends.options import NoOptions
 from cdinn.model.architectures import input_channels
 from cdinn.model.inference import load_network, network_folder
 from cdinn.model.timing import keras_callable
 
 
-class KerasBackend(Backend):
+class KerasBackend(Backend[NoOptions]):
     name = "keras"
 
     def __init__(self, net: str = "default"):
@@ -21,7 +22,7 @@ class KerasBackend(Backend):
         self.channels = input_channels(shape)
 
     @classmethod
-    def from_options(cls, net: str = "default") -> KerasBackend:  # type: ignore[override]
+    def from_options(cls, net: str, options: NoOptions) -> KerasBackend:
         return cls(net)
 
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

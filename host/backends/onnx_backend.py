@@ -6,10 +6,11 @@ import numpy as np
 
 from cdinn.artefacts import verified_onnx
 from cdinn.host.backends.base import Backend
+from cdinn.host.backends.options import OnnxOptions
 from cdinn.host.onnx_export import session
 
 
-class OnnxBackend(Backend):
+class OnnxBackend(Backend[OnnxOptions]):
     name = "onnx"
 
     def __init__(self, net: str = "default", threads: int | None = None):
@@ -20,8 +21,8 @@ class OnnxBackend(Backend):
         self._run = self.session.run
 
     @classmethod
-    def from_options(cls, net: str = "default", threads: int | None = None) -> OnnxBackend:  # type: ignore[override]
-        return cls(net, threads)
+    def from_options(cls, net: str, options: OnnxOptions) -> OnnxBackend:
+        return cls(net, options.threads)
 
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         shape_out, phase_out = self._run(None, {"diffraction": x})

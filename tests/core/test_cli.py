@@ -191,7 +191,8 @@ def test_reconstruct_works_block_by_block_with_the_same_result(tmp_path, capsys,
             outputs[block] = {name: fh[name][()] for name in fh if isinstance(fh[name], h5py.Dataset)}
     assert outputs[5].keys() == outputs[1024].keys() and outputs[5]["frame_number"].tolist() == list(range(12))
     for name, value in outputs[1024].items():
-        assert np.array_equal(outputs[5][name], value, equal_nan=True), name
+        if name not in ("arrival_time", "completion_time", "latency"):  # when each block was read and done
+            assert np.array_equal(outputs[5][name], value, equal_nan=value.dtype.kind == "f"), name
 
 
 def test_a_bad_frame_in_a_batch_is_rejected_with_its_reason_and_the_others_kept(tmp_path, capsys, patterns):

@@ -16,10 +16,11 @@ from cdinn.cli import main
 from cdinn.errors import CdinnError
 from cdinn.host.backends import get_backend
 from cdinn.host.merge import merge, missing_numbers
+from cdinn.host.output import PER_FRAME
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.host.runner import Runner
 from cdinn.host.sources import FileSource
-from cdinn.host.writer import PER_FRAME, RunWriter
+from cdinn.host.writer import RunWriter
 
 CDINN = str(Path(sys.executable).with_name("cdinn"))
 

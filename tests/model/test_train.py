@@ -100,10 +100,9 @@ def test_a_fresh_data_run_trains_and_records_it(tmp_path):
 def test_a_small_run_of_the_default_recipe_beats_cross_entropy_on_the_phase(tmp_path):
     """Same budget and seed: the default recipe (twin-aware joint loss, see docs/quality.md) against the
     paper's per-pixel cross-entropy, scored on registered test patterns at random positions."""
-    from cdinn.model.conventions import complex_object
     from cdinn.model.evaluate import test_set
     from cdinn.model.inference import load_network, reconstruct_with
-    from cdinn.model.metrics import median_metrics
+    from cdinn.model.scoring import score_medians
     from cdinn.model.train import PAPER_RECIPE
 
     budget = dict(config="edge", examples=8192, val=512, epochs=3, seed=1)
@@ -113,7 +112,7 @@ def test_a_small_run_of_the_default_recipe_beats_cross_entropy_on_the_phase(tmp_
         train(TrainConfig(**budget, **recipe), tmp_path / name, progress=False)
         models = [load_network(str(tmp_path / name), net)[0] for net in ("shape", "phase")]
         amplitude, phase = reconstruct_with(*models, data.diffraction)
-        scores[name] = median_metrics(complex_object(amplitude, phase), data.amplitude, data.phase)
+        scores[name] = score_medians(amplitude, phase, data)
     print(scores)
     assert scores["default"]["phase_rmse_weighted"] < 0.95 * scores["bce"]["phase_rmse_weighted"]
     assert scores["default"]["phase_rmse"] < scores["bce"]["phase_rmse"]

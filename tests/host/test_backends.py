@@ -1,0 +1,65 @@
+"""The backend contract (:mod:`cdinn.host.backends.base`), asserted for every registered backend that runs on
+this machine: shapes, dtypes, ranges, the mask channel, agreement with the float networks, provenance; the
+others (no firmware built, no board) refuse with one line. Options come from each backend's dataclass."""
+
+import argparse
+import dataclasses
+
+import numpy as np
+import pytest
+
+from cdinn.cli.options import add_backend_options, backend_options
+from cdinn.errors import CdinnError
+from cdinn.host.backends import OPTIONS, REGISTRY, get_backend
+
+RUNS_HERE = ("onnx", "keras")
+"""Backends that need no built firmware or board (the emulator's contract is tested on a firmware build in
+tests/firmware/test_firmware_pipeline.py)."""
+
+
+@pytest.fixture(scope="module")
+def masked(patterns):
+    amplitudes = patterns.diffraction[:6].astype(np.float32)
+    mask = np.zeros(amplitudes.shape, bool)
+    mask[:, 15:18, 15:18] = True  # a beamstop
+    return amplitudes, mask
+
+
+@pytest.mark.parametrize("net", ["default", "edge"])
+@pytest.mark.parametrize("name", RUNS_HERE)
+def test_backend_contract(name, net, masked):
+    amplitudes, mask = masked
+    backend = get_backend(name, net=net)
+    assert backend.channels == (2 if net == "default" else 1)
+    amplitude, phase = backend.infer(amplitudes, mask)
+    assert amplitude.shape == phase.shape == amplitudes.shape
+    assert amplitude.dtype == phase.dtype == np.float32
+    assert amplitude.min() >= 0 and amplitude.max() <= 1 and np.abs(phase).max() <= np.pi + 1e-6
+    reference = get_backend("keras", net=net).infer(amplitudes, mask)  # the float networks
+    assert np.abs(amplitude - reference[0]).max() < 1e-4
+    assert np.abs(np.where(reference[0] > 0.2, phase - reference[1], 0)).max() < 1e-3
+    provenance = backend.provenance()
+    assert provenance["backend"] == name and len(provenance["shape_sha256"]) == 64
+    if backend.channels == 2:  # the mask reaches the networks: unmeasured pixels' values do not matter
+        spoiled = np.where(mask, np.float32(1e6), amplitudes)
+        assert np.array_equal(backend.infer(spoiled, mask)[0], amplitude)
+
+
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - set(RUNS_HERE)))
+def test_backends_that_need_firmware_or_a_board_refuse_in_one_line(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("CDINN_BUILD_DIR", str(tmp_path))  # no firmware built here
+    with pytest.raises(CdinnError) as info:
+        get_backend(name)
+    assert "\n" not in str(info.value) and str(info.value)
+
+
+def test_every_backend_option_comes_from_its_dataclass_once_on_the_command_line():
+    parser = argparse.ArgumentParser()
+    add_backend_options(parser)  # an option two backends share (--project) would raise here if added twice
+    fields = {f.name for cls in OPTIONS.values() for f in dataclasses.fields(cls)}
+    assert set(REGISTRY) == set(OPTIONS) and fields == {"threads", "project", "quantized", "bitstream"}
+    args = parser.parse_args(["--backend", "emulator", "--project", "p", "--quantized", "q"])
+    assert backend_options(args) == {"project": "p", "quantized": "q"}
+    assert backend_options(parser.parse_args([])) == {}  # untyped options keep the dataclasses' defaults
+    with pytest.raises(CdinnError, match="the keras backend takes no option threads"):
+        get_backend("keras", threads=2)
