@@ -1,11 +1,12 @@
 """Archive reprocessing on Dask distributed: ``cdinn reconstruct IN OUT --cluster local:N|tcp://SCHEDULER:PORT``.
 
 The client plans chunks of frames from the files' metadata only (NXmx masters and globs resolved as the
-runner's file source does); each chunk is a task that a worker reads (block by block), preprocesses like
-``cdinn reconstruct`` (frames on the 32x32 grid pass as they are, detector frames are masked, centred,
-cropped and binned) and reconstructs with the network set loaded once per worker (onnxruntime, one
-intra-op thread per worker slot). Results come back to the client, which writes them in frame order to one
-file (atomically: the file appears whole or not at all), with a progress bar over the Dask futures.
+runner's file source does); each chunk is a task that a worker reads, preprocesses and reconstructs as
+``cdinn reconstruct`` does a block (:func:`cdinn.host.batch_input.invert_block`), with the network set loaded
+once per worker (onnxruntime with the machine's cores shared between the local workers: :func:`worker_threads`).
+Results come back to the client, which writes them in frame order through the output schema
+(:mod:`cdinn.host.output`) to one file (atomically: the file appears whole or not at all), with a progress bar
+over the Dask futures.
 
 Output equals the single-process command's for the same frames. Bad frames are rejected with their reasons
 (``rejected/frame_number``, ``rejected/reason``). A worker lost mid-run is replaced by Dask, which recomputes
@@ -17,6 +18,7 @@ address is an existing scheduler (dask-jobqueue on Slurm/PBS, Kubernetes, ...).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,18 @@ from cdinn.host.preprocess import PreprocessConfig
 from cdinn.host.sources import expand_files, npy_stack
 from cdinn.io import HDF5_SUFFIXES, split_spec
 from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
+from cdinn.options import option
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where and in what pieces ``cdinn reconstruct --cluster`` reprocesses."""
+
+    cluster: str | None = option(None, "reprocess on Dask distributed: a LocalCluster of N worker processes, or an "
+                                 "existing scheduler; frames are read, preprocessed and reconstructed on the workers "
+                                 "in chunks, bad frames are rejected with reasons (default: one process, no Dask)",
+                                 metavar="local:N|tcp://HOST:PORT")
+    chunk: int = option(256, "frames per Dask task (with --cluster)")
 
 
 @dataclass(frozen=True)
@@ -132,16 +146,31 @@ def _stop_http_servers(client, local) -> None:
     client.run(lambda dask_worker: dask_worker.http_server.stop())
 
 
+def local_workers(cluster: str) -> int | None:
+    """N of ``local:N`` (CdinnError unless N >= 1), None for a scheduler's address."""
+    if not cluster.startswith("local:"):
+        return None
+    try:
+        workers = int(cluster.removeprefix("local:"))
+    except ValueError:
+        raise CdinnError(f"--cluster local:N needs a number of workers, got {cluster!r}") from None
+    if workers < 1:
+        raise CdinnError("--cluster local:N needs N >= 1")
+    return workers
+
+
+def worker_threads(cluster: str) -> int:
+    """onnxruntime threads per worker: the N workers of ``local:N`` share this machine's cores (one worker
+    uses them all, as the plain command does); a worker slot of a remote scheduler gets one."""
+    workers = local_workers(cluster)
+    return 1 if workers is None else max(1, len(os.sched_getaffinity(0)) // workers)
+
+
 def _client(cluster: str):
     from dask.distributed import Client, LocalCluster
 
-    if cluster.startswith("local:"):
-        try:
-            workers = int(cluster.removeprefix("local:"))
-        except ValueError:
-            raise CdinnError(f"--cluster local:N needs a number of workers, got {cluster!r}") from None
-        if workers < 1:
-            raise CdinnError("--cluster local:N needs N >= 1")
+    workers = local_workers(cluster)
+    if workers is not None:
         local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                              dashboard_address=None)
         client = Client(local)
@@ -154,13 +183,13 @@ def _client(cluster: str):
 
 
 def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", intensity: bool = False,
-              preprocess: PreprocessConfig | None = None, refine: int | str = 0, chunk: int = 256,
+              preprocess: PreprocessConfig | None = None, refine: int | str = 0, chunk: int = ClusterConfig.chunk,
               progress: bool = True, run: dict | None = None, client=None, on_result=None,
               backend: str = "onnx", backend_options: dict | None = None) -> dict:
     """Reconstruct every frame of ``spec`` on a Dask cluster with ``backend``; write ``out`` through the output
     schema (:mod:`cdinn.host.output`) in frame order, each chunk as soon as those before it are written; return
     counts. ``run``: more of the run to record in the provenance (e.g. the ``command``); ``backend_options``: the
-    backend's (onnx: one thread by default); ``client``: an
+    backend's (onnx: :func:`worker_threads` by default); ``client``: an
     existing ``dask.distributed.Client`` to use (``cluster`` is then only recorded); ``on_result(i)`` is called
     as chunk ``i``'s result arrives."""
     from dask.distributed import as_completed
@@ -176,7 +205,7 @@ def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", in
     chunks = plan(spec, chunk)
     options = dict(backend_options or {})
     if backend == "onnx":
-        options.setdefault("threads", 1)  # one intra-op thread per single-threaded worker
+        options.setdefault("threads", worker_threads(cluster))
     workers = tuple(sorted(options.items()))
     provenance = output.provenance(cached_backend(backend, net, workers).provenance(),  # what workers load, checked
                                    source=spec, net=net, refine=str(refine) if refine else "none", cluster=cluster,

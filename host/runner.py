@@ -47,6 +47,7 @@ from cdinn.host.preprocess import Preprocessor
 from cdinn.host.writer import RunWriter
 from cdinn.inversion import Reconstruction, network_pass, refine_frames
 from cdinn.model.refine import AutoRefineConfig
+from cdinn.options import option
 
 _END = object()
 
@@ -105,14 +106,23 @@ class RunStats:
                     seconds=elapsed, stage_us_per_frame=per_frame)
 
 
+@dataclass(frozen=True)
+class RunnerConfig:
+    """The runner's own settings (``cdinn run``'s options)."""
+
+    max_batch: int = option(64, "largest adaptive batch (frames)")
+    refine_workers: int = option(1, "refinement threads (with --refine auto)")
+
+
 class Runner:
     """``refiner``: automatic refinement settings (None: network only); ``refine_workers`` threads run it.
     ``publisher``: also serve every written frame (e.g. :class:`cdinn.host.pva.PvaPublisher`). ``missed``
     counts frames the source reports as sent but never delivered (part of received)."""
 
     def __init__(self, source: Source, backend: Backend, writer: RunWriter, preprocessor: Preprocessor,
-                 max_batch: int = 64, stop: threading.Event | None = None, progress: bool = True,
-                 refiner: AutoRefineConfig | None = None, refine_workers: int = 1, publisher=None):
+                 max_batch: int = RunnerConfig.max_batch, stop: threading.Event | None = None, progress: bool = True,
+                 refiner: AutoRefineConfig | None = None, refine_workers: int = RunnerConfig.refine_workers,
+                 publisher=None):
         if max_batch < 1:
             raise CdinnError(f"max batch must be >= 1, got {max_batch}")
         if refiner is not None and preprocessor.cfg.output_size != 64:

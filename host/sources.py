@@ -20,7 +20,9 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from cdinn.host.dectris import Stream1Decoder, Stream2Decoder, detect_format
 from cdinn.host.frames import Frame, Rejected, Source
 from cdinn.host.hdf5_frames import Hdf5Frames
 from cdinn.io import HDF5_SUFFIXES, split_spec
+from cdinn.options import option
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 FRAME_SUFFIXES = (".npy", *HDF5_SUFFIXES, *TIFF_SUFFIXES)
@@ -300,18 +303,43 @@ class ZmqSource:
         self._socket.close(linger=0)
 
 
-def open_source(spec: str, idle_timeout: float | None = None, stop: threading.Event | None = None,
-                zmq_mode: str = "pull", zmq_bind: bool = False, stream_format: str = "auto",
-                max_frame_bytes: int = MAX_FRAME_BYTES, channel: str | None = None) -> Source:
+StreamFormat = Literal["auto", "cdinn", "dectris-v1", "dectris-v2"]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """How a source is opened (``cdinn run``'s source options)."""
+
+    idle_timeout: float | None = option(None, "stop after this many seconds without frames (live sources)")
+    zmq_mode: Literal["pull", "sub"] = option("pull", "ZeroMQ socket")
+    zmq_bind: bool = option(False, "bind the ZeroMQ endpoint instead of connecting")
+    stream_format: StreamFormat = option("auto", "ZeroMQ message format: detected from the first message, or "
+                                         "DECTRIS stream v1 (multipart JSON), stream v2 (CBOR), or cdinn's own "
+                                         "(cdinn stream-sim)", flag="format")
+    channel: str | None = option(None, "DECTRIS stream v2: the threshold channel of multi-threshold images to use "
+                                 "(default: the first)")
+    max_frame_mb: float = option(MAX_FRAME_BYTES / 1e6, "largest frame (MB, decoded) a stream message may claim; "
+                                 "larger ones are rejected before anything is allocated (default: four 32-bit "
+                                 "frames of a 16M Eiger, 290 MB; after a start message also at most 8 bytes a "
+                                 "pixel of the image size it announces)")
+
+    def __post_init__(self) -> None:
+        if not self.max_frame_mb > 0:
+            raise CdinnError(f"--max-frame-mb must be > 0, got {self.max_frame_mb}")
+
+
+def open_source(spec: str, config: SourceConfig | None = None, stop: threading.Event | None = None) -> Source:
     """A source from a spec: ``pva://CHANNEL`` (EPICS pvAccess NTNDArray), ``tcp://``/``ipc://`` (ZeroMQ),
     an existing folder (watched), else files."""
+    cfg = config or SourceConfig()
     if spec.startswith("pva://"):
         from cdinn.host.pva import PvaSource
 
-        return PvaSource(spec, idle_timeout, stop)
+        return PvaSource(spec, cfg.idle_timeout, stop)
     if spec.startswith(("tcp://", "ipc://", "inproc://")):
-        return ZmqSource(spec, zmq_mode, zmq_bind, idle_timeout, stop, stream_format, max_frame_bytes, channel)
+        return ZmqSource(spec, cfg.zmq_mode, cfg.zmq_bind, cfg.idle_timeout, stop, cfg.stream_format,
+                         int(cfg.max_frame_mb * 1e6), cfg.channel)
     path, dataset = split_spec(spec)
     if path.is_dir():
-        return DirectorySource(str(path), dataset, idle_timeout=idle_timeout, stop=stop)
+        return DirectorySource(str(path), dataset, idle_timeout=cfg.idle_timeout, stop=stop)
     return FileSource(spec)

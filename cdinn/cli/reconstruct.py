@@ -14,6 +14,7 @@ DETECTOR_OPTIONS = ("centre_pixel", "mask", "crop", "binning", "beamstop", "satu
 
 
 def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
+    from cdinn.host.distributed import ClusterConfig
     from cdinn.host.preprocess import PreprocessConfig
 
     p.add_argument("input", help="FRAMES.npy, FILE.h5, FILE.h5:/path/to/dataset or an NXmx master: (N,32,32) "
@@ -23,10 +24,7 @@ def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_options(p)
     p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
     add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
-    p.add_argument("--cluster", metavar="local:N|tcp://HOST:PORT", help="reprocess on Dask distributed: a "
-                   "LocalCluster of N worker processes, or an existing scheduler; frames are read, preprocessed "
-                   "and reconstructed on the workers in chunks, bad frames are rejected with reasons")
-    p.add_argument("--chunk", type=int, default=256, help="frames per Dask task (with --cluster; default: 256)")
+    add_config_options(p, ClusterConfig)
     p.add_argument("--refine", type=count_or_auto, default=0, metavar="K|auto",
                    help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO "
                    "iterations, or with 'auto' only badly fitting frames are refined, each until its fit stops "
@@ -34,20 +32,22 @@ def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def reconstruct_run(args: argparse.Namespace) -> None:
+    from cdinn.host.distributed import ClusterConfig
     from cdinn.host.preprocess import PreprocessConfig
     from cdinn.io import check_output
 
     check_output(args.output, [args.input, *([args.mask] if getattr(args, "mask", None) else [])])
     preprocess = config_from(PreprocessConfig, args, only=DETECTOR_OPTIONS)
-    if args.cluster:
+    cluster = config_from(ClusterConfig, args)
+    if cluster.cluster:
         from cdinn.host.distributed import reprocess
 
-        counts = reprocess(args.input, args.output, args.cluster, net=args.net, intensity=args.intensity,
-                           preprocess=preprocess, refine=args.refine, chunk=args.chunk,
+        counts = reprocess(args.input, args.output, cluster.cluster, net=args.net, intensity=args.intensity,
+                           preprocess=preprocess, refine=args.refine, chunk=cluster.chunk,
                            run={"command": command_line(args)}, backend=args.backend,
                            backend_options=backend_options(args))
         print(f"reconstructed {counts['written']} of {counts['frames']} frame(s) in {counts['chunks']} chunks on "
-              f"{args.cluster}, {counts['rejected']} rejected -> {args.output}")
+              f"{cluster.cluster}, {counts['rejected']} rejected -> {args.output}")
         return
     _reconstruct_here(args, preprocess)
 

@@ -10,8 +10,9 @@ from cdinn.errors import CdinnError
 
 
 def run_arguments(p: argparse.ArgumentParser) -> None:
-    from cdinn.host.decoding import MAX_FRAME_BYTES
     from cdinn.host.preprocess import PreprocessConfig
+    from cdinn.host.runner import RunnerConfig
+    from cdinn.host.sources import SourceConfig
 
     p.add_argument("--source", required=True, help="FILE.npy, FILE.h5[:/dataset], an NXmx master, a glob, a "
                    "folder to watch, tcp://HOST:PORT (ZeroMQ) or pva://CHANNEL (EPICS pvAccess NTNDArray)")
@@ -23,22 +24,10 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto: frames are binned to 2x oversampled 64x64 patterns (the network sees every other "
                    "pixel); frames whose fit error exceeds the threshold get NN-seeded ER/HIO in worker threads "
                    "until their fit stops improving (default: none)")
-    p.add_argument("--refine-workers", type=int, default=1, help="refinement threads (default: 1)")
-    p.add_argument("--max-batch", type=int, default=64, help="largest adaptive batch (default: 64)")
-    p.add_argument("--idle-timeout", type=float, help="stop after this many seconds without frames (live sources)")
-    p.add_argument("--zmq-mode", choices=("pull", "sub"), default="pull", help="ZeroMQ socket (default: pull)")
-    p.add_argument("--zmq-bind", action="store_true", help="bind the ZeroMQ endpoint instead of connecting")
+    add_config_options(p, RunnerConfig)
+    add_config_options(p, SourceConfig)
     p.add_argument("--publish", metavar="pva://PREFIX", help="serve amplitude, phase and fit as EPICS pvAccess "
                    "NTNDArray channels PREFIX:amplitude, PREFIX:phase, PREFIX:fit (areaDetector viewers show them)")
-    p.add_argument("--format", choices=("auto", "cdinn", "dectris-v1", "dectris-v2"), default="auto",
-                   help="ZeroMQ message format: detected from the first message, or DECTRIS stream v1 (multipart "
-                   "JSON), stream v2 (CBOR), or cdinn's own (cdinn stream-sim) (default: auto)")
-    p.add_argument("--channel", help="DECTRIS stream v2: the threshold channel of multi-threshold images to use "
-                   "(default: the first)")
-    p.add_argument("--max-frame-mb", type=float, default=MAX_FRAME_BYTES / 1e6,
-                   help="largest frame (MB, decoded) a stream message may claim; larger ones are rejected before "
-                   "anything is allocated (default: four 32-bit frames of a 16M Eiger; after a start message "
-                   "also at most 8 bytes a pixel of the image size it announces)")
     p.add_argument("--allow-partial", action="store_true", help="exit 0 although the source did not reach its "
                    "own end (idle timeout, SIGINT/SIGTERM, a lost sender; watched folders and pvAccess have no "
                    "end): the output is still marked complete=False and the counts say what was missed")
@@ -53,8 +42,8 @@ def run_run(args: argparse.Namespace) -> None:
     from cdinn.host import output
     from cdinn.host.backends import get_backend
     from cdinn.host.preprocess import PreprocessConfig, Preprocessor
-    from cdinn.host.runner import RUNNER_INFERENCE_THREADS, Runner
-    from cdinn.host.sources import open_source
+    from cdinn.host.runner import RUNNER_INFERENCE_THREADS, Runner, RunnerConfig
+    from cdinn.host.sources import SourceConfig, open_source
     from cdinn.host.writer import RunWriter
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
     from cdinn.model.refine import AutoRefineConfig
@@ -66,11 +55,8 @@ def run_run(args: argparse.Namespace) -> None:
     refiner = AutoRefineConfig() if args.refine == "auto" else None
     pre_cfg = config_from(PreprocessConfig, args, output_size=OVERSAMPLED_GRID if refiner else GRID)
     stop = threading.Event()
-    if not args.max_frame_mb > 0:
-        raise CdinnError(f"--max-frame-mb must be > 0, got {args.max_frame_mb}")
-    source = open_source(args.source, idle_timeout=args.idle_timeout, stop=stop, zmq_mode=args.zmq_mode,
-                         zmq_bind=args.zmq_bind, stream_format=args.format,
-                         max_frame_bytes=int(args.max_frame_mb * 1e6), channel=args.channel)
+    runner_cfg = config_from(RunnerConfig, args)
+    source = open_source(args.source, config_from(SourceConfig, args), stop)
     preprocessor = Preprocessor(pre_cfg)  # reads --dark and --mask: a bad one stops the run before any output
     publisher = None
     if args.publish:
@@ -84,8 +70,8 @@ def run_run(args: argparse.Namespace) -> None:
                            pre_cfg.as_dict())
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        runner = Runner(source, backend, writer, preprocessor, max_batch=args.max_batch, stop=stop,
-                        progress=not args.quiet, refiner=refiner, refine_workers=args.refine_workers,
+        runner = Runner(source, backend, writer, preprocessor, max_batch=runner_cfg.max_batch, stop=stop,
+                        progress=not args.quiet, refiner=refiner, refine_workers=runner_cfg.refine_workers,
                         publisher=publisher)
         summary = runner.run()
     finally:
