@@ -54,10 +54,12 @@ quality: setup
 	$(CDINN) noise-sweep --out results/noise
 	$(CDINN) ablation --out results/ablation
 
-## lint: ruff, then mypy on the package as installed (cdinn.model = model/, ...: a tree of links, see pyproject)
+## lint: ruff (rules, then the formatter's check: `ruff format .` fixes it), then mypy on the package as
+## installed (cdinn.model = model/, ...: a tree of links, see pyproject)
 TYPECHECK := build/typecheck
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/cdinn
 	for f in cdinn/*.py cdinn/cli; do ln -s $(CURDIR)/$$f $(TYPECHECK)/cdinn/; done
 	for p in model quantize firmware host; do ln -s $(CURDIR)/$$p $(TYPECHECK)/cdinn/$$p; done

@@ -21,4 +21,3 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 def bench_patterns():
     """64 simulated patterns of the broad distribution (random positions) with their 2x oversampled versions."""
     return simulate(64, seed=2024, config=broad(position="random"), oversampled=True)
-

@@ -23,6 +23,7 @@ def test_bare_session_run(benchmark, bench_patterns, batch):
     x = network_input(bench_patterns.diffraction[:batch], None, engine.channels)
     session = engine.session
     benchmark.extra_info.update(patterns_per_call=batch, backend="bare session.run", config="default", batch=batch)
-    shape, phase = benchmark.pedantic(session.run, args=(None, {"diffraction": x}), rounds=300 if batch == 1 else 30,
-                                      warmup_rounds=5)
+    shape, phase = benchmark.pedantic(
+        session.run, args=(None, {"diffraction": x}), rounds=300 if batch == 1 else 30, warmup_rounds=5
+    )
     assert shape.shape == phase.shape == (batch, 32, 32, 1)

@@ -28,8 +28,18 @@ def test_reprocessing_throughput(benchmark, archive, tmp_path, cluster):
     def one_run():
         out = tmp_path / f"out{next(counter)}.h5"
         extra = [] if cluster == "none" else ["--cluster", cluster, "--chunk", "500"]
-        run = subprocess.run([str(Path(sys.executable).with_name("cdinn")), "reconstruct", str(archive), str(out),
-                              "--intensity", *extra], capture_output=True, text=True)
+        run = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("cdinn")),
+                "reconstruct",
+                str(archive),
+                str(out),
+                "--intensity",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert run.returncode == 0, run.stderr
         return run.stdout
 

@@ -15,10 +15,12 @@ ITERATIONS = PhaseRetrievalConfig().iterations
 def test_er_hio_620_iterations(benchmark, bench_patterns, batch):
     """The paper's recipe on the 2x oversampled pattern: the reference every speed-up is measured against."""
     patterns = bench_patterns.diffraction_oversampled[:batch]
-    benchmark.extra_info.update(patterns_per_call=batch, backend="ER/HIO", config="620 iterations", batch=batch,
-                                iterations_per_call=ITERATIONS)
-    result = benchmark.pedantic(phase_retrieve, args=(patterns, PhaseRetrievalConfig()), rounds=5 if batch == 1 else 2,
-                                warmup_rounds=1)
+    benchmark.extra_info.update(
+        patterns_per_call=batch, backend="ER/HIO", config="620 iterations", batch=batch, iterations_per_call=ITERATIONS
+    )
+    result = benchmark.pedantic(
+        phase_retrieve, args=(patterns, PhaseRetrievalConfig()), rounds=5 if batch == 1 else 2, warmup_rounds=1
+    )
     assert result.shape == (batch, 64, 64)
 
 
@@ -32,7 +34,12 @@ def test_fft_pair_floor(benchmark, bench_patterns, batch):
             y = scipy.fft.ifft2(scipy.fft.fft2(x, axes=(-2, -1)), axes=(-2, -1))
         return y
 
-    benchmark.extra_info.update(patterns_per_call=batch, backend="FFT pair floor", config="620 pairs", batch=batch,
-                                iterations_per_call=ITERATIONS)
+    benchmark.extra_info.update(
+        patterns_per_call=batch,
+        backend="FFT pair floor",
+        config="620 pairs",
+        batch=batch,
+        iterations_per_call=ITERATIONS,
+    )
     y = benchmark.pedantic(pairs, rounds=5 if batch == 1 else 2, warmup_rounds=1)
     assert np.allclose(y, x, atol=1e-4)

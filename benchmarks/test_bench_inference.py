@@ -21,8 +21,11 @@ def firmware_projects(tmp_path_factory):
             built = firmware_project(config)
             if not (built / "manifest.json").is_file():
                 out = tmp_path_factory.mktemp("firmware") / config
-                build(FirmwareBuildConfig(net=config, out_dir=str(out), validate_patterns=8), stop_after="compile",
-                      progress=lambda _: None)
+                build(
+                    FirmwareBuildConfig(net=config, out_dir=str(out), validate_patterns=8),
+                    stop_after="compile",
+                    progress=lambda _: None,
+                )
                 built = out / "both"
             projects[config] = built
         return projects[config]

@@ -30,16 +30,50 @@ def test_pva_source_rate(benchmark, bench_patterns, tmp_path):
     def one_run():
         channel = f"cdinn:bench{next(counter)}:image"
         out = tmp_path / f"{channel.replace(':', '_')}.h5"
-        run = subprocess.Popen([str(BIN / "cdinn"), "run", "--source", f"pva://{channel}", "--out", str(out),
-                                "--idle-timeout", "5", "--quiet", "--allow-partial"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+        run = subprocess.Popen(
+            [
+                str(BIN / "cdinn"),
+                "run",
+                "--source",
+                f"pva://{channel}",
+                "--out",
+                str(out),
+                "--idle-timeout",
+                "5",
+                "--quiet",
+                "--allow-partial",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 90
         while not out.exists() and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)  # the runner monitors the channel: now the simulator may start
-        server = subprocess.Popen([str(BIN / "pvapy-ad-sim-server"), "-cn", channel, "-if",
-                                   str(tmp_path / "frames.npy"), "-fps", str(RATE), "-rt", str(seconds), "-std", "2",
-                                   "-shd", "1", "-rp", "0", "-dc"],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [
+                str(BIN / "pvapy-ad-sim-server"),
+                "-cn",
+                channel,
+                "-if",
+                str(tmp_path / "frames.npy"),
+                "-fps",
+                str(RATE),
+                "-rt",
+                str(seconds),
+                "-std",
+                "2",
+                "-shd",
+                "1",
+                "-rp",
+                "0",
+                "-dc",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _, stderr = run.communicate(timeout=120)
         server.wait(timeout=60)
         assert run.returncode == 0, stderr
@@ -51,5 +85,6 @@ def test_pva_source_rate(benchmark, bench_patterns, tmp_path):
     benchmark.extra_info.update(backend="runner (pvAccess, 256x256)", batch="adaptive", requested_fps=RATE)
     counts, fps = benchmark.pedantic(one_run, rounds=1)
     assert counts["received"] == counts["written"] + counts["rejected"] + counts["missed"] and counts["written"] > 0
-    benchmark.extra_info.update(patterns_per_call=counts["written"], received_fps=fps, missed=counts["missed"],
-                                written=counts["written"])
+    benchmark.extra_info.update(
+        patterns_per_call=counts["written"], received_fps=fps, missed=counts["missed"], written=counts["written"]
+    )

@@ -25,9 +25,19 @@ def test_reconstruct_memory_is_bounded(benchmark, bench_patterns, tmp_path):
 
     def one_run():
         out = tmp_path / f"out{next(counter)}.h5"
-        child = subprocess.Popen([str(Path(sys.executable).with_name("cdinn")), "reconstruct",
-                                  str(tmp_path / "frames.npy"), str(out), "--net", "default"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("cdinn")),
+                "reconstruct",
+                str(tmp_path / "frames.npy"),
+                str(out),
+                "--net",
+                "default",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         proc, peak = psutil.Process(child.pid), 0.0
         while child.poll() is None:
             try:

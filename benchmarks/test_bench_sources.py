@@ -41,8 +41,12 @@ def _master(folder: Path, frames: np.ndarray, per_file: int = 1000) -> Path:
         for i, start in enumerate(range(0, len(frames), per_file)):
             name = f"m_data_{i + 1:06d}.h5"
             with h5py.File(folder / name, "w") as dfh:
-                d = dfh.create_dataset("entry/data/data", data=frames[start : start + per_file],
-                                       chunks=(1, SIDE, SIDE), **hdf5plugin.Bitshuffle(cname="lz4"))
+                d = dfh.create_dataset(
+                    "entry/data/data",
+                    data=frames[start : start + per_file],
+                    chunks=(1, SIDE, SIDE),
+                    **hdf5plugin.Bitshuffle(cname="lz4"),
+                )
                 d.attrs["image_nr_low"] = start + 1
             data[f"data_{i + 1:06d}"] = h5py.ExternalLink(name, "/entry/data/data")
     return folder / "m_master.h5"
@@ -58,8 +62,19 @@ def test_file_source_memory_and_rate(benchmark, bench_patterns, tmp_path):
     def one_run():
         out = tmp_path / f"run{next(counter)}.h5"
         with open(tmp_path / "stdout.txt", "w+") as log:
-            child = subprocess.Popen([str(Path(sys.executable).with_name("cdinn")), "run", "--source", str(master),
-                                      "--out", str(out), "--quiet"], stdout=log, stderr=subprocess.STDOUT)
+            child = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("cdinn")),
+                    "run",
+                    "--source",
+                    str(master),
+                    "--out",
+                    str(out),
+                    "--quiet",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             # sample the command's own RSS (the kernel's peak for a child also counts the parent's pages it
             # shared between fork and exec, so it would measure this test process instead)
             proc, peak = psutil.Process(child.pid), 0.0
@@ -75,8 +90,13 @@ def test_file_source_memory_and_rate(benchmark, bench_patterns, tmp_path):
         peaks.append(peak)
         return text
 
-    benchmark.extra_info.update(patterns_per_call=n, backend="runner (file, NXmx bslz4)", batch="adaptive",
-                                frame_bytes=SIDE * SIDE * 2, file_gb=n * SIDE * SIDE * 2 / 1e9)
+    benchmark.extra_info.update(
+        patterns_per_call=n,
+        backend="runner (file, NXmx bslz4)",
+        batch="adaptive",
+        frame_bytes=SIDE * SIDE * 2,
+        file_gb=n * SIDE * SIDE * 2 / 1e9,
+    )
     stdout = benchmark.pedantic(one_run, rounds=1)
     assert f"received {n} = written {n} + rejected 0" in stdout
     peak_mb = max(peaks)
@@ -93,8 +113,11 @@ def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpo
 
     frames = _frames(bench_patterns, 64).astype(np.uint32)
     centre = (SIDE / 2, SIDE / 2)  # the beam centre the start message records: the frames' middle
-    unique = (v2_messages(frames, np.zeros((SIDE, SIDE), np.uint32), centre=centre) if fmt == "dectris-v2"
-              else v1_messages(frames, centre=centre))
+    unique = (
+        v2_messages(frames, np.zeros((SIDE, SIDE), np.uint32), centre=centre)
+        if fmt == "dectris-v2"
+        else v1_messages(frames, centre=centre)
+    )
     head, images, end = unique[0], unique[1:-1], unique[-1]
     messages = [head, *(images[i % len(images)] for i in range(STREAM_FRAMES)), end]
     backend = get_backend("onnx")

@@ -33,8 +33,13 @@ def _training_steps(config: str, onednn: bool, steps: int) -> dict:
     """Steady-state steps per second of ``benchmarks/training_steps.py`` in a fresh process with TensorFlow's
     oneDNN kernels on or off."""
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1" if onednn else "0")
-    run = subprocess.run([sys.executable, str(Path(__file__).with_name("training_steps.py")), config, str(steps)],
-                         env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("training_steps.py")), config, str(steps)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout.splitlines()[-1])
 
@@ -48,6 +53,9 @@ def test_training_kernels_side_by_side(benchmark, config):
     own = _training_steps(config, False, 8)
     onednn = benchmark.pedantic(_training_steps, args=(config, True, 8), rounds=1, iterations=1)
     assert onednn["onednn"] and not own["onednn"] and own["finite"] and onednn["finite"]
-    benchmark.extra_info.update(patterns_per_call=8 * 64, tensorflow_steps_per_s=own["steps_per_s"],
-                                onednn_steps_per_s=onednn["steps_per_s"],
-                                onednn_speedup=onednn["steps_per_s"] / own["steps_per_s"])
+    benchmark.extra_info.update(
+        patterns_per_call=8 * 64,
+        tensorflow_steps_per_s=own["steps_per_s"],
+        onednn_steps_per_s=onednn["steps_per_s"],
+        onednn_speedup=onednn["steps_per_s"] / own["steps_per_s"],
+    )

@@ -18,8 +18,15 @@ from cdinn.model.validation import validate_frames
 __all__ = ["Reconstruction", "cached_backend", "reconstruct"]
 
 
-def reconstruct(diffraction, net: str = "default", backend: str = "onnx", intensity: bool = False,
-                refine: int | str | AutoRefineConfig = 0, mask=None, **backend_options) -> Reconstruction:
+def reconstruct(
+    diffraction,
+    net: str = "default",
+    backend: str = "onnx",
+    intensity: bool = False,
+    refine: int | str | AutoRefineConfig = 0,
+    mask=None,
+    **backend_options,
+) -> Reconstruction:
     """Reconstruct objects from far-field diffraction.
 
     ``diffraction``: (B, 32, 32) or (32, 32) amplitudes at any scale (normalised per frame), zero frequency at

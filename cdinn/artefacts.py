@@ -65,13 +65,16 @@ def verified_onnx(net: str) -> tuple[Path, dict[str, str]]:
         raise CdinnError(f"no ONNX export at {path}: run `cdinn export-onnx --net {net}`")
     recorded = read_json(folder / ONNX_RECORD, "ONNX record", f"re-run `cdinn export-onnx --net {net}`")
     if recorded.get(COMBINED_ONNX) != sha256(path):
-        raise CdinnError(f"{path} does not match the sha256 its export recorded in {folder / ONNX_RECORD} "
-                         f"(changed or corrupt); re-run `cdinn export-onnx --net {net}`")
+        raise CdinnError(
+            f"{path} does not match the sha256 its export recorded in {folder / ONNX_RECORD} "
+            f"(changed or corrupt); re-run `cdinn export-onnx --net {net}`"
+        )
     sources = onnx_sources(path)
     for name in ("shape", "phase"):
         if sources.get(name) != read_card(folder / f"{name}.keras")["sha256"]:
-            raise CdinnError(f"{path} was exported from other {name} weights than {folder}; "
-                             f"re-run `cdinn export-onnx --net {net}`")
+            raise CdinnError(
+                f"{path} was exported from other {name} weights than {folder}; re-run `cdinn export-onnx --net {net}`"
+            )
     return path, sources
 
 
@@ -82,8 +85,10 @@ def verified_firmware(project: str | os.PathLike, quantized: str | os.PathLike |
 
     manifest, spec = read_manifest(project)
     if sorted(manifest["nets"]) != ["phase", "shape"]:
-        raise CdinnError(f"{project} implements {manifest['nets']}; a backend needs the project that streams "
-                         "both networks (<build>/firmware/<set>/both)")
+        raise CdinnError(
+            f"{project} implements {manifest['nets']}; a backend needs the project that streams "
+            "both networks (<build>/firmware/<set>/both)"
+        )
     if quantized is not None:
         check_models_match(manifest, {net: read_card(Path(quantized) / f"{net}.h5") for net in manifest["nets"]})
     return manifest, spec

@@ -21,8 +21,18 @@ from cdinn.model.refine import refine as refine_objects
 from cdinn.model.sampling import oversampling
 
 Refine = int | AutoRefineConfig
-RECORD_FIELDS = ("amplitude", "phase", "fit", "fit_before", "iterations", "refined", "masked_fraction",
-                 "oversampling", "coherence_sigma", "background")
+RECORD_FIELDS = (
+    "amplitude",
+    "phase",
+    "fit",
+    "fit_before",
+    "iterations",
+    "refined",
+    "masked_fraction",
+    "oversampling",
+    "coherence_sigma",
+    "background",
+)
 """The per-frame fields of a :class:`Reconstruction` by their output names, in order."""
 
 
@@ -56,9 +66,20 @@ class Reconstruction(tuple):
     _patterns: tuple[np.ndarray, np.ndarray | None] | None
     _single: bool
 
-    def __new__(cls, amplitude, phase, fit, fit_before, iterations, refined, masked, oversampling,
-                experiment: ExperimentFit | None = None, patterns: tuple[np.ndarray, np.ndarray | None] | None = None,
-                single: bool = False):
+    def __new__(
+        cls,
+        amplitude,
+        phase,
+        fit,
+        fit_before,
+        iterations,
+        refined,
+        masked,
+        oversampling,
+        experiment: ExperimentFit | None = None,
+        patterns: tuple[np.ndarray, np.ndarray | None] | None = None,
+        single: bool = False,
+    ):
         """``experiment=None``: the fit through the forward model is computed on first access against
         ``patterns`` ((B, N, N) amplitudes, mask or None), and so is ``oversampling=None``; ``fit=None``:
         ``experiment.error``; ``fit_before=None``: the same as ``fit``. ``single``: the fields are one frame's
@@ -114,23 +135,52 @@ class Reconstruction(tuple):
 
     def fields(self) -> dict[str, np.ndarray]:
         """Every per-frame field by its output name (:data:`RECORD_FIELDS`)."""
-        values = (self.amplitude, self.phase, self.fit, self.fit_before, self.iterations, self.refined, self.masked,
-                  self.oversampling, self.coherence_sigma, self.background)
+        values = (
+            self.amplitude,
+            self.phase,
+            self.fit,
+            self.fit_before,
+            self.iterations,
+            self.refined,
+            self.masked,
+            self.oversampling,
+            self.coherence_sigma,
+            self.background,
+        )
         return dict(zip(RECORD_FIELDS, values, strict=True))
 
     def take(self, index) -> Reconstruction:
         """The frames ``index`` selects (an index array or a boolean mask), every field evaluated."""
-        return Reconstruction(self.amplitude[index], self.phase[index], np.asarray(self.fit)[index],
-                              np.asarray(self.fit_before)[index], self.iterations[index], self.refined[index],
-                              self.masked[index], np.asarray(self.oversampling)[index], self.experiment.take(index))
+        return Reconstruction(
+            self.amplitude[index],
+            self.phase[index],
+            np.asarray(self.fit)[index],
+            np.asarray(self.fit_before)[index],
+            self.iterations[index],
+            self.refined[index],
+            self.masked[index],
+            np.asarray(self.oversampling)[index],
+            self.experiment.take(index),
+        )
 
     def first(self) -> Reconstruction:
         """The result of a single-frame call: every field without its batch axis."""
         if self._experiment is None and self._patterns is not None:
             patterns = (self._patterns[0][0], None if self._patterns[1] is None else self._patterns[1][0])
             sigma = None if self._oversampling is None else self._oversampling[0]
-            return Reconstruction(self.amplitude[0], self.phase[0], None, None, self.iterations[0], self.refined[0],
-                                  self.masked[0], sigma, None, patterns, single=True)
+            return Reconstruction(
+                self.amplitude[0],
+                self.phase[0],
+                None,
+                None,
+                self.iterations[0],
+                self.refined[0],
+                self.masked[0],
+                sigma,
+                None,
+                patterns,
+                single=True,
+            )
         return self.take(0)
 
 
@@ -163,8 +213,13 @@ def grid_oversampling(patterns: np.ndarray, mask: np.ndarray | None, oversampled
     return sigma.astype(np.float32)
 
 
-def network_pass(engine, patterns: np.ndarray, mask: np.ndarray | None = None, oversampled: bool = False,
-                 sigma: np.ndarray | None = None) -> Reconstruction:
+def network_pass(
+    engine,
+    patterns: np.ndarray,
+    mask: np.ndarray | None = None,
+    oversampled: bool = False,
+    sigma: np.ndarray | None = None,
+) -> Reconstruction:
     """The backend's reconstruction of (B, M, M) patterns (their every other pixel when ``oversampled``,
     M = 2N) with its fit through the forward model against the patterns themselves, computed."""
     if oversampled:
@@ -175,12 +230,22 @@ def network_pass(engine, patterns: np.ndarray, mask: np.ndarray | None = None, o
     fitted = fit_experiment(complex_object(amplitude, phase), patterns, mask)
     count = len(amplitude)
     sigma = grid_oversampling(patterns, mask, oversampled) if sigma is None else np.asarray(sigma, np.float32)
-    return Reconstruction(amplitude, phase, None, None, np.zeros(count, np.int64), np.zeros(count, bool),
-                          masked_fraction(mask, count), sigma, fitted)
+    return Reconstruction(
+        amplitude,
+        phase,
+        None,
+        None,
+        np.zeros(count, np.int64),
+        np.zeros(count, bool),
+        masked_fraction(mask, count),
+        sigma,
+        fitted,
+    )
 
 
-def refine_frames(record: Reconstruction, patterns: np.ndarray, mask: np.ndarray | None,
-                  refine: Refine) -> Reconstruction:
+def refine_frames(
+    record: Reconstruction, patterns: np.ndarray, mask: np.ndarray | None, refine: Refine
+) -> Reconstruction:
     """The network's ``record`` refined against its (B, 2N, 2N) ``patterns`` through the fitted experiment
     (partial coherence and background): ``refine`` iterations for every frame, or automatically
     (:func:`cdinn.model.refine.refine_auto`)."""
@@ -188,17 +253,37 @@ def refine_frames(record: Reconstruction, patterns: np.ndarray, mask: np.ndarray
     experiment = record.experiment
     if isinstance(refine, AutoRefineConfig):
         done = refine_auto(record.amplitude, record.phase, patterns, refine, mask, experiment)
-        return Reconstruction(done.amplitude, done.phase, done.fit_after, done.fit_before, done.iterations,
-                              done.refined, record.masked, record.oversampling, experiment)
-    amplitude, phase = refine_objects(record.amplitude, record.phase, patterns, int(refine), mask=mask,
-                                      experiment=experiment)
+        return Reconstruction(
+            done.amplitude,
+            done.phase,
+            done.fit_after,
+            done.fit_before,
+            done.iterations,
+            done.refined,
+            record.masked,
+            record.oversampling,
+            experiment,
+        )
+    amplitude, phase = refine_objects(
+        record.amplitude, record.phase, patterns, int(refine), mask=mask, experiment=experiment
+    )
     after = fit_experiment(complex_object(amplitude, phase), patterns, mask, sigma=experiment.coherence_sigma).error
-    return Reconstruction(amplitude, phase, after, record.fit, np.full(count, int(refine)), np.ones(count, bool),
-                          record.masked, record.oversampling, experiment)
+    return Reconstruction(
+        amplitude,
+        phase,
+        after,
+        record.fit,
+        np.full(count, int(refine)),
+        np.ones(count, bool),
+        record.masked,
+        record.oversampling,
+        experiment,
+    )
 
 
-def invert(engine, patterns: np.ndarray, mask: np.ndarray | None = None, refine: Refine = 0,
-           sigma: np.ndarray | None = None) -> Reconstruction:
+def invert(
+    engine, patterns: np.ndarray, mask: np.ndarray | None = None, refine: Refine = 0, sigma: np.ndarray | None = None
+) -> Reconstruction:
     """Reconstruct validated (B, M, M) patterns with ``engine`` (a :class:`cdinn.host.backends.base.Backend`):
     the networks, then no refinement (``refine=0``, M = N), ``refine`` iterations of NN-seeded ER/HIO for
     every frame or, with an :class:`AutoRefineConfig`, for the badly fitting ones (M = 2N). ``sigma``: the
@@ -206,7 +291,15 @@ def invert(engine, patterns: np.ndarray, mask: np.ndarray | None = None, refine:
     if isinstance(refine, int | np.integer) and refine == 0:
         amplitude, phase = engine.infer(patterns, mask)
         count = len(amplitude)
-        return Reconstruction(amplitude, phase, None, None, np.zeros(count, np.int64), np.zeros(count, bool),
-                              masked_fraction(mask, count), None if sigma is None else np.asarray(sigma, np.float32),
-                              patterns=(patterns, mask))
+        return Reconstruction(
+            amplitude,
+            phase,
+            None,
+            None,
+            np.zeros(count, np.int64),
+            np.zeros(count, bool),
+            masked_fraction(mask, count),
+            None if sigma is None else np.asarray(sigma, np.float32),
+            patterns=(patterns, mask),
+        )
     return refine_frames(network_pass(engine, patterns, mask, True, sigma), patterns, mask, refine)

@@ -47,8 +47,9 @@ def check_output(output: str | os.PathLike, inputs: list[str] | tuple[str, ...] 
     rename over them would destroy."""
     path = Path(output)
     if path.is_symlink() and not path.exists():
-        raise CdinnError(f"output {path} is a symbolic link to nothing ({os.readlink(path)}); remove it or choose "
-                         "another name")
+        raise CdinnError(
+            f"output {path} is a symbolic link to nothing ({os.readlink(path)}); remove it or choose another name"
+        )
     if path.is_dir():
         raise CdinnError(f"output {path} is a folder; give a file name")
     target = path.resolve()
@@ -85,8 +86,10 @@ def _read_hdf5(path: Path, dataset: str | None) -> np.ndarray:
         with h5py.File(path, "r") as fh:
             name = dataset or nexus_default_dataset(fh) or ("diffraction" if "diffraction" in fh else None)
             if name is None:
-                raise CdinnError(f"{path}: no dataset given and no NeXus default or 'diffraction' dataset "
-                                 "found; name one as FILE:/path/to/dataset")
+                raise CdinnError(
+                    f"{path}: no dataset given and no NeXus default or 'diffraction' dataset "
+                    "found; name one as FILE:/path/to/dataset"
+                )
             if name not in fh or not isinstance(fh[name], h5py.Dataset):
                 raise CdinnError(f"{path}: dataset {name} not found")
             return fh[name][()]
@@ -145,8 +148,14 @@ def append_arrays(fh: h5py.File, arrays: dict[str, np.ndarray]) -> None:
         value = np.asarray(value)
         if name not in fh:
             chunks = (max(1, min(len(value), 1024 if value.ndim == 1 else 64)), *value.shape[1:])
-            fh.create_dataset(name, shape=(0, *value.shape[1:]), maxshape=(None, *value.shape[1:]), dtype=value.dtype,
-                              chunks=chunks, compression="gzip" if value.ndim >= 2 else None)
+            fh.create_dataset(
+                name,
+                shape=(0, *value.shape[1:]),
+                maxshape=(None, *value.shape[1:]),
+                dtype=value.dtype,
+                chunks=chunks,
+                compression="gzip" if value.ndim >= 2 else None,
+            )
         dset = fh[name]
         start = dset.shape[0]
         dset.resize(start + len(value), axis=0)

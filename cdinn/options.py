@@ -16,9 +16,16 @@ LrSchedule = Literal["constant", "cosine"]  # constant, or cosine decay to 0 ove
 LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
 
-def option(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any] | Any = MISSING,
-           flag: str | None = None, parse: Callable[[str], Any] | None = None,
-           metavar: str | tuple[str, ...] | None = None, nargs: int | None = None) -> Any:
+def option(
+    default: Any = MISSING,
+    help: str = "",
+    *,
+    factory: Callable[[], Any] | Any = MISSING,
+    flag: str | None = None,
+    parse: Callable[[str], Any] | None = None,
+    metavar: str | tuple[str, ...] | None = None,
+    nargs: int | None = None,
+) -> Any:
     """A dataclass field that is also a command-line option.
 
     ``help``: what the value means, with units; ``flag``: the option's name when not the field's

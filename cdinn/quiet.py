@@ -59,8 +59,10 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-NOTICES = ("The `keras.constraints.serialize()` API should only be used",  # QKeras quantizers as constraints
-           "You are saving your model as an HDF5 file")  # QKeras models load only from HDF5
+NOTICES = (
+    "The `keras.constraints.serialize()` API should only be used",  # QKeras quantizers as constraints
+    "You are saving your model as an HDF5 file",
+)  # QKeras models load only from HDF5
 
 
 def install() -> None:

@@ -49,17 +49,25 @@ print("network fit decile | fit range | true chi^2 median | shape error median |
 edges = np.quantile(fit, np.linspace(0, 1, 11))
 for i in range(10):
     sel = (fit >= edges[i]) & (fit <= edges[i + 1])
-    print(f"{i + 1} | {edges[i]:.2g}-{edges[i + 1]:.2g} | {np.median(m_nn['chi2'][sel]):.3g} | "
-          f"{np.median(m_nn['shape_error'][sel]):.3f} | {np.median(m_auto['chi2'][sel]):.3g}")
+    print(
+        f"{i + 1} | {edges[i]:.2g}-{edges[i + 1]:.2g} | {np.median(m_nn['chi2'][sel]):.3g} | "
+        f"{np.median(m_nn['shape_error'][sel]):.3f} | {np.median(m_auto['chi2'][sel]):.3g}"
+    )
 
 cols = ("chi2", "shape_error", "support_iou", "phase_rmse_weighted")
 print("\nthreshold | refined | mean iterations | ms/pattern | speed-up vs ER/HIO | " + " | ".join(cols) + " | chi2 p90")
-print(f"ER/HIO 620 | - | 620 | {erhio_s / n * 1e3:.2f} | 1x | "
-      + " | ".join(f"{np.median(m_er[c]):.4g}" for c in cols) + f" | {np.percentile(m_er['chi2'], 90):.3g}")
+print(
+    f"ER/HIO 620 | - | 620 | {erhio_s / n * 1e3:.2f} | 1x | "
+    + " | ".join(f"{np.median(m_er[c]):.4g}" for c in cols)
+    + f" | {np.percentile(m_er['chi2'], 90):.3g}"
+)
 for threshold in (0.0, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2):
     pick = fit > threshold
     combined = {c: np.where(pick, m_auto[c], m_nn[c]) for c in m_nn}
     ms = (nn_s + (auto_s - nn_s) * pick.mean()) / n * 1e3
-    print(f"{threshold:g} | {pick.mean():.2f} | {auto.iterations[pick].mean() if pick.any() else 0:.0f} | {ms:.2f} | "
-          f"{erhio_s / n * 1e3 / ms:.1f}x | " + " | ".join(f"{np.median(combined[c]):.4g}" for c in cols)
-          + f" | {np.percentile(combined['chi2'], 90):.3g}")
+    print(
+        f"{threshold:g} | {pick.mean():.2f} | {auto.iterations[pick].mean() if pick.any() else 0:.0f} | {ms:.2f} | "
+        f"{erhio_s / n * 1e3 / ms:.1f}x | "
+        + " | ".join(f"{np.median(combined[c]):.4g}" for c in cols)
+        + f" | {np.percentile(combined['chi2'], 90):.3g}"
+    )

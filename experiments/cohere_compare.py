@@ -14,6 +14,7 @@ Usage: python experiments/cohere_compare.py [N]
 
 # isort: off
 import cdinn  # noqa: F401  (before TensorFlow)
+
 # isort: on
 import contextlib
 import io
@@ -32,12 +33,24 @@ from cdinn.model.scoring import score_summary, table
 from cdinn.model.test_set import test_set
 
 RECIPES = {
-    "cohere, own recipe": {"algorithm_sequence": "3*(20*ER+180*HIO)+20*ER", "shrink_wrap_trigger": [1, 1],
-                           "shrink_wrap_type": "GAUSS", "shrink_wrap_threshold": 0.1,
-                           "shrink_wrap_gauss_sigma": 1.0, "initial_support_area": [0.5, 0.5], "hio_beta": 0.9},
-    "cohere, cdinn's recipe": {"algorithm_sequence": "6*(80*HIO+20*ER)+20*ER", "shrink_wrap_trigger": [20, 20],
-                               "shrink_wrap_type": "GAUSS", "shrink_wrap_threshold": 0.1,
-                               "shrink_wrap_gauss_sigma": 1.5, "initial_support_area": [0.5, 0.5], "hio_beta": 0.9},
+    "cohere, own recipe": {
+        "algorithm_sequence": "3*(20*ER+180*HIO)+20*ER",
+        "shrink_wrap_trigger": [1, 1],
+        "shrink_wrap_type": "GAUSS",
+        "shrink_wrap_threshold": 0.1,
+        "shrink_wrap_gauss_sigma": 1.0,
+        "initial_support_area": [0.5, 0.5],
+        "hio_beta": 0.9,
+    },
+    "cohere, cdinn's recipe": {
+        "algorithm_sequence": "6*(80*HIO+20*ER)+20*ER",
+        "shrink_wrap_trigger": [20, 20],
+        "shrink_wrap_type": "GAUSS",
+        "shrink_wrap_threshold": 0.1,
+        "shrink_wrap_gauss_sigma": 1.5,
+        "initial_support_area": [0.5, 0.5],
+        "hio_beta": 0.9,
+    },
 }
 
 

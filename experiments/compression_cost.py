@@ -18,6 +18,7 @@ import numpy as np
 # isort: off
 import cdinn  # noqa: F401  (before TensorFlow: sets TF_USE_LEGACY_KERAS)
 import tf_keras as keras
+
 # isort: on
 from cdinn.model.architectures import NETS
 from cdinn.model.inference import load_network, network_folder
@@ -35,7 +36,8 @@ variants = {"float": floats}
 for weight_bits, activation_bits in ((6, 10), (7, 10), (8, 10), (9, 10), (10, 10), (12, 10), (8, 12), (10, 8)):
     cfg = QuantConfig(weight_bits=weight_bits, activation_bits=activation_bits)
     variants[f"weights {weight_bits} b, activations {activation_bits} b"] = {
-        role: quantized_network(model, cfg, x) for role, model in floats.items()}
+        role: quantized_network(model, cfg, x) for role, model in floats.items()
+    }
 
 
 def magnitude_pruned(model: keras.Model, sparsity: float) -> keras.Model:

@@ -18,13 +18,14 @@ def load() -> int:
 
 if __name__ == "__main__":
     start = time.perf_counter()
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
     client = Client(cluster)
     started = time.perf_counter()
     client.submit(load).result()
     loaded = time.perf_counter()
     client.close()
     cluster.close()
-    print(f"cluster start {started - start:.2f} s, first task (imports + session) {loaded - started:.2f} s, "
-          f"shutdown {time.perf_counter() - loaded:.2f} s")
+    print(
+        f"cluster start {started - start:.2f} s, first task (imports + session) {loaded - started:.2f} s, "
+        f"shutdown {time.perf_counter() - loaded:.2f} s"
+    )

@@ -16,6 +16,7 @@ import sys
 # isort: off
 import cdinn  # noqa: F401  (before TensorFlow: sets TF_USE_LEGACY_KERAS)
 import tf_keras as keras
+
 # isort: on
 from cdinn.firmware.config import load_config
 from cdinn.firmware.convert import convert
@@ -48,10 +49,13 @@ logits = keras.Model(model.input, model.get_layer("out_conv").output)
 base = load_config(card["architecture"]["name"])
 hls_model = convert(logits, base, f"build/firmware_front/{net}")
 backend = hls_model.config.backend
-convs = {layer.name: options(layer, backend)
-         for layer in hls_model.get_layers() if layer.class_name.startswith("Conv2D")}
-print(f"{net} ({card['architecture']['name']}): {card['macs']} MACs per network; part {base.Part}, clock "
-      f"{base.ClockPeriod} ns; both networks; II <= {ii_max} cycles")
+convs = {
+    layer.name: options(layer, backend) for layer in hls_model.get_layers() if layer.class_name.startswith("Conv2D")
+}
+print(
+    f"{net} ({card['architecture']['name']}): {card['macs']} MACs per network; part {base.Part}, clock "
+    f"{base.ClockPeriod} ns; both networks; II <= {ii_max} cycles"
+)
 
 
 def search(choice: dict, cost) -> dict:
@@ -74,22 +78,30 @@ def show(label: str, choice: dict) -> dict:
     s = evaluate(hls_model, choice, base.ClockPeriod, base.Part)
     compact = {name: f"{st[0].upper()}{r}" for name, (st, r) in choice.items()}
     feasible = "" if s["initiation_interval_cycles"] <= ii_max else " (II over the limit)"
-    print(f"{label} | {s['initiation_interval_cycles']} | {s['frame_interval_us']:.2f} | {s['latency_us']:.1f} "
-          f"| {2 * s['multipliers']} | {compact}{feasible}", flush=True)
+    print(
+        f"{label} | {s['initiation_interval_cycles']} | {s['frame_interval_us']:.2f} | {s['latency_us']:.1f} "
+        f"| {2 * s['multipliers']} | {compact}{feasible}",
+        flush=True,
+    )
     return s
 
 
 budget = DEVICES[base.Part.split("-")[0]]["dsp"]
-print("price (latency cycles per multiplier) | II (cycles) | frame interval (us) | latency (us) | multipliers "
-      "| choices (L = Latency, R = Resource, with the reuse factor)")
+print(
+    "price (latency cycles per multiplier) | II (cycles) | frame interval (us) | latency (us) | multipliers "
+    "| choices (L = Latency, R = Resource, with the reuse factor)"
+)
 fitting, previous = [], None
 for lam in (1, 2, 3, 4, 5, 6, 7, 8, 10, 12):
+
     def priced(s: dict, lam=lam) -> float:
         return s["latency_cycles"] + lam * s["multipliers"] + 1e9 * (s["initiation_interval_cycles"] > ii_max)
 
     starts = [{name: ("latency", 16) for name in convs}] + ([previous] if previous else [])  # cheap, or warm
-    choice = min((search(start, priced) for start in starts),
-                 key=lambda c: priced(evaluate(hls_model, c, base.ClockPeriod, base.Part)))
+    choice = min(
+        (search(start, priced) for start in starts),
+        key=lambda c: priced(evaluate(hls_model, c, base.ClockPeriod, base.Part)),
+    )
     previous = choice
     s = show(str(lam), choice)
     if s["initiation_interval_cycles"] <= ii_max and 2 * s["multipliers"] <= budget:
@@ -100,8 +112,10 @@ def within_budget(s: dict) -> float:
     return s["latency_cycles"] + 1e9 * (s["initiation_interval_cycles"] > ii_max or 2 * s["multipliers"] > budget)
 
 
-best = min((search(choice, within_budget) for choice in fitting),
-           key=lambda c: within_budget(evaluate(hls_model, c, base.ClockPeriod, base.Part)))
+best = min(
+    (search(choice, within_budget) for choice in fitting),
+    key=lambda c: within_budget(evaluate(hls_model, c, base.ClockPeriod, base.Part)),
+)
 show(f"lowest latency within {budget} multipliers", best)
 
 # How far the chosen design's numbers depend on the cycle constants read off hls4ml's code
@@ -111,5 +125,7 @@ print("sensitivity of that design | II (cycles) | latency (us)")
 for pixel, window, depth in ((2, 4, 4), (4, 7, 8), (6, 10, 12), (8, 14, 16)):
     model.RESOURCE_PIXEL_CYCLES, model.RESOURCE_WINDOW_CYCLES, model.LATENCY_DEPTH_CYCLES = pixel, window, depth
     s = evaluate(hls_model, best, base.ClockPeriod, base.Part)
-    print(f"Resource {pixel} cycles a pixel + R + {window} a window, Latency depth {depth} | "
-          f"{s['initiation_interval_cycles']} | {s['latency_us']:.1f}")
+    print(
+        f"Resource {pixel} cycles a pixel + R + {window} a window, Latency depth {depth} | "
+        f"{s['initiation_interval_cycles']} | {s['latency_us']:.1f}"
+    )

@@ -28,7 +28,9 @@ for photons in (None, 1e6, 1e5):
     true = reconstruction_metrics(obj, data.amplitude, data.phase)
     best_scale = fit_error(obj, clean.diffraction)  # against the noiseless pattern
     fit = np.asarray(result.fit)
-    print(f"photons {photons}: Spearman(fit, true chi2) {spearman(fit, true['chi2']):.3f}; "
-          f"(fit, true chi2 at the best scale) {spearman(fit, best_scale):.3f}; "
-          f"(fit, shape error) {spearman(fit, true['shape_error']):.3f}; "
-          f"(fit, weighted phase RMSE) {spearman(fit, true['phase_rmse_weighted']):.3f}")
+    print(
+        f"photons {photons}: Spearman(fit, true chi2) {spearman(fit, true['chi2']):.3f}; "
+        f"(fit, true chi2 at the best scale) {spearman(fit, best_scale):.3f}; "
+        f"(fit, shape error) {spearman(fit, true['shape_error']):.3f}; "
+        f"(fit, weighted phase RMSE) {spearman(fit, true['phase_rmse_weighted']):.3f}"
+    )

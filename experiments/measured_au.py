@@ -79,8 +79,14 @@ def main(net: str = "default", out: str = "results/measured") -> None:
     nn64 = reconstruct(amp64, net=net, refine="auto", mask=mask64)
     er64 = phase_retrieve(np.where(mask64, 0, amp64)[None], PhaseRetrievalConfig(), mask=mask64[None])
     er64_fit = float(fit_experiment(er64, amp64[None], mask64[None]).error[0])
-    rows.append(("64x64 crop", f"{float(oversampling(counts64[None], mask64[None]).min()):.2f}",
-                 "network (every other pixel)", f"{nn64.fit_before:.4f}"))
+    rows.append(
+        (
+            "64x64 crop",
+            f"{float(oversampling(counts64[None], mask64[None]).min()):.2f}",
+            "network (every other pixel)",
+            f"{nn64.fit_before:.4f}",
+        )
+    )
     rows.append(("64x64 crop", "", f"network + refine='auto' ({nn64.iterations} iterations)", f"{nn64.fit:.4f}"))
     rows.append(("64x64 crop", "", "ER/HIO 620 (mask-aware)", f"{er64_fit:.4f}"))
     images["network + auto, 64 crop"] = complex_object(nn64.amplitude, nn64.phase)
@@ -90,9 +96,12 @@ def main(net: str = "default", out: str = "results/measured") -> None:
     rows.append(("detector frame, --bin auto", f"{prepared.oversampling:.2f}", "network", f"{binned.fit:.4f}"))
     table = ["| pattern | oversampling | method | fit (measured pixels) |", "|---|---|---|---|"]
     table += ["| " + " | ".join(r) + " |" for r in rows]
-    text = (f"Made by `python experiments/measured_au.py {net} {out}` (APS 34-ID-C Au(111), scan 54, frame "
-            f"{FRAME}; no ground truth: the fit against the measured counts is the figure of merit)\n\n"
-            + "\n".join(table) + "\n")
+    text = (
+        f"Made by `python experiments/measured_au.py {net} {out}` (APS 34-ID-C Au(111), scan 54, frame "
+        f"{FRAME}; no ground truth: the fit against the measured counts is the figure of merit)\n\n"
+        + "\n".join(table)
+        + "\n"
+    )
     (folder / "table.md").write_text(text)
     images["ER/HIO, 64 crop"] = er64[0]
     _figure(np.log10(amp64 + 1), images, folder / "au111_frame99.png")

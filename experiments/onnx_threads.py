@@ -32,5 +32,7 @@ for threads in (1, 2):
                 session.run(None, feed)
                 calls += 1
             per_call = (time.perf_counter() - start) / calls
-            print(f"| {threads} | {'parallel' if parallel else 'sequential'} | {batch} | {per_call * 1e3:.3f} | "
-                  f"{per_call / batch * 1e6:.0f} |")
+            print(
+                f"| {threads} | {'parallel' if parallel else 'sequential'} | {batch} | {per_call * 1e3:.3f} | "
+                f"{per_call / batch * 1e6:.0f} |"
+            )

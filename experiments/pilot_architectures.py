@@ -45,9 +45,13 @@ for name, arch in CANDIDATES.items():
     m = score(amp, ph, test)
     strong = masks["strong phase (> 1 rad/px)"]
     small = masks["small objects (< 50 px)"]
-    rows[name] = {"macs": architectures.describe(architectures.ARCHITECTURES[name])["macs"], "train_s": wall,
-                  **{k: float(np.median(v)) for k, v in m.items()},
-                  "chi2_strong": float(np.median(m["chi2"][strong])), "chi2_small": float(np.median(m["chi2"][small])),
-                  "iou_small": float(np.median(m["support_iou"][small]))}
+    rows[name] = {
+        "macs": architectures.describe(architectures.ARCHITECTURES[name])["macs"],
+        "train_s": wall,
+        **{k: float(np.median(v)) for k, v in m.items()},
+        "chi2_strong": float(np.median(m["chi2"][strong])),
+        "chi2_small": float(np.median(m["chi2"][small])),
+        "iou_small": float(np.median(m["support_iou"][small])),
+    }
     print(name, json.dumps(rows[name]), flush=True)
 (out / "pilot.json").write_text(json.dumps({"examples": examples, "epochs": epochs, "rows": rows}, indent=1))

@@ -68,8 +68,12 @@ def master_file(folder: Path, frames: np.ndarray, mask: np.ndarray) -> Path:
         for i, start in enumerate(range(0, len(frames), 1000)):
             name = f"m_data_{i + 1:06d}.h5"
             with h5py.File(folder / name, "w") as dfh:
-                d = dfh.create_dataset("entry/data/data", data=frames[start : start + 1000], chunks=(1, SIDE, SIDE),
-                                       **hdf5plugin.Bitshuffle(cname="lz4"))
+                d = dfh.create_dataset(
+                    "entry/data/data",
+                    data=frames[start : start + 1000],
+                    chunks=(1, SIDE, SIDE),
+                    **hdf5plugin.Bitshuffle(cname="lz4"),
+                )
                 d.attrs["image_nr_low"] = start + 1
             fh[f"entry/data/data_{i + 1:06d}"] = h5py.ExternalLink(name, "/entry/data/data")
     return folder / "m_master.h5"
@@ -86,8 +90,11 @@ def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path) -> dict:
 
     from dectris_messages import push, v1_messages, v2_messages
 
-    unique = (v2_messages(frames[:64], mask, centre=(SIDE / 2, SIDE / 2)) if fmt == "dectris-v2"
-              else v1_messages(frames[:64], centre=(SIDE / 2, SIDE / 2)))
+    unique = (
+        v2_messages(frames[:64], mask, centre=(SIDE / 2, SIDE / 2))
+        if fmt == "dectris-v2"
+        else v1_messages(frames[:64], centre=(SIDE / 2, SIDE / 2))
+    )
     head, images, end = unique[0], unique[1:-1], unique[-1]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,21 +109,29 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     frames, mask = detector_frames(n)
     alone = {threads: network_alone(frames, threads) for threads in (RUNNER_INFERENCE_THREADS, None)}
-    print(f"network alone, batch 64: {alone[RUNNER_INFERENCE_THREADS]:.0f} frames/s with "
-          f"{RUNNER_INFERENCE_THREADS} onnxruntime thread, {alone[None]:.0f} with onnxruntime's default")
+    print(
+        f"network alone, batch 64: {alone[RUNNER_INFERENCE_THREADS]:.0f} frames/s with "
+        f"{RUNNER_INFERENCE_THREADS} onnxruntime thread, {alone[None]:.0f} with onnxruntime's default"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        results = {"NXmx bslz4 file": run(FileSource(str(master_file(folder, frames, mask))), folder / "f.h5"),
-                   "DECTRIS stream v2": stream("dectris-v2", frames, mask, folder / "v2.h5"),
-                   "DECTRIS stream v1": stream("dectris-v1", frames, mask, folder / "v1.h5")}
+        results = {
+            "NXmx bslz4 file": run(FileSource(str(master_file(folder, frames, mask))), folder / "f.h5"),
+            "DECTRIS stream v2": stream("dectris-v2", frames, mask, folder / "v2.h5"),
+            "DECTRIS stream v1": stream("dectris-v1", frames, mask, folder / "v1.h5"),
+        }
     best = max(alone.values())
-    print(f"| source ({n} frames) | frames/s | runner / network alone | preprocess, network + fit, write (us/frame) "
-          "| received = written + rejected + missed |")
+    print(
+        f"| source ({n} frames) | frames/s | runner / network alone | preprocess, network + fit, write (us/frame) "
+        "| received = written + rejected + missed |"
+    )
     print("|---|---|---|---|---|")
     for name, s in results.items():
         stages = ", ".join(f"{v:.0f}" for v in s["stage_us_per_frame"].values())
-        print(f"| {name} | {s['frames_per_s']:.0f} | {s['frames_per_s'] / best:.2f} | {stages} | {s['received']} = "
-              f"{s['written']} + {s['rejected']} + {s['missed']} |")
+        print(
+            f"| {name} | {s['frames_per_s']:.0f} | {s['frames_per_s'] / best:.2f} | {stages} | {s['received']} = "
+            f"{s['written']} + {s['rejected']} + {s['missed']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -46,15 +46,26 @@ for net in nets:
     aligned = np.abs(register(complex_object(amplitude, phase), truth))
     errors = np.stack([np.linalg.norm(blurred(data.amplitude, s) - aligned, axis=(-2, -1)) for s in fit_sigmas])
     best_sigma = fit_sigmas[errors.argmin(axis=0)]
-    print(f"{net} | " + " | ".join(f"{median_iou(aligned, t):.3f}" for t in thresholds)
-          + f" | {np.median(best_sigma):.2f}")
+    print(
+        f"{net} | "
+        + " | ".join(f"{median_iou(aligned, t):.3f}" for t in thresholds)
+        + f" | {np.median(best_sigma):.2f}"
+    )
 
 band = true_support & ~support(data.amplitude, 0.3)
-print(f"\nshare of the true support below 0.3 of the maximum (edge blur), median: "
-      f"{np.median(band.sum(axis=(-2, -1)) / true_support.sum(axis=(-2, -1))):.3f}")
-print("\ntruth against itself, extra Gaussian blur (px): "
-      + ", ".join(f"{s}: {median_iou(blurred(data.amplitude, s)):.3f}" for s in sigmas[1:]))
+print(
+    f"\nshare of the true support below 0.3 of the maximum (edge blur), median: "
+    f"{np.median(band.sum(axis=(-2, -1)) / true_support.sum(axis=(-2, -1))):.3f}"
+)
+print(
+    "\ntruth against itself, extra Gaussian blur (px): "
+    + ", ".join(f"{s}: {median_iou(blurred(data.amplitude, s)):.3f}" for s in sigmas[1:])
+)
 rng = np.random.default_rng(0)
-print("truth against itself, additive Gaussian noise (fraction of the maximum): " + ", ".join(
-    f"{s}: {median_iou(np.clip(data.amplitude + s * rng.standard_normal(data.amplitude.shape), 0, None)):.3f}"
-    for s in (0.01, 0.02, 0.03, 0.05)))
+print(
+    "truth against itself, additive Gaussian noise (fraction of the maximum): "
+    + ", ".join(
+        f"{s}: {median_iou(np.clip(data.amplitude + s * rng.standard_normal(data.amplitude.shape), 0, None)):.3f}"
+        for s in (0.01, 0.02, 0.03, 0.05)
+    )
+)

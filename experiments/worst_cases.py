@@ -22,22 +22,30 @@ print(f"made by `python experiments/worst_cases.py {n} {net} {limit}` (broad tes
 data = test_set(n)
 gradient = mean_phase_gradient(data.amplitude, data.phase)
 size = object_size(data.amplitude)
-print(f"all frames: mean phase gradient median {np.median(gradient):.2f} rad/px, object size median "
-      f"{np.median(size):.0f} px")
-for label, result in (("network alone", cdinn.reconstruct(data.diffraction, net=net)),
-                      ("network + refine='auto'", cdinn.reconstruct(data.diffraction_oversampled, net=net,
-                                                                     refine="auto"))):
-    chi2 = reconstruction_metrics(complex_object(result.amplitude, result.phase), data.amplitude,
-                                  data.phase)["chi2"]
+print(
+    f"all frames: mean phase gradient median {np.median(gradient):.2f} rad/px, object size median "
+    f"{np.median(size):.0f} px"
+)
+for label, result in (
+    ("network alone", cdinn.reconstruct(data.diffraction, net=net)),
+    ("network + refine='auto'", cdinn.reconstruct(data.diffraction_oversampled, net=net, refine="auto")),
+):
+    chi2 = reconstruction_metrics(complex_object(result.amplitude, result.phase), data.amplitude, data.phase)["chi2"]
     bad = chi2 > limit
     print(f"{label}: {bad.sum()} of {n} frames with chi^2 > {limit} (max {chi2.max():.3f})")
     if bad.any():
-        print(f"  their phase gradient: median {np.median(gradient[bad]):.2f}, min {gradient[bad].min():.2f} "
-              f"rad/px; {np.mean(gradient[bad] > 1):.0%} above 1 rad/px (all frames: {np.mean(gradient > 1):.0%})")
-        print(f"  their object size: median {np.median(size[bad]):.0f} px, range {size[bad].min():.0f}-"
-              f"{size[bad].max():.0f} px")
+        print(
+            f"  their phase gradient: median {np.median(gradient[bad]):.2f}, min {gradient[bad].min():.2f} "
+            f"rad/px; {np.mean(gradient[bad] > 1):.0%} above 1 rad/px (all frames: {np.mean(gradient > 1):.0%})"
+        )
+        print(
+            f"  their object size: median {np.median(size[bad]):.0f} px, range {size[bad].min():.0f}-"
+            f"{size[bad].max():.0f} px"
+        )
     for edges in ((0, 0.6), (0.6, 1.0), (1.0, 1.5), (1.5, np.inf)):
         in_bin = (gradient >= edges[0]) & (gradient < edges[1])
         if in_bin.any():
-            print(f"  gradient {edges[0]}-{edges[1]} rad/px: {in_bin.sum()} frames, {bad[in_bin].sum()} above "
-                  f"the limit, chi^2 p90 {np.quantile(chi2[in_bin], 0.9):.3f}")
+            print(
+                f"  gradient {edges[0]}-{edges[1]} rad/px: {in_bin.sum()} frames, {bad[in_bin].sum()} above "
+                f"the limit, chi^2 p90 {np.quantile(chi2[in_bin], 0.9):.3f}"
+            )

@@ -45,13 +45,18 @@ class FirmwareBuildConfig:
     output folder follow from the network set (:mod:`cdinn.artefacts`): the set's quantized networks, the
     YAML named after its architecture, and ``<build>/firmware/<set>``."""
 
-    net: str = option("default", "float network set the quantized networks came from: 'default', a shipped "
-                      "name or a folder")
+    net: str = option(
+        "default", "float network set the quantized networks came from: 'default', a shipped name or a folder"
+    )
     quantized: str | None = option(None, "folder of quantized networks (default: the set's, model/weights/<set>-q)")
-    config: str | None = option(None, "firmware YAML: a shipped name (robust, edge, paper) or a file (default: "
-                                "the one named after the set's architecture)")
-    out_dir: str | None = option(None, "output folder of the projects and the report (default: "
-                                 "<build>/firmware/<set>)", flag="out")
+    config: str | None = option(
+        None,
+        "firmware YAML: a shipped name (robust, edge, paper) or a file (default: "
+        "the one named after the set's architecture)",
+    )
+    out_dir: str | None = option(
+        None, "output folder of the projects and the report (default: <build>/firmware/<set>)", flag="out"
+    )
     combined: bool = option(True, "also build the project that streams both networks")
     validate_patterns: int = option(200, "patterns of the bit-accuracy check", flag="validate")
     compare_patterns: int = option(1000, "test patterns of the float / QAT / emulation table", flag="test_n")
@@ -111,8 +116,9 @@ def step_test_vectors(state: BuildState) -> dict:
 
     channels = input_channels(next(iter(state.fw_models.values())))
     model = ExperimentConfig() if channels == 2 else None
-    data = simulate(state.cfg.validate_patterns, state.cfg.seed,
-                    distribution("broad", position="random", experiment=model))
+    data = simulate(
+        state.cfg.validate_patterns, state.cfg.seed, distribution("broad", position="random", experiment=model)
+    )
     state.x_grid = quantize_input(network_input(data.diffraction, data.mask, channels), state.report["input_bits"])
     np.savez_compressed(state.out / "test_vectors.npz", inputs=state.x_grid)
     return {"patterns": len(state.x_grid), "seed": state.cfg.seed}
@@ -145,13 +151,24 @@ def step_compile(state: BuildState) -> dict:
         library = compile_emulation(hls_model)
         model = state.fw_models[name]
         outputs = model.outputs
-        spec = EmulatorSpec(str(library), hls_model.config.get_project_name(), int(np.prod(model.input_shape[1:])),
-                            tuple(int(np.prod(o.shape[1:])) for o in outputs))
+        spec = EmulatorSpec(
+            str(library),
+            hls_model.config.get_project_name(),
+            int(np.prod(model.input_shape[1:])),
+            tuple(int(np.prod(o.shape[1:])) for o in outputs),
+        )
         state.specs[name] = spec
         nets = NETS if name == COMBINED else (name,)
         fraction_bits = [fraction_bits_of(state.qmodels[n]) for n in nets]
-        write_manifest(state.out / name, spec, nets, {n: state.cards[n]["sha256"] for n in nets},
-                       state.report["input_bits"], fraction_bits, state.fw_config)
+        write_manifest(
+            state.out / name,
+            spec,
+            nets,
+            {n: state.cards[n]["sha256"] for n in nets},
+            state.report["input_bits"],
+            fraction_bits,
+            state.fw_config,
+        )
         result[name] = {"library": Path(library).name, "seconds": round(time.perf_counter() - start, 1)}
     return result
 
@@ -191,8 +208,11 @@ def step_estimate(state: BuildState) -> dict:
         summary = summarise_estimate(layers, state.fw_config.ClockPeriod, state.fw_config.Part)
         write_text_atomic(state.out / name / "estimate.md", markdown_estimate(layers, summary))
         synthesis = read_synthesis_report(state.out / name)
-        result[name] = {"summary": summary, "layers": [layer.as_dict() for layer in layers],
-                        "synthesis_report": synthesis}
+        result[name] = {
+            "summary": summary,
+            "layers": [layer.as_dict() for layer in layers],
+            "synthesis_report": synthesis,
+        }
     return result
 
 
@@ -211,11 +231,15 @@ def step_summary(state: BuildState) -> dict:
     parts = [design] if design else [n for n in NETS if n in estimates]
     summaries = [estimates[p]["summary"] for p in parts]
     summary: dict[str, Any] = {
-        "net": set_name(state.cfg.net), "quantized": str(state.cfg.quantized),
+        "net": set_name(state.cfg.net),
+        "quantized": str(state.cfg.quantized),
         "sha256": {net: card["sha256"] for net, card in state.cards.items()},
         "float_sha256": {net: card["source_sha256"] for net, card in state.cards.items()},
-        "bit_exact": state.report.get("bit_exact"), "csim_passed": state.report.get("csim_passed"),
-        "design": design or "+".join(parts), "part": state.fw_config.Part, "clock_ns": state.fw_config.ClockPeriod,
+        "bit_exact": state.report.get("bit_exact"),
+        "csim_passed": state.report.get("csim_passed"),
+        "design": design or "+".join(parts),
+        "part": state.fw_config.Part,
+        "clock_ns": state.fw_config.ClockPeriod,
         "label": "ESTIMATE from a model of hls4ml io_stream (not a synthesis result)",
     }
     if summaries:
@@ -223,9 +247,13 @@ def step_summary(state: BuildState) -> dict:
             ii_cycles=max(s["initiation_interval_cycles"] for s in summaries),
             frame_interval_us=max(s["frame_interval_us"] for s in summaries),
             latency_us=max(s["latency_us"] for s in summaries),
-            multipliers=sum(s["multipliers"] for s in summaries), bram18=sum(s["bram18"] for s in summaries))
-        summary["fits"] = {device: summary["multipliers"] <= budget["dsp"] and summary["bram18"] <= budget["bram18"]
-                           for device, budget in DEVICES.items()}
+            multipliers=sum(s["multipliers"] for s in summaries),
+            bram18=sum(s["bram18"] for s in summaries),
+        )
+        summary["fits"] = {
+            device: summary["multipliers"] <= budget["dsp"] and summary["bram18"] <= budget["bram18"]
+            for device, budget in DEVICES.items()
+        }
     write_json_atomic(state.out / "summary.json", summary)
     return summary
 
@@ -243,8 +271,7 @@ STEPS: list[tuple[str, Callable[[BuildState], dict]]] = [
 ]
 
 
-def build(cfg: FirmwareBuildConfig, stop_after: str | None = None,
-          progress: Callable[[str], None] = print) -> dict:
+def build(cfg: FirmwareBuildConfig, stop_after: str | None = None, progress: Callable[[str], None] = print) -> dict:
     """Run the steps in order (up to and including ``stop_after``, default all); write report.json after
     every step and report.md at the end; return the report."""
     names = [name for name, _ in STEPS]

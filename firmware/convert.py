@@ -75,8 +75,13 @@ def hls_config(model, cfg: FirmwareConfig) -> dict:
     return config
 
 
-def convert(model, cfg: FirmwareConfig, output_dir: str | Path, test_inputs: np.ndarray | None = None,
-            test_outputs: np.ndarray | None = None):
+def convert(
+    model,
+    cfg: FirmwareConfig,
+    output_dir: str | Path,
+    test_inputs: np.ndarray | None = None,
+    test_outputs: np.ndarray | None = None,
+):
     """Convert and write the HLS project for ``model`` (a firmware model ending at its logits).
 
     ``test_inputs``/``test_outputs`` (float arrays, one pattern per row) become the C test bench's vectors
@@ -96,8 +101,16 @@ def convert(model, cfg: FirmwareConfig, output_dir: str | Path, test_inputs: np.
     config = hls_config(model, cfg)
     with tf_keras_as_keras():
         hls_model = hls4ml.converters.convert_from_keras_model(
-            model, hls_config=config, backend=cfg.Backend, io_type=cfg.IOType, output_dir=str(output_dir),
-            part=cfg.Part, clock_period=cfg.ClockPeriod, project_name=cfg.ProjectName, **tb)
+            model,
+            hls_config=config,
+            backend=cfg.Backend,
+            io_type=cfg.IOType,
+            output_dir=str(output_dir),
+            part=cfg.Part,
+            clock_period=cfg.ClockPeriod,
+            project_name=cfg.ProjectName,
+            **tb,
+        )
         hls_model.write()
     return hls_model
 

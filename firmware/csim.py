@@ -30,8 +30,17 @@ def compile_testbench(project_dir: str | os.PathLike, project: str) -> Path:
     if not source.is_file():
         raise CdinnError(f"no C test bench {source}: was the project written by `cdinn firmware`?")
     exe = project_dir / "csim_tb"
-    cmd = ["g++", "-O2", "-std=c++14", "-Ifirmware", "-Ifirmware/ap_types", "-o", exe.name, source.name,
-           f"firmware/{project}.cpp"]
+    cmd = [
+        "g++",
+        "-O2",
+        "-std=c++14",
+        "-Ifirmware",
+        "-Ifirmware/ap_types",
+        "-o",
+        exe.name,
+        source.name,
+        f"firmware/{project}.cpp",
+    ]
     try:
         subprocess.run(cmd, cwd=project_dir, check=True, capture_output=True, text=True)
     except FileNotFoundError:
@@ -57,17 +66,28 @@ def run_csim(project_dir: str | os.PathLike) -> dict:
     results.unlink(missing_ok=True)
     run = subprocess.run([f"./{exe.name}"], cwd=project_dir, capture_output=True, text=True)
     if run.returncode != 0 or not results.is_file():
-        raise CdinnError(f"C simulation of {project_dir} failed (exit {run.returncode}): "
-                         f"{(run.stderr or run.stdout).strip().splitlines()[-1:] or 'no output'}")
+        raise CdinnError(
+            f"C simulation of {project_dir} failed (exit {run.returncode}): "
+            f"{(run.stderr or run.stdout).strip().splitlines()[-1:] or 'no output'}"
+        )
     got = np.loadtxt(results, ndmin=2)
     expected = np.loadtxt(project_dir / EXPECTED, ndmin=2)
     if got.shape != expected.shape and got.size == expected.size:
         got = got.reshape(expected.shape)  # a multi-output bench writes one line per output, pattern by pattern
     if got.shape != expected.shape:
         raise CdinnError(f"C simulation of {project_dir} wrote {got.shape} values, expected {expected.shape}")
-    steps = np.concatenate([np.full(size, 2.0 ** -bits) for size, bits in
-                            zip(manifest["output_sizes"], manifest["output_fraction_bits"], strict=True)])
+    steps = np.concatenate(
+        [
+            np.full(size, 2.0**-bits)
+            for size, bits in zip(manifest["output_sizes"], manifest["output_fraction_bits"], strict=True)
+        ]
+    )
     tolerance = steps / 2
     difference = np.abs(got - expected)
-    return {"patterns": int(got.shape[0]), "values": int(got.size), "max_abs_difference": float(difference.max()),
-            "tolerance": float(tolerance.min()), "passed": bool((difference <= tolerance).all())}
+    return {
+        "patterns": int(got.shape[0]),
+        "values": int(got.size),
+        "max_abs_difference": float(difference.max()),
+        "tolerance": float(tolerance.min()),
+        "passed": bool((difference <= tolerance).all()),
+    }

@@ -90,12 +90,14 @@ def _stream(arrivals: np.ndarray, cost: np.ndarray, depth: float = 0.0) -> np.nd
 def _window_ends(height: int, width: int, size: int, stride: int) -> np.ndarray:
     """Which input pixels (raster order) complete a ``size`` x ``size`` window at ``stride``."""
     rows, cols = np.divmod(np.arange(height * width), width)
-    return ((rows >= size - 1) & ((rows - size + 1) % stride == 0)
-            & (cols >= size - 1) & ((cols - size + 1) % stride == 0))
+    return (
+        (rows >= size - 1) & ((rows - size + 1) % stride == 0) & (cols >= size - 1) & ((cols - size + 1) % stride == 0)
+    )
 
 
-def _layer_timing(layer, kind: str, arrivals: np.ndarray, in_shape, out_shape, reuse: int,
-                  strategy: str) -> tuple[np.ndarray, int]:
+def _layer_timing(
+    layer, kind: str, arrivals: np.ndarray, in_shape, out_shape, reuse: int, strategy: str
+) -> tuple[np.ndarray, int]:
     """Output pixel times (raster order) of one layer for one frame, and its busy cycles per frame."""
     (in_h, in_w), (out_h, out_w) = in_shape[:2], out_shape[:2]
     ones = np.ones(in_h * in_w)
@@ -112,7 +114,7 @@ def _layer_timing(layer, kind: str, arrivals: np.ndarray, in_shape, out_shape, r
     if kind == "ZeroPadding2D":  # padding pixels need no input: they cost their write cycle alone
         top, left = layer.get_attr("pad_top"), layer.get_attr("pad_left")
         source = np.zeros((out_h, out_w))
-        source[top:top + in_h, left:left + in_w] = arrivals.reshape(in_h, in_w)
+        source[top : top + in_h, left : left + in_w] = arrivals.reshape(in_h, in_w)
         return _stream(source.ravel(), np.ones(out_h * out_w)), out_h * out_w
     if kind == "Resize":  # per input row: read its pixels, then write the up-sampled rows a pixel a cycle
         per_row = out_h // in_h * out_w
@@ -140,8 +142,9 @@ def estimate_layers(hls_model) -> list[LayerEstimate]:
             k, c_in, c_out = layer.get_attr("filt_height"), layer.get_attr("n_chan"), layer.get_attr("n_filt")
             reuse, strategy = int(layer.get_attr("reuse_factor")), str(layer.get_attr("strategy")).lower()
             mults = math.ceil(k * k * c_in * c_out / reuse)
-            wbits = (k * k * c_in * c_out * _bits(layer.get_weights("weight").type.precision)
-                     + c_out * _bits(layer.get_weights("bias").type.precision))
+            wbits = k * k * c_in * c_out * _bits(layer.get_weights("weight").type.precision) + c_out * _bits(
+                layer.get_weights("bias").type.precision
+            )
             lbits = (k - 1) * in_shape[1] * c_in * _bits(layer.get_input_variable().type.precision)
         if kind == "Input" or not inputs:
             emitted, cycles = np.arange(1.0, out_px + 1), out_px
@@ -149,8 +152,23 @@ def estimate_layers(hls_model) -> list[LayerEstimate]:
             arrivals = np.max([times[name] for name in inputs], axis=0)
             emitted, cycles = _layer_timing(layer, kind, arrivals, in_shape, out_shape, reuse, strategy)
         times[layer.name] = emitted
-        out.append(LayerEstimate(layer.name, kind, in_px, out_px, reuse, mults, wbits, lbits, strategy, int(cycles),
-                                 float(emitted[0]), float(emitted[-1]), inputs))
+        out.append(
+            LayerEstimate(
+                layer.name,
+                kind,
+                in_px,
+                out_px,
+                reuse,
+                mults,
+                wbits,
+                lbits,
+                strategy,
+                int(cycles),
+                float(emitted[0]),
+                float(emitted[-1]),
+                inputs,
+            )
+        )
     return out
 
 
@@ -181,16 +199,24 @@ def summarise_estimate(layers: list[LayerEstimate], clock_ns: float, part: str) 
 
 def markdown_estimate(layers: list[LayerEstimate], summary: dict) -> str:
     """Per-layer table plus the totals."""
-    rows = [f"**{summary['label']}** — part {summary['part']}, clock {summary['clock_ns']} ns", "",
-            "| layer | kind | strategy | in px | out px | reuse | multipliers | weight bits | line-buffer bits "
-            "| cycles per frame | first / last output (cycle) |",
-            "|" + "---|" * 11]
+    rows = [
+        f"**{summary['label']}** — part {summary['part']}, clock {summary['clock_ns']} ns",
+        "",
+        "| layer | kind | strategy | in px | out px | reuse | multipliers | weight bits | line-buffer bits "
+        "| cycles per frame | first / last output (cycle) |",
+        "|" + "---|" * 11,
+    ]
     for layer in layers:
-        rows.append(f"| {layer.name} | {layer.kind} | {layer.strategy} | {layer.input_pixels} | {layer.output_pixels} "
-                    f"| {layer.reuse} | {layer.multipliers} | {layer.weight_bits} | {layer.line_buffer_bits} "
-                    f"| {layer.cycles} | {layer.first_output:.0f} / {layer.last_output:.0f} |")
-    rows += ["", f"II {summary['initiation_interval_cycles']} cycles ({summary['frame_interval_us']:.2f} us per "
-             f"frame, bottleneck {summary['bottleneck']}); latency ~{summary['latency_cycles']} cycles "
-             f"({summary['latency_us']:.2f} us); {summary['multipliers']} multipliers; {summary['bram18']} BRAM18; "
-             f"fits: {summary['fits']}"]
+        rows.append(
+            f"| {layer.name} | {layer.kind} | {layer.strategy} | {layer.input_pixels} | {layer.output_pixels} "
+            f"| {layer.reuse} | {layer.multipliers} | {layer.weight_bits} | {layer.line_buffer_bits} "
+            f"| {layer.cycles} | {layer.first_output:.0f} / {layer.last_output:.0f} |"
+        )
+    rows += [
+        "",
+        f"II {summary['initiation_interval_cycles']} cycles ({summary['frame_interval_us']:.2f} us per "
+        f"frame, bottleneck {summary['bottleneck']}); latency ~{summary['latency_cycles']} cycles "
+        f"({summary['latency_us']:.2f} us); {summary['multipliers']} multipliers; {summary['bram18']} BRAM18; "
+        f"fits: {summary['fits']}",
+    ]
     return "\n".join(rows) + "\n"

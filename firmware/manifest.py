@@ -16,18 +16,31 @@ from cdinn.io import read_json, write_json_atomic
 MANIFEST = "manifest.json"
 
 
-def write_manifest(project_dir: str | os.PathLike, spec: EmulatorSpec, nets: tuple[str, ...],
-                   model_sha256: dict[str, str], input_bits: int, output_fraction_bits: list[int],
-                   fw_config: FirmwareConfig) -> Path:
+def write_manifest(
+    project_dir: str | os.PathLike,
+    spec: EmulatorSpec,
+    nets: tuple[str, ...],
+    model_sha256: dict[str, str],
+    input_bits: int,
+    output_fraction_bits: list[int],
+    fw_config: FirmwareConfig,
+) -> Path:
     """Record a compiled project; the library path is stored relative to the project folder.
     ``output_fraction_bits``: per output, the fractional bits of its fixed-point logits (what a hardware
     driver divides the raw integer codes by, as a power of two)."""
     project_dir = Path(project_dir)
-    payload = {"project": spec.project, "library": os.path.relpath(spec.library, project_dir),
-               "library_sha256": sha256(spec.library),
-               "input_size": spec.input_size, "output_sizes": list(spec.output_sizes), "nets": list(nets),
-               "quantized_sha256": model_sha256, "input_bits": input_bits,
-               "output_fraction_bits": output_fraction_bits, "firmware_config": fw_config.as_dict()}
+    payload = {
+        "project": spec.project,
+        "library": os.path.relpath(spec.library, project_dir),
+        "library_sha256": sha256(spec.library),
+        "input_size": spec.input_size,
+        "output_sizes": list(spec.output_sizes),
+        "nets": list(nets),
+        "quantized_sha256": model_sha256,
+        "input_bits": input_bits,
+        "output_fraction_bits": output_fraction_bits,
+        "firmware_config": fw_config.as_dict(),
+    }
     path = project_dir / MANIFEST
     write_json_atomic(path, payload)
     return path
@@ -42,13 +55,15 @@ def read_manifest(project_dir: str | os.PathLike) -> tuple[dict, EmulatorSpec]:
     root = Path(project_dir).resolve()
     library = (root / str(manifest["library"])).resolve()
     if not library.is_relative_to(root):
-        raise CdinnError(f"{path}: the emulation library {manifest['library']} lies outside the project folder "
-                         f"{root}; refused")
+        raise CdinnError(
+            f"{path}: the emulation library {manifest['library']} lies outside the project folder {root}; refused"
+        )
     if "library_sha256" in manifest and library.is_file() and sha256(library) != manifest["library_sha256"]:
-        raise CdinnError(f"{library} does not match the sha256 its manifest records (changed or corrupt); "
-                         "rebuild with `cdinn firmware`")
-    spec = EmulatorSpec(str(library), manifest["project"], int(manifest["input_size"]),
-                        tuple(manifest["output_sizes"]))
+        raise CdinnError(
+            f"{library} does not match the sha256 its manifest records (changed or corrupt); "
+            "rebuild with `cdinn firmware`"
+        )
+    spec = EmulatorSpec(str(library), manifest["project"], int(manifest["input_size"]), tuple(manifest["output_sizes"]))
     return manifest, spec
 
 
@@ -57,6 +72,8 @@ def check_models_match(manifest: dict, cards: dict[str, dict]) -> None:
     for net, sha in manifest["quantized_sha256"].items():
         actual = cards.get(net, {}).get("sha256")
         if actual != sha:
-            raise CdinnError(f"the {net} model does not match its firmware {manifest['project']} "
-                             f"(model sha256 {str(actual)[:12]}..., firmware built from {sha[:12]}...); "
-                             "rebuild with `cdinn firmware`")
+            raise CdinnError(
+                f"the {net} model does not match its firmware {manifest['project']} "
+                f"(model sha256 {str(actual)[:12]}..., firmware built from {sha[:12]}...); "
+                "rebuild with `cdinn firmware`"
+            )

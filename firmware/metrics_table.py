@@ -22,15 +22,19 @@ def compare_float_qat_emulation(state) -> dict:
     x_grid = quantize_input(x, state.report["input_bits"])
     folder = str(network_folder(state.cfg.net))
     outputs = {"float": [predict(load_network(folder, net)[0], x) for net in ("shape", "phase")]}
-    outputs["qat_keras"] = [sigmoid(state.fw_models[net].predict(x_grid, batch_size=256, verbose=0))[..., 0]
-                            for net in ("shape", "phase")]
-    outputs["emulation"] = [sigmoid(predict_parallel(state.specs[net], x_grid, state.cfg.workers)).reshape(x.shape[:3])
-                            for net in ("shape", "phase")]
+    outputs["qat_keras"] = [
+        sigmoid(state.fw_models[net].predict(x_grid, batch_size=256, verbose=0))[..., 0] for net in ("shape", "phase")
+    ]
+    outputs["emulation"] = [
+        sigmoid(predict_parallel(state.specs[net], x_grid, state.cfg.workers)).reshape(x.shape[:3])
+        for net in ("shape", "phase")
+    ]
     result: dict[str, Any] = {}
     for name, (shape_out, phase_out) in outputs.items():
         amplitude, phase = outputs_to_object(shape_out, phase_out)
         result[name] = score_summary(amplitude, phase, data)
-    result["emulation_equals_qat_keras"] = bool(all(np.array_equal(a, b) for a, b in
-                                                    zip(outputs["qat_keras"], outputs["emulation"], strict=True)))
+    result["emulation_equals_qat_keras"] = bool(
+        all(np.array_equal(a, b) for a, b in zip(outputs["qat_keras"], outputs["emulation"], strict=True))
+    )
     result["patterns"] = int(len(x))
     return result

@@ -20,8 +20,10 @@ def require_vendor_tool(project_dir: str | Path) -> str:
     for tool in VENDOR_TOOLS:
         if shutil.which(tool):
             return tool
-    raise CdinnError(f"vendor HLS tool not found on PATH ({' or '.join(VENDOR_TOOLS)}); install AMD Vitis and "
-                     f"source its settings64.sh. The HLS project is ready in {project_dir} (build_prj.tcl)")
+    raise CdinnError(
+        f"vendor HLS tool not found on PATH ({' or '.join(VENDOR_TOOLS)}); install AMD Vitis and "
+        f"source its settings64.sh. The HLS project is ready in {project_dir} (build_prj.tcl)"
+    )
 
 
 def synthesize(hls_model, project_dir: str | Path, cosim: bool = True) -> dict:

@@ -23,8 +23,9 @@ def batch_config(preprocess: PreprocessConfig | None, size: int, intensity: bool
     """The preprocessing a batch command applies (and records): ``preprocess``'s settings with ``input_kind``
     from ``intensity`` and the output grid ``size``."""
     base = preprocess or PreprocessConfig()
-    return PreprocessConfig(**dict(base.as_dict(), input_kind="intensity" if intensity else "amplitude",
-                                   output_size=size))
+    return PreprocessConfig(
+        **dict(base.as_dict(), input_kind="intensity" if intensity else "amplitude", output_size=size)
+    )
 
 
 def detector_preprocessor(preprocess: PreprocessConfig | None, size: int, intensity: bool) -> Preprocessor:
@@ -70,17 +71,27 @@ def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessC
     if len(blocks) == 1:
         return blocks[0]
     masks = [b.mask for b in blocks]
-    mask = None if all(m is None for m in masks) else np.concatenate(
-        [np.zeros(b.patterns.shape, bool) if b.mask is None else b.mask for b in blocks])
+    mask = (
+        None
+        if all(m is None for m in masks)
+        else np.concatenate([np.zeros(b.patterns.shape, bool) if b.mask is None else b.mask for b in blocks])
+    )
     sigmas = [b.oversampling for b in blocks]
-    return Patterns(np.concatenate([b.patterns for b in blocks]), mask,
-                    None if any(x is None for x in sigmas) else np.concatenate(sigmas),  # type: ignore[arg-type]
-                    np.concatenate([b.numbers for b in blocks]), [s for b in blocks for s in b.sources],
-                    np.concatenate([b.arrivals for b in blocks]), blocks[0].intensity, [])
+    return Patterns(
+        np.concatenate([b.patterns for b in blocks]),
+        mask,
+        None if any(x is None for x in sigmas) else np.concatenate(sigmas),  # type: ignore[arg-type]
+        np.concatenate([b.numbers for b in blocks]),
+        [s for b in blocks for s in b.sources],
+        np.concatenate([b.arrivals for b in blocks]),
+        blocks[0].intensity,
+        [],
+    )
 
 
-def iter_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None,
-                  block: int | None = None) -> Iterator[Patterns]:
+def iter_patterns(
+    spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None, block: int | None = None
+) -> Iterator[Patterns]:
     """The :class:`Patterns` of a file, block by block (at most ``block`` frames each, default
     :data:`BLOCK_FRAMES`, in order). The mask is
     True where a pixel has no measurement: the file's pixel mask and ``preprocess.mask`` ((size, size) or one
@@ -116,8 +127,9 @@ def iter_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessC
         raise CdinnError(f"mask has {len(extra)} frames; the file has {done}")
 
 
-def block_patterns(items: list[Frame], size: int, intensity: bool, prepare: Preprocessor,
-                   extra: np.ndarray | None, offset: int) -> Patterns:
+def block_patterns(
+    items: list[Frame], size: int, intensity: bool, prepare: Preprocessor, extra: np.ndarray | None, offset: int
+) -> Patterns:
     """The Patterns of consecutive frames ``items``, the first of which is frame ``offset`` (its position, from 0)
     of the input; ``extra``: the user's mask for frames on the grid ((size, size), or one per input frame)."""
     numbers = np.array([item.number for item in items], np.int64)
@@ -125,38 +137,58 @@ def block_patterns(items: list[Frame], size: int, intensity: bool, prepare: Prep
     arrivals = np.array([item.arrival for item in items], np.float64)
     small = next((item for item in items if min(item.data.shape) < size or item.data.ndim != 2), None)
     if small is not None:
-        raise CdinnError(f"diffraction frames must have shape ({size}, {size}) or be larger detector frames; frame "
-                         f"{small.number} of {small.source} has shape {small.data.shape}")
+        raise CdinnError(
+            f"diffraction frames must have shape ({size}, {size}) or be larger detector frames; frame "
+            f"{small.number} of {small.source} has shape {small.data.shape}"
+        )
     if all(item.data.shape == (size, size) for item in items):
         mask = stack_masks([item.mask for item in items], (size, size))
         if extra is not None:
             if extra.shape not in ((size, size), (extra.shape[0], size, size)) or (
-                    extra.ndim == 3 and len(extra) < offset + len(items)):
-                raise CdinnError(f"mask has shape {extra.shape}; the frames need ({size}, {size}) or ({size}, {size}) "
-                                 "per frame")
+                extra.ndim == 3 and len(extra) < offset + len(items)
+            ):
+                raise CdinnError(
+                    f"mask has shape {extra.shape}; the frames need ({size}, {size}) or ({size}, {size}) per frame"
+                )
             flags = extra if extra.ndim == 2 else extra[offset : offset + len(items)]
             flags = np.broadcast_to(flags, (len(items), size, size))
             mask = flags if mask is None else mask | flags
         stack = np.stack([item.data for item in items])
         missing = frame_mask(stack, mask)
         values = np.asarray(stack, np.float32)
-        reasons = frame_reasons(values if missing is None else np.where(missing, np.float32(0), values), intensity,
-                                missing)
+        reasons = frame_reasons(
+            values if missing is None else np.where(missing, np.float32(0), values), intensity, missing
+        )
         keep = [i for i, reason in enumerate(reasons) if reason is None]
-        return Patterns(stack[keep], None if mask is None else np.asarray(mask)[keep], None, numbers[keep],
-                        [sources[i] for i in keep], arrivals[keep], intensity,
-                        [(int(numbers[i]), f"frame {reason}", float(arrivals[i])) for i, reason in enumerate(reasons)
-                         if reason])
-    prepared = prepare.prepare_many([item.data for item in items], [item.mask for item in items],
-                                    [item.centre for item in items])
+        return Patterns(
+            stack[keep],
+            None if mask is None else np.asarray(mask)[keep],
+            None,
+            numbers[keep],
+            [sources[i] for i in keep],
+            arrivals[keep],
+            intensity,
+            [(int(numbers[i]), f"frame {reason}", float(arrivals[i])) for i, reason in enumerate(reasons) if reason],
+        )
+    prepared = prepare.prepare_many(
+        [item.data for item in items], [item.mask for item in items], [item.centre for item in items]
+    )
     keep = [i for i, result in enumerate(prepared) if isinstance(result, Prepared)]
     good = [result for result in prepared if isinstance(result, Prepared)]
-    return Patterns(np.stack([p.amplitude for p in good]) if good else np.zeros((0, size, size), np.float32),
-                    stack_masks([p.mask for p in good], (size, size)),
-                    np.array([p.oversampling for p in good], np.float32), numbers[keep], [sources[i] for i in keep],
-                    arrivals[keep], False,
-                    [(int(item.number), str(result), item.arrival) for item, result in zip(items, prepared, strict=True)
-                     if isinstance(result, CdinnError)])
+    return Patterns(
+        np.stack([p.amplitude for p in good]) if good else np.zeros((0, size, size), np.float32),
+        stack_masks([p.mask for p in good], (size, size)),
+        np.array([p.oversampling for p in good], np.float32),
+        numbers[keep],
+        [sources[i] for i in keep],
+        arrivals[keep],
+        False,
+        [
+            (int(item.number), str(result), item.arrival)
+            for item, result in zip(items, prepared, strict=True)
+            if isinstance(result, CdinnError)
+        ],
+    )
 
 
 def invert_block(engine, loaded: Patterns, refine: Refine = 0) -> dict[str, np.ndarray]:

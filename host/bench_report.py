@@ -17,8 +17,10 @@ from cdinn.errors import CdinnError
 from cdinn.io import write_text_atomic
 
 REFERENCE = "ER/HIO"
-OVERHEADS = (("ER/HIO", "FFT pair floor", "ER/HIO iteration / bare FFT pair"),
-             ("cdinn.reconstruct", "bare session.run", "cdinn.reconstruct / bare session.run"))
+OVERHEADS = (
+    ("ER/HIO", "FFT pair floor", "ER/HIO iteration / bare FFT pair"),
+    ("cdinn.reconstruct", "bare session.run", "cdinn.reconstruct / bare session.run"),
+)
 
 
 def machine_info() -> dict:
@@ -57,8 +59,16 @@ def rows(run: dict) -> list[dict]:
         info = bench.get("extra_info", {})
         per_call = bench["stats"]["median"]
         patterns = info.get("patterns_per_call", 1)
-        out.append({"name": bench["name"], "backend": info.get("backend", ""), "config": info.get("config", ""),
-                    "batch": info.get("batch", ""), "median_s": per_call, "per_pattern_s": per_call / patterns})
+        out.append(
+            {
+                "name": bench["name"],
+                "backend": info.get("backend", ""),
+                "config": info.get("config", ""),
+                "batch": info.get("batch", ""),
+                "median_s": per_call,
+                "per_pattern_s": per_call / patterns,
+            }
+        )
     reference = {r["batch"]: r["per_pattern_s"] for r in out if r["backend"] == REFERENCE}
     for r in out:
         ref = reference.get(r["batch"], reference.get(1))  # same batch; batch 1 for adaptive batches
@@ -79,10 +89,14 @@ def overheads(table: list[dict]) -> list[tuple[str, object, float]]:
 
 def markdown(run: dict, source: Path) -> str:
     machine = run.get("machine_info", {}).get("cdinn", {})
-    lines = [f"Benchmark run `{source.name}` ({run.get('datetime', '')}), {machine.get('cpu', '?')}, "
-             f"{machine.get('cores', '?')} cores; per-pattern medians; speed-up over ER/HIO 620 iterations at "
-             "the same batch size (batch 1 for adaptive batches), measured in the same run.", "",
-             "| benchmark | per call (ms) | per pattern (µs) | speed-up vs ER/HIO |", "|---|---|---|---|"]
+    lines = [
+        f"Benchmark run `{source.name}` ({run.get('datetime', '')}), {machine.get('cpu', '?')}, "
+        f"{machine.get('cores', '?')} cores; per-pattern medians; speed-up over ER/HIO 620 iterations at "
+        "the same batch size (batch 1 for adaptive batches), measured in the same run.",
+        "",
+        "| benchmark | per call (ms) | per pattern (µs) | speed-up vs ER/HIO |",
+        "|---|---|---|---|",
+    ]
     table = rows(run)
     for r in table:
         speedup = _ratio(r["speedup_vs_erhio"]) if r["speedup_vs_erhio"] else ""
@@ -98,8 +112,10 @@ def plot(run: dict, path: Path) -> None:
     from cdinn.model.figures import plt, save_figure
 
     data = [r for r in rows(run) if r["backend"]]
-    labels = [f"{r['backend']} {r['config']} " + (f"b{r['batch']}" if isinstance(r["batch"], int) else str(r["batch"]))
-              for r in data]
+    labels = [
+        f"{r['backend']} {r['config']} " + (f"b{r['batch']}" if isinstance(r["batch"], int) else str(r["batch"]))
+        for r in data
+    ]
     values = np.array([r["per_pattern_s"] * 1e6 for r in data])
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(data) + 1.2))
     ax.barh(labels, values, color="tab:blue")

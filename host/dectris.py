@@ -39,9 +39,29 @@ from cdinn.host.decoding import (
 from cdinn.host.frames import Frame
 
 # RFC 8746 typed-array tags -> numpy dtypes (the ones detectors use; 76 is reserved)
-TYPED_ARRAYS = {64: "u1", 65: ">u2", 66: ">u4", 67: ">u8", 68: "u1", 69: "<u2", 70: "<u4", 71: "<u8", 72: "i1",
-                73: ">i2", 74: ">i4", 75: ">i8", 77: "<i2", 78: "<i4", 79: "<i8", 80: ">f2", 81: ">f4", 82: ">f8",
-                84: "<f2", 85: "<f4", 86: "<f8"}
+TYPED_ARRAYS = {
+    64: "u1",
+    65: ">u2",
+    66: ">u4",
+    67: ">u8",
+    68: "u1",
+    69: "<u2",
+    70: "<u4",
+    71: "<u8",
+    72: "i1",
+    73: ">i2",
+    74: ">i4",
+    75: ">i8",
+    77: "<i2",
+    78: "<i4",
+    79: "<i8",
+    80: ">f2",
+    81: ">f4",
+    82: ">f8",
+    84: "<f2",
+    85: "<f4",
+    86: "<f8",
+}
 MULTI_DIM_ROW_MAJOR = 40
 DECTRIS_COMPRESSION = 56500
 BSHUF_TARGET_BLOCK = 8192  # bitshuffle's default block (bytes), in whole multiples of 8 elements, >= 128 elements
@@ -83,8 +103,9 @@ def _bitshuffle():
     return bitshuffle
 
 
-def bslz4_decompress(data: bytes, element_size: int, expected_bytes: int | None = None,
-                     limit: int = MAX_FRAME_BYTES) -> np.ndarray:
+def bslz4_decompress(
+    data: bytes, element_size: int, expected_bytes: int | None = None, limit: int = MAX_FRAME_BYTES
+) -> np.ndarray:
     """Bitshuffle + LZ4 (the HDF5 filter's format) -> the decompressed bytes as a uint8 array. With
     ``expected_bytes`` a blob without the 12-byte header is recognised (its first 8 bytes do not state that size)
     and decoded with the default block. ValueError for a size over ``limit`` or a stream that does not hold what
@@ -100,8 +121,9 @@ def bslz4_decompress(data: bytes, element_size: int, expected_bytes: int | None 
         raise ValueError(f"bitshuffle-LZ4 sizes {size}/{block} are not whole {element_size}-byte elements")
     block_elements = block // element_size or max(128, BSHUF_TARGET_BLOCK // element_size // 8 * 8)
     _bslz4_layout(payload, size // element_size, element_size, block_elements)
-    out = bitshuffle.decompress_lz4(np.frombuffer(payload, np.uint8), (size // element_size,),
-                                    np.dtype(f"u{element_size}"), block // element_size)
+    out = bitshuffle.decompress_lz4(
+        np.frombuffer(payload, np.uint8), (size // element_size,), np.dtype(f"u{element_size}"), block // element_size
+    )
     return out.view(np.uint8)  # the decompressed buffer itself, not a copy
 
 
@@ -219,8 +241,9 @@ class Stream2Decoder(SeriesDecoder):
                 raise ValueError("image without data channels")
             if self.channel is not None and self.channel not in data:
                 raise ValueError(f"image has no channel {self.channel!r} (it has {sorted(map(str, data))})")
-            frame = np.asarray(expand(data[self.channel] if self.channel is not None else next(iter(data.values())),
-                                      self.limit))
+            frame = np.asarray(
+                expand(data[self.channel] if self.channel is not None else next(iter(data.values())), self.limit)
+            )
             if frame.ndim != 2 or frame.dtype.kind not in "uif":
                 raise ValueError(f"image of shape {frame.shape} and type {frame.dtype}")
         except Exception as exc:
@@ -260,8 +283,9 @@ def _v1_dtype(name: object) -> np.dtype:
     return dtype
 
 
-def decode_v1_blob(blob: bytes, shape: tuple[int, int], dtype: np.dtype, encoding: str,
-                   limit: int = MAX_FRAME_BYTES) -> np.ndarray:
+def decode_v1_blob(
+    blob: bytes, shape: tuple[int, int], dtype: np.dtype, encoding: str, limit: int = MAX_FRAME_BYTES
+) -> np.ndarray:
     """One stream v1 image blob -> (rows, cols) array; ``shape`` is (rows, cols)."""
     expected = int(np.prod(shape)) * dtype.itemsize
     check_size(expected, limit, f"image of shape {shape} {dtype}")
@@ -327,8 +351,7 @@ class Stream1Decoder(SeriesDecoder):
             dtype = _v1_dtype(info.get("type"))
             shape = _v1_shape(info, dtype, self.limit)
             encoding = info.get("encoding", "<")
-            frame = decode_v1_blob(parts[2], shape, dtype, encoding if isinstance(encoding, str) else "?",
-                                   self.limit)
+            frame = decode_v1_blob(parts[2], shape, dtype, encoding if isinstance(encoding, str) else "?", self.limit)
         except Exception as exc:  # JSON, shape and the decompressors (RuntimeError, LZ4BlockError) all can fail
             raise FrameError(number, f"{type(exc).__name__}: {exc}") from None
         return Frame(number, frame, self.source, now, self.mask, self.centre)

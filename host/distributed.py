@@ -37,10 +37,13 @@ from cdinn.options import option
 class ClusterConfig:
     """Where and in what pieces ``cdinn reconstruct --cluster`` reprocesses."""
 
-    cluster: str | None = option(None, "reprocess on Dask distributed: a LocalCluster of N worker processes, or an "
-                                 "existing scheduler; frames are read, preprocessed and reconstructed on the workers "
-                                 "in chunks, bad frames are rejected with reasons (default: one process, no Dask)",
-                                 metavar="local:N|tcp://HOST:PORT")
+    cluster: str | None = option(
+        None,
+        "reprocess on Dask distributed: a LocalCluster of N worker processes, or an "
+        "existing scheduler; frames are read, preprocessed and reconstructed on the workers "
+        "in chunks, bad frames are rejected with reasons (default: one process, no Dask)",
+        metavar="local:N|tcp://HOST:PORT",
+    )
     chunk: int = option(256, "frames per Dask task (with --cluster)")
 
 
@@ -73,8 +76,9 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
             raise CdinnError(f"input file not found: {name}")
         if name.endswith(".npy"):
             count = npy_stack(name).shape[0]
-            chunks += [Chunk(name, None, s, min(s + chunk, count), number + s, position + s)
-                       for s in range(0, count, chunk)]
+            chunks += [
+                Chunk(name, None, s, min(s + chunk, count), number + s, position + s) for s in range(0, count, chunk)
+            ]
             number += count
             position += count
             continue
@@ -86,8 +90,10 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
                     dset = open_dataset(fh, inner, Path(name))
                     first = first_frame_number(dset, number)
                     count = len(dset)
-                    chunks += [Chunk(name, inner, s, min(s + chunk, count), first + s, position + s)
-                               for s in range(0, count, chunk)]
+                    chunks += [
+                        Chunk(name, inner, s, min(s + chunk, count), first + s, position + s)
+                        for s in range(0, count, chunk)
+                    ]
                     number = first + count
                     position += count
         except OSError as exc:
@@ -111,8 +117,15 @@ def _read(chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None, tuple[float, flo
         return fh[chunk.dataset][chunk.start : chunk.stop], info.pixel_mask, info.beam_centre
 
 
-def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: PreprocessConfig, refine: int | str = 0,
-                  backend: str = "onnx", options: tuple[tuple[str, Any], ...] = ()) -> dict:
+def process_chunk(
+    chunk: Chunk,
+    net: str,
+    intensity: bool,
+    preprocess: PreprocessConfig,
+    refine: int | str = 0,
+    backend: str = "onnx",
+    options: tuple[tuple[str, Any], ...] = (),
+) -> dict:
     """Read, preprocess and reconstruct one chunk (runs on a worker; ``preprocess.output_size`` is 64 when
     ``refine`` asks for refinement) as ``cdinn reconstruct`` does a block; returns the
     :data:`cdinn.host.output.PER_FRAME` fields of the good frames (``"fields"``, None if there is none) and
@@ -130,8 +143,9 @@ def process_chunk(chunk: Chunk, net: str, intensity: bool, preprocess: Preproces
     items = [Frame(chunk.first + i, frame, label, now, mask, centre) for i, frame in enumerate(frames)]
     size = preprocess.output_size
     extra = load_mask(preprocess.mask) if preprocess.mask else None
-    loaded = block_patterns(items, size, intensity, detector_preprocessor(preprocess, size, intensity), extra,
-                            chunk.position)
+    loaded = block_patterns(
+        items, size, intensity, detector_preprocessor(preprocess, size, intensity), extra, chunk.position
+    )
     out: dict[str, Any] = {"rejected": loaded.rejected, "fields": None}
     if len(loaded.numbers):
         engine = cached_backend(backend, net, options)
@@ -171,8 +185,9 @@ def _client(cluster: str):
 
     workers = local_workers(cluster)
     if workers is not None:
-        local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                             dashboard_address=None)
+        local = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
         client = Client(local)
         _stop_http_servers(client, local)
         return client, local
@@ -182,10 +197,22 @@ def _client(cluster: str):
         raise CdinnError(f"cannot reach the Dask scheduler {cluster}: {exc}") from None
 
 
-def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", intensity: bool = False,
-              preprocess: PreprocessConfig | None = None, refine: int | str = 0, chunk: int = ClusterConfig.chunk,
-              progress: bool = True, run: dict | None = None, client=None, on_result=None,
-              backend: str = "onnx", backend_options: dict | None = None) -> dict:
+def reprocess(
+    spec: str,
+    out: str | Path,
+    cluster: str,
+    net: str = "default",
+    intensity: bool = False,
+    preprocess: PreprocessConfig | None = None,
+    refine: int | str = 0,
+    chunk: int = ClusterConfig.chunk,
+    progress: bool = True,
+    run: dict | None = None,
+    client=None,
+    on_result=None,
+    backend: str = "onnx",
+    backend_options: dict | None = None,
+) -> dict:
     """Reconstruct every frame of ``spec`` on a Dask cluster with ``backend``; write ``out`` through the output
     schema (:mod:`cdinn.host.output`) in frame order, each chunk as soon as those before it are written; return
     counts. ``run``: more of the run to record in the provenance (e.g. the ``command``); ``backend_options``: the
@@ -207,9 +234,14 @@ def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", in
     if backend == "onnx":
         options.setdefault("threads", worker_threads(cluster))
     workers = tuple(sorted(options.items()))
-    provenance = output.provenance(cached_backend(backend, net, workers).provenance(),  # what workers load, checked
-                                   source=spec, net=net, refine=str(refine) if refine else "none", cluster=cluster,
-                                   **(run or {}))
+    provenance = output.provenance(
+        cached_backend(backend, net, workers).provenance(),  # what workers load, checked
+        source=spec,
+        net=net,
+        refine=str(refine) if refine else "none",
+        cluster=cluster,
+        **(run or {}),
+    )
     owned_client = client is None
     if owned_client:
         client, owned = _client(cluster)
@@ -218,12 +250,18 @@ def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", in
         with atomic_hdf5(out) as fh:
             output.create(fh, size, compression="gzip")
             output.describe(fh, provenance, pre.as_dict())
-            futures = {client.submit(process_chunk, c, net, intensity, pre, refine, backend, workers, pure=False,
-                                     retries=2): i for i, c in enumerate(chunks)}
+            futures = {
+                client.submit(process_chunk, c, net, intensity, pre, refine, backend, workers, pure=False, retries=2): i
+                for i, c in enumerate(chunks)
+            }
             pending: dict[int, dict] = {}
             done = 0
-            with tqdm(total=sum(c.stop - c.start for c in chunks), unit="frame", desc="cdinn reconstruct",
-                      disable=not progress) as bar:
+            with tqdm(
+                total=sum(c.stop - c.start for c in chunks),
+                unit="frame",
+                desc="cdinn reconstruct",
+                disable=not progress,
+            ) as bar:
                 for future in as_completed(futures):
                     i = futures[future]
                     pending[i] = future.result()
@@ -240,8 +278,12 @@ def reprocess(spec: str, out: str | Path, cluster: str, net: str = "default", in
             client.close()
             if owned is not None:
                 owned.close()
-    return {"frames": counts["received"], "written": counts["written"], "rejected": counts["rejected"],
-            "chunks": len(chunks)}
+    return {
+        "frames": counts["received"],
+        "written": counts["written"],
+        "rejected": counts["rejected"],
+        "chunks": len(chunks),
+    }
 
 
 def _write_chunk(fh, result: dict, counts: dict) -> None:

@@ -93,8 +93,10 @@ def dataset_paths(fh: h5py.File, dataset: str | None, path: Path) -> list[str]:
         return [EIGER_DATA]
     if "diffraction" in fh:
         return ["diffraction"]
-    raise CdinnError(f"{path}: no dataset given and no NeXus default, NXmx data_* links, {EIGER_DATA} or "
-                     "'diffraction' dataset found; name one as FILE:/path/to/dataset")
+    raise CdinnError(
+        f"{path}: no dataset given and no NeXus default, NXmx data_* links, {EIGER_DATA} or "
+        "'diffraction' dataset found; name one as FILE:/path/to/dataset"
+    )
 
 
 def open_dataset(fh: h5py.File, name: str, path: Path) -> h5py.Dataset:
@@ -104,8 +106,9 @@ def open_dataset(fh: h5py.File, name: str, path: Path) -> h5py.Dataset:
         node = fh[name]
     except KeyError:
         if isinstance(link, h5py.ExternalLink):
-            raise CdinnError(f"{path}:{name} links to {link.filename}:{link.path}, which cannot be read "
-                             "(missing data file?)") from None
+            raise CdinnError(
+                f"{path}:{name} links to {link.filename}:{link.path}, which cannot be read (missing data file?)"
+            ) from None
         raise CdinnError(f"{path}: dataset {name} not found") from None
     except OSError as exc:
         raise CdinnError(f"{path}:{name}: cannot read ({str(exc).splitlines()[0]})") from None
@@ -182,8 +185,9 @@ class Hdf5Frames:
             fh = h5py.File(self.path, "r")
         except OSError as exc:
             self.ended_normally = False
-            yield Rejected(number, f"{self.path}: not a readable HDF5 file ({str(exc).splitlines()[0]})", source,
-                           time.time())
+            yield Rejected(
+                number, f"{self.path}: not a readable HDF5 file ({str(exc).splitlines()[0]})", source, time.time()
+            )
             return
         with fh:
             self.info = detector_info(fh)
@@ -227,8 +231,9 @@ class Hdf5Frames:
             try:
                 block = dset[start : start + step]
             except OSError as exc:
-                raise CdinnError(f"{label}: frames {start}-{start + step - 1} cannot be read "
-                                 f"({str(exc).splitlines()[0]})") from None
+                raise CdinnError(
+                    f"{label}: frames {start}-{start + step - 1} cannot be read ({str(exc).splitlines()[0]})"
+                ) from None
             arrival = time.time()
             for i, frame in enumerate(block):
                 yield Frame(first + start + i, frame, label, arrival, self.info.pixel_mask, self.info.beam_centre)

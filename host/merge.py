@@ -35,14 +35,20 @@ def merge(inputs: list[str], output_path: str | os.PathLike) -> dict:
     merged = {name: np.concatenate([p[name] for p in parts]) for name in output.PER_FRAME}
     order = np.argsort(merged["frame_number"], kind="stable")
     merged = {k: v[order] for k, v in merged.items()}
-    rejected = [(int(n), str(r), float(t)) for p in parts
-                for n, r, t in zip(*(p["rejected"][k] for k in ("frame_number", "reason", "arrival_time")),
-                                   strict=True)]
+    rejected = [
+        (int(n), str(r), float(t))
+        for p in parts
+        for n, r, t in zip(*(p["rejected"][k] for k in ("frame_number", "reason", "arrival_time")), strict=True)
+    ]
     known = np.array([n for n, _, _ in rejected if n >= 0], np.int64)
     unique, counts = np.unique(np.concatenate([merged["frame_number"], known]), return_counts=True)
-    report = {"frames": int(len(order)), "rejected": len(rejected), "missing": missing_numbers(unique),
-              "duplicates": unique[counts > 1].tolist(),
-              "incomplete_inputs": [p for p, d in zip(inputs, parts, strict=True) if not d["attrs"]["complete"]]}
+    report = {
+        "frames": int(len(order)),
+        "rejected": len(rejected),
+        "missing": missing_numbers(unique),
+        "duplicates": unique[counts > 1].tolist(),
+        "incomplete_inputs": [p for p, d in zip(inputs, parts, strict=True) if not d["attrs"]["complete"]],
+    }
     first = parts[0]["attrs"]
     size = merged["amplitude"].shape[-1] if len(order) else parts[0]["amplitude"].shape[-1]
     with atomic_hdf5(output_path) as fh:
@@ -51,8 +57,12 @@ def merge(inputs: list[str], output_path: str | os.PathLike) -> dict:
         output.append(fh, merged)
         output.reject(fh, rejected)
         total = {k: sum(int(p["attrs"]["counts"].get(k, 0)) for p in parts) for k in output.COUNTS}
-        output.finish(fh, total, complete=not report["incomplete_inputs"],
-                      timing={"merged": [p["attrs"]["timing"] for p in parts]})
+        output.finish(
+            fh,
+            total,
+            complete=not report["incomplete_inputs"],
+            timing={"merged": [p["attrs"]["timing"] for p in parts]},
+        )
         fh.attrs["merged_from"] = json.dumps(inputs)
         fh.attrs["merge_report"] = json.dumps(report)
     return report
@@ -60,12 +70,19 @@ def merge(inputs: list[str], output_path: str | os.PathLike) -> dict:
 
 def _check_same_run(inputs: list[str], parts: list[dict]) -> None:
     """CdinnError unless every input was made by the same backend, networks and preprocessing."""
+
     def key(part: dict) -> tuple:
         prov = part["attrs"].get("provenance", {})
-        return (prov.get("backend"), tuple(sorted((k, v) for k, v in prov.items() if k.endswith("_sha256"))),
-                json.dumps(part["attrs"].get("preprocess"), sort_keys=True), part["amplitude"].shape[1:])
+        return (
+            prov.get("backend"),
+            tuple(sorted((k, v) for k, v in prov.items() if k.endswith("_sha256"))),
+            json.dumps(part["attrs"].get("preprocess"), sort_keys=True),
+            part["amplitude"].shape[1:],
+        )
 
     for path, part in zip(inputs[1:], parts[1:], strict=True):
         if key(part) != key(parts[0]):
-            raise CdinnError(f"{path} was not made like {inputs[0]} (another backend, network set, preprocessing or "
-                             "grid); merge only the outputs of one run's runners")
+            raise CdinnError(
+                f"{path} was not made like {inputs[0]} (another backend, network set, preprocessing or "
+                "grid); merge only the outputs of one run's runners"
+            )

@@ -62,8 +62,9 @@ def session(path: str | os.PathLike, threads: int | None = None, optimize: bool 
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
-                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    options.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    )
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
@@ -83,9 +84,11 @@ def export_onnx(net: str = "edge", out_dir: str | os.PathLike | None = None, che
         sources[name] = card["sha256"]
     inputs = keras.Input(models["shape"].input_shape[1:], name="diffraction")
     combined = keras.Model(inputs, [models["shape"](inputs), models["phase"](inputs)], name="cdinn")
-    graphs = {"shape.onnx": (models["shape"], ["shape"], {"shape": sources["shape"]}),
-              "phase.onnx": (models["phase"], ["phase"], {"phase": sources["phase"]}),
-              COMBINED_ONNX: (combined, ["shape", "phase"], sources)}
+    graphs = {
+        "shape.onnx": (models["shape"], ["shape"], {"shape": sources["shape"]}),
+        "phase.onnx": (models["phase"], ["phase"], {"phase": sources["phase"]}),
+        COMBINED_ONNX: (combined, ["shape", "phase"], sources),
+    }
     check = simulate(check_patterns, seed=99, config=broad(experiment=ExperimentConfig()))
     x = network_input(check.diffraction, check.mask, input_channels(models["shape"]))
     report: dict[str, Any] = {"folder": str(out), "opset": OPSET, "max_abs_difference": {}}
@@ -94,8 +97,9 @@ def export_onnx(net: str = "edge", out_dir: str | os.PathLike | None = None, che
         onnx_out = session(out / filename).run(None, {"diffraction": x})
         keras_out = model.predict(x, verbose=0)
         keras_out = keras_out if isinstance(keras_out, list) else [keras_out]
-        report["max_abs_difference"][filename] = float(max(np.abs(a - b).max() for a, b in
-                                                           zip(onnx_out, keras_out, strict=True)))
+        report["max_abs_difference"][filename] = float(
+            max(np.abs(a - b).max() for a, b in zip(onnx_out, keras_out, strict=True))
+        )
     record_onnx(out, list(graphs))
     return report
 

@@ -89,9 +89,14 @@ def create(fh: h5py.File, size: int, compression: str | None = None) -> None:
     streaming writer does not."""
     for name, field in PER_FRAME.items():
         shape = (size, size) if field.image else ()
-        fh.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=field.dtype,
-                          chunks=(16, *shape) if field.image else (1024,),
-                          compression=compression if field.image else None)
+        fh.create_dataset(
+            name,
+            shape=(0, *shape),
+            maxshape=(None, *shape),
+            dtype=field.dtype,
+            chunks=(16, *shape) if field.image else (1024,),
+            compression=compression if field.image else None,
+        )
         if field.units is not None:
             fh[name].attrs["units"] = field.units
         fh[name].attrs["long_name"] = field.long_name
@@ -102,8 +107,13 @@ def create(fh: h5py.File, size: int, compression: str | None = None) -> None:
     entry = fh.create_group("entry")
     entry.attrs.update(NX_class="NXentry", default="reconstruction")
     data = fh.create_group(NXDATA)
-    data.attrs.update(NX_class="NXdata", signal="amplitude", auxiliary_signals=["phase", "fit"],
-                      axes=["frame_number", ".", "."], frame_number_indices=0)
+    data.attrs.update(
+        NX_class="NXdata",
+        signal="amplitude",
+        auxiliary_signals=["phase", "fit"],
+        axes=["frame_number", ".", "."],
+        frame_number_indices=0,
+    )
     for name in ("amplitude", "phase", "fit", "frame_number"):
         data[name] = fh[name]
 
@@ -118,8 +128,10 @@ def _extend(dset: h5py.Dataset, values: Any) -> None:
 def append(fh: h5py.File, fields: Mapping[str, Any]) -> None:
     """Append one batch: ``fields`` holds every :data:`PER_FRAME` field, each with the same number of frames."""
     if set(fields) != set(PER_FRAME):
-        raise ValueError(f"output fields differ from the schema: missing {sorted(set(PER_FRAME) - set(fields))}, "
-                         f"unknown {sorted(set(fields) - set(PER_FRAME))}")
+        raise ValueError(
+            f"output fields differ from the schema: missing {sorted(set(PER_FRAME) - set(fields))}, "
+            f"unknown {sorted(set(fields) - set(PER_FRAME))}"
+        )
     lengths = {len(np.atleast_1d(v)) for v in fields.values()}
     if len(lengths) != 1:
         raise ValueError(f"output fields of different lengths: {sorted(lengths)}")
@@ -127,14 +139,20 @@ def append(fh: h5py.File, fields: Mapping[str, Any]) -> None:
         _extend(fh[name], fields[name])
 
 
-def frame_fields(record: Any, numbers: ArrayLike, sources: Sequence[str], arrivals: ArrayLike,
-                 completion: float) -> dict[str, np.ndarray]:
+def frame_fields(
+    record: Any, numbers: ArrayLike, sources: Sequence[str], arrivals: ArrayLike, completion: float
+) -> dict[str, np.ndarray]:
     """Every :data:`PER_FRAME` field of a batch: a :class:`cdinn.inversion.Reconstruction` ``record`` of the
     frames ``numbers`` (read from ``sources`` at ``arrivals``, UNIX s), done at ``completion`` (UNIX s)."""
     arrival = np.asarray(arrivals, np.float64)
-    return {**record.fields(), "frame_number": np.asarray(numbers, np.int64), "source": np.asarray(sources, object),
-            "arrival_time": arrival, "completion_time": np.full(len(arrival), completion),
-            "latency": completion - arrival}
+    return {
+        **record.fields(),
+        "frame_number": np.asarray(numbers, np.int64),
+        "source": np.asarray(sources, object),
+        "arrival_time": arrival,
+        "completion_time": np.full(len(arrival), completion),
+        "latency": completion - arrival,
+    }
 
 
 def reject(fh: h5py.File, rejected: Sequence[tuple[int, str, float]]) -> None:

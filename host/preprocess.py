@@ -36,29 +36,50 @@ from cdinn.options import centre_pixel_text, option
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    input_kind: Literal["intensity", "amplitude"] = option("intensity", "what the detector frames hold (counts = "
-                                                           "intensity)")
+    input_kind: Literal["intensity", "amplitude"] = option(
+        "intensity", "what the detector frames hold (counts = intensity)"
+    )
     dark: str | None = option(None, ".npy dark frame (counts) to subtract, the frames' shape")
     background: float = option(0.0, "constant background subtracted after the dark frame (counts per pixel)")
-    centre: Literal["frame", "max", "com"] = option("frame", "zero-frequency pixel: the frame's middle pixel, the "
-                                                    "maximum or the centre of mass")
-    centre_pixel: tuple[int, int] | None = option(None, "calibrated zero-frequency pixel as ROW,COL (row = y, col = "
-                                                  "x; overrides the beam centre an NXmx file records, which overrides "
-                                                  "--centre)", parse=centre_pixel_text, metavar="ROW,COL")
-    binning: int | str = option("auto", "k x k detector pixels summed into one grid pixel, or 'auto': the largest "
-                                "power of 2 (at most what the frame allows) that keeps the first frame's object at "
-                                "an oversampling >= 1.25 on the networks' grid (cdinn.model.sampling); the crop "
-                                "window is the grid times k", flag="bin", parse=lambda t: t if t == "auto" else int(t),
-                                metavar="K|auto")
-    crop: int | None = option(None, "crop window around the centre (pixels, a multiple of 32; default: the largest "
-                              "that fits)")
+    centre: Literal["frame", "max", "com"] = option(
+        "frame", "zero-frequency pixel: the frame's middle pixel, the maximum or the centre of mass"
+    )
+    centre_pixel: tuple[int, int] | None = option(
+        None,
+        "calibrated zero-frequency pixel as ROW,COL (row = y, col = "
+        "x; overrides the beam centre an NXmx file records, which overrides "
+        "--centre)",
+        parse=centre_pixel_text,
+        metavar="ROW,COL",
+    )
+    binning: int | str = option(
+        "auto",
+        "k x k detector pixels summed into one grid pixel, or 'auto': the largest "
+        "power of 2 (at most what the frame allows) that keeps the first frame's object at "
+        "an oversampling >= 1.25 on the networks' grid (cdinn.model.sampling); the crop "
+        "window is the grid times k",
+        flag="bin",
+        parse=lambda t: t if t == "auto" else int(t),
+        metavar="K|auto",
+    )
+    crop: int | None = option(
+        None, "crop window around the centre (pixels, a multiple of 32; default: the largest that fits)"
+    )
     output_size: int = GRID
-    mask: str | None = option(None, "bad-pixel mask (.npy or HDF5 spec, nonzero = bad, the frames' shape), combined "
-                              "with the detector's own pixel_mask and the unsigned-maximum sentinel")
-    beamstop: float = option(0.0, "radius (detector pixels) of a beamstop around the beam centre: those pixels "
-                             "carry no measurement (0: none)")
-    saturation: float | None = option(None, "saturation level (counts, or amplitude units with input-kind "
-                                      "amplitude): pixels at or above it carry no measurement (none: not used)")
+    mask: str | None = option(
+        None,
+        "bad-pixel mask (.npy or HDF5 spec, nonzero = bad, the frames' shape), combined "
+        "with the detector's own pixel_mask and the unsigned-maximum sentinel",
+    )
+    beamstop: float = option(
+        0.0,
+        "radius (detector pixels) of a beamstop around the beam centre: those pixels carry no measurement (0: none)",
+    )
+    saturation: float | None = option(
+        None,
+        "saturation level (counts, or amplitude units with input-kind "
+        "amplitude): pixels at or above it carry no measurement (none: not used)",
+    )
 
     def __post_init__(self) -> None:
         if self.input_kind not in ("intensity", "amplitude"):
@@ -72,8 +93,10 @@ class PreprocessConfig:
         if self.binning != "auto" and (not isinstance(self.binning, int) or self.binning < 1):
             raise CdinnError(f"binning must be 'auto' or a whole number >= 1, got {self.binning!r}")
         if self.crop is not None and self.binning not in ("auto", self.crop // self.output_size):
-            raise CdinnError(f"crop {self.crop} and binning {self.binning} disagree: the crop is the grid "
-                             f"({self.output_size}) times the binning")
+            raise CdinnError(
+                f"crop {self.crop} and binning {self.binning} disagree: the crop is the grid "
+                f"({self.output_size}) times the binning"
+            )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -168,8 +191,9 @@ def _scaled(sums: np.ndarray, counts: np.ndarray | None, k: int) -> tuple[np.nda
     return fill_from_neighbours(binned, missing), (missing if missing.any() else None)
 
 
-def bin_with_estimate(window: np.ndarray, valid: np.ndarray | None,
-                      output_size: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, bool]:
+def bin_with_estimate(
+    window: np.ndarray, valid: np.ndarray | None, output_size: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, bool]:
     """Intensity windows (B, S, S) whose invalid pixels hold 0 -> :func:`bin_to`'s binned frames and grid
     mask at ``output_size`` and :func:`window_oversampling`'s (B,) estimate and whether it is resolved. Where
     the estimate's finer grid divides the window, the window is summed once, to that grid, and the output grid
@@ -204,8 +228,9 @@ def load_mask(spec: str) -> np.ndarray:
         raise CdinnError(f"cannot read mask: {exc}") from None
 
 
-def _without_beamstop(shape: tuple[int, ...], centre: tuple[int, int], radius: float,
-                      valid: np.ndarray | None) -> np.ndarray:
+def _without_beamstop(
+    shape: tuple[int, ...], centre: tuple[int, int], radius: float, valid: np.ndarray | None
+) -> np.ndarray:
     """``valid`` (None: all) with the disc of ``radius`` pixels around ``centre`` (row, col) removed."""
     rows, cols = np.ogrid[: shape[0], : shape[1]]
     outside = (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 > radius**2
@@ -222,8 +247,9 @@ class Prepared(NamedTuple):
     oversampling: float
 
 
-def window_oversampling(window: np.ndarray, valid: np.ndarray | None, output_size: int,
-                        binned: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+def window_oversampling(
+    window: np.ndarray, valid: np.ndarray | None, output_size: int, binned: np.ndarray | None = None
+) -> tuple[np.ndarray, bool]:
     """The (B,) oversampling on the networks' grid (the smaller axis) of cropped intensity windows (B, S, S)
     binned to ``output_size`` (32, or 64 for refinement, whose every other pixel is the networks' grid), and
     whether it is resolved (estimated on a grid twice the networks' one, where the autocorrelation resolves an
@@ -258,8 +284,9 @@ class Preprocessor:
 
     def __init__(self, cfg: PreprocessConfig):
         self.cfg = cfg
-        self.binning: int | None = (cfg.crop // cfg.output_size if cfg.crop else
-                                    None if cfg.binning == "auto" else int(cfg.binning))
+        self.binning: int | None = (
+            cfg.crop // cfg.output_size if cfg.crop else None if cfg.binning == "auto" else int(cfg.binning)
+        )
         self.dark = None
         self.mask = load_mask(cfg.mask) if cfg.mask else None
         if cfg.dark:
@@ -268,8 +295,9 @@ class Preprocessor:
             except (OSError, ValueError) as exc:
                 raise CdinnError(f"cannot read dark frame {cfg.dark}: {str(exc).splitlines()[0]}") from None
 
-    def __call__(self, frame: np.ndarray, mask: np.ndarray | None = None,
-                 centre: tuple[float, float] | None = None) -> np.ndarray:
+    def __call__(
+        self, frame: np.ndarray, mask: np.ndarray | None = None, centre: tuple[float, float] | None = None
+    ) -> np.ndarray:
         """:meth:`prepare`'s amplitudes alone."""
         return self.prepare(frame, mask, centre).amplitude
 
@@ -287,8 +315,9 @@ class Preprocessor:
             k = k // 2 if k % 2 == 0 else 1
         return k
 
-    def prepare(self, frame: np.ndarray, mask: np.ndarray | None = None,
-                centre: tuple[float, float] | None = None) -> Prepared:
+    def prepare(
+        self, frame: np.ndarray, mask: np.ndarray | None = None, centre: tuple[float, float] | None = None
+    ) -> Prepared:
         """One raw 2-D frame -> its :class:`Prepared` (output_size, output_size) amplitudes, grid mask and
         oversampling; CdinnError for a bad frame, an undersampled one included. ``mask`` (True = bad) and
         ``centre`` (row, col) are what the source knows about the detector."""
@@ -297,8 +326,12 @@ class Preprocessor:
             raise result
         return result
 
-    def prepare_many(self, frames: Sequence[np.ndarray], masks: Sequence[np.ndarray | None] | None = None,
-                     centres: Sequence[tuple[float, float] | None] | None = None) -> list[Prepared | CdinnError]:
+    def prepare_many(
+        self,
+        frames: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | None] | None = None,
+        centres: Sequence[tuple[float, float] | None] | None = None,
+    ) -> list[Prepared | CdinnError]:
         """:meth:`prepare` for a batch of frames, in order: each a :class:`Prepared` or the CdinnError that
         rejects it. Frames of the same shape, type and detector mask go through every step as one stack
         (array operations over the batch), with results identical to one frame at a time."""
@@ -331,8 +364,10 @@ class Preprocessor:
         if frame.dtype.kind not in "uif":
             raise CdinnError(f"frame dtype {frame.dtype} is not a real number type")
         if min(frame.shape) < self.cfg.output_size:
-            raise CdinnError(f"frame has shape {frame.shape}, smaller than the {self.cfg.output_size}x"
-                             f"{self.cfg.output_size} grid (padding would invent the missing pixels)")
+            raise CdinnError(
+                f"frame has shape {frame.shape}, smaller than the {self.cfg.output_size}x"
+                f"{self.cfg.output_size} grid (padding would invent the missing pixels)"
+            )
         for name, other in (("detector mask", mask), ("mask", self.mask), ("dark frame", self.dark)):
             if other is not None and other.shape != frame.shape:
                 raise CdinnError(f"frame shape {frame.shape} does not match the {name} {other.shape}")
@@ -353,8 +388,9 @@ class Preprocessor:
             masked = saturated if masked is None else masked | saturated
         return masked if masked is not None and masked.any() else None
 
-    def _reasons(self, measured: np.ndarray, valid: np.ndarray | None,
-                 non_finite: np.ndarray | None) -> list[str | None]:
+    def _reasons(
+        self, measured: np.ndarray, valid: np.ndarray | None, non_finite: np.ndarray | None
+    ) -> list[str | None]:
         """Why each frame of a stack cannot be reconstructed (None: it can), as :meth:`prepare` words it.
         ``measured``: the frames with unmeasured pixels at 0; ``non_finite``: (B,) whether a float frame has
         NaN or Inf at a measured pixel."""
@@ -374,8 +410,9 @@ class Preprocessor:
                 reasons[i] = reasons[i] or reason
         return reasons
 
-    def _prepare_stack(self, stack: np.ndarray, mask: np.ndarray | None,
-                       centres: list[tuple[float, float] | None]) -> list[Prepared | CdinnError]:
+    def _prepare_stack(
+        self, stack: np.ndarray, mask: np.ndarray | None, centres: list[tuple[float, float] | None]
+    ) -> list[Prepared | CdinnError]:
         """The steps of :meth:`prepare` over a stack (B, H, W) of frames sharing one detector mask (the stack
         is this call's own copy: it is changed in place)."""
         b = len(stack)
@@ -389,8 +426,9 @@ class Preprocessor:
         if masked is not None:
             np.copyto(stack, 0, where=masked)
         measured = stack
-        results: list[Prepared | CdinnError | None] = [CdinnError(r) if r else None
-                                                       for r in self._reasons(measured, valid, non_finite)]
+        results: list[Prepared | CdinnError | None] = [
+            CdinnError(r) if r else None for r in self._reasons(measured, valid, non_finite)
+        ]
         clean = subtract(measured, self.dark, self.cfg.background)
         if clean is not measured:  # masked pixels hold 0
             for empty in np.flatnonzero(~clean.reshape(b, -1).any(axis=1)):
@@ -400,30 +438,42 @@ class Preprocessor:
             return results  # type: ignore[return-value]
         wheres = [self._centre_of(clean[i], centres[i]) for i in range(b)]
         if self.cfg.beamstop > 0:
-            valid = np.stack([_without_beamstop(clean.shape[1:], wheres[i], self.cfg.beamstop,
-                                                None if valid is None else valid[min(i, len(valid) - 1)])
-                              for i in range(b)])
+            valid = np.stack(
+                [
+                    _without_beamstop(
+                        clean.shape[1:],
+                        wheres[i],
+                        self.cfg.beamstop,
+                        None if valid is None else valid[min(i, len(valid) - 1)],
+                    )
+                    for i in range(b)
+                ]
+            )
             clean = np.where(valid, clean, 0)
         counts = self.cfg.input_kind == "intensity"
         if self.binning is None:
             first = good[0]
             first_valid = None if valid is None else valid[min(first, len(valid) - 1)]
-            self.binning = self._choose_binning(clean[first] if counts else np.square(clean[first], dtype=np.float64),
-                                                first_valid, wheres[first])
+            self.binning = self._choose_binning(
+                clean[first] if counts else np.square(clean[first], dtype=np.float64), first_valid, wheres[first]
+            )
         size = self.binning * self.cfg.output_size
         window, window_valid = self._windows(clean, valid, wheres, size)
         if counts:  # invalid pixels of ``clean`` hold 0
             binned, missing, sigma, resolved = bin_with_estimate(window, window_valid, self.cfg.output_size)
         else:
             binned, missing = bin_to(window, self.cfg.output_size, window_valid)
-            sigma, resolved = window_oversampling(np.square(window, dtype=np.float64), window_valid,
-                                                  self.cfg.output_size)
+            sigma, resolved = window_oversampling(
+                np.square(window, dtype=np.float64), window_valid, self.cfg.output_size
+            )
         amplitude = to_amplitude(binned, self.cfg.input_kind)
         for i in good:
             if resolved and sigma[i] < MIN_OVERSAMPLING:
-                results[i] = CdinnError(f"undersampled: oversampling {sigma[i]:.2f} on the {GRID}-pixel grid after "
-                                        f"{self.binning}x{self.binning} binning (needs >= {MIN_OVERSAMPLING}): the "
-                                        "object does not fit the networks' grid; bin less (--bin, --crop)")
+                results[i] = CdinnError(
+                    f"undersampled: oversampling {sigma[i]:.2f} on the {GRID}-pixel grid after "
+                    f"{self.binning}x{self.binning} binning (needs >= {MIN_OVERSAMPLING}): the "
+                    "object does not fit the networks' grid; bin less (--bin, --crop)"
+                )
                 continue
             grid_mask = None if missing is None or not missing[i].any() else missing[i]
             results[i] = Prepared(amplitude[i], grid_mask, float(sigma[i]))
@@ -438,8 +488,9 @@ class Preprocessor:
         return find_centre(clean, self.cfg.centre)
 
     @staticmethod
-    def _windows(clean: np.ndarray, valid: np.ndarray | None, wheres: list[tuple[int, int]],
-                 size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _windows(
+        clean: np.ndarray, valid: np.ndarray | None, wheres: list[tuple[int, int]], size: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """The (B, size, size) windows around each frame's centre and their valid pixels (None: all valid;
         pixels off the detector are not valid)."""
         shape = clean.shape[1:]
@@ -453,6 +504,10 @@ class Preprocessor:
         if valid is None and inside:
             return window, None
         every = np.ones(shape, bool)
-        window_valid = np.stack([crop_around(every if valid is None else valid[min(i, len(valid) - 1)], where, size)
-                                 for i, where in enumerate(wheres)])
+        window_valid = np.stack(
+            [
+                crop_around(every if valid is None else valid[min(i, len(valid) - 1)], where, size)
+                for i, where in enumerate(wheres)
+            ]
+        )
         return window, window_valid

@@ -35,14 +35,24 @@ SCHEME = "pva://"
 
 def loopback_environment() -> dict[str, str]:
     """EPICS settings that keep pvAccess clients and servers on 127.0.0.1."""
-    return {"EPICS_PVA_ADDR_LIST": "127.0.0.1", "EPICS_PVA_AUTO_ADDR_LIST": "NO",
-            "EPICS_PVAS_INTF_ADDR_LIST": "127.0.0.1", "EPICS_PVAS_BEACON_ADDR_LIST": "127.0.0.1",
-            "EPICS_PVAS_AUTO_BEACON_ADDR_LIST": "NO"}
+    return {
+        "EPICS_PVA_ADDR_LIST": "127.0.0.1",
+        "EPICS_PVA_AUTO_ADDR_LIST": "NO",
+        "EPICS_PVAS_INTF_ADDR_LIST": "127.0.0.1",
+        "EPICS_PVAS_BEACON_ADDR_LIST": "127.0.0.1",
+        "EPICS_PVAS_AUTO_BEACON_ADDR_LIST": "NO",
+    }
 
 
-EPICS_SETTINGS = ("EPICS_PVA_ADDR_LIST", "EPICS_PVA_AUTO_ADDR_LIST", "EPICS_PVAS_INTF_ADDR_LIST",
-                  "EPICS_PVAS_BEACON_ADDR_LIST", "EPICS_PVAS_AUTO_BEACON_ADDR_LIST", "EPICS_PVAS_SERVER_PORT",
-                  "EPICS_PVA_SERVER_PORT")
+EPICS_SETTINGS = (
+    "EPICS_PVA_ADDR_LIST",
+    "EPICS_PVA_AUTO_ADDR_LIST",
+    "EPICS_PVAS_INTF_ADDR_LIST",
+    "EPICS_PVAS_BEACON_ADDR_LIST",
+    "EPICS_PVAS_AUTO_BEACON_ADDR_LIST",
+    "EPICS_PVAS_SERVER_PORT",
+    "EPICS_PVA_SERVER_PORT",
+)
 
 
 def use_loopback_unless_configured() -> bool:
@@ -132,8 +142,11 @@ class PvaPublisher:
         self.prefix = prefix.removeprefix(SCHEME)
         self.channels = {f: f"{self.prefix}:{f}" for f in self.FIELDS}
         self._server = pva.PvaServer()
-        blank = {"amplitude": np.zeros((size, size), np.float32), "phase": np.zeros((size, size), np.float32),
-                 "fit": np.zeros((1, 1), np.float32)}
+        blank = {
+            "amplitude": np.zeros((size, size), np.float32),
+            "phase": np.zeros((size, size), np.float32),
+            "fit": np.zeros((1, 1), np.float32),
+        }
         for field, name in self.channels.items():
             self._server.addRecord(name, self._ad.generateNtNdArray2D(0, blank[field]))
 
@@ -142,8 +155,9 @@ class PvaPublisher:
         for i, number in enumerate(numbers):
             images = {"amplitude": amplitude[i], "phase": phase[i], "fit": np.float32(fit[i]).reshape(1, 1)}
             for field, name in self.channels.items():
-                self._server.update(name, self._ad.generateNtNdArray2D(int(number), np.ascontiguousarray(
-                    images[field], np.float32)))
+                self._server.update(
+                    name, self._ad.generateNtNdArray2D(int(number), np.ascontiguousarray(images[field], np.float32))
+                )
 
     def close(self) -> None:
         self._server.stop()

@@ -88,8 +88,13 @@ class RunStats:
 
     def counts(self) -> dict:
         """The output's ``counts`` (:data:`cdinn.host.output.COUNTS`)."""
-        return {"received": self.received, "written": self.written, "rejected": self.rejected,
-                "missed": self.missed, "refined": self.refined}
+        return {
+            "received": self.received,
+            "written": self.written,
+            "rejected": self.rejected,
+            "missed": self.missed,
+            "refined": self.refined,
+        }
 
     def timing(self) -> dict:
         """The output's ``timing``: batches and each stage's seconds."""
@@ -101,9 +106,15 @@ class RunStats:
         elapsed = max(self.last - self.first, 1e-9) if self.first is not None and self.last is not None else 0.0
         lat = np.asarray(self.latencies) * 1e3 if self.latencies else np.zeros(1)
         per_frame = {k: 1e6 * v / max(self.written, 1) for k, v in self.stage_seconds.items()}
-        return dict(self.counts(), **self.timing(), frames_per_s=self.written / elapsed if elapsed else 0.0,
-                    latency_ms_p50=float(np.percentile(lat, 50)), latency_ms_p99=float(np.percentile(lat, 99)),
-                    seconds=elapsed, stage_us_per_frame=per_frame)
+        return dict(
+            self.counts(),
+            **self.timing(),
+            frames_per_s=self.written / elapsed if elapsed else 0.0,
+            latency_ms_p50=float(np.percentile(lat, 50)),
+            latency_ms_p99=float(np.percentile(lat, 99)),
+            seconds=elapsed,
+            stage_us_per_frame=per_frame,
+        )
 
 
 @dataclass(frozen=True)
@@ -119,10 +130,19 @@ class Runner:
     ``publisher``: also serve every written frame (e.g. :class:`cdinn.host.pva.PvaPublisher`). ``missed``
     counts frames the source reports as sent but never delivered (part of received)."""
 
-    def __init__(self, source: Source, backend: Backend, writer: RunWriter, preprocessor: Preprocessor,
-                 max_batch: int = RunnerConfig.max_batch, stop: threading.Event | None = None, progress: bool = True,
-                 refiner: AutoRefineConfig | None = None, refine_workers: int = RunnerConfig.refine_workers,
-                 publisher=None):
+    def __init__(
+        self,
+        source: Source,
+        backend: Backend,
+        writer: RunWriter,
+        preprocessor: Preprocessor,
+        max_batch: int = RunnerConfig.max_batch,
+        stop: threading.Event | None = None,
+        progress: bool = True,
+        refiner: AutoRefineConfig | None = None,
+        refine_workers: int = RunnerConfig.refine_workers,
+        publisher=None,
+    ):
         if max_batch < 1:
             raise CdinnError(f"max batch must be >= 1, got {max_batch}")
         if refiner is not None and preprocessor.cfg.output_size != 64:
@@ -175,8 +195,9 @@ class Runner:
                 items, drained = self._next_batch()
                 started = time.perf_counter()
                 delivered = [item for item in items if not isinstance(item, Rejected)]
-                prepared = self.preprocess.prepare_many([f.data for f in delivered], [f.mask for f in delivered],
-                                                        [f.centre for f in delivered])
+                prepared = self.preprocess.prepare_many(
+                    [f.data for f in delivered], [f.mask for f in delivered], [f.centre for f in delivered]
+                )
                 if not self._put(self._ready, _Batch(items, delivered, prepared, time.perf_counter() - started)):
                     return
         except BaseException as exc:  # surfaced in the main thread
@@ -244,9 +265,15 @@ class Runner:
             if bad.any():
                 pick = np.flatnonzero(bad)
                 assert self._refine_pool is not None  # created with the refiner
-                self._pending.append(self._refine_pool.submit(
-                    self._refine, record.take(pick), patterns[pick], None if mask is None else mask[pick],
-                    [frames[i] for i in pick]))
+                self._pending.append(
+                    self._refine_pool.submit(
+                        self._refine,
+                        record.take(pick),
+                        patterns[pick],
+                        None if mask is None else mask[pick],
+                        [frames[i] for i in pick],
+                    )
+                )
 
     def _write(self, record: Reconstruction, frames: list) -> None:
         with self._write_lock:
@@ -295,8 +322,13 @@ class Runner:
                 bar.update(self.stats.received - before)
                 if self.progress and self.stats.latencies:
                     s = self.stats.summary()
-                    bar.set_postfix(fps=f"{s['frames_per_s']:.0f}", p50_ms=f"{s['latency_ms_p50']:.2f}",
-                                    p99_ms=f"{s['latency_ms_p99']:.2f}", rejected=self.stats.rejected, refresh=False)
+                    bar.set_postfix(
+                        fps=f"{s['frames_per_s']:.0f}",
+                        p50_ms=f"{s['latency_ms_p50']:.2f}",
+                        p99_ms=f"{s['latency_ms_p99']:.2f}",
+                        rejected=self.stats.rejected,
+                        refresh=False,
+                    )
         finally:
             errors = self._finish_refinement()
             bar.close()

@@ -176,8 +176,14 @@ class DirectorySource:
     ended_normally = False
     missed = 0
 
-    def __init__(self, folder: str, dataset: str | None = None, poll: float = 0.2,
-                 idle_timeout: float | None = None, stop: threading.Event | None = None):
+    def __init__(
+        self,
+        folder: str,
+        dataset: str | None = None,
+        poll: float = 0.2,
+        idle_timeout: float | None = None,
+        stop: threading.Event | None = None,
+    ):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise CdinnError(f"watched folder does not exist: {folder}")
@@ -218,8 +224,11 @@ class DirectorySource:
 
 
 STREAM_FORMATS = ("auto", "cdinn", "dectris-v1", "dectris-v2")
-DECODERS: dict[str, type[SeriesDecoder]] = {"cdinn": CdinnDecoder, "dectris-v1": Stream1Decoder,
-                                            "dectris-v2": Stream2Decoder}
+DECODERS: dict[str, type[SeriesDecoder]] = {
+    "cdinn": CdinnDecoder,
+    "dectris-v1": Stream1Decoder,
+    "dectris-v2": Stream2Decoder,
+}
 
 
 class ZmqSource:
@@ -232,9 +241,17 @@ class ZmqSource:
     still buffered in the socket are drained and counted as ``missed``.
     """
 
-    def __init__(self, endpoint: str, mode: str = "pull", bind: bool = False, idle_timeout: float | None = None,
-                 stop: threading.Event | None = None, stream_format: str = "auto",
-                 max_frame_bytes: int = MAX_FRAME_BYTES, channel: str | None = None):
+    def __init__(
+        self,
+        endpoint: str,
+        mode: str = "pull",
+        bind: bool = False,
+        idle_timeout: float | None = None,
+        stop: threading.Event | None = None,
+        stream_format: str = "auto",
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        channel: str | None = None,
+    ):
         import zmq
 
         if mode not in ("pull", "sub"):
@@ -313,15 +330,23 @@ class SourceConfig:
     idle_timeout: float | None = option(None, "stop after this many seconds without frames (live sources)")
     zmq_mode: Literal["pull", "sub"] = option("pull", "ZeroMQ socket")
     zmq_bind: bool = option(False, "bind the ZeroMQ endpoint instead of connecting")
-    stream_format: StreamFormat = option("auto", "ZeroMQ message format: detected from the first message, or "
-                                         "DECTRIS stream v1 (multipart JSON), stream v2 (CBOR), or cdinn's own "
-                                         "(cdinn stream-sim)", flag="format")
-    channel: str | None = option(None, "DECTRIS stream v2: the threshold channel of multi-threshold images to use "
-                                 "(default: the first)")
-    max_frame_mb: float = option(MAX_FRAME_BYTES / 1e6, "largest frame (MB, decoded) a stream message may claim; "
-                                 "larger ones are rejected before anything is allocated (default: four 32-bit "
-                                 "frames of a 16M Eiger, 290 MB; after a start message also at most 8 bytes a "
-                                 "pixel of the image size it announces)")
+    stream_format: StreamFormat = option(
+        "auto",
+        "ZeroMQ message format: detected from the first message, or "
+        "DECTRIS stream v1 (multipart JSON), stream v2 (CBOR), or cdinn's own "
+        "(cdinn stream-sim)",
+        flag="format",
+    )
+    channel: str | None = option(
+        None, "DECTRIS stream v2: the threshold channel of multi-threshold images to use (default: the first)"
+    )
+    max_frame_mb: float = option(
+        MAX_FRAME_BYTES / 1e6,
+        "largest frame (MB, decoded) a stream message may claim; "
+        "larger ones are rejected before anything is allocated (default: four 32-bit "
+        "frames of a 16M Eiger, 290 MB; after a start message also at most 8 bytes a "
+        "pixel of the image size it announces)",
+    )
 
     def __post_init__(self) -> None:
         if not self.max_frame_mb > 0:
@@ -337,8 +362,16 @@ def open_source(spec: str, config: SourceConfig | None = None, stop: threading.E
 
         return PvaSource(spec, cfg.idle_timeout, stop)
     if spec.startswith(("tcp://", "ipc://", "inproc://")):
-        return ZmqSource(spec, cfg.zmq_mode, cfg.zmq_bind, cfg.idle_timeout, stop, cfg.stream_format,
-                         int(cfg.max_frame_mb * 1e6), cfg.channel)
+        return ZmqSource(
+            spec,
+            cfg.zmq_mode,
+            cfg.zmq_bind,
+            cfg.idle_timeout,
+            stop,
+            cfg.stream_format,
+            int(cfg.max_frame_mb * 1e6),
+            cfg.channel,
+        )
     path, dataset = split_spec(spec)
     if path.is_dir():
         return DirectorySource(str(path), dataset, idle_timeout=cfg.idle_timeout, stop=stop)

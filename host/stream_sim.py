@@ -21,8 +21,15 @@ def frame_message(number: int, frame: np.ndarray) -> list[bytes]:
 END_MESSAGE = [json.dumps({"end": True}).encode()]
 
 
-def stream(frames: np.ndarray, endpoint: str, rate: float | None = None, mode: str = "push",
-           consumers: int = 1, connect_wait: float = 0.5, first_number: int = 0) -> dict:
+def stream(
+    frames: np.ndarray,
+    endpoint: str,
+    rate: float | None = None,
+    mode: str = "push",
+    consumers: int = 1,
+    connect_wait: float = 0.5,
+    first_number: int = 0,
+) -> dict:
     """Send ``frames`` (N, rows, cols) at ``rate`` frames/s (None: as fast as possible); returns counts.
 
     The socket binds ``endpoint``; ``connect_wait`` seconds are left for consumers to connect first (PUB

@@ -40,8 +40,12 @@ class RunWriter:
     def write(self, record, frames: list, completion: float) -> None:
         """Append one batch of reconstructions (a :class:`cdinn.inversion.Reconstruction` of the ``frames``,
         the Frame objects, in order, done at ``completion``, UNIX s) and flush."""
-        output.append(self._fh, output.frame_fields(record, [f.number for f in frames], [f.source for f in frames],
-                                                    [f.arrival for f in frames], completion))
+        output.append(
+            self._fh,
+            output.frame_fields(
+                record, [f.number for f in frames], [f.source for f in frames], [f.arrival for f in frames], completion
+            ),
+        )
         self.written += len(frames)
         self._fh.flush()
 

@@ -45,12 +45,12 @@ class AdaptConfig:
     """One adaptation run; ``learning_rate`` of Adam, ``val_fraction`` of the frames held out."""
 
     epochs: int = option(10, "passes over the training frames")
-    warmup_epochs: int = option(5, "passes fitting the experiment's blur and background alone first (networks "
-                                "frozen)")
+    warmup_epochs: int = option(5, "passes fitting the experiment's blur and background alone first (networks frozen)")
     batch: int = option(32, "frames per optimisation step")
     learning_rate: float = option(3e-5, "Adam learning rate", flag="lr")
-    val_fraction: float = option(0.2, "fraction of the frames held out: never trained on, their fit reported "
-                                 "before and after")
+    val_fraction: float = option(
+        0.2, "fraction of the frames held out: never trained on, their fit reported before and after"
+    )
     seed: int = option(0, "seed of the split and the shuffling")
 
     def __post_init__(self) -> None:
@@ -75,18 +75,22 @@ def _experiment_layer():
         def build(self, input_shape):
             # stored divided by GAIN, so that Adam's steps (about the learning rate) move them GAIN times faster
             # than the networks' weights: they start far from their values, the networks close to theirs
-            self.raw_sigma = self.add_weight(name="raw_sigma", shape=(),
-                                             initializer=keras.initializers.Constant(-1.0 / GAIN))
-            self.raw_beta = self.add_weight(name="raw_beta", shape=(),
-                                            initializer=keras.initializers.Constant(-9.0 / GAIN))
+            self.raw_sigma = self.add_weight(
+                name="raw_sigma", shape=(), initializer=keras.initializers.Constant(-1.0 / GAIN)
+            )
+            self.raw_beta = self.add_weight(
+                name="raw_beta", shape=(), initializer=keras.initializers.Constant(-9.0 / GAIN)
+            )
             n = int(input_shape[1])
             index = tf.range(n, dtype=tf.float32)
             self.distance2 = (index[:, None] - index[None, :]) ** 2
 
         @property
         def parameters(self) -> dict[str, float]:
-            return {"coherence_sigma": float(tf.nn.softplus(GAIN * self.raw_sigma)),
-                    "background": float(tf.exp(GAIN * self.raw_beta))}
+            return {
+                "coherence_sigma": float(tf.nn.softplus(GAIN * self.raw_sigma)),
+                "background": float(tf.exp(GAIN * self.raw_beta)),
+            }
 
         def call(self, maps):
             amplitude = tf.cast(maps[..., 0], tf.complex64)
@@ -123,14 +127,16 @@ def frames_sha256(amplitudes: np.ndarray, mask: np.ndarray | None) -> str:
     return digest.hexdigest()
 
 
-def _fit(models: dict, amplitudes: np.ndarray, mask: np.ndarray | None,
-         experiment: dict[str, float] | None = None) -> np.ndarray:
+def _fit(
+    models: dict, amplitudes: np.ndarray, mask: np.ndarray | None, experiment: dict[str, float] | None = None
+) -> np.ndarray:
     amplitude, phase = reconstruct_with(models["shape"], models["phase"], amplitudes, mask)
     return fit_error(complex_object(amplitude, phase), amplitudes, mask, experiment)
 
 
-def adapt(net: str, amplitudes: np.ndarray, mask: np.ndarray | None, cfg: AdaptConfig, out_dir: str | Path,
-          source: str = "") -> dict:
+def adapt(
+    net: str, amplitudes: np.ndarray, mask: np.ndarray | None, cfg: AdaptConfig, out_dir: str | Path, source: str = ""
+) -> dict:
     """Fine-tune the set ``net`` on (B, N, N) ``amplitudes`` (``mask`` as the module docstring says); write
     the adapted set (``shape.keras``, ``phase.keras``, cards) to ``out_dir``; return the summary."""
     import tf_keras as keras
@@ -165,8 +171,15 @@ def adapt(net: str, amplitudes: np.ndarray, mask: np.ndarray | None, cfg: AdaptC
     model.fit(x[train], y[train], batch_size=cfg.batch, epochs=cfg.warmup_epochs, shuffle=True, verbose=0)
     pair.trainable = True
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=amplitude_fit_loss)
-    history = model.fit(x[train], y[train], batch_size=cfg.batch, epochs=cfg.epochs, shuffle=True,
-                        validation_data=(x[val], y[val]), verbose=0)
+    history = model.fit(
+        x[train],
+        y[train],
+        batch_size=cfg.batch,
+        epochs=cfg.epochs,
+        shuffle=True,
+        validation_data=(x[val], y[val]),
+        verbose=0,
+    )
     wall = time.perf_counter() - start
     fitted = experiment.parameters
     after_val = _fit(models, amplitudes[val], flags[val], fitted)
@@ -176,12 +189,19 @@ def adapt(net: str, amplitudes: np.ndarray, mask: np.ndarray | None, cfg: AdaptC
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "adapted_from": {"networks": net, **{f"{r}_sha256": card["sha256"] for r, (_, card) in sources.items()}},
-        "frames": {"source": source, "count": int(len(amplitudes)), "held_out": int(held),
-                   "sha256": frames_sha256(amplitudes, mask)},
+        "frames": {
+            "source": source,
+            "count": int(len(amplitudes)),
+            "held_out": int(held),
+            "sha256": frames_sha256(amplitudes, mask),
+        },
         "adaptation": asdict(cfg),
         "experiment": fitted,
-        "held_out_fit_median": {"before": float(np.median(before_val)), "after": float(np.median(after_val)),
-                                "after_without_the_fitted_experiment": float(np.median(coherent_val))},
+        "held_out_fit_median": {
+            "before": float(np.median(before_val)),
+            "after": float(np.median(after_val)),
+            "after_without_the_fitted_experiment": float(np.median(coherent_val)),
+        },
         "training_fit_median": {"before": float(np.median(before_train)), "after": float(np.median(after_train))},
         "loss": [float(v) for v in history.history["loss"]],
         "val_loss": [float(v) for v in history.history["val_loss"]],

@@ -72,8 +72,9 @@ def _encoder(arch: ArchitectureConfig, x):
         stages.append(x)
         x = keras.layers.MaxPooling2D(2, name=f"enc{s}_pool")(x)
     for c in range(arch.bottleneck_convs):
-        x = keras.layers.Conv2D(arch.filters[-1], arch.kernel, padding="same", activation="relu",
-                                name=f"bottleneck_conv{c}")(x)
+        x = keras.layers.Conv2D(
+            arch.filters[-1], arch.kernel, padding="same", activation="relu", name=f"bottleneck_conv{c}"
+        )(x)
     return x, stages
 
 
@@ -86,8 +87,9 @@ def _decoder(arch: ArchitectureConfig, encoded, prefix: str = ""):
         if arch.skips and s < len(arch.filters) - 1:
             x = keras.layers.Concatenate(name=f"{prefix}dec{s}_skip")([x, stages[s + 1]])
         for c in range(arch.convs_per_stage):
-            x = keras.layers.Conv2D(width, arch.kernel, padding="same", activation="relu",
-                                    name=f"{prefix}dec{s}_conv{c}")(x)
+            x = keras.layers.Conv2D(
+                width, arch.kernel, padding="same", activation="relu", name=f"{prefix}dec{s}_conv{c}"
+            )(x)
         x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{prefix}dec{s}_up")(x)
     return keras.layers.Conv2D(1, arch.kernel, padding="same", name=f"{prefix}out_conv")(x)
 
@@ -145,6 +147,5 @@ def build_two_head(arch: ArchitectureConfig) -> keras.Model:
     _check(arch)
     inputs = keras.Input((arch.size, arch.size, arch.channels), name="diffraction")
     features = _encoder(arch, inputs)
-    heads = [keras.layers.Activation("sigmoid", name=f"{net}_out")(_decoder(arch, features, f"{net}_"))
-             for net in NETS]
+    heads = [keras.layers.Activation("sigmoid", name=f"{net}_out")(_decoder(arch, features, f"{net}_")) for net in NETS]
     return keras.Model(inputs, keras.layers.Concatenate(name="stacked")(heads), name=f"two_head_{arch.name}")

@@ -50,18 +50,27 @@ class EvaluateConfig:
 
     n: int = option(TEST_N, "test patterns", flag="test_n")
     seed: int = option(TEST_SEED, "seed of the test set")
-    data: str = option("broad", "test distribution: 'broad' (phase gradients to ~2 rad/px, objects from ~15 px) "
-                       "or 'paper' (the paper's Methods ranges)")
+    data: str = option(
+        "broad",
+        "test distribution: 'broad' (phase gradients to ~2 rad/px, objects from ~15 px) "
+        "or 'paper' (the paper's Methods ranges)",
+    )
     nets: tuple[str, ...] = option(("default", "paper", "edge"), "comma-separated network sets (names or folders)")
     phase_retrieval: PhaseRetrievalConfig = field(default_factory=PhaseRetrievalConfig)
     photons: float | None = option(None, "Poisson noise at this total photon count per pattern (none: noiseless)")
-    refine: int | str = option(0, "0, K ER/HIO iterations seeded by the first set, or 'auto' (only badly "
-                               "fitting patterns, each until its fit stops improving)", parse=count_or_auto,
-                               metavar="K|auto")
+    refine: int | str = option(
+        0,
+        "0, K ER/HIO iterations seeded by the first set, or 'auto' (only badly "
+        "fitting patterns, each until its fit stops improving)",
+        parse=count_or_auto,
+        metavar="K|auto",
+    )
     families: tuple[str, ...] = option(HELD_OUT_FAMILIES, "held-out phase families scored beside the test set")
     family_n: int = option(300, "patterns per held-out family")
-    effects: tuple[str, ...] = option(tuple(EFFECTS), "detector effects scored beside the ideal patterns "
-                                      "(labels of cdinn.model.effects.EFFECTS; empty: none)")
+    effects: tuple[str, ...] = option(
+        tuple(EFFECTS),
+        "detector effects scored beside the ideal patterns (labels of cdinn.model.effects.EFFECTS; empty: none)",
+    )
     effect_n: int = option(300, "patterns per detector effect")
 
 
@@ -81,8 +90,9 @@ def _refined_results(name: str, data: SimulatedBatch, cfg: EvaluateConfig) -> di
     from cdinn.api import reconstruct
 
     result = reconstruct(data.oversampled, net=name, refine=cfg.refine, mask=data.mask_oversampled)
-    return _entry(result, refined_fraction=float(np.mean(result.refined)),
-                  iterations_mean=float(np.mean(result.iterations)))
+    return _entry(
+        result, refined_fraction=float(np.mean(result.refined)), iterations_mean=float(np.mean(result.iterations))
+    )
 
 
 def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
@@ -95,53 +105,79 @@ def _erhio_results(data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
     truth = pad_centred(complex_object(data.amplitude, data.phase), 2 * size)
     obj = crop_centred(register(result, truth), size).astype(np.complex64)
     return {"object": obj}
+
+
 def markdown_table(report: dict) -> str:
     """The metrics table (medians, tails) of an evaluation report, as markdown. Speed is measured by the
     benchmark suite (``make bench``), not here."""
     rows: list[Row] = []
     for name, method in report["methods"].items():
-        refined = (f"{method['refined_fraction']:.0%} refined, {method['iterations_mean']:.0f} iterations on average"
-                   if "refined_fraction" in method else "")
+        refined = (
+            f"{method['refined_fraction']:.0%} refined, {method['iterations_mean']:.0f} iterations on average"
+            if "refined_fraction" in method
+            else ""
+        )
         rows.append(([name], method["summary"], [f"{method['chi2_best_scale_median']:.3g}", refined]))
     return table(["method"], ["chi^2 at the best scale median", "refinement"], rows)
 
 
 def family_table(report: dict) -> str:
     """Medians of each network on each held-out phase family."""
-    rows: list[Row] = [([family, name], summary, []) for family, methods in report["held_out_families"].items()
-            for name, summary in methods.items()]
+    rows: list[Row] = [
+        ([family, name], summary, [])
+        for family, methods in report["held_out_families"].items()
+        for name, summary in methods.items()
+    ]
     return table(["held-out family", "method"], [], rows)
 
 
 def _figures(data: SimulatedBatch, results: dict, metrics: dict, out: Path, main: str) -> None:
     k = 6
-    truth = {"|FT| (log)": np.log10(data.diffraction[:k] + 1e-3), "true amplitude": data.amplitude[:k],
-             "true phase": data.phase[:k]}
+    truth = {
+        "|FT| (log)": np.log10(data.diffraction[:k] + 1e-3),
+        "true amplitude": data.amplitude[:k],
+        "true phase": data.phase[:k],
+    }
     for name in (main, ERHIO):
         aligned = register(results[name]["object"][:k], complex_object(data.amplitude[:k], data.phase[:k]))
         truth[f"{name} amplitude"] = np.abs(aligned)
         truth[f"{name} phase"] = np.where(np.abs(aligned) > 0.1 * np.abs(aligned).max(), np.angle(aligned), 0)
     phase_rows = tuple(n for n in truth if n.endswith("phase"))
     figures.reconstruction_grid(truth, out / "fig3_examples.png", "test examples (registered)", phase_rows)
-    figures.histogram({n: m["chi2"] for n, m in metrics.items()}, out / "fig4_chi2_histogram.png",
-                      "chi^2", "reciprocal-space error")
+    figures.histogram(
+        {n: m["chi2"] for n, m in metrics.items()}, out / "fig4_chi2_histogram.png", "chi^2", "reciprocal-space error"
+    )
     order = np.argsort(metrics[main]["chi2"])
     for label, idx in (("best", order[:5]), ("worst", order[-5:][::-1])):
         pred = register(results[main]["object"][idx], complex_object(data.amplitude[idx], data.phase[idx]))
-        grid = {"|FT| (log)": np.log10(data.diffraction[idx] + 1e-3),
-                "predicted |FT| (log)": np.log10(np.abs(np.fft.fftshift(np.fft.fft2(pred), axes=(-2, -1))) + 1e-3),
-                "true amplitude": data.amplitude[idx], f"{main} amplitude": np.abs(pred),
-                "true phase": data.phase[idx], f"{main} phase": np.angle(pred)}
-        figures.reconstruction_grid(grid, out / f"fig{4 if label == 'best' else 5}_{label}.png",
-                                    f"{label} 5 by chi^2 ({main})", ("true phase", f"{main} phase"))
+        grid = {
+            "|FT| (log)": np.log10(data.diffraction[idx] + 1e-3),
+            "predicted |FT| (log)": np.log10(np.abs(np.fft.fftshift(np.fft.fft2(pred), axes=(-2, -1))) + 1e-3),
+            "true amplitude": data.amplitude[idx],
+            f"{main} amplitude": np.abs(pred),
+            "true phase": data.phase[idx],
+            f"{main} phase": np.angle(pred),
+        }
+        figures.reconstruction_grid(
+            grid,
+            out / f"fig{4 if label == 'best' else 5}_{label}.png",
+            f"{label} 5 by chi^2 ({main})",
+            ("true phase", f"{main} phase"),
+        )
 
 
 def _fit_ranking(result, metrics: dict[str, np.ndarray], out: Path, name: str) -> dict:
     """How well the network's own fit (no ground truth) ranks its true errors: Spearman correlations and a
     scatter plot against the true chi^2."""
     fit = np.asarray(result.fit, np.float64)
-    figures.scatter(fit, metrics["chi2"], out / "fit_vs_chi2.png", "fit error (measured pattern only)",
-                    "true chi^2", f"{name}: fit error vs true error")
+    figures.scatter(
+        fit,
+        metrics["chi2"],
+        out / "fit_vs_chi2.png",
+        "fit error (measured pattern only)",
+        "true chi^2",
+        f"{name}: fit error vs true error",
+    )
     return {f"spearman_{m}": spearman(fit, metrics[m]) for m in ("chi2", "shape_error", "phase_rmse_weighted")}
 
 
@@ -155,8 +191,9 @@ def _held_out(cfg: EvaluateConfig) -> dict:
         out[family] = {}
         for name in cfg.nets:
             r = reconstruct(data.diffraction, net=name)
-            out[family][name] = summarise(reconstruction_metrics(complex_object(r.amplitude, r.phase),
-                                                                 data.amplitude, data.phase))
+            out[family][name] = summarise(
+                reconstruction_metrics(complex_object(r.amplitude, r.phase), data.amplitude, data.phase)
+            )
     return out
 
 
@@ -180,16 +217,24 @@ def _by_effect(cfg: EvaluateConfig) -> dict:
         regime, model = ("ideal", None) if label == "ideal" else EFFECTS[label]
         data = test_set(cfg.effect_n, cfg.seed, cfg.data, experiment=model)
         results = _methods(cfg, data)
-        out[label] = {"regime": regime, "masked_fraction": 0.0 if data.mask is None else float(data.mask.mean()),
-                      "methods": {name: summarise(reconstruction_metrics(r["object"], data.amplitude, data.phase))
-                                  for name, r in results.items()}}
+        out[label] = {
+            "regime": regime,
+            "masked_fraction": 0.0 if data.mask is None else float(data.mask.mean()),
+            "methods": {
+                name: summarise(reconstruction_metrics(r["object"], data.amplitude, data.phase))
+                for name, r in results.items()
+            },
+        }
     return out
 
 
 def effect_table(report: dict) -> str:
     """Medians and tails of every method under each detector effect."""
-    rows: list[Row] = [([label, entry["regime"], name], summary, [])
-                       for label, entry in report["effects"].items() for name, summary in entry["methods"].items()]
+    rows: list[Row] = [
+        ([label, entry["regime"], name], summary, [])
+        for label, entry in report["effects"].items()
+        for name, summary in entry["methods"].items()
+    ]
     return table(["detector effect", "regime", "method"], [], rows)
 
 
@@ -207,29 +252,43 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
         "test_set": {"n": cfg.n, "seed": cfg.seed, "data": cfg.data, "position": "random", "photons": cfg.photons},
         "refine": cfg.refine,
         "phase_retrieval": cfg.phase_retrieval.as_dict(),
-        "methods": {name: {"summary": summarise(metrics[name]),
-                           "chi2_best_scale_median": float(np.median(fit_error(r["object"], data.diffraction))),
-                           **{k: r[k] for k in ("refined_fraction", "iterations_mean") if k in r}}
-                    for name, r in results.items()},
-        "regimes": {regime: {"count": int(mask.sum()),
-                             "methods": {n: summarise_masked(m, mask) for n, m in metrics.items()}}
-                    for regime, mask in masks.items()},
+        "methods": {
+            name: {
+                "summary": summarise(metrics[name]),
+                "chi2_best_scale_median": float(np.median(fit_error(r["object"], data.diffraction))),
+                **{k: r[k] for k in ("refined_fraction", "iterations_mean") if k in r},
+            }
+            for name, r in results.items()
+        },
+        "regimes": {
+            regime: {"count": int(mask.sum()), "methods": {n: summarise_masked(m, mask) for n, m in metrics.items()}}
+            for regime, mask in masks.items()
+        },
         "fit_ranking": _fit_ranking(results[cfg.nets[0]]["result"], metrics[cfg.nets[0]], out, cfg.nets[0]),
         "held_out_families": _held_out(cfg),
         "effects": _by_effect(cfg) if cfg.effects else {},
     }
     arrays = {f"{n.replace('/', '_')}_{m}": metrics[n][m] for n in metrics for m in METRICS}
-    np.savez_compressed(out / "per_pattern_metrics.npz", fit=np.asarray(results[cfg.nets[0]]["result"].fit),
-                        **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+    np.savez_compressed(out / "per_pattern_metrics.npz", fit=np.asarray(results[cfg.nets[0]]["result"].fit), **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     _figures(data, results, metrics, out, cfg.nets[0])
     write_json_atomic(out / "report.json", report)
     ranking = ", ".join(f"{k.removeprefix('spearman_')} {v:.3f}" for k, v in report["fit_ranking"].items())
-    text = "\n\n".join([markdown_table(report), "By regime:\n\n" + regime_table(metrics, masks),
-                         f"Held-out phase families ({cfg.family_n} patterns each):\n\n" + family_table(report),
-                         *([f"Detector effects ({cfg.effect_n} patterns each, the same objects; networks get the "
-                            "mask of unmeasured pixels, ER/HIO is mask-aware):\n\n" + effect_table(report)]
-                           if cfg.effects else []),
-                         f"Spearman correlation of {cfg.nets[0]}'s fit error with its true errors: {ranking}"])
+    text = "\n\n".join(
+        [
+            markdown_table(report),
+            "By regime:\n\n" + regime_table(metrics, masks),
+            f"Held-out phase families ({cfg.family_n} patterns each):\n\n" + family_table(report),
+            *(
+                [
+                    f"Detector effects ({cfg.effect_n} patterns each, the same objects; networks get the "
+                    "mask of unmeasured pixels, ER/HIO is mask-aware):\n\n" + effect_table(report)
+                ]
+                if cfg.effects
+                else []
+            ),
+            f"Spearman correlation of {cfg.nets[0]}'s fit error with its true errors: {ranking}",
+        ]
+    )
     write_text_atomic(out / "table.md", (f"Made by `{command}`\n\n" if command else "") + text + "\n")
     if update_cards:
         from cdinn.cards import update_card
@@ -237,6 +296,8 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
 
         for name in cfg.nets:
             for net in ("shape", "phase"):
-                update_card(network_folder(name) / f"{net}.keras",
-                            test_metrics=dict(report["methods"][name], test_set=report["test_set"]))
+                update_card(
+                    network_folder(name) / f"{net}.keras",
+                    test_metrics=dict(report["methods"][name], test_set=report["test_set"]),
+                )
     return report

@@ -32,8 +32,9 @@ def loss_curve(history: dict[str, list[float]], path: str | Path, title: str) ->
     return save_figure(fig, path)
 
 
-def reconstruction_grid(columns: dict[str, np.ndarray], path: str | Path, title: str,
-                        phase_rows: tuple[str, ...] = ()) -> Path:
+def reconstruction_grid(
+    columns: dict[str, np.ndarray], path: str | Path, title: str, phase_rows: tuple[str, ...] = ()
+) -> Path:
     """One row per named image stack (K, N, N), one column per example (paper Fig. 3 layout).
 
     Rows named in ``phase_rows`` use a cyclic colour map on [-pi, pi] radians.
@@ -67,9 +68,14 @@ def histogram(values: dict[str, np.ndarray], path: str | Path, xlabel: str, titl
     return save_figure(fig, path)
 
 
-def metric_panels(series: dict[str, tuple[list[float], dict[str, list[float]]]], metrics: tuple[str, ...],
-                  path: str | Path, xlabel: str, reference: tuple[str, dict[str, float]] | None = None,
-                  log_metrics: tuple[str, ...] = ("chi2",)) -> Path:
+def metric_panels(
+    series: dict[str, tuple[list[float], dict[str, list[float]]]],
+    metrics: tuple[str, ...],
+    path: str | Path,
+    xlabel: str,
+    reference: tuple[str, dict[str, float]] | None = None,
+    log_metrics: tuple[str, ...] = ("chi2",),
+) -> Path:
     """One panel per metric: each series (label -> (x values, metric -> y values)) against a log x axis,
     and an optional horizontal reference line per metric (label, metric -> value)."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2))

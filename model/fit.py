@@ -54,8 +54,12 @@ def predicted_intensity(obj: np.ndarray, size: int) -> np.ndarray:
     return spectrum.real**2 + spectrum.imag**2
 
 
-def fit_error(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.ndarray | None = None,
-              experiment: dict[str, float] | None = None) -> np.ndarray:
+def fit_error(
+    obj: np.ndarray,
+    measured_amplitude: np.ndarray,
+    mask: np.ndarray | None = None,
+    experiment: dict[str, float] | None = None,
+) -> np.ndarray:
     """(B,) fit of complex objects (B, N, N) to measured fftshifted amplitudes (B, M, M), M = N or 2N, over
     the pixels ``mask`` (B, M, M) bool does not flag (all pixels without one). ``experiment``: compare with
     the detector's expected intensity under these forward-model parameters (``coherence_sigma``,
@@ -83,8 +87,10 @@ def fit_error(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.ndarray 
 def _check(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.ndarray | None) -> None:
     n, m = obj.shape[-1], measured_amplitude.shape[-1]
     if m not in (n, 2 * n) or len(obj) != len(measured_amplitude):
-        raise CdinnError(f"fit error needs one (N, N) or (2N, 2N) pattern per (N, N) object, got objects "
-                         f"{obj.shape} and patterns {measured_amplitude.shape}")
+        raise CdinnError(
+            f"fit error needs one (N, N) or (2N, 2N) pattern per (N, N) object, got objects "
+            f"{obj.shape} and patterns {measured_amplitude.shape}"
+        )
     if mask is not None and mask.shape != measured_amplitude.shape:
         raise CdinnError(f"fit error needs one mask per pattern, got {mask.shape} for {measured_amplitude.shape}")
 
@@ -103,12 +109,16 @@ class ExperimentFit:
 
     def take(self, index) -> ExperimentFit:
         """The frames ``index`` selects."""
-        return ExperimentFit(self.error[index], self.coherence_sigma[index], self.background[index],
-                             self.offset[index])
+        return ExperimentFit(self.error[index], self.coherence_sigma[index], self.background[index], self.offset[index])
 
 
-def fit_experiment(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.ndarray | None = None,
-                   widths: tuple[float, ...] = COHERENCE_WIDTHS, sigma: np.ndarray | None = None) -> ExperimentFit:
+def fit_experiment(
+    obj: np.ndarray,
+    measured_amplitude: np.ndarray,
+    mask: np.ndarray | None = None,
+    widths: tuple[float, ...] = COHERENCE_WIDTHS,
+    sigma: np.ndarray | None = None,
+) -> ExperimentFit:
     """The fit through the forward model (module docstring) of objects (B, N, N) to fftshifted amplitudes
     (B, M, M), M = N or 2N, over the measured pixels; the best of ``widths`` per frame, or each frame's own
     width ``sigma`` (B,) when given."""
@@ -124,8 +134,9 @@ def fit_experiment(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.nda
     s_i = i_meas.sum(axis=axes, dtype=np.float64)
     s_ii = np.square(i_meas).sum(axis=axes, dtype=np.float64)
     coherent = predicted_intensity(obj, m)
-    best = ExperimentFit(np.full(b, np.inf, np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32),
-                         np.zeros(b, np.float32))
+    best = ExperimentFit(
+        np.full(b, np.inf, np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32)
+    )
     trials = [np.full(b, w) for w in widths] if sigma is None else [np.asarray(sigma, np.float64)]
     for width in trials:
         model = blur(coherent, width, scale)
@@ -139,8 +150,9 @@ def fit_experiment(obj: np.ndarray, measured_amplitude: np.ndarray, mask: np.nda
         gain = np.where(alone, s_ij / np.maximum(s_jj, 1e-300), gain)
         offset = np.where(alone, 0.0, offset)
         # sum w (I - g J - c)^2, expanded over the sums above (w is 0/1)
-        residual = (s_ii - 2 * gain * s_ij - 2 * offset * s_i + gain**2 * s_jj + 2 * gain * offset * s_j
-                    + offset**2 * count)
+        residual = (
+            s_ii - 2 * gain * s_ij - 2 * offset * s_i + gain**2 * s_jj + 2 * gain * offset * s_j + offset**2 * count
+        )
         error = (np.maximum(residual, 0.0) / np.maximum(s_ii, 1e-300)).astype(np.float32)
         better = error < (best.error * WIDER_GAIN if sigma is None and width.any() else best.error)
         total = model[..., ::scale, ::scale].sum(axis=axes, dtype=np.float64)

@@ -53,8 +53,11 @@ BackgroundKind = Literal["flat", "smooth", "both", "streak"]
 BeamstopShape = Literal["square", "round", "both", "rectangle"]
 Range = tuple[float, float]
 
-HELD_OUT_EFFECTS: dict[str, str] = {"coherence_kernel": "lorentzian", "background_kind": "streak",
-                                    "beamstop_shape": "rectangle"}
+HELD_OUT_EFFECTS: dict[str, str] = {
+    "coherence_kernel": "lorentzian",
+    "background_kind": "streak",
+    "beamstop_shape": "rectangle",
+}
 """Effect kinds the networks never train on (kept for evaluation, as the held-out phase families are)."""
 
 
@@ -69,8 +72,9 @@ def _range_text(text: str) -> Range:
 
 
 def _effect(default: Range, help: str) -> Range:
-    return option(default, help + " (LOW,HIGH, or one number for a fixed value; 0 = off)", parse=_range_text,
-                  metavar="LOW,HIGH")
+    return option(
+        default, help + " (LOW,HIGH, or one number for a fixed value; 0 = off)", parse=_range_text, metavar="LOW,HIGH"
+    )
 
 
 @dataclass(frozen=True)
@@ -83,19 +87,21 @@ class ExperimentConfig:
     counting_probability: float = option(0.75, "probability that a frame is Poisson-counted")
     centre_offset: float = option(0.5, "beam centre off the pixel centre by up to this many pixels per axis")
     coherence_sigma: Range = _effect((0.0, 1.0), "partial coherence: width of the intensity blur, pixels")
-    coherence_kernel: CoherenceKernel = option("gaussian", "coherence kernel: gaussian (trained) or lorentzian "
-                                               "(held out)")
+    coherence_kernel: CoherenceKernel = option(
+        "gaussian", "coherence kernel: gaussian (trained) or lorentzian (held out)"
+    )
     psf_sigma: Range = _effect((0.0, 0.6), "detector point-spread function: Gaussian sigma, pixels")
-    background: Range = _effect((1e-6, 2e-3), "background per pixel as a fraction of the pattern's total "
-                                "intensity, log-uniform")
-    background_kind: BackgroundKind = option("both", "background shape: flat, smooth (air scatter), both, or "
-                                             "streak (held out)")
+    background: Range = _effect(
+        (1e-6, 2e-3), "background per pixel as a fraction of the pattern's total intensity, log-uniform"
+    )
+    background_kind: BackgroundKind = option(
+        "both", "background shape: flat, smooth (air scatter), both, or streak (held out)"
+    )
     flux: Range = _effect((1e3, 1e7), "expected photons in the pattern (coherent part), log-uniform")
     readout_noise: Range = _effect((0.0, 1.0), "readout noise of an integrating detector, counts r.m.s.")
     saturation: Range = _effect((0.0, 0.01), "fraction of pixels at or above the saturation level")
     beamstop: Range = _effect((0.5, 2.0), "beamstop half-width, pixels (0.5 covers one pixel, 1 a 3x3 square)")
-    beamstop_shape: BeamstopShape = option("both", "beamstop shape: square, round, both, or rectangle (held "
-                                           "out)")
+    beamstop_shape: BeamstopShape = option("both", "beamstop shape: square, round, both, or rectangle (held out)")
     beamstop_arm: bool = option(True, "half of the beamstops hang on a one-pixel holder arm to the edge")
     gap_width: Range = _effect((1.0, 2.0), "width of one horizontal and one vertical chip gap, pixels")
     dead_fraction: Range = _effect((0.0, 0.02), "fraction of dead pixels (flagged in the mask)")
@@ -106,8 +112,18 @@ class ExperimentConfig:
             raise CdinnError("effect probabilities must lie in [0, 1]")
         if self.centre_offset < 0:
             raise CdinnError(f"centre offset must be >= 0 pixels, got {self.centre_offset}")
-        for name in ("coherence_sigma", "psf_sigma", "background", "flux", "readout_noise", "saturation",
-                     "beamstop", "gap_width", "dead_fraction", "hot_fraction"):
+        for name in (
+            "coherence_sigma",
+            "psf_sigma",
+            "background",
+            "flux",
+            "readout_noise",
+            "saturation",
+            "beamstop",
+            "gap_width",
+            "dead_fraction",
+            "hot_fraction",
+        ):
             low, high = getattr(self, name)
             if not 0 <= low <= high or not np.isfinite(high):
                 raise CdinnError(f"{name} range must be 0 <= low <= high, got {(low, high)}")
@@ -117,8 +133,11 @@ class ExperimentConfig:
                 raise CdinnError(f"{name} is drawn log-uniformly: its low end must be > 0, got {low}")
         if self.saturation[1] >= 0.5 or self.dead_fraction[1] + self.hot_fraction[1] >= 0.5:
             raise CdinnError("saturated, dead and hot pixels must stay well below half of the pattern")
-        for name, kinds in (("coherence_kernel", CoherenceKernel), ("background_kind", BackgroundKind),
-                            ("beamstop_shape", BeamstopShape)):
+        for name, kinds in (
+            ("coherence_kernel", CoherenceKernel),
+            ("background_kind", BackgroundKind),
+            ("beamstop_shape", BeamstopShape),
+        ):
             if getattr(self, name) not in get_args(kinds):
                 raise CdinnError(f"{name} must be one of {get_args(kinds)}, got {getattr(self, name)!r}")
 
@@ -131,10 +150,19 @@ class ExperimentConfig:
         return [f"{k}={v}" for k, v in HELD_OUT_EFFECTS.items() if getattr(self, k) == v]
 
 
-_OFF: dict = {"centre_offset": 0.0, "coherence_sigma": (0.0, 0.0), "psf_sigma": (0.0, 0.0),
-              "background": (0.0, 0.0), "flux": (0.0, 0.0), "readout_noise": (0.0, 0.0),
-              "saturation": (0.0, 0.0), "beamstop": (0.0, 0.0), "gap_width": (0.0, 0.0),
-              "dead_fraction": (0.0, 0.0), "hot_fraction": (0.0, 0.0)}
+_OFF: dict = {
+    "centre_offset": 0.0,
+    "coherence_sigma": (0.0, 0.0),
+    "psf_sigma": (0.0, 0.0),
+    "background": (0.0, 0.0),
+    "flux": (0.0, 0.0),
+    "readout_noise": (0.0, 0.0),
+    "saturation": (0.0, 0.0),
+    "beamstop": (0.0, 0.0),
+    "gap_width": (0.0, 0.0),
+    "dead_fraction": (0.0, 0.0),
+    "hot_fraction": (0.0, 0.0),
+}
 IDEAL = ExperimentConfig(probability=1.0, counting_probability=1.0, **_OFF)
 """No effect at all: the coherent intensity itself."""
 
@@ -142,8 +170,10 @@ IDEAL = ExperimentConfig(probability=1.0, counting_probability=1.0, **_OFF)
 def fixed(**effects: Any) -> ExperimentConfig:
     """:data:`IDEAL` with the named effects at fixed values on every frame (a number for a range field),
     e.g. ``fixed(coherence_sigma=0.5, flux=1e4)``."""
-    values: dict[str, Any] = {k: (float(v), float(v)) if isinstance(getattr(IDEAL, k), tuple) and
-                              isinstance(v, int | float) else v for k, v in effects.items()}
+    values: dict[str, Any] = {
+        k: (float(v), float(v)) if isinstance(getattr(IDEAL, k), tuple) and isinstance(v, int | float) else v
+        for k, v in effects.items()
+    }
     return replace(IDEAL, **values)
 
 
@@ -158,8 +188,11 @@ def counting(photons: float) -> ExperimentConfig:
     return fixed(flux=photons)
 
 
-EXPERIMENTS: dict[str, ExperimentConfig] = {"detector": ExperimentConfig(),
-                                            "detector+clean": ExperimentConfig(clean_fraction=0.25), "ideal": IDEAL}
+EXPERIMENTS: dict[str, ExperimentConfig] = {
+    "detector": ExperimentConfig(),
+    "detector+clean": ExperimentConfig(clean_fraction=0.25),
+    "ideal": IDEAL,
+}
 """Named forward models for ``--experiment``: the randomised training model, the same with a quarter of the
 frames ideal (what keeps the networks as good on ideal patterns), and the ideal one."""
 
@@ -182,8 +215,9 @@ class Measurement:
     parameters: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _draw(rng: np.random.Generator, span: Range, n: int, p: float, log: bool = False,
-          clean: np.ndarray | None = None) -> np.ndarray:
+def _draw(
+    rng: np.random.Generator, span: Range, n: int, p: float, log: bool = False, clean: np.ndarray | None = None
+) -> np.ndarray:
     """(n,) values of an effect: 0 where it does not apply (probability ``1 - p``, and the ``clean`` frames),
     else drawn from ``span`` (log-uniformly with ``log``). Draws nothing from ``rng`` when the value is fixed
     and always applies."""
@@ -247,8 +281,9 @@ def blur(intensity: np.ndarray, sigma: np.ndarray, scale: int, kind: str = "gaus
     return (k @ intensity @ np.swapaxes(k, -1, -2)).astype(np.float32)
 
 
-def background_pattern(rng: np.random.Generator, kinds: np.ndarray, size: int, scale: int,
-                       centre: np.ndarray) -> np.ndarray:
+def background_pattern(
+    rng: np.random.Generator, kinds: np.ndarray, size: int, scale: int, centre: np.ndarray
+) -> np.ndarray:
     """(B, size, size) background shapes of mean 1 per pixel: flat, smooth (1 / (1 + (r / r0)^2) around the
     beam, r0 2-8 px) or a streak (a 1-pixel Gaussian line through the beam at a random angle)."""
     b = len(kinds)
@@ -283,8 +318,14 @@ def saturate(intensity: np.ndarray, reference: np.ndarray, fraction: np.ndarray)
     return np.minimum(intensity, level[:, None, None])
 
 
-def missing_pixels(rng: np.random.Generator, cfg: ExperimentConfig, n: int, grid: int, centre: np.ndarray,
-                   clean: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def missing_pixels(
+    rng: np.random.Generator,
+    cfg: ExperimentConfig,
+    n: int,
+    grid: int,
+    centre: np.ndarray,
+    clean: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(n, grid, grid) bool masks on the network grid (True = no measurement): beamstop around the beam at
     ``centre`` (n, 2) network pixels from the zero-frequency pixel, chip gaps, dead and hot pixels; and the
     per-frame parameters drawn."""
@@ -318,12 +359,10 @@ def missing_pixels(rng: np.random.Generator, cfg: ExperimentConfig, n: int, grid
     hot = _draw(rng, cfg.hot_fraction, n, p, clean=clean)
     if dead.any() or hot.any():
         mask |= rng.random((n, grid, grid)) < (dead + hot)[:, None, None]
-    return mask, {"beamstop": half, "gap_width": width.astype(np.float64), "dead_fraction": dead,
-                  "hot_fraction": hot}
+    return mask, {"beamstop": half, "gap_width": width.astype(np.float64), "dead_fraction": dead, "hot_fraction": hot}
 
 
-def expected_intensity(obj: np.ndarray, size: int, coherence_sigma: float = 0.0, background: float = 0.0
-                       ) -> np.ndarray:
+def expected_intensity(obj: np.ndarray, size: int, coherence_sigma: float = 0.0, background: float = 0.0) -> np.ndarray:
     """The noiseless intensity (B, size, size) the detector records of ``obj`` (B, N, N) with a Gaussian
     partial-coherence blur of ``coherence_sigma`` network pixels and a flat background of ``background`` times
     the reference pattern's total per pixel: the model the fit and the adaptation compare with."""
@@ -346,8 +385,11 @@ def measure(obj: np.ndarray, cfg: ExperimentConfig, rng: np.random.Generator, si
         raise CdinnError(f"the forward model works on the {n} grid or a multiple of it, got {size}")
     p = cfg.probability
     clean = rng.random(b) < cfg.clean_fraction if cfg.clean_fraction > 0 else None
-    offset = (rng.uniform(-cfg.centre_offset, cfg.centre_offset, (b, 2)) * (rng.random((b, 1)) < p)
-              if cfg.centre_offset > 0 and p > 0 else np.zeros((b, 2)))
+    offset = (
+        rng.uniform(-cfg.centre_offset, cfg.centre_offset, (b, 2)) * (rng.random((b, 1)) < p)
+        if cfg.centre_offset > 0 and p > 0
+        else np.zeros((b, 2))
+    )
     if clean is not None:
         offset[clean] = 0.0
     intensity = coherent_intensity(obj, size, offset)
@@ -377,6 +419,14 @@ def measure(obj: np.ndarray, cfg: ExperimentConfig, rng: np.random.Generator, si
     if scale > 1:
         mask = mask.repeat(scale, axis=1).repeat(scale, axis=2)
     intensity = np.where(mask, 0.0, intensity).astype(np.float32)
-    parameters = {"centre_offset": offset, "coherence_sigma": coherence, "psf_sigma": psf, "background": level,
-                  "flux": photons, "readout_noise": readout, "saturation": saturation, **missing}
+    parameters = {
+        "centre_offset": offset,
+        "coherence_sigma": coherence,
+        "psf_sigma": psf,
+        "background": level,
+        "flux": photons,
+        "readout_noise": readout,
+        "saturation": saturation,
+        **missing,
+    }
     return Measurement(intensity, mask, parameters)

@@ -31,8 +31,9 @@ def network_folder(net: str) -> Path:
         if net and folder.is_dir():
             return folder
         known = sorted(p.name for p in WEIGHTS_DIR.iterdir() if p.is_dir()) if WEIGHTS_DIR.is_dir() else []
-        raise CdinnError(f"no shipped network set {net!r} (shipped: {', '.join(known)}); name a folder as a path, "
-                         f"e.g. ./{net}")
+        raise CdinnError(
+            f"no shipped network set {net!r} (shipped: {', '.join(known)}); name a folder as a path, e.g. ./{net}"
+        )
     folder = Path(net).expanduser()
     if folder.is_dir():
         return folder
@@ -71,8 +72,9 @@ def outputs_to_object(shape_out: np.ndarray, phase_out: np.ndarray) -> tuple[np.
     return shape_out.astype(np.float32), phase
 
 
-def reconstruct_with(shape_model, phase_model, amplitudes: np.ndarray, mask: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def reconstruct_with(
+    shape_model, phase_model, amplitudes: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(amplitude, phase) from validated (B, N, N) amplitudes (and their mask, True = no measurement) with a
     given pair of Keras networks."""
     from cdinn.model.architectures import input_channels  # TensorFlow: only for callers that hold Keras networks

@@ -82,8 +82,10 @@ def support_miss(amplitude_true: tf.Tensor, amplitude_pred: tf.Tensor) -> tf.Ten
     the predicted one replaces that step with a sigmoid of width ``SUPPORT_SOFTNESS``, so the loss pushes
     exactly the pixels near the threshold that decide the support IoU."""
     axes = [1, 2, 3]
-    truth = tf.cast(amplitude_true > SUPPORT_THRESHOLD * tf.reduce_max(amplitude_true, axis=axes, keepdims=True),
-                    amplitude_pred.dtype)
+    truth = tf.cast(
+        amplitude_true > SUPPORT_THRESHOLD * tf.reduce_max(amplitude_true, axis=axes, keepdims=True),
+        amplitude_pred.dtype,
+    )
     level = SUPPORT_THRESHOLD * tf.reduce_max(amplitude_pred, axis=axes, keepdims=True)
     floor = tf.sigmoid(-level / SUPPORT_SOFTNESS)  # rescaled so that zero amplitude is exactly outside
     soft = (tf.sigmoid((amplitude_pred - level) / SUPPORT_SOFTNESS) - floor) / (1.0 - floor)
@@ -150,9 +152,14 @@ def phase_cos(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
 
 
 LOSSES: dict[str, LossFn] = {"bce": pixel_bce, "phase_cos": phase_cos}
-JOINT_LOSSES: dict[str, LossFn] = {"joint": joint_loss, "twin": twin_loss, "twin+chi2": twin_chi2_loss,
-                                 "twin+support": twin_support_loss, "twin+support+chi2": twin_support_chi2_loss,
-                                 "twin+support+logchi2": twin_support_logchi2_loss}
+JOINT_LOSSES: dict[str, LossFn] = {
+    "joint": joint_loss,
+    "twin": twin_loss,
+    "twin+chi2": twin_chi2_loss,
+    "twin+support": twin_support_loss,
+    "twin+support+chi2": twin_support_chi2_loss,
+    "twin+support+logchi2": twin_support_logchi2_loss,
+}
 
 
 def is_joint(name: str) -> bool:

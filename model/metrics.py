@@ -53,8 +53,9 @@ def fourier_shift(obj: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Shift each (N, N) image by (row, column) pixels (B, 2), sub-pixel, circularly."""
     n = obj.shape[-1]
     freq = np.fft.fftfreq(n)
-    ramp = np.exp(-2j * np.pi * (shift[:, 0, None, None] * freq[None, :, None]
-                                 + shift[:, 1, None, None] * freq[None, None, :]))
+    ramp = np.exp(
+        -2j * np.pi * (shift[:, 0, None, None] * freq[None, :, None] + shift[:, 1, None, None] * freq[None, None, :])
+    )
     return np.fft.ifft2(np.fft.fft2(obj) * ramp)
 
 
@@ -91,8 +92,9 @@ def support_iou(true_support: np.ndarray, pred_support: np.ndarray) -> np.ndarra
     return (true_support & pred_support).sum(axis=(-2, -1)) / (true_support | pred_support).sum(axis=(-2, -1))
 
 
-def reconstruction_metrics(pred: np.ndarray, truth_amplitude: np.ndarray,
-                           truth_phase: np.ndarray) -> dict[str, np.ndarray]:
+def reconstruction_metrics(
+    pred: np.ndarray, truth_amplitude: np.ndarray, truth_phase: np.ndarray
+) -> dict[str, np.ndarray]:
     """All metrics per pattern, (B,) each, for complex predictions against the true amplitude and phase.
 
     ``chi2``: reciprocal-space error. ``shape_error``: ||a_pred - a_true|| / ||a_true|| after
@@ -123,9 +125,15 @@ def summarise(metrics: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     out = {}
     for name, values in metrics.items():
         if name == "support_iou":
-            out[name] = {"median": float(np.median(values)), "p10": float(np.percentile(values, 10)),
-                         "min": float(values.min())}
+            out[name] = {
+                "median": float(np.median(values)),
+                "p10": float(np.percentile(values, 10)),
+                "min": float(values.min()),
+            }
         else:
-            out[name] = {"median": float(np.median(values)), "p90": float(np.percentile(values, 90)),
-                         "max": float(values.max())}
+            out[name] = {
+                "median": float(np.median(values)),
+                "p90": float(np.percentile(values, 90)),
+                "max": float(values.max()),
+            }
     return out

@@ -80,8 +80,13 @@ def _polar(inside: np.ndarray):
 def _zernike_radial(n: int, m: int, rho: np.ndarray) -> np.ndarray:
     from math import factorial
 
-    return sum((-1) ** k * factorial(n - k) / (factorial(k) * factorial((n + m) // 2 - k) * factorial((n - m) // 2 - k))
-               * rho ** (n - 2 * k) for k in range((n - m) // 2 + 1))
+    return sum(
+        (-1) ** k
+        * factorial(n - k)
+        / (factorial(k) * factorial((n + m) // 2 - k) * factorial((n - m) // 2 - k))
+        * rho ** (n - 2 * k)
+        for k in range((n - m) // 2 + 1)
+    )
 
 
 _ZERNIKE_MODES = [(n, m) for n in range(2, 6) for m in range(-n, n + 1, 2)]

@@ -98,8 +98,9 @@ class _Projector:
     (unshifted (B, M, M) bool, True = no measurement) the constraint applies to measured pixels only: the
     others keep the iterate's own modulus."""
 
-    def __init__(self, measured: np.ndarray, missing: np.ndarray | None = None,
-                 coherence: PartialCoherence | None = None):
+    def __init__(
+        self, measured: np.ndarray, missing: np.ndarray | None = None, coherence: PartialCoherence | None = None
+    ):
         self.measured = measured  # (B, M, M) float32, unshifted
         self.magnitude = np.empty(measured.shape, np.float32)
         self.missing = missing if missing is not None and missing.any() else None
@@ -145,9 +146,15 @@ class _SupportMasks:
         self.hio = self.inside - np.float32(beta) * self.outside
 
 
-def iterate(measured: np.ndarray, obj: np.ndarray, supp: np.ndarray, cfg: PhaseRetrievalConfig,
-            record=None, missing: np.ndarray | None = None,
-            coherence: PartialCoherence | None = None) -> tuple[np.ndarray, np.ndarray]:
+def iterate(
+    measured: np.ndarray,
+    obj: np.ndarray,
+    supp: np.ndarray,
+    cfg: PhaseRetrievalConfig,
+    record=None,
+    missing: np.ndarray | None = None,
+    coherence: PartialCoherence | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``cfg.iterations`` of ER/HIO with shrink-wrap from ``obj`` (complex64) and ``supp`` (bool), both
     (B, M, M) in the unshifted layout, against unshifted ``measured`` amplitudes (float32), the modulus
     constraint only where ``missing`` (unshifted bool) is False and through ``coherence`` where given.
@@ -171,17 +178,23 @@ def iterate(measured: np.ndarray, obj: np.ndarray, supp: np.ndarray, cfg: PhaseR
             average += obj
         elif (i + 1) % cfg.shrinkwrap_every == 0:
             frac = i / max(total - 1, 1)
-            masks = _SupportMasks(_shrinkwrap(obj, cfg.sigma_start + (cfg.sigma_end - cfg.sigma_start) * frac,
-                                              cfg.threshold), cfg.beta)
+            masks = _SupportMasks(
+                _shrinkwrap(obj, cfg.sigma_start + (cfg.sigma_end - cfg.sigma_start) * frac, cfg.threshold), cfg.beta
+            )
         if record is not None:
             record(i, obj)
     result = average / np.float32(cfg.average_last) if cfg.average_last and average is not None else obj
     return result, masks.support
 
 
-def phase_retrieve(amplitude: np.ndarray, config: PhaseRetrievalConfig | None = None,
-                   initial: np.ndarray | None = None, support: np.ndarray | None = None,
-                   record=None, mask: np.ndarray | None = None) -> np.ndarray:
+def phase_retrieve(
+    amplitude: np.ndarray,
+    config: PhaseRetrievalConfig | None = None,
+    initial: np.ndarray | None = None,
+    support: np.ndarray | None = None,
+    record=None,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
     """Run ER/HIO with shrink-wrap on (B, M, M) fftshifted amplitudes; returns complex64 (B, M, M).
 
     ``initial`` (complex, B x M x M) and ``support`` (bool) seed the iterations in the unshifted layout; by

@@ -44,17 +44,25 @@ class RefineConfig:
 
     def recipe(self, iterations: int) -> PhaseRetrievalConfig:
         hio = int(round(self.hio_fraction * iterations))
-        return PhaseRetrievalConfig(iterations=iterations, cycle=iterations, hio_per_cycle=hio, beta=self.beta,
-                                    shrinkwrap_every=self.shrinkwrap_every, sigma_start=1.0, sigma_end=1.0,
-                                    threshold=self.threshold,
-                                    average_last=max(1, int(self.average_fraction * iterations)))
+        return PhaseRetrievalConfig(
+            iterations=iterations,
+            cycle=iterations,
+            hio_per_cycle=hio,
+            beta=self.beta,
+            shrinkwrap_every=self.shrinkwrap_every,
+            sigma_start=1.0,
+            sigma_end=1.0,
+            threshold=self.threshold,
+            average_last=max(1, int(self.average_fraction * iterations)),
+        )
 
 
 def _check(amplitude: np.ndarray, oversampled: np.ndarray) -> None:
     n = amplitude.shape[-1]
     if oversampled.shape[-2:] != (2 * n, 2 * n) or len(oversampled) != len(amplitude):
-        raise CdinnError(f"refinement needs one (2N, 2N) = ({2 * n}, {2 * n}) oversampled pattern per frame, "
-                         f"got {oversampled.shape}")
+        raise CdinnError(
+            f"refinement needs one (2N, 2N) = ({2 * n}, {2 * n}) oversampled pattern per frame, got {oversampled.shape}"
+        )
 
 
 def _start(amplitude: np.ndarray, phase: np.ndarray, cfg: RefineConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -81,8 +89,9 @@ def _coherence(experiment: ExperimentFit | None) -> PartialCoherence | None:
     return PartialCoherence(2.0 * experiment.coherence_sigma, experiment.offset.astype(np.float32))
 
 
-def _fit(obj: np.ndarray, oversampled: np.ndarray, mask: np.ndarray | None,
-         experiment: ExperimentFit | None) -> np.ndarray:
+def _fit(
+    obj: np.ndarray, oversampled: np.ndarray, mask: np.ndarray | None, experiment: ExperimentFit | None
+) -> np.ndarray:
     """The fit through the forward model: each frame at its own fitted width (the best width without one)."""
     sigma = None if experiment is None else experiment.coherence_sigma
     return fit_experiment(obj, oversampled, mask, sigma=sigma).error
@@ -107,9 +116,15 @@ def _split(obj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(np.abs(obj), 1.0).astype(np.float32), np.angle(obj).astype(np.float32)
 
 
-def refine(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray, iterations: int,
-           config: RefineConfig | None = None, mask: np.ndarray | None = None,
-           experiment: ExperimentFit | None = None) -> tuple[np.ndarray, np.ndarray]:
+def refine(
+    amplitude: np.ndarray,
+    phase: np.ndarray,
+    oversampled: np.ndarray,
+    iterations: int,
+    config: RefineConfig | None = None,
+    mask: np.ndarray | None = None,
+    experiment: ExperimentFit | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Refine network outputs (B, N, N) against (B, 2N, 2N) fftshifted amplitudes (measured where ``mask``
     is False); returns (amplitude in [0, 1], phase in radians) (B, N, N) float32. ``iterations=0`` returns
     the inputs unchanged."""
@@ -118,8 +133,14 @@ def refine(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray, it
     if iterations <= 0:
         return amplitude.astype(np.float32), phase.astype(np.float32)
     start, supp = _start(amplitude, phase, cfg)
-    result, _ = iterate(_measured(oversampled), start, supp, cfg.recipe(iterations), missing=_missing(mask),
-                        coherence=_coherence(experiment))
+    result, _ = iterate(
+        _measured(oversampled),
+        start,
+        supp,
+        cfg.recipe(iterations),
+        missing=_missing(mask),
+        coherence=_coherence(experiment),
+    )
     return _split(_cropped(result, amplitude))
 
 
@@ -141,10 +162,17 @@ class AutoRefineConfig:
     recipe: RefineConfig = field(default_factory=RefineConfig)
 
     def __post_init__(self) -> None:
-        if (self.threshold < 0 or self.block < 1 or self.max_iterations < self.block or not 0 <= self.min_gain < 1
-                or self.patience < 1):
-            raise CdinnError("auto refinement needs threshold >= 0, block >= 1, max_iterations >= block, "
-                             "0 <= min_gain < 1 and patience >= 1")
+        if (
+            self.threshold < 0
+            or self.block < 1
+            or self.max_iterations < self.block
+            or not 0 <= self.min_gain < 1
+            or self.patience < 1
+        ):
+            raise CdinnError(
+                "auto refinement needs threshold >= 0, block >= 1, max_iterations >= block, "
+                "0 <= min_gain < 1 and patience >= 1"
+            )
 
 
 @dataclass
@@ -161,9 +189,14 @@ class AutoRefined:
     refined: np.ndarray
 
 
-def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarray,
-                config: AutoRefineConfig | None = None, mask: np.ndarray | None = None,
-                experiment: ExperimentFit | None = None) -> AutoRefined:
+def refine_auto(
+    amplitude: np.ndarray,
+    phase: np.ndarray,
+    oversampled: np.ndarray,
+    config: AutoRefineConfig | None = None,
+    mask: np.ndarray | None = None,
+    experiment: ExperimentFit | None = None,
+) -> AutoRefined:
     """Refine the network outputs (B, N, N) of the frames that fit their (B, 2N, 2N) pattern (measured where
     ``mask`` is False) badly, each until its fit stops improving; the best iterate seen (by fit) is kept for
     every frame."""
@@ -187,8 +220,9 @@ def refine_auto(amplitude: np.ndarray, phase: np.ndarray, oversampled: np.ndarra
         while active.size:
             frames_mask = None if mask is None else mask[active]
             frames_experiment = None if experiment is None else experiment.take(active)
-            obj, supp = iterate(measured, obj, supp, recipe, missing=_missing(frames_mask),
-                                coherence=_coherence(frames_experiment))
+            obj, supp = iterate(
+                measured, obj, supp, recipe, missing=_missing(frames_mask), coherence=_coherence(frames_experiment)
+            )
             iterations[active] += cfg.block
             candidate = _cropped(obj, amplitude[active])
             fit = _fit(candidate, oversampled[active], frames_mask, frames_experiment)

@@ -53,8 +53,9 @@ def fill_from_neighbours(values: np.ndarray, empty: np.ndarray) -> np.ndarray:
     return values
 
 
-def oversampling(intensity: np.ndarray, mask: np.ndarray | None = None,
-                 threshold: float = AUTOCORRELATION_THRESHOLD) -> np.ndarray:
+def oversampling(
+    intensity: np.ndarray, mask: np.ndarray | None = None, threshold: float = AUTOCORRELATION_THRESHOLD
+) -> np.ndarray:
     """(B, 2) oversampling (rows, columns) of (B, M, M) fftshifted intensities; unmeasured pixels (where
     ``mask`` is True) are filled from their neighbours first (a gap or a beamstop left at 0 would broaden the
     autocorrelation and read as undersampling)."""
@@ -67,4 +68,3 @@ def oversampling(intensity: np.ndarray, mask: np.ndarray | None = None,
     size = values.shape[-1]
     extent = np.stack([above.any(axis=2).sum(axis=1), above.any(axis=1).sum(axis=1)], axis=1)
     return 2.0 * size / (extent + 1.0)
-

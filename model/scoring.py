@@ -12,8 +12,13 @@ import numpy as np
 from cdinn.model.conventions import complex_object
 from cdinn.model.metrics import reconstruction_metrics, summarise
 
-COLUMNS = ("chi^2 median / p90 / max", "shape error median", "support IoU median / min", "phase RMSE (rad) median",
-           "amp.-weighted phase RMSE (rad) median")
+COLUMNS = (
+    "chi^2 median / p90 / max",
+    "shape error median",
+    "support IoU median / min",
+    "phase RMSE (rad) median",
+    "amp.-weighted phase RMSE (rad) median",
+)
 Row = tuple[list[str], dict, list[str]]
 """One table row: label cells, the metric summary (or medians), extra cells."""
 MEDIAN_COLUMNS = ("chi^2", "shape error", "support IoU", "phase RMSE (rad)", "amp.-weighted phase RMSE (rad)")
@@ -38,10 +43,13 @@ def score_medians(amplitude: np.ndarray, phase: np.ndarray, truth) -> dict[str, 
 def metric_cells(summary: dict) -> list[str]:
     """The :data:`COLUMNS` cells of one :func:`cdinn.model.metrics.summarise` result."""
     s = summary
-    return [f"{s['chi2']['median']:.3g} / {s['chi2']['p90']:.3g} / {s['chi2']['max']:.3g}",
-            f"{s['shape_error']['median']:.3f}",
-            f"{s['support_iou']['median']:.3f} / {s['support_iou']['min']:.2f}",
-            f"{s['phase_rmse']['median']:.3f}", f"{s['phase_rmse_weighted']['median']:.3f}"]
+    return [
+        f"{s['chi2']['median']:.3g} / {s['chi2']['p90']:.3g} / {s['chi2']['max']:.3g}",
+        f"{s['shape_error']['median']:.3f}",
+        f"{s['support_iou']['median']:.3f} / {s['support_iou']['min']:.2f}",
+        f"{s['phase_rmse']['median']:.3f}",
+        f"{s['phase_rmse_weighted']['median']:.3f}",
+    ]
 
 
 def table(first: list[str], extra: list[str], rows: list[Row]) -> str:
@@ -58,8 +66,13 @@ def median_table(first: list[str], extra: list[str], rows: list[Row]) -> str:
     head = [*first, *MEDIAN_COLUMNS, *extra]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for labels, m, cells in rows:
-        metric = [f"{m['chi2']:.3g}", f"{m['shape_error']:.3f}", f"{m['support_iou']:.3f}", f"{m['phase_rmse']:.3f}",
-                  f"{m['phase_rmse_weighted']:.3f}"]
+        metric = [
+            f"{m['chi2']:.3g}",
+            f"{m['shape_error']:.3f}",
+            f"{m['support_iou']:.3f}",
+            f"{m['phase_rmse']:.3f}",
+            f"{m['phase_rmse_weighted']:.3f}",
+        ]
         lines.append("| " + " | ".join([*labels, *metric, *cells]) + " |")
     return "\n".join(lines)
 

@@ -81,8 +81,9 @@ class SimulationConfig:
     ptp_exponent: float = 1.0  # peak-to-peak = max_phase_ptp * u ** ptp_exponent, u uniform: < 1 favours strong phase
     min_area: int = 12  # pixels of the rasterised hull: smaller hulls are redrawn
     min_core: int = 4  # pixels of the hull's one-pixel erosion: thinner hulls (slivers) are redrawn
-    phase_family: PhaseFamily = option("gratings", "phase-field family (the networks train on gratings; the "
-                                       "others are held out)", flag="family")
+    phase_family: PhaseFamily = option(
+        "gratings", "phase-field family (the networks train on gratings; the others are held out)", flag="family"
+    )
     position: Position = option("centred", "support centre of mass at the grid centre, or anywhere the object fits")
     photons: float | None = option(None, "Poisson noise at this total photon count per pattern (none: noiseless)")
     experiment: ExperimentConfig | None = None  # the detector forward model (cdinn.model.forward); None: ideal
@@ -128,9 +129,21 @@ class SimulationConfig:
         return cls(**values)
 
 
-BROAD = SimulationConfig(min_radius=0.06, max_radius=0.36, log_radius=True, min_area=4, min_core=1,
-                         max_gratings=2, max_gaussians=2, min_period=2.5, max_period=64.0, log_period=True,
-                         min_gaussian_width=1.0, max_gaussian_width=8.0, ptp_exponent=0.5)
+BROAD = SimulationConfig(
+    min_radius=0.06,
+    max_radius=0.36,
+    log_radius=True,
+    min_area=4,
+    min_core=1,
+    max_gratings=2,
+    max_gaussians=2,
+    min_period=2.5,
+    max_period=64.0,
+    log_period=True,
+    min_gaussian_width=1.0,
+    max_gaussian_width=8.0,
+    ptp_exponent=0.5,
+)
 """The broad training and test distribution: phase gradients up to ~2 rad/px and beyond, small objects."""
 
 
@@ -196,8 +209,9 @@ def convex_hull_masks(points: np.ndarray, size: int) -> np.ndarray:
     points = points.astype(np.float32)
     edge = points[:, None, :, :] - points[:, :, None, :]  # (B, K, K, 2): from point i to point j
     # cross[b, i, j, m] = edge(i -> j) x edge(i -> m): point m's side of the line through i and j
-    cross = (np.einsum("bijr,bimc->bijm", edge[..., :1], edge[..., 1:])
-             - np.einsum("bijc,bimr->bijm", edge[..., 1:], edge[..., :1]))
+    cross = np.einsum("bijr,bimc->bijm", edge[..., :1], edge[..., 1:]) - np.einsum(
+        "bijc,bimr->bijm", edge[..., 1:], edge[..., :1]
+    )
     supporting = (cross >= -1e-9).all(axis=-1) & (np.abs(edge).sum(axis=-1) > 0)  # (B, K, K)
     supporting = supporting.reshape(b, k * k)
     order = np.argsort(~supporting, axis=1, kind="stable")[:, :k]  # hull edges first
@@ -242,8 +256,9 @@ def _too_thin(masks: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
     return (masks.sum(axis=(1, 2)) < cfg.min_area) | (core.sum(axis=(1, 2)) < cfg.min_core)
 
 
-def _redraw_thin(points: np.ndarray, draw: Callable[[int], np.ndarray],
-                 cfg: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+def _redraw_thin(
+    points: np.ndarray, draw: Callable[[int], np.ndarray], cfg: SimulationConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Rasterise the point sets (B, K, 2) and replace, in place, those whose hulls are too thin
     (:func:`_too_thin`) by ``draw(k)`` (k new point sets) until none is; returns the points and their hulls
     (B, N, N) bool."""
@@ -327,12 +342,25 @@ def simulate(n: int, seed: int, config: SimulationConfig | None = None, oversamp
     if not oversampled:
         return SimulatedBatch(detected, amplitude, phase, None, mask, None, measured.parameters)
     small_mask = None if mask is None else np.ascontiguousarray(subsample_oversampled(mask))
-    return SimulatedBatch(np.ascontiguousarray(subsample_oversampled(detected)), amplitude, phase, detected,
-                          small_mask, mask, measured.parameters)
+    return SimulatedBatch(
+        np.ascontiguousarray(subsample_oversampled(detected)),
+        amplitude,
+        phase,
+        detected,
+        small_mask,
+        mask,
+        measured.parameters,
+    )
 
 
-def simulate_chunks(n: int, seed: int, config: SimulationConfig | None = None, chunk: int = 10_000,
-                    oversampled: bool = False, progress: bool = False):
+def simulate_chunks(
+    n: int,
+    seed: int,
+    config: SimulationConfig | None = None,
+    chunk: int = 10_000,
+    oversampled: bool = False,
+    progress: bool = False,
+):
     """Yield :class:`SimulatedBatch` chunks totalling ``n`` examples; chunk ``i`` has its own child seed
     of ``seed`` (so the result depends on ``chunk`` but is reproducible for a given one)."""
     from tqdm import tqdm
@@ -345,8 +373,14 @@ def simulate_chunks(n: int, seed: int, config: SimulationConfig | None = None, c
             bar.update(count)
 
 
-def simulate_many(n: int, seed: int, config: SimulationConfig | None = None, chunk: int = 10_000,
-                  oversampled: bool = False, progress: bool = False) -> SimulatedBatch:
+def simulate_many(
+    n: int,
+    seed: int,
+    config: SimulationConfig | None = None,
+    chunk: int = 10_000,
+    oversampled: bool = False,
+    progress: bool = False,
+) -> SimulatedBatch:
     """All of :func:`simulate_chunks` concatenated into one batch."""
     parts = list(simulate_chunks(n, seed, config, chunk, oversampled, progress))
     return concatenate(parts)
@@ -358,14 +392,25 @@ def concatenate(parts: list[SimulatedBatch]) -> SimulatedBatch:
     def joined(name: str, like: str) -> np.ndarray | None:
         if all(getattr(p, name) is None for p in parts):
             return None
-        return np.concatenate([np.zeros(getattr(p, like).shape, bool) if getattr(p, name) is None
-                               else getattr(p, name) for p in parts])
+        return np.concatenate(
+            [np.zeros(getattr(p, like).shape, bool) if getattr(p, name) is None else getattr(p, name) for p in parts]
+        )
 
-    over = None if parts[0].diffraction_oversampled is None else np.concatenate(
-        [p.oversampled for p in parts])
-    diffraction, amplitude, phase = (np.concatenate([getattr(p, f) for p in parts])
-                                     for f in ("diffraction", "amplitude", "phase"))
-    parameters = None if parts[0].parameters is None else {
-        k: np.concatenate([p.parameters[k] for p in parts if p.parameters]) for k in parts[0].parameters}
-    return SimulatedBatch(diffraction, amplitude, phase, over, joined("mask", "diffraction"),
-                          joined("mask_oversampled", "diffraction_oversampled"), parameters)
+    over = None if parts[0].diffraction_oversampled is None else np.concatenate([p.oversampled for p in parts])
+    diffraction, amplitude, phase = (
+        np.concatenate([getattr(p, f) for p in parts]) for f in ("diffraction", "amplitude", "phase")
+    )
+    parameters = (
+        None
+        if parts[0].parameters is None
+        else {k: np.concatenate([p.parameters[k] for p in parts if p.parameters]) for k in parts[0].parameters}
+    )
+    return SimulatedBatch(
+        diffraction,
+        amplitude,
+        phase,
+        over,
+        joined("mask", "diffraction"),
+        joined("mask_oversampled", "diffraction_oversampled"),
+        parameters,
+    )

@@ -10,8 +10,9 @@ from cdinn.io import atomic_hdf5
 from cdinn.model.simulate import SimulationConfig, simulate_chunks
 
 
-def write_simulation(path: str | os.PathLike, n: int, seed: int, config: SimulationConfig,
-                     oversampled: bool = False, chunk: int = 10_000) -> None:
+def write_simulation(
+    path: str | os.PathLike, n: int, seed: int, config: SimulationConfig, oversampled: bool = False, chunk: int = 10_000
+) -> None:
     """Simulate ``n`` patterns and write ``diffraction``, ``amplitude``, ``phase`` (and, if asked,
     ``diffraction_oversampled``) as float32 datasets, with the generator parameters, seed and package
     version as root attributes. Units: amplitudes (not intensities), phase in radians. Through a forward
@@ -25,9 +26,17 @@ def write_simulation(path: str | os.PathLike, n: int, seed: int, config: Simulat
     if masked:
         shapes.update({"mask": size, **({"mask_oversampled": 2 * size} if oversampled else {})})
     with atomic_hdf5(path) as fh:
-        datasets = {name: fh.create_dataset(name, (n, s, s), dtype="uint8" if name.startswith("mask") else "float32",
-                                            chunks=(min(n, 256), s, s), compression="gzip", compression_opts=1)
-                    for name, s in shapes.items()}
+        datasets = {
+            name: fh.create_dataset(
+                name,
+                (n, s, s),
+                dtype="uint8" if name.startswith("mask") else "float32",
+                chunks=(min(n, 256), s, s),
+                compression="gzip",
+                compression_opts=1,
+            )
+            for name, s in shapes.items()
+        }
         start = 0
         for batch in simulate_chunks(n, seed, config, chunk, oversampled, progress=True):
             stop = start + len(batch.diffraction)

@@ -15,8 +15,14 @@ TEST_SEED = 20_181_009
 """Seed of the standard test set (the reference paper's publication date)."""
 
 
-def test_set(n: int = TEST_N, seed: int = TEST_SEED, data: str = "broad", photons: float | None = None,
-             family: str = "gratings", experiment: ExperimentConfig | None = None) -> SimulatedBatch:
+def test_set(
+    n: int = TEST_N,
+    seed: int = TEST_SEED,
+    data: str = "broad",
+    photons: float | None = None,
+    family: str = "gratings",
+    experiment: ExperimentConfig | None = None,
+) -> SimulatedBatch:
     """``n`` patterns of the distribution ``data`` ('broad' or 'paper') with phase family ``family``, objects
     at random positions, with Poisson noise at ``photons`` total counts (None: noiseless) or through the
     forward model ``experiment``; the 2x oversampled pattern is included (for ER/HIO and refinement: the

@@ -78,26 +78,46 @@ class TrainConfig:
     batch: int = option(64, "patterns per optimisation step")
     learning_rate: float = option(1e-3, "Adam learning rate", flag="lr")
     lr_schedule: LrSchedule = option("cosine", "learning rate: constant, or cosine decay to 0")
-    loss: str = option("twin", "training loss: 'bce' (the paper's per-pixel cross-entropy, each network alone), "
-                       "'joint' or 'twin' (both networks together; twin image accepted), 'twin+chi2' (plus the "
-                       "reciprocal-space error of the predicted object), 'twin+support' (plus a soft support-IoU "
-                       "term), 'twin+support+chi2' (both)")
+    loss: str = option(
+        "twin",
+        "training loss: 'bce' (the paper's per-pixel cross-entropy, each network alone), "
+        "'joint' or 'twin' (both networks together; twin image accepted), 'twin+chi2' (plus the "
+        "reciprocal-space error of the predicted object), 'twin+support' (plus a soft support-IoU "
+        "term), 'twin+support+chi2' (both)",
+    )
     seed: int = option(0, "seed of the data, the initial weights and the shuffling")
-    photon_range: tuple[float, float] | None = option(None, "Poisson-noise augmentation at log-uniform total "
-                                                      "photon counts per pattern in [LOW, HIGH]", flag="photons",
-                                                      metavar=("LOW", "HIGH"))
+    photon_range: tuple[float, float] | None = option(
+        None,
+        "Poisson-noise augmentation at log-uniform total photon counts per pattern in [LOW, HIGH]",
+        flag="photons",
+        metavar=("LOW", "HIGH"),
+    )
     noise_fraction: float = option(0.75, "fraction of the examples --photons applies to")
-    fresh: bool = option(True, "simulate EXAMPLES new training patterns every epoch (on the fly) instead of "
-                         "reusing one set")
-    init: str | None = option(None, "start from this network set's weights (shipped name or folder; same "
-                              "architecture) instead of random ones: fine-tuning", metavar="NET")
-    data_shards: int = option(1, "independently seeded data shards per batch (a multi-worker run under TF_CONFIG "
-                              "uses one per worker; one process with the same number sees the same batches)")
-    experiment: str | None = option(None, "detector forward model every pattern goes through, its effects "
-                                    "randomised per frame: 'detector' (cdinn.model.forward; none: ideal patterns)",
-                                    metavar="MODEL")
-    mask_input: bool = option(False, "networks take the mask of unmeasured pixels as a second input channel "
-                              "(from a one-channel --init set, its weights start at zero)")
+    fresh: bool = option(
+        True, "simulate EXAMPLES new training patterns every epoch (on the fly) instead of reusing one set"
+    )
+    init: str | None = option(
+        None,
+        "start from this network set's weights (shipped name or folder; same "
+        "architecture) instead of random ones: fine-tuning",
+        metavar="NET",
+    )
+    data_shards: int = option(
+        1,
+        "independently seeded data shards per batch (a multi-worker run under TF_CONFIG "
+        "uses one per worker; one process with the same number sees the same batches)",
+    )
+    experiment: str | None = option(
+        None,
+        "detector forward model every pattern goes through, its effects "
+        "randomised per frame: 'detector' (cdinn.model.forward; none: ideal patterns)",
+        metavar="MODEL",
+    )
+    mask_input: bool = option(
+        False,
+        "networks take the mask of unmeasured pixels as a second input channel "
+        "(from a one-channel --init set, its weights start at zero)",
+    )
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     def __post_init__(self) -> None:
@@ -116,15 +136,20 @@ class TrainConfig:
             raise CdinnError(f"photon range must be 0 < low <= high, got {self.photon_range}")
         if self.experiment is not None:
             if self.photon_range is not None:
-                raise CdinnError("--photons augments ideal patterns; with --experiment the forward model counts "
-                                 "photons (its --flux range)")
+                raise CdinnError(
+                    "--photons augments ideal patterns; with --experiment the forward model counts "
+                    "photons (its --flux range)"
+                )
             self.simulation = replace(self.simulation, experiment=experiment(self.experiment))
         if self.simulation.experiment is not None and self.simulation.experiment.held_out:
-            raise CdinnError(f"effects {self.simulation.experiment.held_out} are held out for evaluation: "
-                             "networks never train on them")
+            raise CdinnError(
+                f"effects {self.simulation.experiment.held_out} are held out for evaluation: "
+                "networks never train on them"
+            )
         if self.simulation.phase_family in HELD_OUT_FAMILIES:
-            raise CdinnError(f"phase family {self.simulation.phase_family!r} is held out for evaluation: networks "
-                             "never train on it")
+            raise CdinnError(
+                f"phase family {self.simulation.phase_family!r} is held out for evaluation: networks never train on it"
+            )
         get_architecture(self.config)
         get_loss(self.loss)
         if self.init is not None:
@@ -132,15 +157,19 @@ class TrainConfig:
         if is_joint(self.loss) and tuple(sorted(self.nets)) != ("phase", "shape"):
             raise CdinnError(f"loss {self.loss!r} trains both networks together: use --net both")
 
-
     @property
     def architecture(self) -> ArchitectureConfig:
         """The named architecture, with the mask channel if asked."""
         return replace(get_architecture(self.config), channels=2 if self.mask_input else 1)
 
 
-PAPER_RECIPE: dict[str, Any] = {"loss": "bce", "batch": 256, "lr_schedule": "constant", "fresh": False,
-                                "photon_range": None}
+PAPER_RECIPE: dict[str, Any] = {
+    "loss": "bce",
+    "batch": 256,
+    "lr_schedule": "constant",
+    "fresh": False,
+    "photon_range": None,
+}
 
 
 def initial_network(arch: ArchitectureConfig, net: str, init: str | None) -> keras.Model:
@@ -154,8 +183,9 @@ def initial_network(arch: ArchitectureConfig, net: str, init: str | None) -> ker
     if weights and len(targets) == len(weights) and weights[0].shape[2] < targets[0][2]:
         # a one-channel set into a mask-input network: the new input channels' kernels start at zero, so
         # the network starts exactly where the source is
-        extra = np.zeros((*weights[0].shape[:2], targets[0][2] - weights[0].shape[2], weights[0].shape[3]),
-                         weights[0].dtype)
+        extra = np.zeros(
+            (*weights[0].shape[:2], targets[0][2] - weights[0].shape[2], weights[0].shape[3]), weights[0].dtype
+        )
         weights[0] = np.concatenate([weights[0], extra], axis=2)
     if [tuple(w.shape) for w in weights] != targets:
         raise CdinnError(f"cannot start from {init!r}: its {net} network is not the {arch.name!r} architecture")
@@ -170,8 +200,9 @@ def _init_provenance(init: str | None, net: str) -> dict | None:
     return {"networks": init, "sha256": load_network(str(network_folder(init)), net)[1]["sha256"]}
 
 
-def augment(diffraction: np.ndarray, photon_range: tuple[float, float] | None, noise_fraction: float,
-            rng: np.random.Generator) -> np.ndarray:
+def augment(
+    diffraction: np.ndarray, photon_range: tuple[float, float] | None, noise_fraction: float, rng: np.random.Generator
+) -> np.ndarray:
     """Poisson noise on a random ``noise_fraction`` of the (B, N, N) amplitudes at a log-uniform total photon
     count in ``photon_range`` (unchanged if that is None)."""
     if photon_range is None:
@@ -201,8 +232,9 @@ def _inputs(cfg: TrainConfig, data: SimulatedBatch, rng: np.random.Generator) ->
     return network_input(noisy, data.mask, cfg.architecture.channels)
 
 
-def _shard_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarray], shard: int,
-                   chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _shard_batches(
+    cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarray], shard: int, chunk: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One data shard's endless batches of ``cfg.batch // cfg.data_shards`` (see :func:`fresh_batches`)."""
     batch = cfg.batch // cfg.data_shards
     steps = cfg.examples // cfg.batch
@@ -222,8 +254,12 @@ def _shard_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndar
                 yield x[pick], y[pick]
 
 
-def fresh_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarray], chunk: int = 8192,
-                  shards: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def fresh_batches(
+    cfg: TrainConfig,
+    targets: Callable[[SimulatedBatch], np.ndarray],
+    chunk: int = 8192,
+    shards: Sequence[int] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless (input, target) batches: epoch ``e`` is ``examples // batch`` batches of new patterns. The
     data comes in ``cfg.data_shards`` shards, each ``batch // data_shards`` examples per step from its own
     seed entropy (``(cfg.seed, e + 2)`` for a single shard, ``(cfg.seed, e + 2, shard, data_shards)`` for
@@ -231,8 +267,9 @@ def fresh_batches(cfg: TrainConfig, targets: Callable[[SimulatedBatch], np.ndarr
     alone), simulated about ``chunk`` at a time and shuffled within each chunk. Each batch concatenates the
     ``shards`` asked for (default: all), so a worker of a multi-worker run yields exactly its part of the
     global batch one process with every shard would see."""
-    streams = [_shard_batches(cfg, targets, shard, chunk) for shard in
-               (range(cfg.data_shards) if shards is None else shards)]
+    streams = [
+        _shard_batches(cfg, targets, shard, chunk) for shard in (range(cfg.data_shards) if shards is None else shards)
+    ]
     for parts in zip(*streams, strict=True):
         yield np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
@@ -253,12 +290,15 @@ def _train_dataset(cfg: TrainConfig, targets, n: int, outputs: int, strategy, pl
     worker through ``distribute_datasets_from_function``), all shards otherwise."""
     shards = [place.index] if place.count > 1 else None
     batch = cfg.batch // place.count
-    signature = (tf.TensorSpec((batch, n, n, cfg.architecture.channels), tf.float32),
-                 tf.TensorSpec((batch, n, n, outputs), tf.float32))
+    signature = (
+        tf.TensorSpec((batch, n, n, cfg.architecture.channels), tf.float32),
+        tf.TensorSpec((batch, n, n, outputs), tf.float32),
+    )
 
     def dataset(_context=None):
-        return tf.data.Dataset.from_generator(lambda: fresh_batches(cfg, targets, shards=shards),
-                                              output_signature=signature).prefetch(8)
+        return tf.data.Dataset.from_generator(
+            lambda: fresh_batches(cfg, targets, shards=shards), output_signature=signature
+        ).prefetch(8)
 
     return strategy.distribute_datasets_from_function(dataset) if place.count > 1 else dataset()
 
@@ -277,24 +317,42 @@ class _SaveBest(keras.callbacks.Callback):
                 model.save(self.out / f"{name}.keras")
 
 
-def _fit(model, models: dict[str, keras.Model], targets: Callable[[SimulatedBatch], np.ndarray], x: np.ndarray,
-         data: SimulatedBatch, cfg: TrainConfig, out: Path, run: str, progress: bool, strategy, place: Worker):
+def _fit(
+    model,
+    models: dict[str, keras.Model],
+    targets: Callable[[SimulatedBatch], np.ndarray],
+    x: np.ndarray,
+    data: SimulatedBatch,
+    cfg: TrainConfig,
+    out: Path,
+    run: str,
+    progress: bool,
+    strategy,
+    place: Worker,
+):
     """Fit on the stored training set, or on fresh batches; validate on the last ``cfg.val`` patterns. Only
     the chief writes the log and the figure; every worker saves the networks (to its own folder)."""
     y = targets(data)
     first_val = 0 if cfg.fresh else cfg.examples
     val_ds = make_dataset(x[first_val:], y[first_val:], cfg.batch, False, cfg.seed)
     if cfg.fresh:
-        fit_args = {"x": _train_dataset(cfg, targets, x.shape[1], y.shape[-1], strategy, place),
-                    "steps_per_epoch": cfg.examples // cfg.batch}
+        fit_args = {
+            "x": _train_dataset(cfg, targets, x.shape[1], y.shape[-1], strategy, place),
+            "steps_per_epoch": cfg.examples // cfg.batch,
+        }
     else:
         fit_args = {"x": make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed)}
     callbacks = [_SaveBest(models, out)]
     if place.chief:
         callbacks.append(keras.callbacks.CSVLogger(str(out / f"{run}.log.csv")))
     start = time.perf_counter()
-    history = model.fit(**fit_args, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
-                        verbose=1 if progress and place.chief else 0)
+    history = model.fit(
+        **fit_args,
+        validation_data=val_ds,
+        epochs=cfg.epochs,
+        callbacks=callbacks,
+        verbose=1 if progress and place.chief else 0,
+    )
     wall = time.perf_counter() - start
     if place.chief:
         figures.loss_curve(history.history, out / f"{run}.loss.png", f"{run} ({cfg.config}, loss {cfg.loss})")
@@ -331,8 +389,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
             models = {net: initial_network(arch, net, cfg.init) for net in NETS}
             pair = pair_model(models)
             pair.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
-        runs.append(("pair", models, *_fit(pair, models, stacked_targets, x, data, cfg, out, "pair", progress,
-                                           strategy, place)))
+        runs.append(
+            ("pair", models, *_fit(pair, models, stacked_targets, x, data, cfg, out, "pair", progress, strategy, place))
+        )
     else:
         for net in cfg.nets:
             with strategy.scope():
@@ -340,8 +399,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
                 model.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
             models = {net: model}
             targets = functools.partial(network_target, net=net)
-            runs.append((net, models, *_fit(model, models, targets, x, data, cfg, out, net, progress, strategy,
-                                            place)))
+            runs.append((net, models, *_fit(model, models, targets, x, data, cfg, out, net, progress, strategy, place)))
     summaries = {}
     for run, models, history, wall in runs:
         best = int(np.argmin(history["val_loss"]))

@@ -41,15 +41,17 @@ def frame_mask(data: np.ndarray, mask=None) -> np.ndarray | None:
     if mask is not None:
         flags = np.asarray(mask)
         if flags.dtype.kind not in "biuf" or flags.shape not in (data.shape, data.shape[1:]):
-            raise CdinnError(f"mask must be booleans of shape {data.shape[1:]} or {data.shape}, got "
-                             f"{flags.dtype} {flags.shape}")
+            raise CdinnError(
+                f"mask must be booleans of shape {data.shape[1:]} or {data.shape}, got {flags.dtype} {flags.shape}"
+            )
         flags = np.broadcast_to(flags != 0, data.shape)
         missing = flags if missing is None else missing | flags
     return missing
 
 
-def validate_frames(data, size: int | None = GRID, intensity: bool = False, mask=None
-                    ) -> tuple[np.ndarray, np.ndarray | None]:
+def validate_frames(
+    data, size: int | None = GRID, intensity: bool = False, mask=None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Return ``data`` as a float32 (B, size, size) array of amplitudes (0 at unmeasured pixels) and its
     (B, size, size) bool mask (True = no measurement, see :func:`frame_mask`; None when every pixel is
     measured), or raise CdinnError.
@@ -67,8 +69,7 @@ def validate_frames(data, size: int | None = GRID, intensity: bool = False, mask
     expected = (size, size) if size else (array.shape[-1], array.shape[-1])
     if array.ndim != 3 or array.shape[1:] != expected:
         n = size or "M"
-        raise CdinnError(f"diffraction data must have shape ({n}, {n}) or (N, {n}, {n}), "
-                         f"got {tuple(np.shape(data))}")
+        raise CdinnError(f"diffraction data must have shape ({n}, {n}) or (N, {n}, {n}), got {tuple(np.shape(data))}")
     if array.shape[0] == 0:
         raise CdinnError("diffraction data holds no frames")
     missing = frame_mask(array, mask)
@@ -92,5 +93,7 @@ def frame_reasons(array: np.ndarray, intensity: bool, missing: np.ndarray | None
     # an all-zero frame has maximum 0 (with no negatives)
     bad = ~np.isfinite(peak) | ~np.isfinite(low) | (low < 0) | (peak <= 0)
     full = np.asarray(missing.all(axis=(1, 2)) if missing is not None else np.zeros(len(array), bool))
-    return [(ALL_MASKED if full[i] else
-             bad_frame_reason(array[i], intensity) if bad[i] else None) for i in range(len(array))]
+    return [
+        (ALL_MASKED if full[i] else bad_frame_reason(array[i], intensity) if bad[i] else None)
+        for i in range(len(array))
+    ]

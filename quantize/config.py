@@ -25,20 +25,24 @@ class QuantConfig:
     activation_bits: int = option(10, "bits of every ReLU output")
     input_bits: int = option(9, "bits of the input quantizer (sign bit + 8 fractional bits)")
     output_bits: int = option(16, "bits of the logits the firmware outputs")
-    weight_bits_per_layer: dict[str, int] = option(factory=dict, help="per-layer weight bits, e.g. "
-                                                   "enc0_conv0=6,out_conv=10", flag="layer_bits", parse=layer_bits)
+    weight_bits_per_layer: dict[str, int] = option(
+        factory=dict, help="per-layer weight bits, e.g. enc0_conv0=6,out_conv=10", flag="layer_bits", parse=layer_bits
+    )
     sparsity: float = option(0.0, "target fraction of zero weights after pruning (0: no pruning)")
     examples: int = option(60_000, "fine-tuning patterns, drawn as the float networks' training data was")
     val: int = option(4_000, "validation patterns")
     epochs: int = option(3, "quantization-aware fine-tuning epochs")
     prune_epochs: int = option(3, "pruning epochs (with --sparsity)")
     batch: int = option(256, "patterns per optimisation step")
-    learning_rate: float = option(1e-4, "Adam learning rate of the QAT fine-tuning (and of the pruning unless "
-                                  "--prune-lr is given)", flag="lr")
-    prune_learning_rate: float | None = option(None, "Adam learning rate of the pruning (default: --lr)",
-                                               flag="prune_lr")
-    lr_schedule: LrSchedule = option("constant", "learning rate of each pass (pruning, QAT): constant, or "
-                                     "cosine decay to 0 over the pass")
+    learning_rate: float = option(
+        1e-4, "Adam learning rate of the QAT fine-tuning (and of the pruning unless --prune-lr is given)", flag="lr"
+    )
+    prune_learning_rate: float | None = option(
+        None, "Adam learning rate of the pruning (default: --lr)", flag="prune_lr"
+    )
+    lr_schedule: LrSchedule = option(
+        "constant", "learning rate of each pass (pruning, QAT): constant, or cosine decay to 0 over the pass"
+    )
     seed: int = option(101, "seed of the fine-tuning data and shuffling")
 
     def __post_init__(self) -> None:

@@ -58,8 +58,12 @@ def fine_tuning_data(folder: str, nets: tuple[str, ...], cfg: QuantConfig) -> tu
     simulation = SimulationConfig.from_dict(training.get("simulation", {}))
     data = simulate_many(cfg.examples + cfg.val, cfg.seed, simulation)
     photons = training["training"].get("photon_range")
-    noisy = augment(data.diffraction, tuple(photons) if photons else None,
-                    training["training"].get("noise_fraction", 0.0), np.random.default_rng([cfg.seed, 1]))
+    noisy = augment(
+        data.diffraction,
+        tuple(photons) if photons else None,
+        training["training"].get("noise_fraction", 0.0),
+        np.random.default_rng([cfg.seed, 1]),
+    )
     return data, network_input(noisy, data.mask, input_channels(model))
 
 
@@ -82,8 +86,9 @@ def fine_tuning_plan(folder: str, nets: tuple[str, ...], data, x: np.ndarray) ->
     return [((net,), oriented[net], per_net_loss[net]) for net in nets]
 
 
-def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_dir: str | Path,
-                      test_n: int = TEST_N, command: str = "") -> dict:
+def quantize_networks(
+    source: str, nets: tuple[str, ...], cfg: QuantConfig, out_dir: str | Path, test_n: int = TEST_N, command: str = ""
+) -> dict:
     """Prune and QAT-fine-tune the networks ``nets`` of the set ``source``; write models, cards and the
     report."""
     out = Path(out_dir)
@@ -114,11 +119,19 @@ def quantize_networks(source: str, nets: tuple[str, ...], cfg: QuantConfig, out_
         for net, qmodel in qmodels.items():
             qmodel.save(out / f"{net}.h5", include_optimizer=False)
             float_card = floats[net][1]
-            cards[net] = {"net": net, "source": folder, "source_sha256": float_card["sha256"],
-                          "architecture": float_card["architecture"], "quantization": cfg.as_dict(),
-                          "fine_tuning_loss": loss, "fine_tuned_with": list(group), "bit_widths": bit_widths(qmodel),
-                          "weight_sparsity": weight_sparsity(qmodel), "qat_history": qat_log,
-                          "training": float_card["training"]}
+            cards[net] = {
+                "net": net,
+                "source": folder,
+                "source_sha256": float_card["sha256"],
+                "architecture": float_card["architecture"],
+                "quantization": cfg.as_dict(),
+                "fine_tuning_loss": loss,
+                "fine_tuned_with": list(group),
+                "bit_widths": bit_widths(qmodel),
+                "weight_sparsity": weight_sparsity(qmodel),
+                "qat_history": qat_log,
+                "training": float_card["training"],
+            }
     report = score_variants(variants, nets, test_n, command)
     for net in nets:
         cards[net]["test_metrics"] = report["variants"]
@@ -149,7 +162,9 @@ def score_variants(variants: dict, nets: tuple[str, ...], test_n: int = TEST_N, 
 
 def markdown_table(report: dict) -> str:
     """Float vs pruned vs quantized medians (and worst cases), one row per variant."""
-    rows = [([name], s, [", ".join(f"{net} {v:.0%}" for net, v in report["sparsity"][name.split(" (")[0]].items())])
-            for name, s in report["variants"].items()]
+    rows = [
+        ([name], s, [", ".join(f"{net} {v:.0%}" for net, v in report["sparsity"][name.split(" (")[0]].items())])
+        for name, s in report["variants"].items()
+    ]
     head = f"Made by `{report['command']}`\n\n" if report.get("command") else ""
     return head + table(["variant"], ["weight sparsity"], rows) + "\n"

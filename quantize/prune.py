@@ -26,8 +26,13 @@ def _wrapped_fit(models: Models, schedule, fit) -> Models:
 def prune(models: Models, sparsity: float, fit, steps: int) -> Models:
     """Prune each model to ``sparsity`` over ``steps`` optimiser steps; ``fit(wrapped_models, callbacks)`` runs
     the fine-tuning (of one network, or of a pair together). Returns the stripped models."""
-    schedule = _sparsity.PolynomialDecay(initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0,
-                                         end_step=max(1, int(steps * 0.8)), frequency=max(1, steps // 20))
+    schedule = _sparsity.PolynomialDecay(
+        initial_sparsity=0.0,
+        final_sparsity=sparsity,
+        begin_step=0,
+        end_step=max(1, int(steps * 0.8)),
+        frequency=max(1, steps // 20),
+    )
     return _wrapped_fit(models, schedule, fit)
 
 

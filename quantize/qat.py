@@ -58,9 +58,14 @@ def quantized_network(float_model: keras.Model, cfg: QuantConfig, calibration: n
             kernel, bias = layer.get_weights()
             bits = cfg.weight_bits_per_layer.get(layer.name, cfg.weight_bits)
             w_int = integer_bits(max(np.abs(kernel).max(), np.abs(bias).max()))
-            conv = QConv2D(layer.filters, layer.kernel_size, padding=layer.padding, name=layer.name,
-                           kernel_quantizer=quantized_bits(bits, w_int, alpha=1),
-                           bias_quantizer=quantized_bits(bits, w_int, alpha=1))
+            conv = QConv2D(
+                layer.filters,
+                layer.kernel_size,
+                padding=layer.padding,
+                name=layer.name,
+                kernel_quantizer=quantized_bits(bits, w_int, alpha=1),
+                bias_quantizer=quantized_bits(bits, w_int, alpha=1),
+            )
             x = conv(x)
             conv.set_weights([kernel, bias])
             if layer.get_config()["activation"] == "relu":

@@ -21,4 +21,3 @@ def centred_patterns():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
-

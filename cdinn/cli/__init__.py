@@ -30,13 +30,22 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand; with ``only``, only that subcommand's options are added (the others
     need not import their stages)."""
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(prog="cdinn", description="Real-time coherent diffraction imaging inversion "
-                                     "with neural networks: one subcommand per pipeline stage.", epilog=UNITS,
-                                     formatter_class=fmt)
+    parser = argparse.ArgumentParser(
+        prog="cdinn",
+        description="Real-time coherent diffraction imaging inversion "
+        "with neural networks: one subcommand per pipeline stage.",
+        epilog=UNITS,
+        formatter_class=fmt,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for cmd in commands():
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description, formatter_class=fmt,
-                           epilog=UNITS if cmd.units else None)
+        p = sub.add_parser(
+            cmd.name,
+            help=cmd.help,
+            description=cmd.description,
+            formatter_class=fmt,
+            epilog=UNITS if cmd.units else None,
+        )
         if only is None or only == cmd.name:
             cmd.arguments(p)
         p.set_defaults(run=cmd.run)
@@ -74,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a defect: one line for the user, the traceback with CDINN_DEBUG=1
         if os.environ.get("CDINN_DEBUG"):
             raise
-        print(f"cdinn: internal error: {type(exc).__name__}: {exc} (CDINN_DEBUG=1 shows the traceback; please "
-              "report it)", file=sys.stderr)
+        print(
+            f"cdinn: internal error: {type(exc).__name__}: {exc} (CDINN_DEBUG=1 shows the traceback; please report it)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

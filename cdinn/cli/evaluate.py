@@ -32,15 +32,17 @@ def evaluate_run(args: argparse.Namespace) -> None:
     print(f"report, table and figures in {args.out}")
 
 
-def study_arguments(test_n: int, values_flag: str, values_default: str, values_help: str,
-                    out: str) -> Callable[[argparse.ArgumentParser], None]:
+def study_arguments(
+    test_n: int, values_flag: str, values_default: str, values_help: str, out: str
+) -> Callable[[argparse.ArgumentParser], None]:
     """The options of a study: ``--net``, ``--test-n``, its comma-separated swept values and ``--out``."""
 
     def arguments(p: argparse.ArgumentParser) -> None:
         add_net(p)
         add_test_n(p, test_n)
-        p.add_argument(values_flag, default=values_default,
-                       help=f"comma-separated {values_help} (default: {values_default})")
+        p.add_argument(
+            values_flag, default=values_default, help=f"comma-separated {values_help} (default: {values_default})"
+        )
         p.add_argument("--out", default=out, help=f"output folder (default: {out})")
 
     return arguments
@@ -61,19 +63,31 @@ def noise_sweep_run(args: argparse.Namespace) -> None:
 
 
 COMMANDS = [
-    Command("evaluate", "networks vs ER/HIO on a fresh test set",
-            "Score the float networks and ER/HIO phase retrieval side by side on the same simulated patterns "
-            "(random positions), with metrics invariant to shift, twin image and global phase, by regime and on "
-            "held-out phase families; writes report.json, table.md, per-pattern metrics and figures.",
-            evaluate_arguments, evaluate_run),
-    Command("refine-curve", "quality vs iterations: NN-seeded refinement vs ER/HIO",
-            "Median metrics and time per pattern for NN-seeded ER/HIO refinement and for ER/HIO from random "
-            "starts at each iteration count, on the same test patterns, in one run.",
-            study_arguments(300, "--iterations", "0,10,20,30,50,100,200,620", "ER/HIO iteration counts",
-                            "results/refine"), refine_curve_run, units=False),
-    Command("noise-sweep", "metrics against Poisson photon count",
-            "Score a network set on the same objects, noiseless and with Poisson counting noise at each total "
-            "photon count per pattern; writes a table and a plot.",
-            study_arguments(500, "--photons", "1e4,1e5,1e6,1e7", "total photon counts per pattern", "results/noise"),
-            noise_sweep_run, units=False),
+    Command(
+        "evaluate",
+        "networks vs ER/HIO on a fresh test set",
+        "Score the float networks and ER/HIO phase retrieval side by side on the same simulated patterns "
+        "(random positions), with metrics invariant to shift, twin image and global phase, by regime and on "
+        "held-out phase families; writes report.json, table.md, per-pattern metrics and figures.",
+        evaluate_arguments,
+        evaluate_run,
+    ),
+    Command(
+        "refine-curve",
+        "quality vs iterations: NN-seeded refinement vs ER/HIO",
+        "Median metrics and time per pattern for NN-seeded ER/HIO refinement and for ER/HIO from random "
+        "starts at each iteration count, on the same test patterns, in one run.",
+        study_arguments(300, "--iterations", "0,10,20,30,50,100,200,620", "ER/HIO iteration counts", "results/refine"),
+        refine_curve_run,
+        units=False,
+    ),
+    Command(
+        "noise-sweep",
+        "metrics against Poisson photon count",
+        "Score a network set on the same objects, noiseless and with Poisson counting noise at each total "
+        "photon count per pattern; writes a table and a plot.",
+        study_arguments(500, "--photons", "1e4,1e5,1e6,1e7", "total photon counts per pattern", "results/noise"),
+        noise_sweep_run,
+        units=False,
+    ),
 ]

@@ -29,8 +29,9 @@ def firmware_run(args: argparse.Namespace) -> None:
 
 
 def csim_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--build", help="firmware build folder or one project folder (default: the default network "
-                   "set's build)")
+    p.add_argument(
+        "--build", help="firmware build folder or one project folder (default: the default network set's build)"
+    )
 
 
 def csim_run(args: argparse.Namespace) -> None:
@@ -44,8 +45,10 @@ def csim_run(args: argparse.Namespace) -> None:
     failed = []
     for project in projects:
         r = run_csim(project)
-        print(f"{project}: {r['patterns']} patterns, {r['values']} values, max |csim - expected| "
-              f"{r['max_abs_difference']:.3g} (tolerance {r['tolerance']:.3g}): {'PASS' if r['passed'] else 'FAIL'}")
+        print(
+            f"{project}: {r['patterns']} patterns, {r['values']} values, max |csim - expected| "
+            f"{r['max_abs_difference']:.3g} (tolerance {r['tolerance']:.3g}): {'PASS' if r['passed'] else 'FAIL'}"
+        )
         failed += [] if r["passed"] else [str(project)]
     if failed:
         raise CdinnError(f"C simulation differs from the expected predictions in {', '.join(failed)}")
@@ -72,18 +75,34 @@ def synth_run(args: argparse.Namespace) -> None:
 
 
 COMMANDS = [
-    Command("firmware", "hls4ml projects, bit-exact emulation, C simulation, estimates",
-            "Convert a set's quantized networks with hls4ml (settings from a checked-in YAML), write one HLS "
-            "project per network and one for both, compile the C++ emulation with g++, validate it bit for bit "
-            "against QKeras, run each project's C test bench, estimate resources and timing (summary.json), and "
-            "compare float / QAT / emulation metrics.", firmware_arguments, firmware_run),
-    Command("csim", "C simulation: each HLS project's own test bench, built with g++",
-            "Build every project's <project>_test.cpp under --build (or the one project --build names) with g++ "
-            "and the ap_types headers hls4ml ships, run it, and compare its outputs with "
-            "tb_data/tb_output_predictions.dat within half an output LSB (what Vitis's C simulation checks). Exit "
-            "status 2 if any project differs.", csim_arguments, csim_run, units=False),
-    Command("synth", "vendor C synthesis / co-simulation of a firmware project",
-            "Run hls4ml's build (Vitis HLS C synthesis, co-simulation, export) on a project written by `cdinn "
-            "firmware`; fails with one line if the vendor tool is not on PATH.", synth_arguments, synth_run,
-            units=False),
+    Command(
+        "firmware",
+        "hls4ml projects, bit-exact emulation, C simulation, estimates",
+        "Convert a set's quantized networks with hls4ml (settings from a checked-in YAML), write one HLS "
+        "project per network and one for both, compile the C++ emulation with g++, validate it bit for bit "
+        "against QKeras, run each project's C test bench, estimate resources and timing (summary.json), and "
+        "compare float / QAT / emulation metrics.",
+        firmware_arguments,
+        firmware_run,
+    ),
+    Command(
+        "csim",
+        "C simulation: each HLS project's own test bench, built with g++",
+        "Build every project's <project>_test.cpp under --build (or the one project --build names) with g++ "
+        "and the ap_types headers hls4ml ships, run it, and compare its outputs with "
+        "tb_data/tb_output_predictions.dat within half an output LSB (what Vitis's C simulation checks). Exit "
+        "status 2 if any project differs.",
+        csim_arguments,
+        csim_run,
+        units=False,
+    ),
+    Command(
+        "synth",
+        "vendor C synthesis / co-simulation of a firmware project",
+        "Run hls4ml's build (Vitis HLS C synthesis, co-simulation, export) on a project written by `cdinn "
+        "firmware`; fails with one line if the vendor tool is not on PATH.",
+        synth_arguments,
+        synth_run,
+        units=False,
+    ),
 ]

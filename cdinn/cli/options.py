@@ -59,8 +59,9 @@ def _argument_kwargs(hint: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
     return {**kwargs, "type": hint}
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls: type, only: Iterable[str] | None = None,
-                       skip: Iterable[str] = ()) -> None:
+def add_config_options(
+    parser: argparse.ArgumentParser, cls: type, only: Iterable[str] | None = None, skip: Iterable[str] = ()
+) -> None:
     """One option per documented field of the dataclass ``cls`` (``only`` those named; none of ``skip``)."""
     hints = typing.get_type_hints(cls)
     chosen = None if only is None else set(only)
@@ -76,8 +77,13 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, only: Iterabl
         if "metavar" not in kwargs and "choices" not in kwargs and "action" not in kwargs:
             kwargs["metavar"] = name.upper()
         shown = "" if "default:" in meta["help"] else f" (default: {_shown(default)})"
-        parser.add_argument("--" + name.replace("_", "-"), dest=f.name, default=argparse.SUPPRESS,
-                            help=(meta["help"] + shown).replace("%", "%%"), **kwargs)
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=f.name,
+            default=argparse.SUPPRESS,
+            help=(meta["help"] + shown).replace("%", "%%"),
+            **kwargs,
+        )
 
 
 def given(cls: type, args: argparse.Namespace) -> dict[str, Any]:
@@ -85,8 +91,9 @@ def given(cls: type, args: argparse.Namespace) -> dict[str, Any]:
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
 
 
-def config_from(cls: type, args: argparse.Namespace, base: Any = None, only: Iterable[str] | None = None,
-                **fixed: Any) -> Any:
+def config_from(
+    cls: type, args: argparse.Namespace, base: Any = None, only: Iterable[str] | None = None, **fixed: Any
+) -> Any:
     """The dataclass ``cls`` (or ``base``, one of its instances) with the options typed applied (``only`` those
     named, where two configurations share a parser), then ``fixed``."""
     typed = given(cls, args)
@@ -103,8 +110,12 @@ def add_net(parser: argparse.ArgumentParser, default: str = "default") -> None:
 
 def add_role(parser: argparse.ArgumentParser) -> None:
     """``--role``: which network(s) of a set a stage works on."""
-    parser.add_argument("--role", choices=("shape", "phase", "both"), default="both",
-                        help="network role: the shape network, the phase network or both (default: both)")
+    parser.add_argument(
+        "--role",
+        choices=("shape", "phase", "both"),
+        default="both",
+        help="network role: the shape network, the phase network or both (default: both)",
+    )
 
 
 def roles(args: argparse.Namespace) -> tuple[str, ...]:
@@ -115,7 +126,6 @@ def roles(args: argparse.Namespace) -> tuple[str, ...]:
 def add_test_n(parser: argparse.ArgumentParser, default: int) -> None:
     """``--test-n``: the size of a test set, the same name in every stage."""
     parser.add_argument("--test-n", type=int, default=default, help=f"test patterns (default: {default})")
-
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:

@@ -26,14 +26,21 @@ def run(args: argparse.Namespace) -> None:
     from cdinn.quantize.pipeline import markdown_table, quantize_networks
 
     out = args.out or str(quantized_folder(args.net))
-    report = quantize_networks(args.net, roles(args), config_from(QuantConfig, args), out, test_n=args.test_n,
-                               command=command_line(args))
+    report = quantize_networks(
+        args.net, roles(args), config_from(QuantConfig, args), out, test_n=args.test_n, command=command_line(args)
+    )
     print(markdown_table(report))
     print(f"quantized networks, cards and report in {out}")
 
 
-COMMANDS = [Command("quantize", "prune and quantization-aware fine-tune (QKeras)",
-                    "Prune a float network set (tfmot), build QKeras twins (input quantizer, quantized_bits weights, "
-                    "quantized_relu activations, 'logits' output), fine-tune them on data drawn as the float "
-                    "networks' training data was, and report every metric for float vs pruned vs quantized.",
-                    arguments, run)]
+COMMANDS = [
+    Command(
+        "quantize",
+        "prune and quantization-aware fine-tune (QKeras)",
+        "Prune a float network set (tfmot), build QKeras twins (input quantizer, quantized_bits weights, "
+        "quantized_relu activations, 'logits' output), fine-tune them on data drawn as the float "
+        "networks' training data was, and report every metric for float vs pruned vs quantized.",
+        arguments,
+        run,
+    )
+]

@@ -17,18 +17,26 @@ def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
     from cdinn.host.distributed import ClusterConfig
     from cdinn.host.preprocess import PreprocessConfig
 
-    p.add_argument("input", help="FRAMES.npy, FILE.h5, FILE.h5:/path/to/dataset or an NXmx master: (N,32,32) "
-                   "patterns, or detector-size frames preprocessed as `cdinn run` does")
+    p.add_argument(
+        "input",
+        help="FRAMES.npy, FILE.h5, FILE.h5:/path/to/dataset or an NXmx master: (N,32,32) "
+        "patterns, or detector-size frames preprocessed as `cdinn run` does",
+    )
     p.add_argument("output", help="output HDF5 file (written atomically)")
     add_net(p)
     add_backend_options(p)
     p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
     add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
     add_config_options(p, ClusterConfig)
-    p.add_argument("--refine", type=count_or_auto, default=0, metavar="K|auto",
-                   help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO "
-                   "iterations, or with 'auto' only badly fitting frames are refined, each until its fit stops "
-                   "improving (default: 0)")
+    p.add_argument(
+        "--refine",
+        type=count_or_auto,
+        default=0,
+        metavar="K|auto",
+        help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO "
+        "iterations, or with 'auto' only badly fitting frames are refined, each until its fit stops "
+        "improving (default: 0)",
+    )
 
 
 def reconstruct_run(args: argparse.Namespace) -> None:
@@ -42,12 +50,23 @@ def reconstruct_run(args: argparse.Namespace) -> None:
     if cluster.cluster:
         from cdinn.host.distributed import reprocess
 
-        counts = reprocess(args.input, args.output, cluster.cluster, net=args.net, intensity=args.intensity,
-                           preprocess=preprocess, refine=args.refine, chunk=cluster.chunk,
-                           run={"command": command_line(args)}, backend=args.backend,
-                           backend_options=backend_options(args))
-        print(f"reconstructed {counts['written']} of {counts['frames']} frame(s) in {counts['chunks']} chunks on "
-              f"{cluster.cluster}, {counts['rejected']} rejected -> {args.output}")
+        counts = reprocess(
+            args.input,
+            args.output,
+            cluster.cluster,
+            net=args.net,
+            intensity=args.intensity,
+            preprocess=preprocess,
+            refine=args.refine,
+            chunk=cluster.chunk,
+            run={"command": command_line(args)},
+            backend=args.backend,
+            backend_options=backend_options(args),
+        )
+        print(
+            f"reconstructed {counts['written']} of {counts['frames']} frame(s) in {counts['chunks']} chunks on "
+            f"{cluster.cluster}, {counts['rejected']} rejected -> {args.output}"
+        )
         return
     _reconstruct_here(args, preprocess)
 
@@ -71,8 +90,9 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
     fits, refined, rejected = [], 0, []
     with atomic_hdf5(args.output) as fh:
         output.create(fh, size, compression="gzip")
-        output.describe(fh, run_provenance(engine.provenance(), args),
-                        batch_config(preprocess, size, args.intensity).as_dict())
+        output.describe(
+            fh, run_provenance(engine.provenance(), args), batch_config(preprocess, size, args.intensity).as_dict()
+        )
         for loaded in iter_patterns(args.input, size, args.intensity, preprocess):
             rejected += loaded.rejected
             output.reject(fh, loaded.rejected)
@@ -84,20 +104,39 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
             refined += int(np.sum(fields["refined"]))
         output.check_written(fh)
         fit = np.concatenate(fits)
-        output.finish(fh, {"received": len(fit) + len(rejected), "written": len(fit), "rejected": len(rejected),
-                           "missed": 0, "refined": refined}, complete=True)
-    note = (f", {len(rejected)} rejected (first: frame {rejected[0][0]} {rejected[0][1].removeprefix('frame ')})"
-            if rejected else "")
-    print(f"reconstructed {len(fit)} frame(s), {refined} refined, median fit {float(np.median(fit)):.3g}{note} -> "
-          f"{args.output}")
+        output.finish(
+            fh,
+            {
+                "received": len(fit) + len(rejected),
+                "written": len(fit),
+                "rejected": len(rejected),
+                "missed": 0,
+                "refined": refined,
+            },
+            complete=True,
+        )
+    note = (
+        f", {len(rejected)} rejected (first: frame {rejected[0][0]} {rejected[0][1].removeprefix('frame ')})"
+        if rejected
+        else ""
+    )
+    print(
+        f"reconstructed {len(fit)} frame(s), {refined} refined, median fit {float(np.median(fit)):.3g}{note} -> "
+        f"{args.output}"
+    )
 
 
 def run_provenance(backend: dict, args: argparse.Namespace) -> dict:
     """The provenance record of a ``cdinn reconstruct`` output (the same for one process and for Dask)."""
     from cdinn.host import output
 
-    return output.provenance(backend, command=command_line(args), source=args.input, net=args.net,
-                             refine=str(args.refine) if args.refine else "none")
+    return output.provenance(
+        backend,
+        command=command_line(args),
+        source=args.input,
+        net=args.net,
+        refine=str(args.refine) if args.refine else "none",
+    )
 
 
 def phase_retrieve_arguments(p: argparse.ArgumentParser) -> None:
@@ -120,18 +159,30 @@ def phase_retrieve_run(args: argparse.Namespace) -> None:
     amplitudes, mask = validate_frames(read_frames(args.input), size=None, intensity=args.intensity)
     cfg = config_from(PhaseRetrievalConfig, args)
     obj = phase_retrieve(amplitudes, cfg, mask=mask)
-    write_arrays(args.output, {"amplitude": np.abs(obj), "phase": np.angle(obj)},
-                 {"source": args.input, "recipe": str(cfg.as_dict()), "command": command_line(args)})
+    write_arrays(
+        args.output,
+        {"amplitude": np.abs(obj), "phase": np.angle(obj)},
+        {"source": args.input, "recipe": str(cfg.as_dict()), "command": command_line(args)},
+    )
     print(f"phase-retrieved {len(obj)} frame(s) ({cfg.iterations} iterations) -> {args.output}")
 
 
 COMMANDS = [
-    Command("reconstruct", "reconstruct frames from a file with the networks",
-            "Reconstruct diffraction frames with a network set (the onnxruntime backend by default), optionally "
-            "refining them with NN-seeded ER/HIO; writes amplitude, phase (radians), the per-frame fit error and "
-            "frame numbers to HDF5. Detector-size frames go through the preprocessing of `cdinn run`.",
-            reconstruct_arguments, reconstruct_run),
-    Command("phase-retrieve", "ER/HIO + shrink-wrap on oversampled frames",
-            "Iterative phase retrieval (the paper's recipe) on (N,M,M) oversampled amplitudes; writes 'amplitude' "
-            "and 'phase' (radians), unregistered.", phase_retrieve_arguments, phase_retrieve_run),
+    Command(
+        "reconstruct",
+        "reconstruct frames from a file with the networks",
+        "Reconstruct diffraction frames with a network set (the onnxruntime backend by default), optionally "
+        "refining them with NN-seeded ER/HIO; writes amplitude, phase (radians), the per-frame fit error and "
+        "frame numbers to HDF5. Detector-size frames go through the preprocessing of `cdinn run`.",
+        reconstruct_arguments,
+        reconstruct_run,
+    ),
+    Command(
+        "phase-retrieve",
+        "ER/HIO + shrink-wrap on oversampled frames",
+        "Iterative phase retrieval (the paper's recipe) on (N,M,M) oversampled amplitudes; writes 'amplitude' "
+        "and 'phase' (radians), unregistered.",
+        phase_retrieve_arguments,
+        phase_retrieve_run,
+    ),
 ]

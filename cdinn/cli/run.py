@@ -14,23 +14,39 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
     from cdinn.host.runner import RunnerConfig
     from cdinn.host.sources import SourceConfig
 
-    p.add_argument("--source", required=True, help="FILE.npy, FILE.h5[:/dataset], an NXmx master, a glob, a "
-                   "folder to watch, tcp://HOST:PORT (ZeroMQ) or pva://CHANNEL (EPICS pvAccess NTNDArray)")
+    p.add_argument(
+        "--source",
+        required=True,
+        help="FILE.npy, FILE.h5[:/dataset], an NXmx master, a glob, a "
+        "folder to watch, tcp://HOST:PORT (ZeroMQ) or pva://CHANNEL (EPICS pvAccess NTNDArray)",
+    )
     p.add_argument("--out", required=True, help="output HDF5 file (must not exist)")
     add_net(p)
     add_backend_options(p)
     add_config_options(p, PreprocessConfig)
-    p.add_argument("--refine", choices=("none", "auto"), default="none",
-                   help="auto: frames are binned to 2x oversampled 64x64 patterns (the network sees every other "
-                   "pixel); frames whose fit error exceeds the threshold get NN-seeded ER/HIO in worker threads "
-                   "until their fit stops improving (default: none)")
+    p.add_argument(
+        "--refine",
+        choices=("none", "auto"),
+        default="none",
+        help="auto: frames are binned to 2x oversampled 64x64 patterns (the network sees every other "
+        "pixel); frames whose fit error exceeds the threshold get NN-seeded ER/HIO in worker threads "
+        "until their fit stops improving (default: none)",
+    )
     add_config_options(p, RunnerConfig)
     add_config_options(p, SourceConfig)
-    p.add_argument("--publish", metavar="pva://PREFIX", help="serve amplitude, phase and fit as EPICS pvAccess "
-                   "NTNDArray channels PREFIX:amplitude, PREFIX:phase, PREFIX:fit (areaDetector viewers show them)")
-    p.add_argument("--allow-partial", action="store_true", help="exit 0 although the source did not reach its "
-                   "own end (idle timeout, SIGINT/SIGTERM, a lost sender; watched folders and pvAccess have no "
-                   "end): the output is still marked complete=False and the counts say what was missed")
+    p.add_argument(
+        "--publish",
+        metavar="pva://PREFIX",
+        help="serve amplitude, phase and fit as EPICS pvAccess "
+        "NTNDArray channels PREFIX:amplitude, PREFIX:phase, PREFIX:fit (areaDetector viewers show them)",
+    )
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="exit 0 although the source did not reach its "
+        "own end (idle timeout, SIGINT/SIGTERM, a lost sender; watched folders and pvAccess have no "
+        "end): the output is still marked complete=False and the counts say what was missed",
+    )
     p.add_argument("--quiet", action="store_true", help="no live progress line")
 
 
@@ -65,27 +81,48 @@ def run_run(args: argparse.Namespace) -> None:
         publisher = PvaPublisher(args.publish)
         print(f"cdinn: serving {', '.join(publisher.channels.values())} on {serving_interfaces()}", file=sys.stderr)
     try:
-        writer = RunWriter(args.out, output.provenance(backend.provenance(), command=command_line(args),
-                                                       source=args.source, net=args.net, refine=str(args.refine)),
-                           pre_cfg.as_dict())
+        writer = RunWriter(
+            args.out,
+            output.provenance(
+                backend.provenance(),
+                command=command_line(args),
+                source=args.source,
+                net=args.net,
+                refine=str(args.refine),
+            ),
+            pre_cfg.as_dict(),
+        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        runner = Runner(source, backend, writer, preprocessor, max_batch=runner_cfg.max_batch, stop=stop,
-                        progress=not args.quiet, refiner=refiner, refine_workers=runner_cfg.refine_workers,
-                        publisher=publisher)
+        runner = Runner(
+            source,
+            backend,
+            writer,
+            preprocessor,
+            max_batch=runner_cfg.max_batch,
+            stop=stop,
+            progress=not args.quiet,
+            refiner=refiner,
+            refine_workers=runner_cfg.refine_workers,
+            publisher=publisher,
+        )
         summary = runner.run()
     finally:
         if publisher is not None:
             publisher.close()
     stages = ", ".join(f"{k} {v:.0f}" for k, v in summary["stage_us_per_frame"].items())
-    print(f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']} + "
-          f"missed {summary['missed']} ({summary['refined']} refined); {summary['frames_per_s']:.0f} frames/s "
-          f"(first frame to last); latency p50 {summary['latency_ms_p50']:.2f} ms, p99 "
-          f"{summary['latency_ms_p99']:.2f} ms; us/frame: {stages} -> {args.out}")
+    print(
+        f"received {summary['received']} = written {summary['written']} + rejected {summary['rejected']} + "
+        f"missed {summary['missed']} ({summary['refined']} refined); {summary['frames_per_s']:.0f} frames/s "
+        f"(first frame to last); latency p50 {summary['latency_ms_p50']:.2f} ms, p99 "
+        f"{summary['latency_ms_p99']:.2f} ms; us/frame: {stages} -> {args.out}"
+    )
     if not runner.complete and not (args.allow_partial and summary["written"]):
-        raise CdinnError(f"the source did not reach its own end (idle timeout, a signal, a lost sender or a failed "
-                         f"file; see above); the {summary['written']} frames written are kept in {args.out}, marked "
-                         "complete=False (--allow-partial: exit 0 for such runs)")
+        raise CdinnError(
+            f"the source did not reach its own end (idle timeout, a signal, a lost sender or a failed "
+            f"file; see above); the {summary['written']} frames written are kept in {args.out}, marked "
+            "complete=False (--allow-partial: exit 0 for such runs)"
+        )
     if summary["written"] == 0:
         raise CdinnError(f"no frame was reconstructed: all {summary['received']} frames received were rejected")
 
@@ -112,8 +149,9 @@ def stream_sim_run(args: argparse.Namespace) -> None:
     if args.count:
         frames = np.resize(frames, (args.count, *frames.shape[1:]))
     report = stream(frames, args.endpoint, args.rate, args.mode, args.consumers, args.connect_wait)
-    print(f"sent {report['sent']} frames in {report['seconds']:.2f} s ({report['rate']:.0f} frames/s) "
-          f"on {args.endpoint}")
+    print(
+        f"sent {report['sent']} frames in {report['seconds']:.2f} s ({report['rate']:.0f} frames/s) on {args.endpoint}"
+    )
 
 
 def merge_arguments(p: argparse.ArgumentParser) -> None:
@@ -135,16 +173,31 @@ def merge_run(args: argparse.Namespace) -> None:
 
 
 COMMANDS = [
-    Command("run", "reconstruct frames from a detector source, as fast as they come",
-            "Frames from --source are validated, masked, preprocessed (dark/background subtraction in counts, "
-            "centring, crop, binning to 32x32, intensities -> amplitudes), reconstructed by --backend in adaptive "
-            "batches and written incrementally to --out (NeXus HDF5, readable during the run). Bad frames are "
-            "rejected with a reason; SIGINT/SIGTERM stop the source and close the file cleanly.", run_arguments,
-            run_run),
-    Command("stream-sim", "replay frames onto a ZeroMQ socket at a given rate",
-            "Send frames as cdinn's JSON header + raw bytes messages on a bound PUSH or PUB socket, then one end "
-            "marker per consumer.", stream_sim_arguments, stream_sim_run, units=False),
-    Command("merge", "merge several runners' outputs in frame order",
-            "Combine run outputs into one HDF5 file sorted by frame number; reports missing and duplicated frame "
-            "numbers.", merge_arguments, merge_run, units=False),
+    Command(
+        "run",
+        "reconstruct frames from a detector source, as fast as they come",
+        "Frames from --source are validated, masked, preprocessed (dark/background subtraction in counts, "
+        "centring, crop, binning to 32x32, intensities -> amplitudes), reconstructed by --backend in adaptive "
+        "batches and written incrementally to --out (NeXus HDF5, readable during the run). Bad frames are "
+        "rejected with a reason; SIGINT/SIGTERM stop the source and close the file cleanly.",
+        run_arguments,
+        run_run,
+    ),
+    Command(
+        "stream-sim",
+        "replay frames onto a ZeroMQ socket at a given rate",
+        "Send frames as cdinn's JSON header + raw bytes messages on a bound PUSH or PUB socket, then one end "
+        "marker per consumer.",
+        stream_sim_arguments,
+        stream_sim_run,
+        units=False,
+    ),
+    Command(
+        "merge",
+        "merge several runners' outputs in frame order",
+        "Combine run outputs into one HDF5 file sorted by frame number; reports missing and duplicated frame numbers.",
+        merge_arguments,
+        merge_run,
+        units=False,
+    ),
 ]

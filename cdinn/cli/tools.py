@@ -22,10 +22,16 @@ def export_onnx_run(args: argparse.Namespace) -> None:
 
 
 def bench_report_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", default="results/benchmarks",
-                   help="pytest-benchmark storage folder or a JSON file (default: results/benchmarks)")
-    p.add_argument("--out", default="results/benchmarks/summary",
-                   help="output prefix; .md and .png are added (default: results/benchmarks/summary)")
+    p.add_argument(
+        "--storage",
+        default="results/benchmarks",
+        help="pytest-benchmark storage folder or a JSON file (default: results/benchmarks)",
+    )
+    p.add_argument(
+        "--out",
+        default="results/benchmarks/summary",
+        help="output prefix; .md and .png are added (default: results/benchmarks/summary)",
+    )
 
 
 def bench_report_run(args: argparse.Namespace) -> None:
@@ -37,12 +43,23 @@ def bench_report_run(args: argparse.Namespace) -> None:
 
 
 COMMANDS = [
-    Command("export-onnx", "export the float networks to ONNX and check them against Keras",
-            "Write shape.onnx, phase.onnx and cdinn.onnx (both outputs) for a network set and report the largest "
-            "difference from Keras on simulated patterns.", export_onnx_arguments, export_onnx_run, units=False),
-    Command("bench-report", "summarise the latest benchmark run (markdown + PNG)",
-            "Turn the newest pytest-benchmark JSON under --storage into a table and a plot of per-pattern latency "
-            "per backend and batch, with speed-ups over ER/HIO from the same run. The benchmark suite (`make "
-            "bench`) is the one place latency is measured.", bench_report_arguments, bench_report_run,
-            units=False),
+    Command(
+        "export-onnx",
+        "export the float networks to ONNX and check them against Keras",
+        "Write shape.onnx, phase.onnx and cdinn.onnx (both outputs) for a network set and report the largest "
+        "difference from Keras on simulated patterns.",
+        export_onnx_arguments,
+        export_onnx_run,
+        units=False,
+    ),
+    Command(
+        "bench-report",
+        "summarise the latest benchmark run (markdown + PNG)",
+        "Turn the newest pytest-benchmark JSON under --storage into a table and a plot of per-pattern latency "
+        "per backend and batch, with speed-ups over ER/HIO from the same run. The benchmark suite (`make "
+        "bench`) is the one place latency is measured.",
+        bench_report_arguments,
+        bench_report_run,
+        units=False,
+    ),
 ]

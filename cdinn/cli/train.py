@@ -20,11 +20,18 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     from cdinn.model.simulate import DISTRIBUTIONS
     from cdinn.model.train import TrainConfig
 
-    p.add_argument("--recipe", help="YAML file of training options, keys as TrainConfig's fields (e.g. "
-                   "model/recipes/robust-stage1.yml); options typed here override it")
+    p.add_argument(
+        "--recipe",
+        help="YAML file of training options, keys as TrainConfig's fields (e.g. "
+        "model/recipes/robust-stage1.yml); options typed here override it",
+    )
     add_role(p)
-    p.add_argument("--data", choices=sorted(DISTRIBUTIONS), default=argparse.SUPPRESS,
-                   help="training distribution: the paper's Methods ranges or the broad one (default: paper)")
+    p.add_argument(
+        "--data",
+        choices=sorted(DISTRIBUTIONS),
+        default=argparse.SUPPRESS,
+        help="training distribution: the paper's Methods ranges or the broad one (default: paper)",
+    )
     add_config_options(p, TrainConfig)
     p.add_argument("--out", required=True, help="output folder")
 
@@ -47,8 +54,9 @@ def train_config(args: argparse.Namespace):
         values = read_yaml(args.recipe, "training recipe")
         unknown = set(values) - recipe_keys()
         if unknown:
-            raise CdinnError(f"training recipe {args.recipe} has unknown keys {sorted(unknown)}; "
-                             f"known: {sorted(recipe_keys())}")
+            raise CdinnError(
+                f"training recipe {args.recipe} has unknown keys {sorted(unknown)}; known: {sorted(recipe_keys())}"
+            )
     values.update(given(TrainConfig, args))
     if hasattr(args, "data"):
         values["data"] = args.data
@@ -62,8 +70,10 @@ def train_run(args: argparse.Namespace) -> None:
     from cdinn.model.train import train
 
     for net, s in train(train_config(args), args.out).items():
-        print(f"{net}: best val loss {s['val_loss']:.4f} at epoch {s['best_epoch']}, "
-              f"{s['parameters']} parameters, {s['macs']} MACs, {s['wall_time_s']} s -> {args.out}/{net}.keras")
+        print(
+            f"{net}: best val loss {s['val_loss']:.4f} at epoch {s['best_epoch']}, "
+            f"{s['parameters']} parameters, {s['macs']} MACs, {s['wall_time_s']} s -> {args.out}/{net}.keras"
+        )
 
 
 def ablation_arguments(p: argparse.ArgumentParser) -> None:
@@ -93,8 +103,11 @@ def adapt_arguments(p: argparse.ArgumentParser) -> None:
     from cdinn.host.preprocess import PreprocessConfig
     from cdinn.model.adapt import AdaptConfig
 
-    p.add_argument("frames", help="measured frames: FRAMES.npy, FILE.h5[:/path], an NXmx master: (N,32,32) "
-                   "patterns or detector-size frames, preprocessed as `cdinn reconstruct` does")
+    p.add_argument(
+        "frames",
+        help="measured frames: FRAMES.npy, FILE.h5[:/path], an NXmx master: (N,32,32) "
+        "patterns or detector-size frames, preprocessed as `cdinn reconstruct` does",
+    )
     add_net(p)
     p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
     add_config_options(p, AdaptConfig)
@@ -113,36 +126,57 @@ def adapt_run(args: argparse.Namespace) -> None:
     from cdinn.model.inference import as_set_path
     from cdinn.model.validation import validate_frames
 
-    loaded = load_patterns(args.frames, GRID, args.intensity, config_from(PreprocessConfig, args,
-                                                                           only=DETECTOR_OPTIONS))
+    loaded = load_patterns(
+        args.frames, GRID, args.intensity, config_from(PreprocessConfig, args, only=DETECTOR_OPTIONS)
+    )
     amplitudes, mask = validate_frames(loaded.patterns, GRID, loaded.intensity, loaded.mask)
     summary = adapt(args.net, amplitudes, mask, config_from(AdaptConfig, args), args.out, source=args.frames)
     export_onnx(as_set_path(args.out))
     fit = summary["held_out_fit_median"]
-    print(f"adapted {args.net} on {summary['frames']['count'] - summary['frames']['held_out']} frame(s); held-out "
-          f"median fit {fit['before']:.4g} -> {fit['after']:.4g} ({summary['frames']['held_out']} frames) -> "
-          f"{args.out} (use --net {as_set_path(args.out)})")
+    print(
+        f"adapted {args.net} on {summary['frames']['count'] - summary['frames']['held_out']} frame(s); held-out "
+        f"median fit {fit['before']:.4g} -> {fit['after']:.4g} ({summary['frames']['held_out']} frames) -> "
+        f"{args.out} (use --net {as_set_path(args.out)})"
+    )
     if not fit["after"] < fit["before"]:
-        raise CdinnError(f"adaptation did not improve the held-out fit ({fit['before']:.4g} -> {fit['after']:.4g}); "
-                         f"the adapted set is in {args.out}, but the original is the better choice")
+        raise CdinnError(
+            f"adaptation did not improve the held-out fit ({fit['before']:.4g} -> {fit['after']:.4g}); "
+            f"the adapted set is in {args.out}, but the original is the better choice"
+        )
 
 
 COMMANDS = [
-    Command("train", "train the shape and/or phase networks",
-            "Train sCDI NN (shape) and/or pCDI NN (phase) on freshly simulated data; writes <net>.keras, "
-            "<net>.card.json, <net>.log.csv and <net>.loss.png to --out. With a TF_CONFIG describing several "
-            "workers, every worker runs the same command and trains with MultiWorkerMirroredStrategy (each "
-            "simulates its own data shard; the chief writes --out).", train_arguments, train_run,
-            environment=TRAINING_ENVIRONMENT),
-    Command("adapt", "fine-tune a network set on measured frames, without labels",
-            "Self-supervised adaptation on a beamline's own unlabeled frames (cdinn.model.adapt): the networks are "
-            "fine-tuned so that the predicted objects' diffraction amplitudes fit the measured ones over the "
-            "measured pixels; a held-out split's fit is reported before and after. Writes a network set (Keras "
-            "networks, cards recording the frames' sha256, ONNX graphs) usable as --net by every command, "
-            "quantize and firmware included. Exits 2 when the held-out fit did not improve.", adapt_arguments,
-            adapt_run, environment=TRAINING_ENVIRONMENT),
-    Command("ablation", "train recipe variants and score them on one test set",
-            "Train each variant of the training recipe (cdinn.model.studies.ablation.VARIANTS) with the same data "
-            "budget and seed, and score all on the same test patterns; writes table.md.", ablation_arguments,
-            ablation_run, units=False, environment=TRAINING_ENVIRONMENT),
+    Command(
+        "train",
+        "train the shape and/or phase networks",
+        "Train sCDI NN (shape) and/or pCDI NN (phase) on freshly simulated data; writes <net>.keras, "
+        "<net>.card.json, <net>.log.csv and <net>.loss.png to --out. With a TF_CONFIG describing several "
+        "workers, every worker runs the same command and trains with MultiWorkerMirroredStrategy (each "
+        "simulates its own data shard; the chief writes --out).",
+        train_arguments,
+        train_run,
+        environment=TRAINING_ENVIRONMENT,
+    ),
+    Command(
+        "adapt",
+        "fine-tune a network set on measured frames, without labels",
+        "Self-supervised adaptation on a beamline's own unlabeled frames (cdinn.model.adapt): the networks are "
+        "fine-tuned so that the predicted objects' diffraction amplitudes fit the measured ones over the "
+        "measured pixels; a held-out split's fit is reported before and after. Writes a network set (Keras "
+        "networks, cards recording the frames' sha256, ONNX graphs) usable as --net by every command, "
+        "quantize and firmware included. Exits 2 when the held-out fit did not improve.",
+        adapt_arguments,
+        adapt_run,
+        environment=TRAINING_ENVIRONMENT,
+    ),
+    Command(
+        "ablation",
+        "train recipe variants and score them on one test set",
+        "Train each variant of the training recipe (cdinn.model.studies.ablation.VARIANTS) with the same data "
+        "budget and seed, and score all on the same test patterns; writes table.md.",
+        ablation_arguments,
+        ablation_run,
+        units=False,
+        environment=TRAINING_ENVIRONMENT,
+    ),
 ]

@@ -18,8 +18,7 @@ REGISTRY: dict[str, str] = {
     "emulator": "cdinn.host.backends.emulator_backend:EmulatorBackend",
     "fpga": "cdinn.host.backends.fpga_backend:FpgaBackend",
 }
-OPTIONS: dict[str, type] = {"onnx": OnnxOptions, "keras": NoOptions, "emulator": EmulatorOptions,
-                            "fpga": FpgaOptions}
+OPTIONS: dict[str, type] = {"onnx": OnnxOptions, "keras": NoOptions, "emulator": EmulatorOptions, "fpga": FpgaOptions}
 """Each backend's options dataclass (:mod:`cdinn.host.backends.options`)."""
 BACKENDS = tuple(REGISTRY)
 
@@ -49,6 +48,7 @@ def get_backend(name: str, net: str = "default", **options):
     takes = [f.name for f in dataclasses.fields(options_class)]
     foreign = sorted(set(given) - set(takes))
     if foreign:
-        raise CdinnError(f"the {name} backend takes no option {', '.join(foreign)}; it takes "
-                         f"{', '.join(takes) or 'none'}")
+        raise CdinnError(
+            f"the {name} backend takes no option {', '.join(foreign)}; it takes {', '.join(takes) or 'none'}"
+        )
     return cls.from_options(net, options_class(**given))

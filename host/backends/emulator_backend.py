@@ -39,5 +39,9 @@ class EmulatorBackend(Backend[EmulatorOptions]):
         return out[:, self.nets.index("shape")], out[:, self.nets.index("phase")]
 
     def provenance(self) -> dict:
-        return {"backend": self.name, "project": str(self.project), "library": self.manifest["library"],
-                **{f"{net}_sha256": sha for net, sha in self.manifest["quantized_sha256"].items()}}
+        return {
+            "backend": self.name,
+            "project": str(self.project),
+            "library": self.manifest["library"],
+            **{f"{net}_sha256": sha for net, sha in self.manifest["quantized_sha256"].items()},
+        }

@@ -31,14 +31,17 @@ class FpgaBackend(Backend[FpgaOptions]):
         try:
             import pynq
         except ImportError:
-            raise CdinnError("fpga backend: no FPGA runtime here (python package 'pynq' is not installed); run on a "
-                             "PYNQ/XRT board with the bitstream from `make synth`, or use --backend emulator") from None
+            raise CdinnError(
+                "fpga backend: no FPGA runtime here (python package 'pynq' is not installed); run on a "
+                "PYNQ/XRT board with the bitstream from `make synth`, or use --backend emulator"
+            ) from None
         if not Path(bitstream).is_file():
             raise CdinnError(f"fpga backend: bitstream {bitstream} not found (build it with `make synth`)")
         self.manifest, _ = verified_firmware(project)
         if "output_fraction_bits" not in self.manifest:
-            raise CdinnError(f"fpga backend: {project}/manifest.json predates output scaling; "
-                             "rebuild with `cdinn firmware`")
+            raise CdinnError(
+                f"fpga backend: {project}/manifest.json predates output scaling; rebuild with `cdinn firmware`"
+            )
         try:
             self.overlay = pynq.Overlay(bitstream)
             self.dma = self.overlay.axi_dma_0
@@ -47,8 +50,9 @@ class FpgaBackend(Backend[FpgaOptions]):
         self._allocate = pynq.allocate
         self.channels = int(self.manifest["input_size"]) // (GRID * GRID)
         self.bitstream = bitstream
-        self.output_scale = np.repeat(2.0 ** np.asarray(self.manifest["output_fraction_bits"], np.float64),
-                                      self.manifest["output_sizes"])
+        self.output_scale = np.repeat(
+            2.0 ** np.asarray(self.manifest["output_fraction_bits"], np.float64), self.manifest["output_sizes"]
+        )
 
     @classmethod
     def from_options(cls, net: str, options: FpgaOptions) -> FpgaBackend:
@@ -73,5 +77,8 @@ class FpgaBackend(Backend[FpgaOptions]):
         return out[:, nets.index("shape")], out[:, nets.index("phase")]
 
     def provenance(self) -> dict:
-        return {"backend": self.name, "bitstream": self.bitstream,
-                **{f"{net}_sha256": sha for net, sha in self.manifest["quantized_sha256"].items()}}
+        return {
+            "backend": self.name,
+            "bitstream": self.bitstream,
+            **{f"{net}_sha256": sha for net, sha in self.manifest["quantized_sha256"].items()},
+        }

@@ -30,5 +30,9 @@ class KerasBackend(Backend[NoOptions]):
         return shape_out, phase_out
 
     def provenance(self) -> dict:
-        return {"backend": self.name, "networks": self.folder, "shape_sha256": self._shape_card["sha256"],
-                "phase_sha256": self._phase_card["sha256"]}
+        return {
+            "backend": self.name,
+            "networks": self.folder,
+            "shape_sha256": self._shape_card["sha256"],
+            "phase_sha256": self._phase_card["sha256"],
+        }

@@ -29,5 +29,10 @@ class OnnxBackend(Backend[OnnxOptions]):
         return shape_out[..., 0], phase_out[..., 0]
 
     def provenance(self) -> dict:
-        return {"backend": self.name, "onnx": str(self.path), "shape_sha256": self.sources["shape"],
-                "phase_sha256": self.sources["phase"], "threads": self.threads or 0}
+        return {
+            "backend": self.name,
+            "onnx": str(self.path),
+            "shape_sha256": self.sources["shape"],
+            "phase_sha256": self.sources["phase"],
+            "threads": self.threads or 0,
+        }

@@ -17,8 +17,11 @@ class NoOptions:
 
 @dataclass(frozen=True)
 class OnnxOptions:
-    threads: int | None = option(None, "onnx: onnxruntime intra-op threads (default: onnxruntime's choice; for "
-                                       "cdinn run one, the reader and the preprocessing use the other core)")
+    threads: int | None = option(
+        None,
+        "onnx: onnxruntime intra-op threads (default: onnxruntime's choice; for "
+        "cdinn run one, the reader and the preprocessing use the other core)",
+    )
 
 
 @dataclass(frozen=True)

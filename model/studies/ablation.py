@@ -28,20 +28,41 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "joint": ("+ trained together, phase loss 1-cos weighted by the true amplitude", {"loss": "joint"}, False),
     "twin": ("+ twin image accepted as correct (min over target and twin)", {"loss": "twin"}, False),
     "twin+cosine": ("+ cosine learning-rate decay", {"loss": "twin", "lr_schedule": "cosine"}, False),
-    "twin+cosine+noise": ("+ Poisson noise augmentation, 1e4-1e7 photons on 75% of examples",
-                          {"loss": "twin", "lr_schedule": "cosine", "photon_range": (1e4, 1e7)}, False),
-    "twin+batch64": ("twin with batch 64 instead of 256 (4x the optimizer steps, same data)",
-                     {"loss": "twin", "batch": 64}, False),
-    "twin+batch64+cosine": ("+ cosine learning-rate decay", {"loss": "twin", "batch": 64, "lr_schedule": "cosine"},
-                            False),
-    "twin+batch64+cosine+fresh": ("+ a newly simulated training set every epoch (the default recipe)",
-                                  {"loss": "twin", "batch": 64, "lr_schedule": "cosine", "fresh": True}, False),
-    "twin+batch64+cosine+chi2": ("+ reciprocal-space error (chi^2) of the predicted object added to the loss",
-                                 {"loss": "twin+chi2", "batch": 64, "lr_schedule": "cosine"}, False),
-    "twin+batch64+cosine+support": ("+ soft support-IoU term (1 - soft IoU at the metric's threshold) in the loss",
-                                    {"loss": "twin+support", "batch": 64, "lr_schedule": "cosine"}, False),
-    "two-head": ("twin+cosine with one shared encoder and two decoders (PtychoNN style)",
-                 {"loss": "twin", "lr_schedule": "cosine"}, True),
+    "twin+cosine+noise": (
+        "+ Poisson noise augmentation, 1e4-1e7 photons on 75% of examples",
+        {"loss": "twin", "lr_schedule": "cosine", "photon_range": (1e4, 1e7)},
+        False,
+    ),
+    "twin+batch64": (
+        "twin with batch 64 instead of 256 (4x the optimizer steps, same data)",
+        {"loss": "twin", "batch": 64},
+        False,
+    ),
+    "twin+batch64+cosine": (
+        "+ cosine learning-rate decay",
+        {"loss": "twin", "batch": 64, "lr_schedule": "cosine"},
+        False,
+    ),
+    "twin+batch64+cosine+fresh": (
+        "+ a newly simulated training set every epoch (the default recipe)",
+        {"loss": "twin", "batch": 64, "lr_schedule": "cosine", "fresh": True},
+        False,
+    ),
+    "twin+batch64+cosine+chi2": (
+        "+ reciprocal-space error (chi^2) of the predicted object added to the loss",
+        {"loss": "twin+chi2", "batch": 64, "lr_schedule": "cosine"},
+        False,
+    ),
+    "twin+batch64+cosine+support": (
+        "+ soft support-IoU term (1 - soft IoU at the metric's threshold) in the loss",
+        {"loss": "twin+support", "batch": 64, "lr_schedule": "cosine"},
+        False,
+    ),
+    "two-head": (
+        "twin+cosine with one shared encoder and two decoders (PtychoNN style)",
+        {"loss": "twin", "lr_schedule": "cosine"},
+        True,
+    ),
 }
 
 
@@ -58,15 +79,19 @@ def _two_head_run(cfg: TrainConfig, x_test: np.ndarray):
     model.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
     x, data = training_data(cfg)
     y = np.concatenate([network_target(data, net) for net in ("shape", "phase")], axis=-1)
-    model.fit(make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed),
-              validation_data=make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed),
-              epochs=cfg.epochs, verbose=0)
+    model.fit(
+        make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed),
+        validation_data=make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed),
+        epochs=cfg.epochs,
+        verbose=0,
+    )
     out_maps = model.predict(x_test, batch_size=256, verbose=0)
     return outputs_to_object(out_maps[..., 0], out_maps[..., 1])
 
 
-def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = TEST_N, variants: list[str] | None = None,
-                 command: str = "") -> dict:
+def run_ablation(
+    base: TrainConfig, out_dir: str | Path, test_n: int = TEST_N, variants: list[str] | None = None, command: str = ""
+) -> dict:
     """Train and score each variant (``base``'s budget and seed with the paper's recipe plus the variant's
     changes); write report.json and table.md to ``out_dir``."""
     from cdinn.model.conventions import network_input
@@ -76,8 +101,12 @@ def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = TEST_N, v
     base = replace(base, **PAPER_RECIPE)
     data = test_set(test_n)
     x_test = network_input(data.diffraction)
-    report: dict[str, Any] = {"commands": [command], "base": {k: v for k, v in vars(base).items() if k != "simulation"},
-              "test_n": test_n, "variants": {}}
+    report: dict[str, Any] = {
+        "commands": [command],
+        "base": {k: v for k, v in vars(base).items() if k != "simulation"},
+        "test_n": test_n,
+        "variants": {},
+    }
     previous = out / "report.json"
     if previous.is_file():  # keep the variants of an earlier run with the same budget (re-run only some)
         earlier = json.loads(previous.read_text())
@@ -97,16 +126,21 @@ def run_ablation(base: TrainConfig, out_dir: str | Path, test_n: int = TEST_N, v
             load_network.cache_clear()
             models = [load_network(str(folder), net)[0] for net in ("shape", "phase")]
             amplitude, phase = reconstruct_with(models[0], models[1], data.diffraction)
-        report["variants"][name] = {"change": what, "summary": score_summary(amplitude, phase, data),
-                                    "seconds": round(time.perf_counter() - start, 1)}
+        report["variants"][name] = {
+            "change": what,
+            "summary": score_summary(amplitude, phase, data),
+            "seconds": round(time.perf_counter() - start, 1),
+        }
         write_json_atomic(out / "report.json", report)
     write_text_atomic(out / "table.md", markdown_table(report))
     return report
 
 
 def markdown_table(report: dict) -> str:
-    rows: list[Row] = [([name, report["variants"][name]["change"]], report["variants"][name]["summary"], [])
-            for name in sorted(report["variants"], key=list(VARIANTS).index)]
+    rows: list[Row] = [
+        ([name, report["variants"][name]["change"]], report["variants"][name]["summary"], [])
+        for name in sorted(report["variants"], key=list(VARIANTS).index)
+    ]
     made = " then ".join(f"`{c}`" for c in report["commands"])
     head = f"Made by {made} ({report['test_n']} test patterns)\n\n"
     return head + table(["variant", "change"], [], rows) + "\n"

@@ -32,7 +32,8 @@ def noise_sweep(net: str, n: int, photons: list[float], out_dir: str | Path, com
     for values in report["levels"].values():
         values["worst_change_pct"] = max(
             100 * ((clean[k] - values[k]) if k in HIGHER_IS_BETTER else (values[k] - clean[k])) / abs(clean[k])
-            for k in METRICS)
+            for k in METRICS
+        )
     write_json_atomic(out / "noise_sweep.json", report)
     write_text_atomic(out / "noise_sweep.md", markdown_table(report))
     _plot(report, out / "noise_sweep.png")
@@ -42,8 +43,14 @@ def noise_sweep(net: str, n: int, photons: list[float], out_dir: str | Path, com
 def _plot(report: dict, path: Path) -> None:
     levels = [k for k in report["levels"] if k != "noiseless"]
     values = {m: [report["levels"][k][m] for k in levels] for m in METRICS}
-    figures.metric_panels({"Poisson noise": ([float(k) for k in levels], values)}, METRICS, path,
-                          "photons per pattern", ("noiseless", report["levels"]["noiseless"]), log_metrics=())
+    figures.metric_panels(
+        {"Poisson noise": ([float(k) for k in levels], values)},
+        METRICS,
+        path,
+        "photons per pattern",
+        ("noiseless", report["levels"]["noiseless"]),
+        log_metrics=(),
+    )
 
 
 def markdown_table(report: dict) -> str:

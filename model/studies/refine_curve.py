@@ -21,8 +21,9 @@ from cdinn.model.test_set import TEST_SEED, test_set
 from cdinn.model.timing import timed
 
 
-def refine_curve(net: str, n: int, iterations: list[int], out_dir: str | Path, seed: int = TEST_SEED,
-                 command: str = "") -> dict:
+def refine_curve(
+    net: str, n: int, iterations: list[int], out_dir: str | Path, seed: int = TEST_SEED, command: str = ""
+) -> dict:
     """Medians of every metric and seconds per pattern, per iteration count, for both methods."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -34,15 +35,17 @@ def refine_curve(net: str, n: int, iterations: list[int], out_dir: str | Path, s
     report: dict[str, Any] = {"command": command, "net": net, "n": n, "iterations": iterations, "nn": {}, "erhio": {}}
     for k in iterations:
         (ra, rp), seconds = timed(partial(refine, amplitude, phase, data.oversampled, k))
-        report["nn"][k] = dict(score_medians(ra, rp, data),
-                               seconds_per_pattern=(nn_seconds + seconds) / n)
+        report["nn"][k] = dict(score_medians(ra, rp, data), seconds_per_pattern=(nn_seconds + seconds) / n)
         if k > 0:
-            cfg = PhaseRetrievalConfig(iterations=k, cycle=min(100, k), hio_per_cycle=int(0.8 * min(100, k)),
-                                       average_last=min(20, max(1, k // 5)))
+            cfg = PhaseRetrievalConfig(
+                iterations=k,
+                cycle=min(100, k),
+                hio_per_cycle=int(0.8 * min(100, k)),
+                average_last=min(20, max(1, k // 5)),
+            )
             result, seconds = timed(partial(phase_retrieve, data.oversampled, cfg))
             obj = crop_centred(register(result, truth), size)
-            report["erhio"][k] = dict(score_medians(np.abs(obj), np.angle(obj), data),
-                                      seconds_per_pattern=seconds / n)
+            report["erhio"][k] = dict(score_medians(np.abs(obj), np.angle(obj), data), seconds_per_pattern=seconds / n)
         write_json_atomic(out / "refine_curve.json", report)
     _plot(report, out / "refine_curve.png")
     write_text_atomic(out / "refine_curve.md", markdown_table(report))
@@ -59,8 +62,10 @@ def _plot(report: dict, path: Path) -> None:
 
 
 def markdown_table(report: dict) -> str:
-    rows = [([label, str(k)], m, [f"{m['seconds_per_pattern'] * 1e3:.2f}"])
-            for key, label in (("nn", f"{report['net']} + refinement"), ("erhio", "ER/HIO random start"))
-            for k, m in report[key].items()]
+    rows = [
+        ([label, str(k)], m, [f"{m['seconds_per_pattern'] * 1e3:.2f}"])
+        for key, label in (("nn", f"{report['net']} + refinement"), ("erhio", "ER/HIO random start"))
+        for k, m in report[key].items()
+    ]
     head = f"Made by `{report['command']}` ({report['n']} test patterns, medians)\n\n"
     return head + median_table(["method", "iterations"], ["ms per pattern"], rows) + "\n"

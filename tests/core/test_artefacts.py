@@ -67,22 +67,39 @@ def test_an_emulation_library_outside_its_project_is_refused_before_it_is_loaded
     project = tmp_path / "project"
     project.mkdir()
     (tmp_path / "evil.so").write_bytes(b"not loaded")
-    (project / "manifest.json").write_text(json.dumps({"nets": ["phase", "shape"], "library": "../evil.so",
-                                                       "project": "p", "input_size": 1024,
-                                                       "output_sizes": [1024, 1024]}))
+    (project / "manifest.json").write_text(
+        json.dumps(
+            {
+                "nets": ["phase", "shape"],
+                "library": "../evil.so",
+                "project": "p",
+                "input_size": 1024,
+                "output_sizes": [1024, 1024],
+            }
+        )
+    )
     with pytest.raises(CdinnError, match="lies outside the project folder"):
         verified_firmware(project)
     (project / "lib.so").symlink_to(tmp_path / "evil.so")  # a link out of the project counts as outside
-    (project / "manifest.json").write_text(json.dumps({"nets": ["phase", "shape"], "library": "lib.so",
-                                                       "project": "p", "input_size": 1024,
-                                                       "output_sizes": [1024, 1024]}))
+    (project / "manifest.json").write_text(
+        json.dumps(
+            {
+                "nets": ["phase", "shape"],
+                "library": "lib.so",
+                "project": "p",
+                "input_size": 1024,
+                "output_sizes": [1024, 1024],
+            }
+        )
+    )
     with pytest.raises(CdinnError, match="lies outside the project folder"):
         verified_firmware(project)
 
 
 def test_a_firmware_manifest_must_stream_both_networks(tmp_path):
-    (tmp_path / "manifest.json").write_text(json.dumps({"nets": ["shape"], "library": "x.so", "project": "p",
-                                                        "input_size": 1024, "output_sizes": [1024]}))
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"nets": ["shape"], "library": "x.so", "project": "p", "input_size": 1024, "output_sizes": [1024]})
+    )
     with pytest.raises(CdinnError, match="needs the project that streams both networks"):
         verified_firmware(tmp_path)
     with pytest.raises(CdinnError, match="firmware manifest"):

@@ -19,8 +19,9 @@ def _run(capsys, *args):
 
 def test_simulate_reconstruct_phase_retrieve_round_trip(tmp_path, capsys):
     data = tmp_path / "sim.h5"
-    code, out, _ = _run(capsys, "simulate", "--n", 12, "--seed", 3, "--out", data, "--oversampled",
-                        "--position", "random")
+    code, out, _ = _run(
+        capsys, "simulate", "--n", 12, "--seed", 3, "--out", data, "--oversampled", "--position", "random"
+    )
     assert code == 0 and "wrote 12 patterns" in out
     with h5py.File(data) as fh:
         assert fh["diffraction"].shape == (12, 32, 32) and fh["diffraction_oversampled"].shape == (12, 64, 64)
@@ -33,8 +34,7 @@ def test_simulate_reconstruct_phase_retrieve_round_trip(tmp_path, capsys):
         assert fh["amplitude"].shape == (12, 32, 32) and len(fh.attrs["shape_sha256"]) == 64
         assert np.corrcoef(fh["amplitude"][()].sum(axis=(1, 2)), truth.sum(axis=(1, 2)))[0, 1] > 0.8
     pr_file = tmp_path / "pr.h5"
-    code, out, _ = _run(capsys, "phase-retrieve", f"{data}:/diffraction_oversampled", pr_file,
-                        "--iterations", 40)
+    code, out, _ = _run(capsys, "phase-retrieve", f"{data}:/diffraction_oversampled", pr_file, "--iterations", 40)
     assert code == 0
     with h5py.File(pr_file) as fh:
         assert fh["phase"].shape == (12, 64, 64)
@@ -46,13 +46,16 @@ def test_npy_input_and_intensities(tmp_path, capsys, patterns):
     assert code == 0 and h5py.File(tmp_path / "o.h5")["phase"].shape == (4, 32, 32)
 
 
-@pytest.mark.parametrize("setup,message", [
-    (lambda d: None, "input file not found"),
-    (lambda d: (d / "in.h5").write_bytes(b"\x89HDF corrupt"), "not a readable HDF5 file"),
-    (lambda d: np.save(d / "in.npy", np.full((2, 32, 32), np.nan)), "frame 0 contains NaN"),
-    (lambda d: np.save(d / "in.npy", -np.ones((2, 32, 32))), "frame 0 has negative"),
-    (lambda d: np.save(d / "in.npy", np.ones((2, 30, 30))), "must have shape"),
-])
+@pytest.mark.parametrize(
+    "setup,message",
+    [
+        (lambda d: None, "input file not found"),
+        (lambda d: (d / "in.h5").write_bytes(b"\x89HDF corrupt"), "not a readable HDF5 file"),
+        (lambda d: np.save(d / "in.npy", np.full((2, 32, 32), np.nan)), "frame 0 contains NaN"),
+        (lambda d: np.save(d / "in.npy", -np.ones((2, 32, 32))), "frame 0 has negative"),
+        (lambda d: np.save(d / "in.npy", np.ones((2, 30, 30))), "must have shape"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line_and_keeps_existing_output(tmp_path, capsys, setup, message):
     setup(tmp_path)
     src = tmp_path / ("in.npy" if (tmp_path / "in.npy").exists() else "in.h5")
@@ -116,8 +119,11 @@ def test_every_documented_config_field_is_an_option_of_its_command():
     from cdinn.model.evaluate import EvaluateConfig
     from cdinn.quantize.config import QuantConfig
 
-    for command, cls, required in (("quantize", QuantConfig, []), ("evaluate", EvaluateConfig, []),
-                                   ("firmware", FirmwareBuildConfig, [])):
+    for command, cls, required in (
+        ("quantize", QuantConfig, []),
+        ("evaluate", EvaluateConfig, []),
+        ("firmware", FirmwareBuildConfig, []),
+    ):
         parser = build_parser(command)
         help_text = parser._subparsers._group_actions[0].choices[command].format_help()
         for f in dataclasses.fields(cls):
@@ -125,16 +131,29 @@ def test_every_documented_config_field_is_an_option_of_its_command():
                 flag = "--" + (f.metadata["flag"] or f.name).replace("_", "-")
                 assert flag in help_text, (command, flag)
         assert config_from(cls, parser.parse_args([command, *required])) == cls()
-    args = build_parser("quantize").parse_args(["quantize", "--bits", "6", "--layer-bits", "out_conv=10",
-                                                "--prune-lr", "1e-4", "--lr-schedule", "cosine"])
-    assert config_from(QuantConfig, args) == QuantConfig(weight_bits=6, weight_bits_per_layer={"out_conv": 10},
-                                                         prune_learning_rate=1e-4, lr_schedule="cosine")
+    args = build_parser("quantize").parse_args(
+        ["quantize", "--bits", "6", "--layer-bits", "out_conv=10", "--prune-lr", "1e-4", "--lr-schedule", "cosine"]
+    )
+    assert config_from(QuantConfig, args) == QuantConfig(
+        weight_bits=6, weight_bits_per_layer={"out_conv": 10}, prune_learning_rate=1e-4, lr_schedule="cosine"
+    )
 
 
 def test_a_backend_option_the_backend_does_not_take_is_an_error(tmp_path, capsys, patterns):
     np.save(tmp_path / "f.npy", patterns.diffraction[:2])
-    code, _, err = _run(capsys, "run", "--source", tmp_path / "f.npy", "--out", tmp_path / "o.h5", "--backend", "onnx",
-                        "--quantized", tmp_path, "--quiet")
+    code, _, err = _run(
+        capsys,
+        "run",
+        "--source",
+        tmp_path / "f.npy",
+        "--out",
+        tmp_path / "o.h5",
+        "--backend",
+        "onnx",
+        "--quantized",
+        tmp_path,
+        "--quiet",
+    )
     assert code == 2 and "the onnx backend takes no option quantized" in err
 
 
@@ -145,11 +164,32 @@ def test_train_command_is_quiet_and_trains_with_onednn(tmp_path):
     from pathlib import Path
 
     cdinn = str(Path(sys.executable).with_name("cdinn"))
-    run = subprocess.run([cdinn, "train", "--config", "edge", "--examples", "64", "--val", "32", "--epochs", "1",
-                          "--batch", "32", "--out", str(tmp_path / "t")], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            cdinn,
+            "train",
+            "--config",
+            "edge",
+            "--examples",
+            "64",
+            "--val",
+            "32",
+            "--epochs",
+            "1",
+            "--batch",
+            "32",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
-    noise = [line for line in run.stderr.splitlines() if "cuda" in line.lower() or line.startswith(("I0000", "E0000",
-                                                                                                     "W0000"))]
+    noise = [
+        line
+        for line in run.stderr.splitlines()
+        if "cuda" in line.lower() or line.startswith(("I0000", "E0000", "W0000"))
+    ]
     assert noise == [], noise
     card = json.loads((tmp_path / "t" / "shape.card.json").read_text())
     assert card["onednn"] is True  # TensorFlow leaves its oneDNN kernels off on AMD CPUs; training turns them on
@@ -215,8 +255,19 @@ def test_sigterm_during_reconstruct_leaves_no_temporary_file(tmp_path, patterns)
 
     np.save(tmp_path / "many.npy", np.resize(patterns.diffraction, (60_000, 32, 32)))
     out = tmp_path / "out.h5"
-    child = subprocess.Popen([str(Path(sys.executable).with_name("cdinn")), "reconstruct", str(tmp_path / "many.npy"),
-                              str(out), "--net", "edge"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("cdinn")),
+            "reconstruct",
+            str(tmp_path / "many.npy"),
+            str(out),
+            "--net",
+            "edge",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".out.h5.*")) and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.05)  # the temporary file beside the output exists: the command is writing

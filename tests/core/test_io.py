@@ -34,11 +34,14 @@ def test_nexus_default_and_explicit_paths(tmp_path):
     assert np.array_equal(read_frames(str(tmp_path / "f.npy")), data)
 
 
-@pytest.mark.parametrize("maker,message", [
-    (lambda p: None, "not found"),
-    (lambda p: p.write_bytes(b"garbage, not HDF5"), "not a readable HDF5"),
-    (lambda p: h5py.File(p, "w").close(), "no dataset given"),
-])
+@pytest.mark.parametrize(
+    "maker,message",
+    [
+        (lambda p: None, "not found"),
+        (lambda p: p.write_bytes(b"garbage, not HDF5"), "not a readable HDF5"),
+        (lambda p: h5py.File(p, "w").close(), "no dataset given"),
+    ],
+)
 def test_bad_files_give_one_line_errors(tmp_path, maker, message):
     path = tmp_path / "in.h5"
     maker(path)

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("firmware") / "default"
-    cfg = FirmwareBuildConfig(out_dir=str(out), combined=False, validate_patterns=24, compare_patterns=24,
-                              testbench_patterns=4, workers=2)
+    cfg = FirmwareBuildConfig(
+        out_dir=str(out), combined=False, validate_patterns=24, compare_patterns=24, testbench_patterns=4, workers=2
+    )
     return build(cfg, progress=lambda _: None), out
 
 

@@ -137,8 +137,9 @@ def test_latency_strategy_timing_by_hand(tmp_path):
     from cdinn.firmware.estimate import LATENCY_DEPTH_CYCLES, estimate_layers
 
     fw, x = _tiny_firmware_model()
-    cfg = FirmwareConfig(ProjectName="tinylat", ReuseFactor={"default": 3},
-                         Strategy={"default": "Resource", "enc0_conv0": "Latency"})
+    cfg = FirmwareConfig(
+        ProjectName="tinylat", ReuseFactor={"default": 3}, Strategy={"default": "Resource", "enc0_conv0": "Latency"}
+    )
     layers = {layer.name: layer for layer in estimate_layers(convert(fw, cfg, tmp_path / "tinylat"))}
     conv = layers["enc0_conv0"]
     assert conv.strategy == "latency" and conv.multipliers == 12 and conv.cycles == 18 * 18 * 3
@@ -202,8 +203,9 @@ def test_synthesis_without_vendor_tools_fails_with_one_line(compiled, tmp_path):
     with pytest.raises(CdinnError, match="vendor HLS tool not found"):
         require_vendor_tool(tmp_path)
     assert read_synthesis_report(tmp_path) is None
-    result = subprocess.run(["make", "-s", "synth", f"SYNTH_PROJECT={tmp_path}"], cwd=REPO, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        ["make", "-s", "synth", f"SYNTH_PROJECT={tmp_path}"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("cdinn: error:")]
     assert len(lines) == 1 and "vitis_hls" in lines[0] and str(tmp_path) in lines[0]
@@ -229,8 +231,15 @@ def test_c_simulation_of_the_projects_own_test_bench(tmp_path):
 
     fw, x, hls_model, spec = _build(tmp_path, name="tinycsim")
     project = tmp_path / "tinycsim"
-    write_manifest(project, spec, ("phase",), {"phase": "0" * 64}, 9, [fraction_bits_of(fw)],
-                   FirmwareConfig(ProjectName="tinycsim"))
+    write_manifest(
+        project,
+        spec,
+        ("phase",),
+        {"phase": "0" * 64},
+        9,
+        [fraction_bits_of(fw)],
+        FirmwareConfig(ProjectName="tinycsim"),
+    )
     result = run_csim(project)
     assert result["passed"] and result["patterns"] == 3 and result["values"] == 3 * 256
     assert result["max_abs_difference"] <= result["tolerance"]

@@ -22,14 +22,17 @@ def load_card_sha(path):
     from cdinn.cards import read_card
 
     return read_card(path)["sha256"]
+
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("firmware") / "edge"
-    code = main(["firmware", "--net", "edge", "--out", str(out), "--validate", "40", "--test-n", "40",
-                 "--workers", "2"])
+    code = main(
+        ["firmware", "--net", "edge", "--out", str(out), "--validate", "40", "--test-n", "40", "--workers", "2"]
+    )
     assert code == 0
     return out
 
@@ -93,7 +96,21 @@ def test_a_model_that_does_not_match_its_firmware_is_refused(build_dir, tmp_path
 
 def test_run_with_the_emulator_backend(build_dir, patterns, tmp_path, capsys):
     np.save(tmp_path / "f.npy", patterns.diffraction[:3].astype(np.float64) ** 2)
-    code = main(["run", "--source", str(tmp_path / "f.npy"), "--backend", "emulator", "--project",
-                 str(build_dir / "both"), "--quantized", str(QUANTIZED), "--out", str(tmp_path / "o.h5"), "--quiet"])
+    code = main(
+        [
+            "run",
+            "--source",
+            str(tmp_path / "f.npy"),
+            "--backend",
+            "emulator",
+            "--project",
+            str(build_dir / "both"),
+            "--quantized",
+            str(QUANTIZED),
+            "--out",
+            str(tmp_path / "o.h5"),
+            "--quiet",
+        ]
+    )
     assert code == 0 and "written 3" in capsys.readouterr().out
     assert Path(tmp_path / "o.h5").stat().st_size > 0

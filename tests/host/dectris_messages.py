@@ -48,13 +48,30 @@ def v2_messages(frames, mask, compression="bslz4", centre=(17.0, 21.5)) -> list[
     """A series' start, image and end messages (CBOR bytes) per the stream v2 specification; ``centre`` is the
     beam centre (row, col)."""
     h, w = frames.shape[1:]
-    start = {"type": "start", "series_id": 3, "series_unique_id": "s3", "channels": ["threshold_1"],
-             "beam_center_x": centre[1], "beam_center_y": centre[0], "image_dtype": "uint32", "image_size_x": w,
-             "image_size_y": h, "number_of_images": len(frames),
-             "pixel_mask": {"threshold_1": v2_array(mask, None)}}
-    images = [{"type": "image", "series_id": 3, "series_unique_id": "s3", "image_id": i,
-               "real_time": [1, 10_000], "data": {"threshold_1": v2_array(f, compression)}}
-              for i, f in enumerate(frames)]
+    start = {
+        "type": "start",
+        "series_id": 3,
+        "series_unique_id": "s3",
+        "channels": ["threshold_1"],
+        "beam_center_x": centre[1],
+        "beam_center_y": centre[0],
+        "image_dtype": "uint32",
+        "image_size_x": w,
+        "image_size_y": h,
+        "number_of_images": len(frames),
+        "pixel_mask": {"threshold_1": v2_array(mask, None)},
+    }
+    images = [
+        {
+            "type": "image",
+            "series_id": 3,
+            "series_unique_id": "s3",
+            "image_id": i,
+            "real_time": [1, 10_000],
+            "data": {"threshold_1": v2_array(f, compression)},
+        }
+        for i, f in enumerate(frames)
+    ]
     end = {"type": "end", "series_id": 3, "series_unique_id": "s3"}
     # DECTRIS detectors send self-described CBOR (tag 55799), which cbor2 decodes into frozen maps
     return [cbor2.dumps(cbor2.CBORTag(55799, m)) for m in [start, *images, end]]
@@ -74,14 +91,23 @@ def v1_messages(frames, encoding="bs32-lz4<", header=True, centre=(24.0, 20.0)) 
 
     mask = np.zeros((h, w), "<u4")
     mask[5, 7] = 1
-    head = [json.dumps({"htype": "dheader-1.0", "series": 9, "header_detail": "all"}).encode(),
-            json.dumps({"beam_center_x": centre[1], "beam_center_y": centre[0], "x_pixels_in_detector": w}).encode(),
-            json.dumps({"htype": "dpixelmask-1.0", "shape": [w, h], "type": "uint32"}).encode(), mask.tobytes()]
-    images = [[json.dumps({"htype": "dimage-1.0", "series": 9, "frame": i, "hash": ""}).encode(),
-               json.dumps({"htype": "dimage_d-1.0", "shape": [w, h], "type": "uint32", "encoding": encoding,
-                           "size": len(blob(f))}).encode(), blob(f),
-               json.dumps({"htype": "dconfig-1.0", "start_time": 0, "stop_time": 1, "real_time": 1}).encode()]
-              for i, f in enumerate(frames)]
+    head = [
+        json.dumps({"htype": "dheader-1.0", "series": 9, "header_detail": "all"}).encode(),
+        json.dumps({"beam_center_x": centre[1], "beam_center_y": centre[0], "x_pixels_in_detector": w}).encode(),
+        json.dumps({"htype": "dpixelmask-1.0", "shape": [w, h], "type": "uint32"}).encode(),
+        mask.tobytes(),
+    ]
+    images = [
+        [
+            json.dumps({"htype": "dimage-1.0", "series": 9, "frame": i, "hash": ""}).encode(),
+            json.dumps(
+                {"htype": "dimage_d-1.0", "shape": [w, h], "type": "uint32", "encoding": encoding, "size": len(blob(f))}
+            ).encode(),
+            blob(f),
+            json.dumps({"htype": "dconfig-1.0", "start_time": 0, "stop_time": 1, "real_time": 1}).encode(),
+        ]
+        for i, f in enumerate(frames)
+    ]
     return [head, *images, [json.dumps({"htype": "dseries_end-1.0", "series": 9}).encode()]]
 
 

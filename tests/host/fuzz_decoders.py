@@ -74,18 +74,29 @@ def hdf5_target(data: bytes) -> None:
         n, rows, cols = fdp.ConsumeIntInRange(0, 3), fdp.ConsumeIntInRange(1, 40), fdp.ConsumeIntInRange(1, 40)
         compression = fdp.PickValueInList(["none", "bslz4", "lz4"])
         with h5py.File(path, "w") as fh:
-            filters = {"bslz4": hdf5plugin.Bitshuffle(cname="lz4"), "lz4": hdf5plugin.LZ4(),
-                       "none": {}}[compression]
-            dset = fh.create_dataset("entry/data/data", shape=(n, rows, cols), maxshape=(None, rows, cols), dtype=dtype,
-                                     chunks=(1, rows, cols),
-                                     **filters)
+            filters = {"bslz4": hdf5plugin.Bitshuffle(cname="lz4"), "lz4": hdf5plugin.LZ4(), "none": {}}[compression]
+            dset = fh.create_dataset(
+                "entry/data/data",
+                shape=(n, rows, cols),
+                maxshape=(None, rows, cols),
+                dtype=dtype,
+                chunks=(1, rows, cols),
+                **filters,
+            )
             for i in range(n):  # raw chunk bytes, as a corrupt or hostile file holds them
                 chunk = fdp.ConsumeBytes(fdp.ConsumeIntInRange(1, 4 * rows * cols)) or b"\0"
                 dset.id.write_direct_chunk((i, 0, 0), chunk)
             for name in ("image_nr_low", "image_nr_high"):
                 if fdp.ConsumeBool():
-                    dset.attrs[name] = fdp.PickValueInList([fdp.ConsumeIntInRange(-(2**63), 2**63 - 1), "abc",
-                                                            np.array([1, 2]), 1e300, np.uint64(2**64 - 1)])
+                    dset.attrs[name] = fdp.PickValueInList(
+                        [
+                            fdp.ConsumeIntInRange(-(2**63), 2**63 - 1),
+                            "abc",
+                            np.array([1, 2]),
+                            1e300,
+                            np.uint64(2**64 - 1),
+                        ]
+                    )
             det = fh.create_group("entry/instrument/detector")
             for name in ("beam_center_x", "beam_center_y"):
                 if fdp.ConsumeBool():
@@ -96,8 +107,12 @@ def hdf5_target(data: bytes) -> None:
             _check(item)
 
 
-TARGETS = {"v2": _message_target(dectris.Stream2Decoder), "v1": _message_target(dectris.Stream1Decoder),
-           "cdinn": _message_target(decoding.CdinnDecoder), "hdf5": hdf5_target}
+TARGETS = {
+    "v2": _message_target(dectris.Stream2Decoder),
+    "v1": _message_target(dectris.Stream1Decoder),
+    "cdinn": _message_target(decoding.CdinnDecoder),
+    "hdf5": hdf5_target,
+}
 
 
 def write_seeds(folder: Path) -> None:

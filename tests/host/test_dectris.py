@@ -35,8 +35,9 @@ def test_stream_v2_over_zeromq(free_tcp_endpoint, compression):
     assert items[0].centre == (17.0, 21.5) and items[0].mask[2, 3] and items[0].mask.sum() == 1
 
 
-@pytest.mark.parametrize(("encoding", "header"), [("bs32-lz4<", True), ("bs32-lz4<", False), ("lz4<", False),
-                                                  ("<", False)])
+@pytest.mark.parametrize(
+    ("encoding", "header"), [("bs32-lz4<", True), ("bs32-lz4<", False), ("lz4<", False), ("<", False)]
+)
 def test_stream_v1_over_zeromq(free_tcp_endpoint, encoding, header):
     frames = detector_frames(4, seed=1)
     sender = push(free_tcp_endpoint, v1_messages(frames, encoding, header))

@@ -31,11 +31,29 @@ def test_cluster_output_equals_the_single_process_command(tmp_path, patterns):
     np.save(tmp_path / "in.npy", frames)
     good = np.delete(frames, 17, axis=0)
     np.save(tmp_path / "good.npy", good)
-    single = subprocess.run([CDINN, "reconstruct", str(tmp_path / "good.npy"), str(tmp_path / "single.h5"),
-                             "--intensity", "--net", "edge"], capture_output=True, text=True)
+    single = subprocess.run(
+        [CDINN, "reconstruct", str(tmp_path / "good.npy"), str(tmp_path / "single.h5"), "--intensity", "--net", "edge"],
+        capture_output=True,
+        text=True,
+    )
     assert single.returncode == 0, single.stderr
-    run = subprocess.run([CDINN, "reconstruct", str(tmp_path / "in.npy"), str(tmp_path / "dask.h5"), "--intensity",
-                          "--net", "edge", "--cluster", "local:2", "--chunk", "16"], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            CDINN,
+            "reconstruct",
+            str(tmp_path / "in.npy"),
+            str(tmp_path / "dask.h5"),
+            "--intensity",
+            "--net",
+            "edge",
+            "--cluster",
+            "local:2",
+            "--chunk",
+            "16",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert "reconstructed 89 of 90 frame(s) in 6 chunks" in run.stdout
     one, many = _datasets(tmp_path / "single.h5"), _datasets(tmp_path / "dask.h5")
@@ -52,8 +70,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, patterns
 
     frames = _frames(patterns, 240)
     np.save(tmp_path / "in.npy", frames)
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
     client = Client(cluster)
     killed = []
 
@@ -65,16 +82,28 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, patterns
             killed.append(victim)
 
     try:
-        counts = reprocess(str(tmp_path / "in.npy"), tmp_path / "out.h5", "local", net="edge", intensity=True,
-                           chunk=4, progress=False, client=client, on_result=kill_one)
+        counts = reprocess(
+            str(tmp_path / "in.npy"),
+            tmp_path / "out.h5",
+            "local",
+            net="edge",
+            intensity=True,
+            chunk=4,
+            progress=False,
+            client=client,
+            on_result=kill_one,
+        )
     finally:
         client.close()
         cluster.close()
     assert killed and counts == {"frames": 240, "written": 240, "rejected": 0, "chunks": 60}
     out = _datasets(tmp_path / "out.h5")
     assert out["frame_number"].tolist() == list(range(240))
-    single = subprocess.run([CDINN, "reconstruct", str(tmp_path / "in.npy"), str(tmp_path / "single.h5"),
-                             "--intensity", "--net", "edge"], capture_output=True, text=True)
+    single = subprocess.run(
+        [CDINN, "reconstruct", str(tmp_path / "in.npy"), str(tmp_path / "single.h5"), "--intensity", "--net", "edge"],
+        capture_output=True,
+        text=True,
+    )
     assert single.returncode == 0
     assert np.allclose(_datasets(tmp_path / "single.h5")["amplitude"], out["amplitude"], atol=1e-5)
 
@@ -98,6 +127,7 @@ def test_a_local_cluster_serves_no_http(tmp_path):
 
     client, local = _client("local:1")
     try:
+
         def listening(server) -> int:
             return sum(sock.fileno() != -1 for sock in server._sockets.values())
 
@@ -110,11 +140,14 @@ def test_a_local_cluster_serves_no_http(tmp_path):
         local.close()
 
 
-@pytest.mark.parametrize(("array", "message"), [
-    (np.array([{"a": 1}], dtype=object), "not a readable .npy file of numbers"),
-    (np.float32(3.0), "expected frames (N, rows, cols)"),
-    (np.array("hello"), "frames must be real numbers"),
-])
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.array([{"a": 1}], dtype=object), "not a readable .npy file of numbers"),
+        (np.float32(3.0), "expected frames (N, rows, cols)"),
+        (np.array("hello"), "frames must be real numbers"),
+    ],
+)
 def test_an_npy_that_holds_no_frames_is_one_line_before_any_cluster_starts(tmp_path, capsys, array, message):
     from cdinn.cli import main
 

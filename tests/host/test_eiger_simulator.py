@@ -42,8 +42,9 @@ def _series(patterns, n: int) -> np.ndarray:
 
 def _rest(base: str, path: str, value=None):
     data = None if value is None else json.dumps({"value": value}).encode()
-    request = urllib.request.Request(f"{base}/{path}", data=data, method="PUT",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/{path}", data=data, method="PUT", headers={"Content-Type": "application/json"}
+    )
     return urllib.request.urlopen(request, timeout=30).read()
 
 
@@ -55,9 +56,22 @@ def test_cdinn_run_reconstructs_an_eiger_simulator_series(tmp_path, patterns):
     with h5py.File(tmp_path / "series_master.h5", "w") as fh:
         fh.create_group("entry/data")["data_000001"] = h5py.ExternalLink("series_data_000001.h5", "/entry/data/data")
     http, stream = _free_port(), _free_port()
-    sim = subprocess.Popen([str(BIN / "eiger-simulator"), "--host", "127.0.0.1", "--port", str(http), "--zmq",
-                            f"tcp://127.0.0.1:{stream}", "--dataset", str(tmp_path / "series_master.h5")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    sim = subprocess.Popen(
+        [
+            str(BIN / "eiger-simulator"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(http),
+            "--zmq",
+            f"tcp://127.0.0.1:{stream}",
+            "--dataset",
+            str(tmp_path / "series_master.h5"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     base = f"http://127.0.0.1:{http}/detector/api/1.6.0"
     try:
         for _ in range(100):
@@ -70,9 +84,26 @@ def test_cdinn_run_reconstructs_an_eiger_simulator_series(tmp_path, patterns):
         _rest(base, "config/count_time", 0.05)
         _rest(base, "command/initialize")
         out = tmp_path / "run.h5"
-        run = subprocess.Popen([str(BIN / "cdinn"), "run", "--source", f"tcp://127.0.0.1:{stream}", "--crop", "256",
-                                "--net", "edge", "--idle-timeout", "60", "--out", str(out), "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        run = subprocess.Popen(
+            [
+                str(BIN / "cdinn"),
+                "run",
+                "--source",
+                f"tcp://127.0.0.1:{stream}",
+                "--crop",
+                "256",
+                "--net",
+                "edge",
+                "--idle-timeout",
+                "60",
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while not out.exists() and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.1)  # the output is created once the runner's PULL socket is connected

@@ -26,10 +26,23 @@ def corpus(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["v2", "v1", "cdinn", "hdf5"])
 def test_fuzzing_finds_nothing(target, corpus, tmp_path):
-    run = subprocess.run([sys.executable, str(HARNESS), target, str(corpus / target), f"-max_total_time={SECONDS}",
-                          f"-seed={SEED}", "-timeout=5", "-rss_limit_mb=2048", "-max_len=65536",
-                          f"-artifact_prefix={tmp_path}/"],
-                         capture_output=True, text=True, timeout=SECONDS + 120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(HARNESS),
+            target,
+            str(corpus / target),
+            f"-max_total_time={SECONDS}",
+            f"-seed={SEED}",
+            "-timeout=5",
+            "-rss_limit_mb=2048",
+            "-max_len=65536",
+            f"-artifact_prefix={tmp_path}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=SECONDS + 120,
+    )
     findings = sorted(tmp_path.iterdir())
     reproducer = base64.b64encode(findings[0].read_bytes()[:4096]).decode() if findings else ""
     assert run.returncode == 0 and not findings, f"{findings} input (base64): {reproducer}\n{run.stderr[-3000:]}"

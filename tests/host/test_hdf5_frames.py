@@ -51,8 +51,9 @@ def _gaps():
     return mask
 
 
-def write_eiger(folder: Path, frames: np.ndarray, per_file: int, mask=None, missing: int | None = None,
-                default_signal: bool = False) -> Path:
+def write_eiger(
+    folder: Path, frames: np.ndarray, per_file: int, mask=None, missing: int | None = None, default_signal: bool = False
+) -> Path:
     """An NXmx master and its data files (FileWriter v1 layout); ``missing``: a data file not written."""
     folder.mkdir(parents=True, exist_ok=True)
     master = folder / "series_master.h5"
@@ -73,8 +74,9 @@ def write_eiger(folder: Path, frames: np.ndarray, per_file: int, mask=None, miss
                 continue
             block = frames[start : start + per_file]
             with h5py.File(folder / name, "w") as dfh:
-                d = dfh.create_dataset("entry/data/data", data=block, chunks=(1, SIDE, SIDE),
-                                       **hdf5plugin.Bitshuffle(cname="lz4"))
+                d = dfh.create_dataset(
+                    "entry/data/data", data=block, chunks=(1, SIDE, SIDE), **hdf5plugin.Bitshuffle(cname="lz4")
+                )
                 d.attrs["image_nr_low"] = start + 1
                 d.attrs["image_nr_high"] = start + len(block)
         if default_signal:
@@ -172,13 +174,30 @@ def test_a_missing_middle_data_file_is_rejected_and_the_next_ones_are_still_read
         reason = fh["rejected/reason"][0].decode()
         assert "series_data_000002.h5" in reason
     out = tmp_path / "cli.h5"
-    run = subprocess.run([CDINN, "run", "--source", str(master), "--out", str(out), "--net", "edge", "--quiet"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [CDINN, "run", "--source", str(master), "--out", str(out), "--net", "edge", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and "did not reach its own end" in run.stderr.strip().splitlines()[-1]
     with h5py.File(out) as fh:
         assert fh["amplitude"].shape[0] == 14 and json.loads(fh.attrs["counts"])["written"] == 14
-    partial = subprocess.run([CDINN, "run", "--source", str(master), "--out", str(tmp_path / "partial.h5"), "--net",
-                              "edge", "--quiet", "--allow-partial"], capture_output=True, text=True)
+    partial = subprocess.run(
+        [
+            CDINN,
+            "run",
+            "--source",
+            str(master),
+            "--out",
+            str(tmp_path / "partial.h5"),
+            "--net",
+            "edge",
+            "--quiet",
+            "--allow-partial",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert partial.returncode == 0, partial.stderr
     with h5py.File(tmp_path / "partial.h5") as fh:
         assert not fh.attrs["complete"]
@@ -203,8 +222,21 @@ def test_the_nexus_default_signal_is_followed_through_an_external_link(tmp_path,
 
 def test_every_frame_rejected_exits_non_zero(tmp_path):
     np.save(tmp_path / "zeros.npy", np.zeros((3, 32, 32), np.float32))
-    run = subprocess.run([CDINN, "run", "--source", str(tmp_path / "zeros.npy"), "--out", str(tmp_path / "o.h5"),
-                          "--net", "edge", "--quiet"], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            CDINN,
+            "run",
+            "--source",
+            str(tmp_path / "zeros.npy"),
+            "--out",
+            str(tmp_path / "o.h5"),
+            "--net",
+            "edge",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and "no frame was reconstructed" in run.stderr
 
 
@@ -250,12 +282,16 @@ def test_a_corrupt_compressed_chunk_is_rejected_not_a_crash(tmp_path, patterns):
     frames = _detector_frames(patterns)[:3]
     path = tmp_path / "corrupt.h5"
     with h5py.File(path, "w") as fh:
-        d = fh.create_dataset("entry/data/data", data=frames, chunks=(1, SIDE, SIDE),
-                              **hdf5plugin.Bitshuffle(cname="lz4"))
+        d = fh.create_dataset(
+            "entry/data/data", data=frames, chunks=(1, SIDE, SIDE), **hdf5plugin.Bitshuffle(cname="lz4")
+        )
         header = (frames[1].nbytes).to_bytes(8, "big") + (8192).to_bytes(4, "big")
         d.id.write_direct_chunk((1, 0, 0), header + (2**31 - 1).to_bytes(4, "big") + bytes(64))
-    run = subprocess.run([CDINN, "run", "--source", str(path), "--out", str(tmp_path / "out.h5"), "--net", "edge",
-                          "--quiet"], capture_output=True, text=True)
+    run = subprocess.run(
+        [CDINN, "run", "--source", str(path), "--out", str(tmp_path / "out.h5"), "--net", "edge", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2, run.stderr  # not -11: the run ends with its counts, marked incomplete
     with h5py.File(tmp_path / "out.h5") as fh:
         counts = json.loads(fh.attrs["counts"])

@@ -47,11 +47,13 @@ def _one_gigabyte_of_lz4() -> bytes:
 
 FRAME = detector_frames(1)[0]
 V2_HOSTILE = {
-    "bslz4 header claims 1000x its bytes": _v2_image(1, cbor2.CBORTag(56500, ["bslz4", 4, _claiming_more(
-        bslz4(FRAME), 1000)])),
+    "bslz4 header claims 1000x its bytes": _v2_image(
+        1, cbor2.CBORTag(56500, ["bslz4", 4, _claiming_more(bslz4(FRAME), 1000)])
+    ),
     "bslz4 stream cut short": _v2_image(2, cbor2.CBORTag(56500, ["bslz4", 4, bslz4(FRAME)[:-40]])),
-    "lz4 block size 0": _v2_image(3, cbor2.CBORTag(56500, ["lz4", 0, (lambda b: b[:8] + bytes(4) + b[12:])(
-        lz4_hdf5(FRAME.tobytes()))])),
+    "lz4 block size 0": _v2_image(
+        3, cbor2.CBORTag(56500, ["lz4", 0, (lambda b: b[:8] + bytes(4) + b[12:])(lz4_hdf5(FRAME.tobytes()))])
+    ),
     "4.4 MB of lz4 that decodes to 1 GiB": _v2_image(4, cbor2.CBORTag(56500, ["lz4", 0, _one_gigabyte_of_lz4()])),
     "image_id 10^30": _v2_image(10**30, FRAME.astype("<u4").tobytes()),
     "image_id 'abc'": _v2_image("abc", FRAME.astype("<u4").tobytes()),
@@ -103,15 +105,21 @@ def test_the_channel_of_multi_threshold_images_is_chosen_by_name():
 
 
 def _v1_image(frame: int | str, info: dict, blob: bytes) -> list[bytes]:
-    return [json.dumps({"htype": "dimage-1.0", "series": 9, "frame": frame}).encode(), json.dumps(info).encode(),
-            blob, b"{}"]
+    return [
+        json.dumps({"htype": "dimage-1.0", "series": 9, "frame": frame}).encode(),
+        json.dumps(info).encode(),
+        blob,
+        b"{}",
+    ]
 
 
 V1_HOSTILE = {
-    "dimage_d claims 32768x32768": _v1_image(1, {"shape": [32768, 32768], "type": "uint32", "encoding":
-                                                  "bs32-lz4<"}, bslz4(FRAME)),
-    "bslz4 header claims 1000x": _v1_image(2, {"shape": [W, H], "type": "uint32", "encoding": "bs32-lz4<"},
-                                           _claiming_more(bslz4(FRAME), 1000)),
+    "dimage_d claims 32768x32768": _v1_image(
+        1, {"shape": [32768, 32768], "type": "uint32", "encoding": "bs32-lz4<"}, bslz4(FRAME)
+    ),
+    "bslz4 header claims 1000x": _v1_image(
+        2, {"shape": [W, H], "type": "uint32", "encoding": "bs32-lz4<"}, _claiming_more(bslz4(FRAME), 1000)
+    ),
     "frame 10^30": _v1_image(10**30, {"shape": [W, H], "type": "uint32"}, FRAME.tobytes()),
     "negative shape": _v1_image(3, {"shape": [-W, H], "type": "uint32"}, FRAME.tobytes()),
     "object pixel type": _v1_image(4, {"shape": [W, H], "type": "object"}, FRAME.tobytes()),
@@ -150,9 +158,25 @@ def test_hostile_own_format_messages_are_rejected_and_the_stream_goes_on():
 
 
 def _cdinn_run(endpoint: str, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([CDINN, "run", "--source", endpoint, "--out", str(out), "--net", "edge", "--quiet",
-                             "--idle-timeout", "20", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [
+            CDINN,
+            "run",
+            "--source",
+            endpoint,
+            "--out",
+            str(out),
+            "--net",
+            "edge",
+            "--quiet",
+            "--idle-timeout",
+            "20",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _counts(path: Path) -> tuple[dict, bool]:
@@ -175,13 +199,30 @@ def test_cdinn_run_survives_a_hostile_series_and_counts_every_message(tmp_path, 
 
 
 @pytest.mark.parametrize(("extra", "status"), [((), 2), (("--allow-partial",), 0)])
-def test_a_series_cut_off_is_incomplete_and_exits_non_zero_unless_partial_runs_are_allowed(tmp_path, free_tcp_endpoint,
-                                                                                            extra, status):
+def test_a_series_cut_off_is_incomplete_and_exits_non_zero_unless_partial_runs_are_allowed(
+    tmp_path, free_tcp_endpoint, extra, status
+):
     start, *images, _end = v2_messages(detector_frames(3, seed=3), MASK)
     out = tmp_path / "cut.h5"
-    run = subprocess.Popen([CDINN, "run", "--source", free_tcp_endpoint, "--out", str(out), "--net", "edge",
-                            "--quiet", "--idle-timeout", "8", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
+    run = subprocess.Popen(
+        [
+            CDINN,
+            "run",
+            "--source",
+            free_tcp_endpoint,
+            "--out",
+            str(out),
+            "--net",
+            "edge",
+            "--quiet",
+            "--idle-timeout",
+            "8",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sender = push(free_tcp_endpoint, [start, *images])  # then the sender is gone: no end message
     _, stderr = run.communicate(timeout=120)
     sender.join()

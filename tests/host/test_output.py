@@ -26,8 +26,9 @@ def _data_files(tmp_path, patterns):
     for part, low in ((0, 1), (1, 21)):
         path = tmp_path / f"series_data_{part + 1:06d}.h5"
         with h5py.File(path, "w") as fh:
-            dset = fh.create_dataset("entry/data/data", data=frames[20 * part : 20 * part + 20], chunks=(1, 32, 32),
-                                     compression="gzip")
+            dset = fh.create_dataset(
+                "entry/data/data", data=frames[20 * part : 20 * part + 20], chunks=(1, 32, 32), compression="gzip"
+            )
             dset.attrs["image_nr_low"] = low
         paths.append(str(path))
     return paths
@@ -37,6 +38,7 @@ def _layout(path):
     """Every dataset's (shape[1:], dtype, attributes) and every group's attributes, by path; the root's."""
     items = {}
     with h5py.File(path) as fh:
+
         def visit(name, node):
             attrs = {k: np.asarray(v).tolist() for k, v in node.attrs.items()}
             items[name] = (node.shape[1:], str(node.dtype), attrs) if isinstance(node, h5py.Dataset) else attrs
@@ -84,8 +86,10 @@ def test_every_writer_writes_the_same_datasets_and_attributes(outputs):
         assert set(output.ROOT_ATTRS) <= set(attrs) and {"shape_sha256", "phase_sha256"} <= set(attrs)
         assert attrs["counts"] == {"received": 40, "written": 39, "rejected": 1, "missed": 0, "refined": 0}, name
         assert attrs["complete"] and attrs["preprocess"] == ref["preprocess"], name
-        mine, theirs = ({k: v for k, v in p.items() if k not in NOT_SHARED["provenance"]}
-                        for p in (attrs["provenance"], ref["provenance"]))
+        mine, theirs = (
+            {k: v for k, v in p.items() if k not in NOT_SHARED["provenance"]}
+            for p in (attrs["provenance"], ref["provenance"])
+        )
         assert mine == theirs and mine["backend"] == "onnx" and mine["net"] == "default", name
         assert "tensorflow" in mine["versions"] and len(mine["shape_sha256"]) == 64
     with h5py.File(outputs["merge"]) as fh:
@@ -106,8 +110,11 @@ def test_outputs_are_nexus_with_the_amplitude_as_default_signal(outputs):
 def test_the_schema_refuses_a_batch_without_every_field(tmp_path):
     with h5py.File(tmp_path / "x.h5", "w") as fh:
         output.create(fh, 32)
-        fields = {name: np.zeros((1, 32, 32) if f.image else 1, f.dtype) for name, f in output.PER_FRAME.items()
-                  if name != "source"}
+        fields = {
+            name: np.zeros((1, 32, 32) if f.image else 1, f.dtype)
+            for name, f in output.PER_FRAME.items()
+            if name != "source"
+        }
         fields["source"] = np.array(["file.h5:/entry/data/data"], object)
         output.append(fh, fields)
         with pytest.raises(ValueError, match="missing \\['fit'\\]"):

@@ -81,10 +81,16 @@ def test_the_maximum_finds_the_zero_frequency_of_a_real_object():
     assert np.allclose(out, np.sqrt(bin_to(intensity, 32)[0]), rtol=1e-5)
 
 
-@pytest.mark.parametrize("frame,message", [
-    (np.full((32, 32), np.nan), "NaN"), (-np.ones((32, 32)), "negative"), (np.zeros((32, 32)), "all zero"),
-    (np.ones((2, 32, 32)), "2-D"), (np.ones((32, 32), complex), "real number"),
-])
+@pytest.mark.parametrize(
+    "frame,message",
+    [
+        (np.full((32, 32), np.nan), "NaN"),
+        (-np.ones((32, 32)), "negative"),
+        (np.zeros((32, 32)), "all zero"),
+        (np.ones((2, 32, 32)), "2-D"),
+        (np.ones((32, 32), complex), "real number"),
+    ],
+)
 def test_bad_frames(frame, message):
     with pytest.raises(CdinnError, match=message):
         Preprocessor(PreprocessConfig())(frame)

@@ -26,9 +26,29 @@ def loopback(monkeypatch):
 
 
 def _sim_server(frames_npy: Path, channel: str, env: dict, fps: int, seconds: float) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "pvapy-ad-sim-server"), "-cn", channel, "-if", str(frames_npy), "-fps",
-                             str(fps), "-rt", str(seconds), "-std", "2", "-shd", "1", "-rp", "0", "-dc"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            str(BIN / "pvapy-ad-sim-server"),
+            "-cn",
+            channel,
+            "-if",
+            str(frames_npy),
+            "-fps",
+            str(fps),
+            "-rt",
+            str(seconds),
+            "-std",
+            "2",
+            "-shd",
+            "1",
+            "-rp",
+            "0",
+            "-dc",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_run_from_an_ntndarray_channel_and_publish_the_reconstructions(tmp_path, patterns, loopback):
@@ -38,10 +58,28 @@ def test_run_from_an_ntndarray_channel_and_publish_the_reconstructions(tmp_path,
     frames = np.round(patterns.diffraction.astype(np.float64) ** 2 * 50).astype(np.uint16)
     np.save(tmp_path / "frames.npy", frames)
     out = tmp_path / "run.h5"
-    run = subprocess.Popen([str(BIN / "cdinn"), "run", "--source", "pva://cdinn:sim:image", "--out", str(out),
-                            "--net", "edge", "--idle-timeout", "8", "--publish", "pva://cdinn:rec", "--quiet",
-                            "--allow-partial"],
-                           env=loopback, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [
+            str(BIN / "cdinn"),
+            "run",
+            "--source",
+            "pva://cdinn:sim:image",
+            "--out",
+            str(out),
+            "--net",
+            "edge",
+            "--idle-timeout",
+            "8",
+            "--publish",
+            "pva://cdinn:rec",
+            "--quiet",
+            "--allow-partial",
+        ],
+        env=loopback,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 90
     while not out.exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)  # the output exists once the runner monitors the channel and serves its own

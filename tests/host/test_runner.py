@@ -94,8 +94,12 @@ def test_onnx_export_matches_keras_and_stale_exports_are_refused(tmp_path):
 
     report = export_onnx("edge", tmp_path / "onnx", check_patterns=16)
     assert all(v < 1e-4 for v in report["max_abs_difference"].values())
-    assert {p.name for p in (tmp_path / "onnx").iterdir()} >= {"shape.onnx", "phase.onnx", "cdinn.onnx",
-                                                               "onnx.sha256.json"}
+    assert {p.name for p in (tmp_path / "onnx").iterdir()} >= {
+        "shape.onnx",
+        "phase.onnx",
+        "cdinn.onnx",
+        "onnx.sha256.json",
+    }
     import shutil
 
     from cdinn.model.inference import WEIGHTS_DIR
@@ -122,14 +126,48 @@ def _wait_for_frames(path, count, timeout=60):
 
 
 def _stream_sim(source, endpoint, rate, count, consumers=1):
-    return subprocess.Popen([CDINN, "stream-sim", "--frames", str(source), "--endpoint", endpoint, "--rate", str(rate),
-                             "--count", str(count), "--consumers", str(consumers), "--connect-wait", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            CDINN,
+            "stream-sim",
+            "--frames",
+            str(source),
+            "--endpoint",
+            endpoint,
+            "--rate",
+            str(rate),
+            "--count",
+            str(count),
+            "--consumers",
+            str(consumers),
+            "--connect-wait",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _runner(endpoint, out, *extra):
-    return subprocess.Popen([CDINN, "run", "--source", endpoint, "--backend", "onnx", "--out", str(out), "--quiet",
-                             "--idle-timeout", "20", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            CDINN,
+            "run",
+            "--source",
+            endpoint,
+            "--backend",
+            "onnx",
+            "--out",
+            str(out),
+            "--quiet",
+            "--idle-timeout",
+            "20",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_exists(path, timeout=60):
@@ -199,8 +237,9 @@ def test_two_runners_share_one_stream_and_merge_in_order(tmp_path, patterns, fre
         assert fh["frame_number"][()].tolist() == list(range(400))
         assert a["frame_number"].shape[0] > 0 and b["frame_number"].shape[0] > 0  # the work was shared
         for name in PER_FRAME:  # every per-frame field of the runs, the trust figure included, in frame order
-            both = np.concatenate([a[name][()], b[name][()]])[np.argsort(np.concatenate(
-                [a["frame_number"][()], b["frame_number"][()]]), kind="stable")]
+            both = np.concatenate([a[name][()], b[name][()]])[
+                np.argsort(np.concatenate([a["frame_number"][()], b["frame_number"][()]]), kind="stable")
+            ]
             assert np.array_equal(fh[name][()], both), name
         assert fh.attrs["default"] == "entry" and fh["entry/reconstruction"].attrs["signal"] == "amplitude"
     # a gap is reported
@@ -214,8 +253,18 @@ def test_run_cli_on_a_hdf5_glob(tmp_path, patterns, capsys):
 
     write_arrays(tmp_path / "a.h5", {"diffraction": _intensities(patterns, 5)})
     write_arrays(tmp_path / "b.h5", {"diffraction": _intensities(patterns, 7)})
-    code = main(["run", "--source", f"{tmp_path}/*.h5:/diffraction", "--backend", "keras", "--out",
-                 str(tmp_path / "o.h5"), "--quiet"])
+    code = main(
+        [
+            "run",
+            "--source",
+            f"{tmp_path}/*.h5:/diffraction",
+            "--backend",
+            "keras",
+            "--out",
+            str(tmp_path / "o.h5"),
+            "--quiet",
+        ]
+    )
     assert code == 0 and "received 12 = written 12 + rejected 0" in capsys.readouterr().out
 
 
@@ -230,8 +279,16 @@ def test_refinement_workers_keep_the_counters_and_record_every_frame(tmp_path, p
     writer = RunWriter(tmp_path / "out.h5", backend.provenance(), pre.as_dict())
     probe = cdinn_reconstruct(patterns.diffraction_oversampled, net="edge", refine=30)
     refiner = AutoRefineConfig(threshold=float(np.median(probe.fit_before)))
-    summary = Runner(FileSource(str(tmp_path / "over.npy")), backend, writer, Preprocessor(pre), max_batch=5,
-                     progress=False, refiner=refiner, refine_workers=2).run()
+    summary = Runner(
+        FileSource(str(tmp_path / "over.npy")),
+        backend,
+        writer,
+        Preprocessor(pre),
+        max_batch=5,
+        progress=False,
+        refiner=refiner,
+        refine_workers=2,
+    ).run()
     assert summary["received"] == 24 == summary["written"] + summary["rejected"] and summary["rejected"] == 1
     assert 0 < summary["refined"] < summary["written"]
     with h5py.File(tmp_path / "out.h5") as fh:
@@ -251,15 +308,32 @@ def test_refinement_needs_oversampled_preprocessing(tmp_path):
     backend = get_backend("onnx", net="edge")
     writer = RunWriter(tmp_path / "out.h5", backend.provenance(), {})
     with pytest.raises(CdinnError, match="oversampled"):
-        Runner(FileSource(str(tmp_path / "none.npy")), backend, writer, Preprocessor(PreprocessConfig()),
-               refiner=AutoRefineConfig())
+        Runner(
+            FileSource(str(tmp_path / "none.npy")),
+            backend,
+            writer,
+            Preprocessor(PreprocessConfig()),
+            refiner=AutoRefineConfig(),
+        )
 
 
 @pytest.mark.parametrize("option", [("--mask", "missing.npy"), ("--dark", "missing.npy")])
 def test_a_configuration_error_leaves_no_output_behind(tmp_path, patterns, capsys, option):
     np.save(tmp_path / "frames.npy", patterns.diffraction[:2])
     out = tmp_path / "out.h5"
-    code = main(["run", "--source", str(tmp_path / "frames.npy"), "--out", str(out), "--net", "edge", "--quiet",
-                 option[0], str(tmp_path / option[1])])
+    code = main(
+        [
+            "run",
+            "--source",
+            str(tmp_path / "frames.npy"),
+            "--out",
+            str(out),
+            "--net",
+            "edge",
+            "--quiet",
+            option[0],
+            str(tmp_path / option[1]),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "cannot read" in err and not out.exists()  # the rerun is not blocked

@@ -65,8 +65,9 @@ def test_decode_message_formats():
 def test_zeromq_stream_on_loopback(free_tcp_endpoint):
     frames = np.random.default_rng(0).random((50, 32, 32)).astype(np.float32)
     source = ZmqSource(free_tcp_endpoint, "pull", idle_timeout=10)
-    sender = threading.Thread(target=stream, args=(frames, free_tcp_endpoint),
-                              kwargs={"rate": 2000, "connect_wait": 0.3})
+    sender = threading.Thread(
+        target=stream, args=(frames, free_tcp_endpoint), kwargs={"rate": 2000, "connect_wait": 0.3}
+    )
     sender.start()
     items = list(source)
     sender.join()
@@ -118,8 +119,11 @@ def test_the_measured_rocking_scan_as_the_beamline_writes_it_reconstructs_from_i
     for i, frame in enumerate(stack):
         tifffile.imwrite(folder / f"Staff20-1a_S0054_{97 + i:05d}.tif", frame)
     out = tmp_path / "rec.h5"
-    run = subprocess.run([str(Path(sys.executable).with_name("cdinn")), "reconstruct", str(folder), str(out),
-                          "--intensity"], capture_output=True, text=True)
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("cdinn")), "reconstruct", str(folder), str(out), "--intensity"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     with h5py.File(out) as fh:
         assert fh["frame_number"][()].tolist() == [0, 1, 2, 3, 4]

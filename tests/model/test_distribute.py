@@ -16,8 +16,23 @@ from cdinn.model.distribute import Worker, worker
 
 pytestmark = pytest.mark.slow
 CDINN = str(Path(sys.executable).with_name("cdinn"))
-TRAIN = ["train", "--config", "edge", "--examples", "256", "--val", "64", "--epochs", "2", "--batch", "32",
-         "--seed", "3", "--lr", "0.003"]
+TRAIN = [
+    "train",
+    "--config",
+    "edge",
+    "--examples",
+    "256",
+    "--val",
+    "64",
+    "--epochs",
+    "2",
+    "--batch",
+    "32",
+    "--seed",
+    "3",
+    "--lr",
+    "0.003",
+]
 
 
 def _ports(n):
@@ -33,8 +48,11 @@ def _ports(n):
 def _weights(folder):
     import tf_keras as keras
 
-    return [w for net in ("shape", "phase")
-            for w in keras.models.load_model(folder / f"{net}.keras", compile=False).get_weights()]
+    return [
+        w
+        for net in ("shape", "phase")
+        for w in keras.models.load_model(folder / f"{net}.keras", compile=False).get_weights()
+    ]
 
 
 def test_two_workers_reach_the_weights_of_one_process_with_the_global_batch(tmp_path):
@@ -42,13 +60,24 @@ def test_two_workers_reach_the_weights_of_one_process_with_the_global_batch(tmp_
     procs = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([CDINN, *TRAIN, "--out", str(tmp_path / "multi")], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [CDINN, *TRAIN, "--out", str(tmp_path / "multi")],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-2000:]
-    single = subprocess.run([CDINN, *TRAIN, "--data-shards", "2", "--out", str(tmp_path / "single")],
-                            capture_output=True, text=True, timeout=600)
+    single = subprocess.run(
+        [CDINN, *TRAIN, "--data-shards", "2", "--out", str(tmp_path / "single")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert single.returncode == 0, single.stderr[-2000:]
     card = json.loads((tmp_path / "multi" / "shape.card.json").read_text())
     assert card["workers"] == 2 and card["training"]["data_shards"] == 2
@@ -69,8 +98,9 @@ def test_two_workers_reach_the_weights_of_one_process_with_the_global_batch(tmp_
 def test_worker_place_from_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert worker() == Worker(0, 1) and worker().chief
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2", "c:3"]},
-                                                "task": {"type": "worker", "index": 2}}))
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2", "c:3"]}, "task": {"type": "worker", "index": 2}})
+    )
     assert worker() == Worker(2, 3) and not worker().chief
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(CdinnError, match="TF_CONFIG"):

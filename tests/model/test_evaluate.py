@@ -10,8 +10,9 @@ from cdinn.model.phase_retrieval import PhaseRetrievalConfig
 
 @pytest.mark.slow
 def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
-    cfg = EvaluateConfig(n=40, seed=2, nets=("edge",),
-                         phase_retrieval=PhaseRetrievalConfig(iterations=120), refine="auto", family_n=16)
+    cfg = EvaluateConfig(
+        n=40, seed=2, nets=("edge",), phase_retrieval=PhaseRetrievalConfig(iterations=120), refine="auto", family_n=16
+    )
     report = evaluate(cfg, tmp_path, command="test")
     assert set(report["methods"]) == {"edge", "edge + auto ER/HIO", ERHIO}
     assert 0 < report["methods"]["edge + auto ER/HIO"]["refined_fraction"] <= 1
@@ -23,8 +24,16 @@ def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
     assert -1 <= report["fit_ranking"]["spearman_chi2"] <= 1
     for method in report["methods"].values():
         assert 0 <= method["summary"]["support_iou"]["median"] <= 1 and "latency" not in method
-    for name in ("report.json", "table.md", "per_pattern_metrics.npz", "fig3_examples.png",
-                 "fig4_chi2_histogram.png", "fig4_best.png", "fig5_worst.png", "fit_vs_chi2.png"):
+    for name in (
+        "report.json",
+        "table.md",
+        "per_pattern_metrics.npz",
+        "fig3_examples.png",
+        "fig4_chi2_histogram.png",
+        "fig4_best.png",
+        "fig5_worst.png",
+        "fit_vs_chi2.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0
     assert json.loads((tmp_path / "report.json").read_text())["test_set"]["n"] == 40
     per = np.load(tmp_path / "per_pattern_metrics.npz")
@@ -34,8 +43,9 @@ def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
 
 
 def test_evaluate_cli_prints_the_table(tmp_path, capsys):
-    code = main(["evaluate", "--test-n", "8", "--nets", "edge", "--iterations", "30",
-                 "--family-n", "4", "--out", str(tmp_path)])
+    code = main(
+        ["evaluate", "--test-n", "8", "--nets", "edge", "--iterations", "30", "--family-n", "4", "--out", str(tmp_path)]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "| edge |" in out and "| ER/HIO |" in out
     assert (tmp_path / "table.md").read_text().startswith("Made by `cdinn evaluate")

@@ -20,8 +20,10 @@ def test_exact_object_fits_both_grids_and_any_scale(patterns):
 def test_fit_grows_with_the_perturbation(patterns, rng):
     obj = complex_object(patterns.amplitude, patterns.phase)
     noise = rng.normal(size=obj.shape) * (patterns.amplitude > 0.1)
-    fits = [np.median(fit_error(complex_object(patterns.amplitude, patterns.phase + s * noise), patterns.diffraction))
-            for s in (0.05, 0.2, 0.5, 1.0)]
+    fits = [
+        np.median(fit_error(complex_object(patterns.amplitude, patterns.phase + s * noise), patterns.diffraction))
+        for s in (0.05, 0.2, 0.5, 1.0)
+    ]
     assert 0 < fits[0] < fits[1] < fits[2] < fits[3]
     # an object that explains nothing of the pattern (zero) fits with error 1
     assert np.allclose(fit_error(np.zeros_like(obj), patterns.diffraction), 1.0)

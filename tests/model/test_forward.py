@@ -126,8 +126,9 @@ def test_training_model_randomises_effects_per_frame_and_holds_out_kinds(objects
 
 
 def test_simulator_runs_patterns_through_the_model():
-    batch = simulate(32, seed=2, config=dataclasses.replace(broad(), experiment=forward.ExperimentConfig()),
-                     oversampled=True)
+    batch = simulate(
+        32, seed=2, config=dataclasses.replace(broad(), experiment=forward.ExperimentConfig()), oversampled=True
+    )
     assert batch.mask is not None and batch.mask_oversampled is not None
     assert np.array_equal(batch.mask, subsample_oversampled(batch.mask_oversampled))
     assert np.array_equal(batch.diffraction, subsample_oversampled(batch.oversampled))
@@ -138,8 +139,13 @@ def test_simulator_runs_patterns_through_the_model():
 
 
 def test_bad_configurations_are_refused():
-    for bad in ({"flux": (0.0, 1e4)}, {"probability": 1.5}, {"coherence_sigma": (1.0, 0.5)},
-                {"saturation": (0.0, 0.6)}, {"beamstop_shape": "hexagon"}):
+    for bad in (
+        {"flux": (0.0, 1e4)},
+        {"probability": 1.5},
+        {"coherence_sigma": (1.0, 0.5)},
+        {"saturation": (0.0, 0.6)},
+        {"beamstop_shape": "hexagon"},
+    ):
         with pytest.raises(CdinnError):
             dataclasses.replace(forward.ExperimentConfig(), **bad)
     with pytest.raises(CdinnError, match="unknown experiment"):

@@ -31,8 +31,7 @@ def test_single_frames_scale_and_intensities(patterns):
     assert one_amp.shape == (32, 32) and np.allclose(one_amp, amp[0], atol=1e-5)
     scaled, _ = cdinn.reconstruct(patterns.diffraction[:3] * 1234.5, net="edge")
     assert np.allclose(scaled, amp, atol=1e-5)
-    from_intensity, _ = cdinn.reconstruct(patterns.diffraction[:3].astype(np.float64) ** 2, net="edge",
-                                          intensity=True)
+    from_intensity, _ = cdinn.reconstruct(patterns.diffraction[:3].astype(np.float64) ** 2, net="edge", intensity=True)
     assert np.allclose(from_intensity, amp, atol=1e-4)
 
 
@@ -61,11 +60,18 @@ def _bad(kind):
     return frames
 
 
-@pytest.mark.parametrize("kind,message", [
-    ("nan", "frame 1 contains NaN or Inf"), ("inf", "frame 2 contains NaN or Inf"),
-    ("negative", "frame 1 has negative"), ("empty", "frame 2 is all zero"),
-    ("shape", "must have shape"), ("dtype", "must be real numbers"), ("none", "holds no frames"),
-])
+@pytest.mark.parametrize(
+    "kind,message",
+    [
+        ("nan", "frame 1 contains NaN or Inf"),
+        ("inf", "frame 2 contains NaN or Inf"),
+        ("negative", "frame 1 has negative"),
+        ("empty", "frame 2 is all zero"),
+        ("shape", "must have shape"),
+        ("dtype", "must be real numbers"),
+        ("none", "holds no frames"),
+    ],
+)
 def test_bad_input_gets_a_one_line_error(kind, message):
     with pytest.raises(CdinnError, match=message) as info:
         cdinn.reconstruct(_bad(kind), net="edge")

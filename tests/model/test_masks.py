@@ -46,8 +46,9 @@ def test_refinement_and_er_hio_apply_the_modulus_constraint_on_measured_pixels_o
     a2, p2 = refine(seed_amp, seed_phase, _spoiled(over, mask), 20, mask=mask)
     assert np.allclose(a1, a2) and np.allclose(p1, p2)
     auto1 = refine_auto(seed_amp, seed_phase, over, AutoRefineConfig(threshold=0.0, max_iterations=20), mask)
-    auto2 = refine_auto(seed_amp, seed_phase, _spoiled(over, mask), AutoRefineConfig(threshold=0.0,
-                                                                                       max_iterations=20), mask)
+    auto2 = refine_auto(
+        seed_amp, seed_phase, _spoiled(over, mask), AutoRefineConfig(threshold=0.0, max_iterations=20), mask
+    )
     assert np.allclose(auto1.amplitude, auto2.amplitude) and np.allclose(auto1.fit_after, auto2.fit_after)
     cfg = PhaseRetrievalConfig(iterations=30, average_last=5)
     # ER/HIO starts from the measured amplitudes: give both the same values there, spoil only the masked ones

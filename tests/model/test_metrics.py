@@ -18,13 +18,17 @@ def _assert_perfect(m):
     assert np.allclose(m["phase_rmse_weighted"], 0, atol=1e-4)
 
 
-@pytest.mark.parametrize("transform", [
-    lambda o: o,
-    lambda o: np.roll(o, (3, -5), axis=(1, 2)),
-    lambda o: o * np.exp(1j * 1.3),
-    twin,
-    lambda o: np.roll(twin(o), (-2, 4), axis=(1, 2)) * np.exp(-2.0j),
-], ids=["identity", "shift", "global-phase", "twin", "twin+shift+phase"])
+@pytest.mark.parametrize(
+    "transform",
+    [
+        lambda o: o,
+        lambda o: np.roll(o, (3, -5), axis=(1, 2)),
+        lambda o: o * np.exp(1j * 1.3),
+        twin,
+        lambda o: np.roll(twin(o), (-2, 4), axis=(1, 2)) * np.exp(-2.0j),
+    ],
+    ids=["identity", "shift", "global-phase", "twin", "twin+shift+phase"],
+)
 def test_metrics_are_invariant_to_what_the_pattern_cannot_see(truth, transform):
     amp, phase, obj = truth
     _assert_perfect(reconstruction_metrics(transform(obj), amp, phase))

@@ -38,10 +38,10 @@ def test_er_hio_recovers_a_simple_real_triangle():
 
 
 def test_more_iterations_do_not_hurt(patterns):
-    short = _score(phase_retrieve(patterns.diffraction_oversampled, PhaseRetrievalConfig(iterations=20,
-                                                                                        average_last=5)), patterns)
-    long = _score(phase_retrieve(patterns.diffraction_oversampled, PhaseRetrievalConfig(iterations=320)),
-                  patterns)
+    short = _score(
+        phase_retrieve(patterns.diffraction_oversampled, PhaseRetrievalConfig(iterations=20, average_last=5)), patterns
+    )
+    long = _score(phase_retrieve(patterns.diffraction_oversampled, PhaseRetrievalConfig(iterations=320)), patterns)
     # the real-space metrics improve; chi^2 of the 32x32 crop is already ~2e-4 after 20 iterations and only
     # wanders within a factor of order one from there (it is not monotone in the iteration count)
     assert np.median(long["shape_error"]) < 0.8 * np.median(short["shape_error"])

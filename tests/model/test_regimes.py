@@ -33,8 +33,7 @@ def test_every_pattern_falls_in_exactly_one_bin_of_each_kind():
     assert len(gradient_bins) == len(GRADIENT_EDGES) and len(size_bins) == len(SIZE_EDGES)
     assert (np.sum(gradient_bins, axis=0) == 1).all() and (np.sum(size_bins, axis=0) == 1).all()
     labels = bin_labels(np.array([0.0, 0.39, 0.4, 1.99, 2.0, 7.0]), GRADIENT_EDGES, "rad/px")
-    assert labels == ["0-0.4 rad/px", "0-0.4 rad/px", "0.4-0.8 rad/px", "1.2-2 rad/px", ">= 2 rad/px",
-                      ">= 2 rad/px"]
+    assert labels == ["0-0.4 rad/px", "0-0.4 rad/px", "0.4-0.8 rad/px", "1.2-2 rad/px", ">= 2 rad/px", ">= 2 rad/px"]
     from cdinn.model.scoring import summarise_masked
 
     metrics = {"chi2": np.arange(400.0), "support_iou": np.linspace(0, 1, 400)}

@@ -66,8 +66,7 @@ def test_poisson_noise_has_the_requested_photon_count_and_integer_intensities():
     assert np.array_equal(subsample_oversampled(b.diffraction_oversampled), b.diffraction)
 
 
-@pytest.mark.parametrize("kwargs", [dict(size=31), dict(max_phase_ptp=7.0), dict(photons=0.0),
-                                    dict(position="left")])
+@pytest.mark.parametrize("kwargs", [dict(size=31), dict(max_phase_ptp=7.0), dict(photons=0.0), dict(position="left")])
 def test_bad_configurations_are_rejected(kwargs):
     with pytest.raises(CdinnError):
         SimulationConfig(**kwargs)

@@ -53,9 +53,17 @@ def test_tampered_weights_are_refused(tmp_path):
         read_card(tmp_path / "shape.keras")
 
 
-@pytest.mark.parametrize("kwargs", [dict(nets=("shapes",)), dict(config="huge"), dict(loss="l7"),
-                                    dict(epochs=0), dict(init="no-such-networks"),
-                                    dict(noise_fraction=1.5)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(nets=("shapes",)),
+        dict(config="huge"),
+        dict(loss="l7"),
+        dict(epochs=0),
+        dict(init="no-such-networks"),
+        dict(noise_fraction=1.5),
+    ],
+)
 def test_bad_training_configurations_are_rejected(kwargs):
     with pytest.raises(CdinnError):
         TrainConfig(**kwargs)
@@ -89,8 +97,9 @@ def test_fresh_batches_are_new_every_epoch_reproducible_and_apart_from_validatio
 
 
 def test_a_fresh_data_run_trains_and_records_it(tmp_path):
-    cfg = TrainConfig(nets=("shape",), loss="bce", config="edge", examples=1024, val=128, epochs=2, batch=64, seed=3,
-                      fresh=True)
+    cfg = TrainConfig(
+        nets=("shape",), loss="bce", config="edge", examples=1024, val=128, epochs=2, batch=64, seed=3, fresh=True
+    )
     summary = train(cfg, tmp_path, progress=False)["shape"]
     assert summary["val_loss_curve"][-1] < summary["val_loss_curve"][0]
     assert read_card(tmp_path / "shape.keras")["training"]["fresh"] is True

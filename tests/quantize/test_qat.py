@@ -67,9 +67,17 @@ def test_save_and_load_round_trip(float_and_x, tmp_path):
         load_quantized(tmp_path / "missing.h5")
 
 
-@pytest.mark.parametrize("kwargs", [dict(weight_bits=1), dict(sparsity=1.0), dict(output_bits=40),
-                                    dict(learning_rate=0.0), dict(prune_learning_rate=-1e-4),
-                                    dict(lr_schedule="step")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(weight_bits=1),
+        dict(sparsity=1.0),
+        dict(output_bits=40),
+        dict(learning_rate=0.0),
+        dict(prune_learning_rate=-1e-4),
+        dict(lr_schedule="step"),
+    ],
+)
 def test_bad_quantization_configs(kwargs):
     with pytest.raises(CdinnError):
         QuantConfig(**kwargs)

@@ -16,8 +16,27 @@ SMALL = QuantConfig(examples=768, val=256, epochs=1, prune_epochs=1, sparsity=0.
 
 
 def test_quantize_cli_on_the_shipped_edge_networks(tmp_path, capsys):
-    code = main(["quantize", "--net", "edge", "--examples", "768", "--epochs", "1", "--prune-epochs", "1",
-                 "--test-n", "48", "--sparsity", "0.25", "--prune-lr", "3e-4", "--out", str(tmp_path)])
+    code = main(
+        [
+            "quantize",
+            "--net",
+            "edge",
+            "--examples",
+            "768",
+            "--epochs",
+            "1",
+            "--prune-epochs",
+            "1",
+            "--test-n",
+            "48",
+            "--sparsity",
+            "0.25",
+            "--prune-lr",
+            "3e-4",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0 and "| quantized |" in capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["variants"]) == {"float", "pruned", "quantized"}
@@ -34,8 +53,11 @@ def test_quantize_cli_on_the_shipped_edge_networks(tmp_path, capsys):
 def test_one_network_of_a_jointly_trained_pair_is_fine_tuned_with_oriented_targets(tmp_path):
     from cdinn.model.train import TrainConfig, train
 
-    train(TrainConfig(config="edge", examples=1024, val=256, epochs=1, loss="twin", batch=128), tmp_path / "float",
-          progress=False)
+    train(
+        TrainConfig(config="edge", examples=1024, val=256, epochs=1, loss="twin", batch=128),
+        tmp_path / "float",
+        progress=False,
+    )
     report = quantize_networks(str(tmp_path / "float"), ("phase",), SMALL, tmp_path / "q", test_n=32)
     assert report["sparsity"]["quantized"]["phase"] >= 0.2
     card = json.loads((tmp_path / "q" / "phase.card.json").read_text())
