@@ -61,7 +61,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/cdinn
-	for f in cdinn/*.py cdinn/cli; do ln -s $(CURDIR)/$$f $(TYPECHECK)/cdinn/; done
+	for f in cdinn/*.py cdinn/cli cdinn/evaluation; do ln -s $(CURDIR)/$$f $(TYPECHECK)/cdinn/; done
 	for p in model quantize firmware host; do ln -s $(CURDIR)/$$p $(TYPECHECK)/cdinn/$$p; done
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p cdinn
 
@@ -94,7 +94,7 @@ BENCH_STORAGE := results/benchmarks
 BENCH_OPTS = benchmarks --benchmark-only --benchmark-storage=file://$(BENCH_STORAGE) --benchmark-columns=median,iqr,rounds
 bench: setup
 	$(BIN)/python -m pytest $(BENCH_OPTS) --benchmark-autosave $(BENCH_ARGS)
-	$(CDINN) bench-report --storage $(BENCH_STORAGE) --out $(BENCH_STORAGE)/summary
+	$(BIN)/python benchmarks/report.py --storage $(BENCH_STORAGE) --out $(BENCH_STORAGE)/summary
 
 ## bench-compare: rerun and compare with a stored run (BASELINE=0001), failing on regressions beyond FAIL
 BASELINE ?= 0001

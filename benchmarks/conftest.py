@@ -12,7 +12,7 @@ from cdinn.model.simulate import broad, simulate
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    from cdinn.host.bench_report import machine_info as cdinn_machine_info
+    from report import machine_info as cdinn_machine_info  # benchmarks/report.py, beside this file
 
     machine_info["cdinn"] = cdinn_machine_info()
 

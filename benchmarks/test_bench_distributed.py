@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_bench_sources import _frames, _master  # noqa: E402  (the same detector files as the source benchmarks)
+from test_bench_sources import _frames, _master  # the same detector files as the source benchmarks (same folder)
 
 FRAMES = 6000
 

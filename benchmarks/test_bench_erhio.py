@@ -1,5 +1,5 @@
 """ER/HIO (the paper's 620-iteration recipe) and the floor it is measured against: a bare forward + inverse
-FFT pair of the same (B, 64, 64) complex64 arrays, 620 times, in the same run (``cdinn bench-report`` prints
+FFT pair of the same (B, 64, 64) complex64 arrays, 620 times, in the same run (``benchmarks/report.py`` prints
 the per-iteration ratio)."""
 
 import numpy as np

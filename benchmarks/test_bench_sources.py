@@ -108,8 +108,7 @@ def test_file_source_memory_and_rate(benchmark, bench_patterns, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["dectris-v2", "dectris-v1"])
 def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpoint, fmt):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "host"))
-    from dectris_messages import push, v1_messages, v2_messages  # the spec encoders and sender of the stream tests
+    from tests.host.dectris_messages import push, v1_messages, v2_messages  # the stream tests' encoders and sender
 
     frames = _frames(bench_patterns, 64).astype(np.uint32)
     centre = (SIDE / 2, SIDE / 2)  # the beam centre the start message records: the frames' middle

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdinn.inversion import Reconstruction, cached_backend, invert, parse_refine
+from cdinn.host.backends import cached_backend
+from cdinn.inversion import Reconstruction, invert, parse_refine
 from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
 from cdinn.model.refine import AutoRefineConfig
 from cdinn.model.validation import validate_frames

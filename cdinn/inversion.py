@@ -9,8 +9,6 @@ refining, of which the networks see every other pixel. Its output is one :class:
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from cdinn.errors import CdinnError
@@ -182,15 +180,6 @@ class Reconstruction(tuple):
                 single=True,
             )
         return self.take(0)
-
-
-@lru_cache(maxsize=16)
-def cached_backend(backend: str, net: str, options: tuple[tuple[str, object], ...] = ()):
-    """One backend instance per (name, network set, options), created on first use (sessions, compiled
-    emulators and loaded networks are reused by every later call)."""
-    from cdinn.host.backends import get_backend
-
-    return get_backend(backend, net=net, **dict(options))
 
 
 def parse_refine(refine: int | str | AutoRefineConfig) -> Refine:

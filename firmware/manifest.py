@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from cdinn.cards import sha256
+from cdinn.cards import read_card, sha256
 from cdinn.errors import CdinnError
 from cdinn.firmware.config import FirmwareConfig
 from cdinn.firmware.emulate import EmulatorSpec
@@ -77,3 +78,17 @@ def check_models_match(manifest: dict, cards: dict[str, dict]) -> None:
                 f"(model sha256 {str(actual)[:12]}..., firmware built from {sha[:12]}...); "
                 "rebuild with `cdinn firmware`"
             )
+
+
+def verified_firmware(project: str | os.PathLike, quantized: str | os.PathLike | None = None) -> tuple[dict, Any]:
+    """A firmware project's manifest and emulator spec. The project must stream both networks; with
+    ``quantized`` (a folder of quantized networks) its manifest must name exactly those networks' sha256s."""
+    manifest, spec = read_manifest(project)
+    if sorted(manifest["nets"]) != ["phase", "shape"]:
+        raise CdinnError(
+            f"{project} implements {manifest['nets']}; a backend needs the project that streams "
+            "both networks (<build>/firmware/<set>/both)"
+        )
+    if quantized is not None:
+        check_models_match(manifest, {net: read_card(Path(quantized) / f"{net}.h5") for net in manifest["nets"]})
+    return manifest, spec

@@ -132,10 +132,11 @@ def process_chunk(
     ``"rejected"`` = [(frame number, reason, arrival)]."""
     import time
 
+    from cdinn.host.backends import cached_backend
     from cdinn.host.batch_input import block_patterns, detector_preprocessor, invert_block
     from cdinn.host.frames import Frame
     from cdinn.host.preprocess import load_mask
-    from cdinn.inversion import cached_backend, parse_refine
+    from cdinn.inversion import parse_refine
 
     frames, mask, centre = _read(chunk)
     label = chunk.path if chunk.dataset is None else f"{chunk.path}:{chunk.dataset}"
@@ -223,8 +224,8 @@ def reprocess(
     from tqdm import tqdm
 
     from cdinn.host import output
+    from cdinn.host.backends import cached_backend
     from cdinn.host.batch_input import batch_config
-    from cdinn.inversion import cached_backend
     from cdinn.io import atomic_hdf5
 
     size = OVERSAMPLED_GRID if refine else GRID

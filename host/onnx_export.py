@@ -5,7 +5,7 @@
 channel: :func:`cdinn.model.conventions.network_input`; outputs ``shape`` and ``phase`` in [0, 1]); each
 records the sha256 of the Keras weights it came from in its metadata, and is checked against Keras on
 simulated detector patterns. The sha256 of every graph written is recorded in ``onnx.sha256.json`` beside
-them (:data:`ONNX_RECORD`), which :func:`cdinn.artefacts.verified_onnx` checks before a session is made.
+them (:data:`ONNX_RECORD`), which :func:`verified_onnx` checks before a session is made.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from cdinn.cards import sha256
+from cdinn.cards import read_card, sha256
 from cdinn.errors import CdinnError
-from cdinn.io import write_json_atomic
+from cdinn.io import read_json, write_json_atomic
 from cdinn.model.architectures import input_channels
 from cdinn.model.conventions import network_input
 from cdinn.model.forward import ExperimentConfig
@@ -118,3 +118,26 @@ def onnx_sources(path: str | os.PathLike) -> dict[str, str]:
     except Exception as exc:  # onnx raises DecodeError and others for corrupt files
         raise CdinnError(f"cannot read ONNX model {path}: {str(exc).splitlines()[0]}") from None
     return {p.key.removesuffix("_sha256"): p.value for p in model.metadata_props if p.key.endswith("_sha256")}
+
+
+def verified_onnx(net: str) -> tuple[Path, dict[str, str]]:
+    """The set's combined ONNX graph and the sha256 of the networks it was exported from. The graph's own
+    sha256 must be the one its export recorded, and the networks it names must be the set's Keras networks
+    (their cards)."""
+    folder = network_folder(net)
+    path = folder / COMBINED_ONNX
+    if not path.is_file():
+        raise CdinnError(f"no ONNX export at {path}: run `cdinn export-onnx --net {net}`")
+    recorded = read_json(folder / ONNX_RECORD, "ONNX record", f"re-run `cdinn export-onnx --net {net}`")
+    if recorded.get(COMBINED_ONNX) != sha256(path):
+        raise CdinnError(
+            f"{path} does not match the sha256 its export recorded in {folder / ONNX_RECORD} "
+            f"(changed or corrupt); re-run `cdinn export-onnx --net {net}`"
+        )
+    sources = onnx_sources(path)
+    for name in ("shape", "phase"):
+        if sources.get(name) != read_card(folder / f"{name}.keras")["sha256"]:
+            raise CdinnError(
+                f"{path} was exported from other {name} weights than {folder}; re-run `cdinn export-onnx --net {net}`"
+            )
+    return path, sources

@@ -22,13 +22,11 @@ does not show the blur: this is the fit that judges them fairly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 
 from cdinn.errors import CdinnError
-from cdinn.model.conventions import pad_centred
+from cdinn.model.forward import blur, expected_intensity, predicted_intensity
 
 COHERENCE_WIDTHS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 """Partial-coherence widths (Gaussian sigma of the intensity blur, network-grid pixels) :func:`fit_experiment`
@@ -36,22 +34,6 @@ tries, in this order."""
 WIDER_GAIN = 0.8
 """A wider blur replaces the best so far only if its error is below this fraction of it: a blur also hides an
 imperfect object's wrong fringes, so a coherent pattern must not be read as a blurred one for a small gain."""
-
-
-@lru_cache(maxsize=8)
-def _checkerboard(size: int) -> np.ndarray:
-    """(-1)^(row + col): multiplying an object by it shifts its spectrum by size/2 in both axes, i.e. gives
-    the fftshifted FFT directly (size even), cheaper than shifting the result."""
-    index = np.arange(size)
-    return (1 - 2 * ((index[:, None] + index[None, :]) % 2)).astype(np.float32)
-
-
-def predicted_intensity(obj: np.ndarray, size: int) -> np.ndarray:
-    """``|FFT2(obj zero-padded to size)|^2``, fftshifted, float32 (B, size, size)."""
-    if size != obj.shape[-1]:
-        obj = pad_centred(obj, size)
-    spectrum = scipy.fft.fft2(obj * _checkerboard(size), axes=(-2, -1))  # complex64 in, complex64 out
-    return spectrum.real**2 + spectrum.imag**2
 
 
 def fit_error(
@@ -68,8 +50,6 @@ def fit_error(
     _check(obj, measured_amplitude, mask)
     i_meas = np.square(measured_amplitude, dtype=np.float32)
     if experiment:
-        from cdinn.model.forward import expected_intensity
-
         i_pred = expected_intensity(obj, m, **experiment)
     else:
         i_pred = predicted_intensity(obj, m)
@@ -122,8 +102,6 @@ def fit_experiment(
     """The fit through the forward model (module docstring) of objects (B, N, N) to fftshifted amplitudes
     (B, M, M), M = N or 2N, over the measured pixels; the best of ``widths`` per frame, or each frame's own
     width ``sigma`` (B,) when given."""
-    from cdinn.model.forward import blur
-
     _check(obj, measured_amplitude, mask)
     b, m = len(obj), measured_amplitude.shape[-1]
     scale = m // obj.shape[-1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import metadata
 
-from cdinn import __version__
 from cdinn.io import atomic_hdf5
 from cdinn.model.simulate import SimulationConfig, simulate_chunks
 
@@ -47,6 +47,6 @@ def write_simulation(
         fh.attrs["generator"] = json.dumps(config.as_dict())
         fh.attrs["seed"] = seed
         fh.attrs["chunk"] = chunk
-        fh.attrs["cdinn_version"] = __version__
+        fh.attrs["cdinn_version"] = metadata.version("cdinn")
         fh["phase"].attrs["units"] = "radians"
         fh["diffraction"].attrs["units"] = "amplitude |FT|, zero frequency at [N/2, N/2]"

@@ -1,4 +1,4 @@
-"""``cdinn evaluate`` (options from :class:`cdinn.model.evaluate.EvaluateConfig`) and the studies
+"""``cdinn evaluate`` (options from :class:`cdinn.evaluation.evaluate.EvaluateConfig`) and the studies
 ``refine-curve`` and ``noise-sweep``."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from cdinn.options import comma_list
 
 
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    from cdinn.model.evaluate import EvaluateConfig
+    from cdinn.evaluation.evaluate import EvaluateConfig
     from cdinn.model.phase_retrieval import PhaseRetrievalConfig
 
     add_config_options(p, EvaluateConfig)
@@ -22,7 +22,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate_run(args: argparse.Namespace) -> None:
-    from cdinn.model.evaluate import EvaluateConfig, evaluate, markdown_table
+    from cdinn.evaluation.evaluate import EvaluateConfig, evaluate, markdown_table
     from cdinn.model.phase_retrieval import PhaseRetrievalConfig
 
     retrieval = config_from(PhaseRetrievalConfig, args, only=("iterations",))
@@ -49,14 +49,14 @@ def study_arguments(
 
 
 def refine_curve_run(args: argparse.Namespace) -> None:
-    from cdinn.model.studies.refine_curve import markdown_table, refine_curve
+    from cdinn.evaluation.studies.refine_curve import markdown_table, refine_curve
 
     iterations = [int(v) for v in comma_list(args.iterations)]
     print(markdown_table(refine_curve(args.net, args.test_n, iterations, args.out, command=command_line(args))))
 
 
 def noise_sweep_run(args: argparse.Namespace) -> None:
-    from cdinn.model.studies.noise_sweep import markdown_table, noise_sweep
+    from cdinn.evaluation.studies.noise_sweep import markdown_table, noise_sweep
 
     photons = [float(v) for v in comma_list(args.photons)]
     print(markdown_table(noise_sweep(args.net, args.test_n, photons, args.out, command=command_line(args))))

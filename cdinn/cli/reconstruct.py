@@ -79,8 +79,9 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
     import numpy as np
 
     from cdinn.host import output
+    from cdinn.host.backends import cached_backend
     from cdinn.host.batch_input import batch_config, invert_block, iter_patterns
-    from cdinn.inversion import cached_backend, parse_refine
+    from cdinn.inversion import parse_refine
     from cdinn.io import atomic_hdf5
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
 

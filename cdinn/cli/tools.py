@@ -1,4 +1,4 @@
-"""``cdinn export-onnx`` and ``cdinn bench-report``: the ONNX export of a set and the benchmark summary."""
+"""``cdinn export-onnx``: the ONNX export of a set."""
 
 from __future__ import annotations
 
@@ -21,27 +21,6 @@ def export_onnx_run(args: argparse.Namespace) -> None:
         print(f"{report['folder']}/{name}: max |onnxruntime - keras| = {diff:.2e}")
 
 
-def bench_report_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--storage",
-        default="results/benchmarks",
-        help="pytest-benchmark storage folder or a JSON file (default: results/benchmarks)",
-    )
-    p.add_argument(
-        "--out",
-        default="results/benchmarks/summary",
-        help="output prefix; .md and .png are added (default: results/benchmarks/summary)",
-    )
-
-
-def bench_report_run(args: argparse.Namespace) -> None:
-    from cdinn.host.bench_report import report
-
-    md, png = report(args.storage, args.out)
-    print(md.read_text())
-    print(f"table {md}, plot {png}")
-
-
 COMMANDS = [
     Command(
         "export-onnx",
@@ -50,16 +29,6 @@ COMMANDS = [
         "difference from Keras on simulated patterns.",
         export_onnx_arguments,
         export_onnx_run,
-        units=False,
-    ),
-    Command(
-        "bench-report",
-        "summarise the latest benchmark run (markdown + PNG)",
-        "Turn the newest pytest-benchmark JSON under --storage into a table and a plot of per-pattern latency "
-        "per backend and batch, with speed-ups over ER/HIO from the same run. The benchmark suite (`make "
-        "bench`) is the one place latency is measured.",
-        bench_report_arguments,
-        bench_report_run,
         units=False,
     ),
 ]

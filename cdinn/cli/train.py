@@ -88,7 +88,7 @@ def ablation_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def ablation_run(args: argparse.Namespace) -> None:
-    from cdinn.model.studies.ablation import markdown_table, run_ablation
+    from cdinn.evaluation.studies.ablation import markdown_table, run_ablation
     from cdinn.model.train import TrainConfig
 
     base = TrainConfig(config=args.config, examples=args.examples, val=args.val, epochs=args.epochs, seed=args.seed)
@@ -172,7 +172,7 @@ COMMANDS = [
     Command(
         "ablation",
         "train recipe variants and score them on one test set",
-        "Train each variant of the training recipe (cdinn.model.studies.ablation.VARIANTS) with the same data "
+        "Train each variant of the training recipe (cdinn.evaluation.studies.ablation.VARIANTS) with the same data "
         "budget and seed, and score all on the same test patterns; writes table.md.",
         ablation_arguments,
         ablation_run,

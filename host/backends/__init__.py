@@ -7,6 +7,7 @@ naming the onnx backend never imports TensorFlow and naming the emulator never n
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 from importlib import import_module
 
 from cdinn.errors import CdinnError
@@ -52,3 +53,10 @@ def get_backend(name: str, net: str = "default", **options):
             f"the {name} backend takes no option {', '.join(foreign)}; it takes {', '.join(takes) or 'none'}"
         )
     return cls.from_options(net, options_class(**given))
+
+
+@lru_cache(maxsize=16)
+def cached_backend(backend: str, net: str, options: tuple[tuple[str, object], ...] = ()):
+    """One backend instance per (name, network set, options as sorted (name, value) pairs), created on first
+    use (sessions, compiled emulators and loaded networks are reused by every later call)."""
+    return get_backend(backend, net=net, **dict(options))

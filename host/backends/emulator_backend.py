@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cdinn.artefacts import firmware_project, quantized_folder, verified_firmware
+from cdinn.artefacts import firmware_project, quantized_folder
 from cdinn.firmware.emulate import Emulator
+from cdinn.firmware.manifest import verified_firmware
 from cdinn.host.backends.base import Backend
 from cdinn.host.backends.options import EmulatorOptions
 from cdinn.model.conventions import GRID, sigmoid

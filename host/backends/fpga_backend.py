@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cdinn.artefacts import firmware_project, verified_firmware
+from cdinn.artefacts import firmware_project
 from cdinn.errors import CdinnError
+from cdinn.firmware.manifest import verified_firmware
 from cdinn.host.backends.base import Backend
 from cdinn.host.backends.options import FpgaOptions
 from cdinn.model.conventions import GRID, sigmoid

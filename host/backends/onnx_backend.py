@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdinn.artefacts import verified_onnx
 from cdinn.host.backends.base import Backend
 from cdinn.host.backends.options import OnnxOptions
-from cdinn.host.onnx_export import session
+from cdinn.host.onnx_export import session, verified_onnx
 
 
 class OnnxBackend(Backend[OnnxOptions]):

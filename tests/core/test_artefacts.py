@@ -1,4 +1,5 @@
-"""Where a network set's artefacts live, and their verification (cdinn.artefacts)."""
+"""Where a network set's artefacts live (cdinn.artefacts), and their verification beside the code that owns
+them (cdinn.host.onnx_export.verified_onnx, cdinn.firmware.manifest.verified_firmware)."""
 
 import json
 import shutil
@@ -11,11 +12,10 @@ from cdinn.artefacts import (
     firmware_project,
     quantized_folder,
     set_name,
-    verified_firmware,
-    verified_onnx,
 )
 from cdinn.errors import CdinnError
-from cdinn.host.onnx_export import onnx_sources
+from cdinn.firmware.manifest import verified_firmware
+from cdinn.host.onnx_export import onnx_sources, verified_onnx
 from cdinn.model.inference import DEFAULT_NET, WEIGHTS_DIR
 
 

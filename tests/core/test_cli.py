@@ -115,8 +115,8 @@ def test_every_documented_config_field_is_an_option_of_its_command():
 
     from cdinn.cli import build_parser
     from cdinn.cli.options import config_from
+    from cdinn.evaluation.evaluate import EvaluateConfig
     from cdinn.firmware.build import FirmwareBuildConfig
-    from cdinn.model.evaluate import EvaluateConfig
     from cdinn.quantize.config import QuantConfig
 
     for command, cls, required in (

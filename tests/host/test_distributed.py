@@ -109,8 +109,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, patterns
 
 
 def test_plan_follows_nxmx_masters_and_frame_numbers(tmp_path, patterns):
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_hdf5_frames import _detector_frames, write_eiger
+    from tests.host.test_hdf5_frames import _detector_frames, write_eiger
 
     master = write_eiger(tmp_path / "eiger", _detector_frames(patterns), per_file=10)
     chunks = plan(str(master), 4)

@@ -109,9 +109,9 @@ def test_a_fresh_data_run_trains_and_records_it(tmp_path):
 def test_a_small_run_of_the_default_recipe_beats_cross_entropy_on_the_phase(tmp_path):
     """Same budget and seed: the default recipe (twin-aware joint loss, see docs/quality.md) against the
     paper's per-pixel cross-entropy, scored on registered test patterns at random positions."""
-    from cdinn.model.evaluate import test_set
     from cdinn.model.inference import load_network, reconstruct_with
     from cdinn.model.scoring import score_medians
+    from cdinn.model.test_set import test_set
     from cdinn.model.train import PAPER_RECIPE
 
     budget = dict(config="edge", examples=8192, val=512, epochs=3, seed=1)

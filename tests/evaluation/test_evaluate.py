@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cdinn.cli import main
-from cdinn.model.evaluate import ERHIO, EvaluateConfig, evaluate
+from cdinn.evaluation.evaluate import ERHIO, EvaluateConfig, evaluate
 from cdinn.model.phase_retrieval import PhaseRetrievalConfig
 
 

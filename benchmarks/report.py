@@ -1,7 +1,7 @@
-"""``cdinn bench-report``: the latest pytest-benchmark run as a markdown table and a PNG plot, with the
-speed-up of every method over ER/HIO (620 iterations) at the same batch size, measured in the same run, and
-the two overhead ratios of the speed issue: ER/HIO per iteration over a bare FFT pair, and
-``cdinn.reconstruct`` over a bare onnxruntime ``session.run``."""
+"""The latest pytest-benchmark run as a markdown table and a PNG plot (``python benchmarks/report.py``; ``make
+bench`` runs it), with the speed-up of every method over ER/HIO (620 iterations) at the same batch size,
+measured in the same run, and the two overhead ratios of the speed issue: ER/HIO per iteration over a bare FFT
+pair, and ``cdinn.reconstruct`` over a bare onnxruntime ``session.run``."""
 
 from __future__ import annotations
 
@@ -138,3 +138,34 @@ def report(storage: str | os.PathLike, out_prefix: str | os.PathLike) -> tuple[P
     write_text_atomic(md, markdown(run, source))
     plot(run, png)
     return md, png
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table of the newest run under ``--storage`` and write it (.md) and its plot (.png)."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description="Summarise the latest benchmark run (markdown table and PNG plot).")
+    p.add_argument(
+        "--storage",
+        default="results/benchmarks",
+        help="pytest-benchmark storage folder or a JSON file (default: results/benchmarks)",
+    )
+    p.add_argument(
+        "--out",
+        default="results/benchmarks/summary",
+        help="output prefix; .md and .png are added (default: results/benchmarks/summary)",
+    )
+    args = p.parse_args(argv)
+    try:
+        md, png = report(args.storage, args.out)
+    except CdinnError as exc:
+        print(f"benchmarks/report.py: {exc}", file=sys.stderr)
+        return 2
+    print(md.read_text())
+    print(f"table {md}, plot {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
