@@ -126,7 +126,7 @@ def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpo
         sender = push(free_tcp_endpoint, messages)
         source = ZmqSource(free_tcp_endpoint, idle_timeout=30)
         writer = RunWriter(tmp_path / f"run{next(counter)}.h5", backend.provenance(), {})
-        summary = Runner(source, backend, writer, Preprocessor(PreprocessConfig()), progress=False).run()
+        summary = Runner(source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False).run()
         sender.join()
         return summary
 
@@ -143,7 +143,7 @@ def test_preprocessing_rate(benchmark, bench_patterns):
     which one bounds the end-to-end rate."""
     frames = _frames(bench_patterns, 64)
     frames[:, 126:130, :] = np.iinfo(np.uint16).max  # a chip gap, read as the masked sentinel
-    preprocess = Preprocessor(PreprocessConfig())
+    preprocess = Preprocessor(PreprocessConfig(input_kind="intensity"))
 
     def run():
         return [preprocess(frame) for frame in frames]

@@ -1,8 +1,9 @@
-"""Reading diffraction frames from files and writing results atomically.
+"""File specs and NeXus defaults, and writing results atomically.
 
 Input specs: ``frames.npy``; ``file.h5`` (the NeXus default plottable data, i.e. following the ``default``
 attributes of the root and entry and the ``signal`` attribute of the NXdata group, else the dataset
-``diffraction``); ``file.h5:/entry/data/data`` (an explicit dataset path).
+``diffraction``); ``file.h5:/entry/data/data`` (an explicit dataset path). Frames are read by one reader,
+:class:`cdinn.host.sources.FileSource` (:func:`cdinn.host.sources.read_stack` for a whole input at once).
 Whole output files are written to a temporary file in the same folder and renamed into place.
 """
 
@@ -79,39 +80,6 @@ def nexus_default_dataset(fh: h5py.File) -> str | None:
         return None
     signal = signal.decode() if isinstance(signal, bytes) else str(signal)
     return f"{path}/{signal}" if signal in node else None
-
-
-def _read_hdf5(path: Path, dataset: str | None) -> np.ndarray:
-    try:
-        with h5py.File(path, "r") as fh:
-            name = dataset or nexus_default_dataset(fh) or ("diffraction" if "diffraction" in fh else None)
-            if name is None:
-                raise CdinnError(
-                    f"{path}: no dataset given and no NeXus default or 'diffraction' dataset "
-                    "found; name one as FILE:/path/to/dataset"
-                )
-            if name not in fh or not isinstance(fh[name], h5py.Dataset):
-                raise CdinnError(f"{path}: dataset {name} not found")
-            return fh[name][()]
-    except OSError as exc:
-        raise CdinnError(f"{path}: not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
-
-
-def read_frames(spec: str) -> np.ndarray:
-    """Read an array of frames from a ``.npy`` file or an HDF5 spec (see module docstring)."""
-    path, dataset = split_spec(spec)
-    if not path.exists():
-        raise CdinnError(f"input file not found: {path}")
-    if path.suffix == ".npy":
-        if dataset:
-            raise CdinnError(f"{path}: a .npy file has no dataset paths")
-        try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise CdinnError(f"{path}: not a readable .npy file ({str(exc).splitlines()[0]})") from None
-    if path.suffix.lower() in HDF5_SUFFIXES or dataset:
-        return _read_hdf5(path, dataset)
-    raise CdinnError(f"{path}: unknown input format (use .npy or HDF5: {', '.join(HDF5_SUFFIXES)})")
 
 
 @contextmanager

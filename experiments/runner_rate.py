@@ -82,7 +82,7 @@ def master_file(folder: Path, frames: np.ndarray, mask: np.ndarray) -> Path:
 def run(source, out: Path) -> dict:
     backend = get_backend("onnx", threads=RUNNER_INFERENCE_THREADS)
     writer = RunWriter(out, backend.provenance(), {})
-    return Runner(source, backend, writer, Preprocessor(PreprocessConfig()), progress=False).run()
+    return Runner(source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False).run()
 
 
 def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path) -> dict:

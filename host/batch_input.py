@@ -16,21 +16,18 @@ from cdinn.host.frames import Frame, Rejected
 from cdinn.host.preprocess import Prepared, PreprocessConfig, Preprocessor, load_mask
 from cdinn.host.sources import FileSource
 from cdinn.inversion import Refine, invert
-from cdinn.model.validation import frame_mask, frame_reasons, validate_frames
+from cdinn.model.validation import frame_kind, frame_mask, frame_reasons, validate_frames
 
 
-def batch_config(preprocess: PreprocessConfig | None, size: int, intensity: bool) -> PreprocessConfig:
-    """The preprocessing a batch command applies (and records): ``preprocess``'s settings with ``input_kind``
-    from ``intensity`` and the output grid ``size``."""
-    base = preprocess or PreprocessConfig()
-    return PreprocessConfig(
-        **dict(base.as_dict(), input_kind="intensity" if intensity else "amplitude", output_size=size)
-    )
+def batch_config(preprocess: PreprocessConfig | None, size: int) -> PreprocessConfig:
+    """The preprocessing a batch command applies (and records): ``preprocess``'s settings on the output grid
+    ``size``."""
+    return PreprocessConfig(**dict((preprocess or PreprocessConfig()).as_dict(), output_size=size))
 
 
-def detector_preprocessor(preprocess: PreprocessConfig | None, size: int, intensity: bool) -> Preprocessor:
-    """The runner's preprocessing for detector-size frames of a batch command (:func:`batch_config`)."""
-    return Preprocessor(batch_config(preprocess, size, intensity))
+def detector_preprocessor(preprocess: PreprocessConfig | None, size: int) -> Preprocessor:
+    """The runner's preprocessing for the frames of a batch command (:func:`batch_config`)."""
+    return Preprocessor(batch_config(preprocess, size))
 
 
 def stack_masks(masks: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray | None:
@@ -61,10 +58,10 @@ BLOCK_FRAMES = 1024
 """Frames a batch command reads, reconstructs and writes at a time: its memory does not grow with the file."""
 
 
-def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None) -> Patterns:
+def load_patterns(spec: str, size: int, preprocess: PreprocessConfig | None = None) -> Patterns:
     """All the :class:`Patterns` of a file in one (for commands that need every frame at once, e.g. ``cdinn
     adapt``); see :func:`iter_patterns`."""
-    blocks = list(iter_patterns(spec, size, intensity, preprocess))
+    blocks = list(iter_patterns(spec, size, preprocess))
     bad = next((r for b in blocks for r in b.rejected), None)
     if bad is not None:
         raise CdinnError(f"frame {bad[0]} of {spec}: {bad[1]}")
@@ -90,16 +87,17 @@ def load_patterns(spec: str, size: int, intensity: bool, preprocess: PreprocessC
 
 
 def iter_patterns(
-    spec: str, size: int, intensity: bool, preprocess: PreprocessConfig | None = None, block: int | None = None
+    spec: str, size: int, preprocess: PreprocessConfig | None = None, block: int | None = None
 ) -> Iterator[Patterns]:
     """The :class:`Patterns` of a file, block by block (at most ``block`` frames each, default
     :data:`BLOCK_FRAMES`, in order). The mask is
     True where a pixel has no measurement: the file's pixel mask and ``preprocess.mask`` ((size, size) or one
     per frame) for frames stored on the grid, the binned detector mask for detector frames.
 
-    Frames already ``size x size`` are returned as stored (``intensity`` says what they hold); larger frames
-    are preprocessed into amplitudes (``preprocess``'s settings, its ``input_kind`` set from ``intensity``
-    and its ``output_size`` to ``size``). A frame that cannot be reconstructed (NaN/Inf, negative, empty,
+    Frames already ``size x size`` are returned as stored (``preprocess.input_kind`` and what the file
+    declares say what they hold: :func:`cdinn.model.validation.frame_kind`); larger frames are preprocessed
+    into amplitudes (``preprocess``'s settings, its ``output_size`` set to ``size``). A frame that cannot be
+    reconstructed (NaN/Inf, negative, empty,
     fully masked, undersampled, ...: :func:`cdinn.model.validation.frame_reasons` and the detector
     preprocessing) is left out with its reason in ``rejected``; a file that cannot be read, or frames of a size
     that fits neither, raise CdinnError. A single 2-D array counts as one frame."""
@@ -113,25 +111,26 @@ def iter_patterns(
             raise CdinnError(item.reason)
         items.append(item)
         if len(items) == block:
-            prepare = prepare or detector_preprocessor(preprocess, size, intensity)
-            yield block_patterns(items, size, intensity, prepare, extra, done)
+            prepare = prepare or detector_preprocessor(preprocess, size)
+            yield block_patterns(items, size, prepare, extra, done)
             done += len(items)
             items = []
     if items or not done:
         if not items:
             raise CdinnError(f"{spec}: no frames")
-        prepare = prepare or detector_preprocessor(preprocess, size, intensity)
-        yield block_patterns(items, size, intensity, prepare, extra, done)
+        prepare = prepare or detector_preprocessor(preprocess, size)
+        yield block_patterns(items, size, prepare, extra, done)
         done += len(items)
     if extra is not None and extra.ndim == 3 and len(extra) != done:
         raise CdinnError(f"mask has {len(extra)} frames; the file has {done}")
 
 
 def block_patterns(
-    items: list[Frame], size: int, intensity: bool, prepare: Preprocessor, extra: np.ndarray | None, offset: int
+    items: list[Frame], size: int, prepare: Preprocessor, extra: np.ndarray | None, offset: int
 ) -> Patterns:
     """The Patterns of consecutive frames ``items``, the first of which is frame ``offset`` (its position, from 0)
-    of the input; ``extra``: the user's mask for frames on the grid ((size, size), or one per input frame)."""
+    of the input, through ``prepare`` (its settings' ``input_kind`` applies to frames on the grid too);
+    ``extra``: the user's mask for frames on the grid ((size, size), or one per input frame)."""
     numbers = np.array([item.number for item in items], np.int64)
     sources = [item.source for item in items]
     arrivals = np.array([item.arrival for item in items], np.float64)
@@ -154,6 +153,13 @@ def block_patterns(
             flags = np.broadcast_to(flags, (len(items), size, size))
             mask = flags if mask is None else mask | flags
         stack = np.stack([item.data for item in items])
+        kinds = {frame_kind(prepare.cfg.input_kind, item.kind, item.data.dtype) for item in items}
+        if len(kinds) > 1:
+            raise CdinnError(
+                f"the frames of {items[0].source} ... {items[-1].source} hold both intensities and "
+                "amplitudes; reconstruct them separately"
+            )
+        intensity = kinds == {"intensity"}
         missing = frame_mask(stack, mask)
         values = np.asarray(stack, np.float32)
         reasons = frame_reasons(
@@ -171,7 +177,10 @@ def block_patterns(
             [(int(numbers[i]), f"frame {reason}", float(arrivals[i])) for i, reason in enumerate(reasons) if reason],
         )
     prepared = prepare.prepare_many(
-        [item.data for item in items], [item.mask for item in items], [item.centre for item in items]
+        [item.data for item in items],
+        [item.mask for item in items],
+        [item.centre for item in items],
+        [item.kind for item in items],
     )
     keep = [i for i, result in enumerate(prepared) if isinstance(result, Prepared)]
     good = [result for result in prepared if isinstance(result, Prepared)]

@@ -9,7 +9,8 @@ on. Frame numbers fit the int64 the output stores (:func:`frame_number`).
 
 cdinn's own format (one multipart message per frame, see ``cdinn stream-sim``):
 
-* part 1: UTF-8 JSON header ``{"frame": <int>, "shape": [rows, cols], "dtype": "<numpy dtype str>"}``;
+* part 1: UTF-8 JSON header ``{"frame": <int>, "shape": [rows, cols], "dtype": "<numpy dtype str>"}``, and
+  optionally ``"kind": "intensity" | "amplitude"`` (what the frame holds, :func:`cdinn.model.validation.frame_kind`);
 * part 2: the raw frame bytes, C order, ``rows * cols * itemsize`` long.
 
 A header ``{"end": true}`` (single part) ends the stream for one consumer.
@@ -24,6 +25,7 @@ import time
 import numpy as np
 
 from cdinn.host.frames import Frame, Rejected
+from cdinn.model.validation import KINDS
 
 END = "end-of-series"
 LARGEST_DETECTOR_PIXELS = 4148 * 4362  # DECTRIS EIGER2 XE 16M, the largest detector these streams come from
@@ -127,6 +129,9 @@ class CdinnDecoder(SeriesDecoder):
             if len(parts[1]) != nbytes:
                 raise ValueError(f"payload of {len(parts[1])} bytes does not match shape {shape} and dtype {dtype}")
             data = np.frombuffer(parts[1], dtype=dtype).reshape(shape)
+            kind = header.get("kind")
+            if kind is not None and kind not in KINDS:
+                raise ValueError(f"kind {kind!r} is neither intensity nor amplitude")
         except Exception as exc:
             raise FrameError(number, f"{type(exc).__name__}: {exc}") from None
-        return Frame(number, data, self.source, now)
+        return Frame(number, data, self.source, now, kind=kind)

@@ -248,7 +248,7 @@ class Stream2Decoder(SeriesDecoder):
                 raise ValueError(f"image of shape {frame.shape} and type {frame.dtype}")
         except Exception as exc:
             raise FrameError(number, describe(exc)) from None
-        return Frame(number, frame, self.source, now, self.mask, self.centre)
+        return Frame(number, frame, self.source, now, self.mask, self.centre, "intensity")
 
     def _start(self, message: Mapping) -> None:
         self.mask, self.centre, self.limit = None, None, self.max_frame_bytes
@@ -354,7 +354,7 @@ class Stream1Decoder(SeriesDecoder):
             frame = decode_v1_blob(parts[2], shape, dtype, encoding if isinstance(encoding, str) else "?", self.limit)
         except Exception as exc:  # JSON, shape and the decompressors (RuntimeError, LZ4BlockError) all can fail
             raise FrameError(number, f"{type(exc).__name__}: {exc}") from None
-        return Frame(number, frame, self.source, now, self.mask, self.centre)
+        return Frame(number, frame, self.source, now, self.mask, self.centre, "intensity")
 
 
 def detect_format(parts: list[bytes]) -> str:

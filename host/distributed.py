@@ -103,24 +103,25 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
     return chunks
 
 
-def _read(chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float] | None]:
-    """The chunk's frames, with the detector mask and beam centre its file records."""
+def _read(chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float] | None, str | None]:
+    """The chunk's frames, with the detector mask and beam centre its file records and the kind its dataset
+    declares (:func:`cdinn.host.hdf5_frames.declared_kind`)."""
     if chunk.dataset is None:
-        return np.array(npy_stack(chunk.path)[chunk.start : chunk.stop]), None, None
+        return np.array(npy_stack(chunk.path)[chunk.start : chunk.stop]), None, None, None
     import h5py
     import hdf5plugin  # noqa: F401
 
-    from cdinn.host.hdf5_frames import detector_info
+    from cdinn.host.hdf5_frames import declared_kind, detector_info
 
     with h5py.File(chunk.path, "r") as fh:
         info = detector_info(fh)
-        return fh[chunk.dataset][chunk.start : chunk.stop], info.pixel_mask, info.beam_centre
+        dset = fh[chunk.dataset]
+        return dset[chunk.start : chunk.stop], info.pixel_mask, info.beam_centre, declared_kind(dset)
 
 
 def process_chunk(
     chunk: Chunk,
     net: str,
-    intensity: bool,
     preprocess: PreprocessConfig,
     refine: int | str = 0,
     backend: str = "onnx",
@@ -138,15 +139,13 @@ def process_chunk(
     from cdinn.host.preprocess import load_mask
     from cdinn.inversion import parse_refine
 
-    frames, mask, centre = _read(chunk)
+    frames, mask, centre, kind = _read(chunk)
     label = chunk.path if chunk.dataset is None else f"{chunk.path}:{chunk.dataset}"
     now = time.time()
-    items = [Frame(chunk.first + i, frame, label, now, mask, centre) for i, frame in enumerate(frames)]
+    items = [Frame(chunk.first + i, frame, label, now, mask, centre, kind) for i, frame in enumerate(frames)]
     size = preprocess.output_size
     extra = load_mask(preprocess.mask) if preprocess.mask else None
-    loaded = block_patterns(
-        items, size, intensity, detector_preprocessor(preprocess, size, intensity), extra, chunk.position
-    )
+    loaded = block_patterns(items, size, detector_preprocessor(preprocess, size), extra, chunk.position)
     out: dict[str, Any] = {"rejected": loaded.rejected, "fields": None}
     if len(loaded.numbers):
         engine = cached_backend(backend, net, options)
@@ -203,7 +202,6 @@ def reprocess(
     out: str | Path,
     cluster: str,
     net: str = "default",
-    intensity: bool = False,
     preprocess: PreprocessConfig | None = None,
     refine: int | str = 0,
     chunk: int = ClusterConfig.chunk,
@@ -229,7 +227,7 @@ def reprocess(
     from cdinn.io import atomic_hdf5
 
     size = OVERSAMPLED_GRID if refine else GRID
-    pre = batch_config(preprocess, size, intensity)
+    pre = batch_config(preprocess, size)
     chunks = plan(spec, chunk)
     options = dict(backend_options or {})
     if backend == "onnx":
@@ -252,7 +250,7 @@ def reprocess(
             output.create(fh, size, compression="gzip")
             output.describe(fh, provenance, pre.as_dict())
             futures = {
-                client.submit(process_chunk, c, net, intensity, pre, refine, backend, workers, pure=False, retries=2): i
+                client.submit(process_chunk, c, net, pre, refine, backend, workers, pure=False, retries=2): i
                 for i, c in enumerate(chunks)
             }
             pending: dict[int, dict] = {}

@@ -15,7 +15,9 @@ class Frame:
     """One detector frame: ``data`` is a 2-D array of counts (intensities) or amplitudes as the source
     delivers it; ``number`` the frame number the source assigned; ``arrival`` a ``time.time()`` stamp;
     ``mask`` the detector's bad-pixel mask (True = bad, same shape, shared between frames) and ``centre``
-    the beam centre (row, col) in pixels, when the source knows them."""
+    the beam centre (row, col) in pixels, when the source knows them; ``kind`` what the source declares the
+    frame holds ("intensity" or "amplitude"; None: not declared, see
+    :func:`cdinn.model.validation.frame_kind`)."""
 
     number: int
     data: np.ndarray
@@ -23,6 +25,7 @@ class Frame:
     arrival: float
     mask: np.ndarray | None = None
     centre: tuple[float, float] | None = None
+    kind: str | None = None
 
 
 @dataclass

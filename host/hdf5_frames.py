@@ -36,6 +36,7 @@ from cdinn.host.decoding import frame_number
 from cdinn.host.dectris import bslz4_decompress, lz4_hdf5_decompress
 from cdinn.host.frames import Frame, Rejected
 from cdinn.io import nexus_default_dataset
+from cdinn.model.validation import KIND_ATTR
 
 BLOCK_BYTES = 32 * 2**20  # at most this much frame data is held per read
 _DATA_LINK = re.compile(r"data_\d+$")
@@ -129,6 +130,27 @@ def first_frame_number(dset: h5py.Dataset, number: int) -> int:
         raise CdinnError(f"{dset.file.filename}:{dset.name}: image_nr_low {low!r} is not a frame number") from None
 
 
+COUNT_UNITS = ("counts", "count", "photons", "cts")
+"""Units attributes that say a dataset holds detector counts."""
+
+
+def declared_kind(dset: h5py.Dataset) -> str | None:
+    """What a dataset declares its frames hold (:func:`cdinn.model.validation.frame_kind`): its ``quantity``
+    attribute (``cdinn simulate`` writes it), else intensity for detector counts (units in
+    :data:`COUNT_UNITS`, or ``/entry/data/data``, where Eiger, NXmx masters' data files and areaDetector
+    write their frames), else None (undeclared)."""
+    quantity = dset.attrs.get(KIND_ATTR)
+    if quantity is not None:
+        return quantity.decode() if isinstance(quantity, bytes) else str(quantity)
+    units = dset.attrs.get("units")
+    units = units.decode() if isinstance(units, bytes) else units
+    if isinstance(units, str) and units.strip().lower() in COUNT_UNITS:
+        return "intensity"
+    if dset.name == EIGER_DATA:
+        return "intensity"
+    return None
+
+
 def direct_decoder(dset: h5py.Dataset) -> Callable[[bytes], np.ndarray] | None:
     """For a frame stack stored one frame per chunk with bitshuffle-LZ4 or LZ4 as its only filter (how Eiger
     and most areaDetector files are written): a decoder of one raw chunk into its (rows, cols) frame through
@@ -211,8 +233,9 @@ class Hdf5Frames:
 
     def _frames(self, dset: h5py.Dataset, name: str, number: int) -> Iterator[Frame]:
         label = f"{self.path}:{name}"
+        kind = declared_kind(dset)
         if dset.ndim == 2:
-            yield Frame(number, dset[()], label, time.time(), self.info.pixel_mask, self.info.beam_centre)
+            yield Frame(number, dset[()], label, time.time(), self.info.pixel_mask, self.info.beam_centre, kind)
             return
         first = first_frame_number(dset, number)
         decode = direct_decoder(dset)
@@ -224,7 +247,7 @@ class Hdf5Frames:
                     frame = decode(raw) if not filter_mask & 1 else _raw_frame(raw, dset)
                 except (OSError, ValueError) as exc:
                     raise CdinnError(f"{label}: frame {i} cannot be read ({str(exc).splitlines()[0]})") from None
-                yield Frame(first + i, frame, label, time.time(), self.info.pixel_mask, self.info.beam_centre)
+                yield Frame(first + i, frame, label, time.time(), self.info.pixel_mask, self.info.beam_centre, kind)
             return
         step = _block_rows(dset)
         for start in range(0, len(dset), step):
@@ -236,4 +259,4 @@ class Hdf5Frames:
                 ) from None
             arrival = time.time()
             for i, frame in enumerate(block):
-                yield Frame(first + start + i, frame, label, arrival, self.info.pixel_mask, self.info.beam_centre)
+                yield Frame(first + start + i, frame, label, arrival, self.info.pixel_mask, self.info.beam_centre, kind)

@@ -1,6 +1,7 @@
 """Preprocessing of real detector frames into network inputs, one small step per function.
 
-Units: detector frames are *intensities* (counts per pixel) unless ``input_kind="amplitude"``. The steps,
+Units: frames are intensities (counts per pixel) or amplitudes, as ``input_kind`` and the source declare
+(:func:`cdinn.model.validation.frame_kind`: detector data are counts, undeclared integers too). The steps,
 in order: masking (pixels flagged by the detector's pixel mask or ``--mask``, and pixels holding the
 unsigned type's maximum, the value Eiger and other counting detectors write into gaps, dead and saturated
 pixels, as well as NaN/Inf ones, carry no measurement), dark-frame subtraction (counts), constant
@@ -36,8 +37,11 @@ from cdinn.options import centre_pixel_text, option
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    input_kind: Literal["intensity", "amplitude"] = option(
-        "intensity", "what the detector frames hold (counts = intensity)"
+    input_kind: Literal["auto", "intensity", "amplitude"] = option(
+        "auto",
+        "what the frames hold: intensities (counts) or amplitudes; auto: what the input declares (a dataset's "
+        "'quantity' attribute, as cdinn simulate writes it; detector files and streams hold counts), else "
+        "integers are counts and real numbers amplitudes. Contradicting a declared kind is an error",
     )
     dark: str | None = option(None, ".npy dark frame (counts) to subtract, the frames' shape")
     background: float = option(0.0, "constant background subtracted after the dark frame (counts per pixel)")
@@ -82,8 +86,8 @@ class PreprocessConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.input_kind not in ("intensity", "amplitude"):
-            raise CdinnError(f"input kind must be 'intensity' or 'amplitude', got {self.input_kind!r}")
+        if self.input_kind not in ("auto", *validation.KINDS):
+            raise CdinnError(f"input kind must be auto, intensity or amplitude, got {self.input_kind!r}")
         if self.centre not in ("frame", "max", "com"):
             raise CdinnError(f"centring must be 'frame', 'max' or 'com', got {self.centre!r}")
         if self.crop is not None and (self.crop < self.output_size or self.crop % self.output_size):
@@ -220,10 +224,11 @@ def to_amplitude(frame: np.ndarray, input_kind: str) -> np.ndarray:
 
 def load_mask(spec: str) -> np.ndarray:
     """A mask file (.npy or HDF5 spec) as bool, nonzero = no measurement."""
-    from cdinn.io import read_frames
+    from cdinn.host.sources import read_stack
 
     try:
-        return np.asarray(read_frames(spec)) != 0
+        stack = read_stack(spec)[0]
+        return (stack[0] if len(stack) == 1 else stack) != 0
     except CdinnError as exc:
         raise CdinnError(f"cannot read mask: {exc}") from None
 
@@ -316,12 +321,16 @@ class Preprocessor:
         return k
 
     def prepare(
-        self, frame: np.ndarray, mask: np.ndarray | None = None, centre: tuple[float, float] | None = None
+        self,
+        frame: np.ndarray,
+        mask: np.ndarray | None = None,
+        centre: tuple[float, float] | None = None,
+        kind: str | None = None,
     ) -> Prepared:
         """One raw 2-D frame -> its :class:`Prepared` (output_size, output_size) amplitudes, grid mask and
-        oversampling; CdinnError for a bad frame, an undersampled one included. ``mask`` (True = bad) and
-        ``centre`` (row, col) are what the source knows about the detector."""
-        result = self.prepare_many([frame], [mask], [centre])[0]
+        oversampling; CdinnError for a bad frame, an undersampled one included. ``mask`` (True = bad),
+        ``centre`` (row, col) and ``kind`` (declared: intensity or amplitude) are what the source knows."""
+        result = self.prepare_many([frame], [mask], [centre], [kind])[0]
         if isinstance(result, CdinnError):
             raise result
         return result
@@ -331,28 +340,31 @@ class Preprocessor:
         frames: Sequence[np.ndarray],
         masks: Sequence[np.ndarray | None] | None = None,
         centres: Sequence[tuple[float, float] | None] | None = None,
+        kinds: Sequence[str | None] | None = None,
     ) -> list[Prepared | CdinnError]:
         """:meth:`prepare` for a batch of frames, in order: each a :class:`Prepared` or the CdinnError that
-        rejects it. Frames of the same shape, type and detector mask go through every step as one stack
+        rejects it. Frames of the same shape, type, kind and detector mask go through every step as one stack
         (array operations over the batch), with results identical to one frame at a time."""
         n = len(frames)
         masks = list(masks) if masks is not None else [None] * n
         centres = list(centres) if centres is not None else [None] * n
+        declared = list(kinds) if kinds is not None else [None] * n
         results: list[Prepared | CdinnError | None] = [None] * n
         groups: dict[tuple, list[int]] = {}
         for i, frame in enumerate(frames):
             try:
                 self._check(frame, masks[i])
+                kind = validation.frame_kind(self.cfg.input_kind, declared[i], frame.dtype)
             except CdinnError as exc:
                 results[i] = exc
                 continue
-            groups.setdefault(_group_key(frame, masks[i]), []).append(i)
-        for members in groups.values():
+            groups.setdefault((kind, *_group_key(frame, masks[i])), []).append(i)
+        for (kind, *_), members in groups.items():
             per_stack = max(1, STACK_BYTES // frames[members[0]].nbytes)
             for start in range(0, len(members), per_stack):
                 part = members[start : start + per_stack]
                 stack = np.stack([frames[i] for i in part])
-                prepared = self._prepare_stack(stack, masks[part[0]], [centres[i] for i in part])
+                prepared = self._prepare_stack(stack, masks[part[0]], [centres[i] for i in part], kind)
                 for i, result in zip(part, prepared, strict=True):
                     results[i] = result
         return [result for result in results if result is not None]  # every slot was filled above
@@ -388,8 +400,9 @@ class Preprocessor:
             masked = saturated if masked is None else masked | saturated
         return masked if masked is not None and masked.any() else None
 
+    @staticmethod
     def _reasons(
-        self, measured: np.ndarray, valid: np.ndarray | None, non_finite: np.ndarray | None
+        measured: np.ndarray, valid: np.ndarray | None, non_finite: np.ndarray | None, kind: str
     ) -> list[str | None]:
         """Why each frame of a stack cannot be reconstructed (None: it can), as :meth:`prepare` words it.
         ``measured``: the frames with unmeasured pixels at 0; ``non_finite``: (B,) whether a float frame has
@@ -403,7 +416,7 @@ class Preprocessor:
         if valid is not None:
             checks.append((~valid.reshape(len(valid), -1).any(axis=1), f"frame {validation.ALL_MASKED}"))
         if measured.dtype.kind != "u":
-            checks.append(((flat < 0).any(axis=1), f"frame {validation.negative(self.cfg.input_kind == 'intensity')}"))
+            checks.append(((flat < 0).any(axis=1), f"frame {validation.negative(kind == 'intensity')}"))
         checks.append((~flat.any(axis=1), f"frame {validation.EMPTY}"))
         for flags, reason in checks:
             for i in np.flatnonzero(np.broadcast_to(flags, (b,))):
@@ -411,10 +424,10 @@ class Preprocessor:
         return reasons
 
     def _prepare_stack(
-        self, stack: np.ndarray, mask: np.ndarray | None, centres: list[tuple[float, float] | None]
+        self, stack: np.ndarray, mask: np.ndarray | None, centres: list[tuple[float, float] | None], kind: str
     ) -> list[Prepared | CdinnError]:
-        """The steps of :meth:`prepare` over a stack (B, H, W) of frames sharing one detector mask (the stack
-        is this call's own copy: it is changed in place)."""
+        """The steps of :meth:`prepare` over a stack (B, H, W) of frames of one ``kind`` sharing one detector
+        mask (the stack is this call's own copy: it is changed in place)."""
         b = len(stack)
         masked = self._masked(stack, mask)
         valid = None if masked is None else ~masked
@@ -427,7 +440,7 @@ class Preprocessor:
             np.copyto(stack, 0, where=masked)
         measured = stack
         results: list[Prepared | CdinnError | None] = [
-            CdinnError(r) if r else None for r in self._reasons(measured, valid, non_finite)
+            CdinnError(r) if r else None for r in self._reasons(measured, valid, non_finite, kind)
         ]
         clean = subtract(measured, self.dark, self.cfg.background)
         if clean is not measured:  # masked pixels hold 0
@@ -450,7 +463,7 @@ class Preprocessor:
                 ]
             )
             clean = np.where(valid, clean, 0)
-        counts = self.cfg.input_kind == "intensity"
+        counts = kind == "intensity"
         if self.binning is None:
             first = good[0]
             first_valid = None if valid is None else valid[min(first, len(valid) - 1)]
@@ -466,7 +479,7 @@ class Preprocessor:
             sigma, resolved = window_oversampling(
                 np.square(window, dtype=np.float64), window_valid, self.cfg.output_size
             )
-        amplitude = to_amplitude(binned, self.cfg.input_kind)
+        amplitude = to_amplitude(binned, kind)
         for i in good:
             if resolved and sigma[i] < MIN_OVERSAMPLING:
                 results[i] = CdinnError(

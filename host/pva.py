@@ -103,7 +103,7 @@ class PvaSource:
             self._queue.put(Rejected(-1, f"cannot decode NTNDArray ({exc})", self.channel_name, now))
             return
         if image is not None and image.size:
-            self._queue.put(Frame(int(number), np.array(image), self.channel_name, now))
+            self._queue.put(Frame(int(number), np.array(image), self.channel_name, now, kind="intensity"))
 
     def __iter__(self) -> Iterator[Frame | Rejected]:
         last_number: int | None = None

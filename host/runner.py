@@ -196,7 +196,10 @@ class Runner:
                 started = time.perf_counter()
                 delivered = [item for item in items if not isinstance(item, Rejected)]
                 prepared = self.preprocess.prepare_many(
-                    [f.data for f in delivered], [f.mask for f in delivered], [f.centre for f in delivered]
+                    [f.data for f in delivered],
+                    [f.mask for f in delivered],
+                    [f.centre for f in delivered],
+                    [f.kind for f in delivered],
                 )
                 if not self._put(self._ready, _Batch(items, delivered, prepared, time.perf_counter() - started)):
                     return

@@ -47,7 +47,7 @@ def npy_stack(path: str | Path) -> np.ndarray:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise CdinnError(f"{path}: not a readable .npy file of numbers ({str(exc).splitlines()[0]})") from None
-    if array.dtype.kind not in "uif":
+    if array.dtype.kind not in "buif":  # booleans for masks; frames are checked for numbers where they are used
         raise CdinnError(f"{path}: frames must be real numbers, got dtype {array.dtype}")
     if array.ndim == 2:
         array = array[None]
@@ -318,6 +318,27 @@ class ZmqSource:
     def close(self) -> None:
         self.stop.set()
         self._socket.close(linger=0)
+
+
+def read_stack(spec: str) -> tuple[np.ndarray, str | None]:
+    """Every frame of a file spec, read as ``cdinn run`` reads files (:class:`FileSource`: ``.npy``, TIFF, HDF5
+    with its NeXus default or a dataset path, NXmx masters and their data files, globs), as one
+    (N, rows, cols) array, and the kind the input declares (None: undeclared); CdinnError for an input that
+    cannot be read, frames of different shapes or kinds, or no frame."""
+    frames: list[np.ndarray] = []
+    kinds: set[str | None] = set()
+    for item in FileSource(spec):
+        if isinstance(item, Rejected):
+            raise CdinnError(item.reason)
+        if frames and item.data.shape != frames[0].shape:
+            raise CdinnError(f"{spec}: frames of different shapes ({frames[0].shape} and {item.data.shape})")
+        frames.append(item.data)
+        kinds.add(item.kind)
+    if not frames:
+        raise CdinnError(f"{spec}: no frames")
+    if len(kinds) > 1:
+        raise CdinnError(f"{spec}: its files declare different kinds ({sorted(map(str, kinds))})")
+    return np.stack(frames), kinds.pop()
 
 
 StreamFormat = Literal["auto", "cdinn", "dectris-v1", "dectris-v2"]

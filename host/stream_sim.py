@@ -11,10 +11,12 @@ import numpy as np
 from cdinn.errors import CdinnError
 
 
-def frame_message(number: int, frame: np.ndarray) -> list[bytes]:
-    """The two-part message for one frame."""
+def frame_message(number: int, frame: np.ndarray, kind: str | None = None) -> list[bytes]:
+    """The two-part message for one frame; ``kind`` (intensity or amplitude) when the sender knows it."""
     frame = np.ascontiguousarray(frame)
     header = {"frame": int(number), "shape": list(frame.shape), "dtype": frame.dtype.str}
+    if kind is not None:
+        header["kind"] = kind
     return [json.dumps(header).encode(), frame.tobytes()]
 
 
@@ -29,8 +31,10 @@ def stream(
     consumers: int = 1,
     connect_wait: float = 0.5,
     first_number: int = 0,
+    kind: str | None = None,
 ) -> dict:
-    """Send ``frames`` (N, rows, cols) at ``rate`` frames/s (None: as fast as possible); returns counts.
+    """Send ``frames`` (N, rows, cols) at ``rate`` frames/s (None: as fast as possible), declared as ``kind``
+    (intensity or amplitude; None: undeclared); returns counts.
 
     The socket binds ``endpoint``; ``connect_wait`` seconds are left for consumers to connect first (PUB
     drops messages sent before a subscriber joins).
@@ -55,7 +59,7 @@ def stream(
                 delay = start + i / rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-            sock.send_multipart(frame_message(first_number + i, frame))
+            sock.send_multipart(frame_message(first_number + i, frame, kind))
         for _ in range(consumers):
             sock.send_multipart(END_MESSAGE)
         elapsed = time.perf_counter() - start

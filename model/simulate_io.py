@@ -8,6 +8,7 @@ from importlib import metadata
 
 from cdinn.io import atomic_hdf5
 from cdinn.model.simulate import SimulationConfig, simulate_chunks
+from cdinn.model.validation import KIND_ATTR
 
 
 def write_simulation(
@@ -50,3 +51,6 @@ def write_simulation(
         fh.attrs["cdinn_version"] = metadata.version("cdinn")
         fh["phase"].attrs["units"] = "radians"
         fh["diffraction"].attrs["units"] = "amplitude |FT|, zero frequency at [N/2, N/2]"
+        for name in ("diffraction", "diffraction_oversampled"):  # what the frames hold (validation.frame_kind)
+            if name in fh:
+                fh[name].attrs[KIND_ATTR] = "amplitude"

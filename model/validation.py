@@ -13,6 +13,33 @@ EMPTY = "is all zero (empty frame)"
 """The reasons a frame is rejected, worded once for every path (each message reads "frame <reason>")."""
 
 
+KINDS = ("intensity", "amplitude")
+"""What a frame holds: intensities |FT|^2 (detector counts) or amplitudes |FT|."""
+KIND_ATTR = "quantity"
+"""The dataset attribute that declares its frames' kind (``cdinn simulate`` writes it)."""
+
+
+def frame_kind(option: str, declared: str | None, dtype: np.dtype) -> str:
+    """The kind of a frame, one rule for every command: ``option`` ("auto", or a kind the user gave), the
+    kind its source declares (a dataset's :data:`KIND_ATTR` attribute, detector data and detector streams:
+    intensity; None: not declared) and its number type. A kind given contradicting a declared one is an error;
+    undeclared, ``auto`` reads integers as counts (intensity) and real numbers as amplitudes."""
+    if option not in ("auto", *KINDS):
+        raise CdinnError(f"input kind must be auto, intensity or amplitude, got {option!r}")
+    if declared is not None and declared not in KINDS:
+        raise CdinnError(f"the input declares its frames as {declared!r}; cdinn knows intensity and amplitude")
+    if option != "auto":
+        if declared is not None and declared != option:
+            raise CdinnError(
+                f"the input declares its frames as {declared} but --input-kind {option} was given; "
+                "drop the option or correct the file's attribute"
+            )
+        return option
+    if declared is not None:
+        return declared
+    return "intensity" if np.dtype(dtype).kind in "iu" else "amplitude"
+
+
 def negative(intensity: bool) -> str:
     """The reason for a frame with negative values."""
     return f"has negative {'intensities' if intensity else 'amplitudes'}"

@@ -15,11 +15,12 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-UNITS = """conventions: diffraction frames are amplitudes |FT| (or intensities |FT|^2 with --intensity),
-zero frequency at the centre pixel [N/2, N/2] (fftshift); any overall scale is fine (each frame is
-normalised to its maximum). Objects: amplitude in [0, 1] and phase in radians in [-pi, pi], on an
-N x N grid (N = 32 for the networks; 2N x 2N 'oversampled' patterns for ER/HIO phase retrieval).
-Input files: FRAMES.npy, FILE.h5 (NeXus default signal, else dataset 'diffraction') or FILE.h5:/path."""
+UNITS = """conventions: diffraction frames are amplitudes |FT| or intensities |FT|^2 (--input-kind: auto reads
+what the input declares, else integers as counts and real numbers as amplitudes), zero frequency at the centre
+pixel [N/2, N/2] (fftshift); any overall scale is fine (each frame is normalised to its maximum). Objects:
+amplitude in [0, 1] and phase in radians in [-pi, pi], on an N x N grid (N = 32 for the networks; 2N x 2N
+'oversampled' patterns for ER/HIO phase retrieval). Input files: FRAMES.npy, FILE.h5 (NeXus default signal,
+else dataset 'diffraction'), FILE.h5:/path, an NXmx master, TIFF, or a glob."""
 
 NET_HELP = "network set: 'default', a shipped name (robust, paper, edge) or a folder"
 

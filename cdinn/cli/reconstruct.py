@@ -9,8 +9,8 @@ from cdinn.cli.command import Command, command_line
 from cdinn.cli.options import add_backend_options, add_config_options, add_net, backend_options, config_from
 from cdinn.options import count_or_auto
 
-# PreprocessConfig fields for detector-size frames
-DETECTOR_OPTIONS = ("centre_pixel", "mask", "crop", "binning", "beamstop", "saturation")
+# PreprocessConfig fields of the batch commands (what the frames hold, and the settings for detector-size frames)
+DETECTOR_OPTIONS = ("input_kind", "centre_pixel", "mask", "crop", "binning", "beamstop", "saturation")
 
 
 def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,6 @@ def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", help="output HDF5 file (written atomically)")
     add_net(p)
     add_backend_options(p)
-    p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
     add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
     add_config_options(p, ClusterConfig)
     p.add_argument(
@@ -55,7 +54,6 @@ def reconstruct_run(args: argparse.Namespace) -> None:
             args.output,
             cluster.cluster,
             net=args.net,
-            intensity=args.intensity,
             preprocess=preprocess,
             refine=args.refine,
             chunk=cluster.chunk,
@@ -91,10 +89,8 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
     fits, refined, rejected = [], 0, []
     with atomic_hdf5(args.output) as fh:
         output.create(fh, size, compression="gzip")
-        output.describe(
-            fh, run_provenance(engine.provenance(), args), batch_config(preprocess, size, args.intensity).as_dict()
-        )
-        for loaded in iter_patterns(args.input, size, args.intensity, preprocess):
+        output.describe(fh, run_provenance(engine.provenance(), args), batch_config(preprocess, size).as_dict())
+        for loaded in iter_patterns(args.input, size, preprocess):
             rejected += loaded.rejected
             output.reject(fh, loaded.rejected)
             if not len(loaded.numbers):
@@ -141,23 +137,28 @@ def run_provenance(backend: dict, args: argparse.Namespace) -> dict:
 
 
 def phase_retrieve_arguments(p: argparse.ArgumentParser) -> None:
+    from cdinn.host.preprocess import PreprocessConfig
     from cdinn.model.phase_retrieval import PhaseRetrievalConfig
 
-    p.add_argument("input", help="FRAMES.npy, FILE.h5 or FILE.h5:/path/to/dataset")
+    p.add_argument("input", help="FRAMES.npy, FILE.h5[:/path/to/dataset], an NXmx master, TIFF or a glob")
     p.add_argument("output", help="output HDF5 file (written atomically)")
     add_config_options(p, PhaseRetrievalConfig)
-    p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
+    add_config_options(p, PreprocessConfig, only=("input_kind",))
 
 
 def phase_retrieve_run(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from cdinn.io import check_output, read_frames, write_arrays
+    from cdinn.host.preprocess import PreprocessConfig
+    from cdinn.host.sources import read_stack
+    from cdinn.io import check_output, write_arrays
     from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
-    from cdinn.model.validation import validate_frames
+    from cdinn.model.validation import frame_kind, validate_frames
 
     check_output(args.output, [args.input])
-    amplitudes, mask = validate_frames(read_frames(args.input), size=None, intensity=args.intensity)
+    frames, declared = read_stack(args.input)
+    kind = frame_kind(config_from(PreprocessConfig, args, only=("input_kind",)).input_kind, declared, frames.dtype)
+    amplitudes, mask = validate_frames(frames, size=None, intensity=kind == "intensity")
     cfg = config_from(PhaseRetrievalConfig, args)
     obj = phase_retrieve(amplitudes, cfg, mask=mask)
     write_arrays(

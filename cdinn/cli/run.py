@@ -128,7 +128,12 @@ def run_run(args: argparse.Namespace) -> None:
 
 
 def stream_sim_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--frames", required=True, help="FILE.npy or FILE.h5[:/dataset] of frames to send")
+    p.add_argument(
+        "--frames",
+        required=True,
+        help="frames to send: FILE.npy, FILE.h5[:/dataset], an NXmx master, TIFF or a glob (read as cdinn run "
+        "reads files; the kind a file declares is sent with each frame)",
+    )
     p.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="bound endpoint (default: loopback, 5555)")
     p.add_argument("--rate", type=float, help="frames per second (default: as fast as possible)")
     p.add_argument("--mode", choices=("push", "pub"), default="push", help="ZeroMQ socket (default: push)")
@@ -140,15 +145,13 @@ def stream_sim_arguments(p: argparse.ArgumentParser) -> None:
 def stream_sim_run(args: argparse.Namespace) -> None:
     import numpy as np
 
+    from cdinn.host.sources import read_stack
     from cdinn.host.stream_sim import stream
-    from cdinn.io import read_frames
 
-    frames = read_frames(args.frames)
-    if frames.ndim == 2:
-        frames = frames[None]
+    frames, kind = read_stack(args.frames)
     if args.count:
         frames = np.resize(frames, (args.count, *frames.shape[1:]))
-    report = stream(frames, args.endpoint, args.rate, args.mode, args.consumers, args.connect_wait)
+    report = stream(frames, args.endpoint, args.rate, args.mode, args.consumers, args.connect_wait, kind=kind)
     print(
         f"sent {report['sent']} frames in {report['seconds']:.2f} s ({report['rate']:.0f} frames/s) on {args.endpoint}"
     )

@@ -109,7 +109,6 @@ def adapt_arguments(p: argparse.ArgumentParser) -> None:
         "patterns or detector-size frames, preprocessed as `cdinn reconstruct` does",
     )
     add_net(p)
-    p.add_argument("--intensity", action="store_true", help="frames are intensities, not amplitudes")
     add_config_options(p, AdaptConfig)
     add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
     p.add_argument("--out", required=True, help="output folder: the adapted network set (use it as --net OUT)")
@@ -126,9 +125,7 @@ def adapt_run(args: argparse.Namespace) -> None:
     from cdinn.model.inference import as_set_path
     from cdinn.model.validation import validate_frames
 
-    loaded = load_patterns(
-        args.frames, GRID, args.intensity, config_from(PreprocessConfig, args, only=DETECTOR_OPTIONS)
-    )
+    loaded = load_patterns(args.frames, GRID, config_from(PreprocessConfig, args, only=DETECTOR_OPTIONS))
     amplitudes, mask = validate_frames(loaded.patterns, GRID, loaded.intensity, loaded.mask)
     summary = adapt(args.net, amplitudes, mask, config_from(AdaptConfig, args), args.out, source=args.frames)
     export_onnx(as_set_path(args.out))

@@ -42,7 +42,9 @@ def test_simulate_reconstruct_phase_retrieve_round_trip(tmp_path, capsys):
 
 def test_npy_input_and_intensities(tmp_path, capsys, patterns):
     np.save(tmp_path / "i.npy", patterns.diffraction[:4] ** 2)
-    code, _, _ = _run(capsys, "reconstruct", tmp_path / "i.npy", tmp_path / "o.h5", "--intensity", "--net", "edge")
+    code, _, _ = _run(
+        capsys, "reconstruct", tmp_path / "i.npy", tmp_path / "o.h5", "--input-kind", "intensity", "--net", "edge"
+    )
     assert code == 0 and h5py.File(tmp_path / "o.h5")["phase"].shape == (4, 32, 32)
 
 
@@ -225,7 +227,9 @@ def test_reconstruct_works_block_by_block_with_the_same_result(tmp_path, capsys,
     for block in (1024, 5):
         monkeypatch.setattr(batch_input, "BLOCK_FRAMES", block)
         out = tmp_path / f"b{block}.h5"
-        code, stdout, err = _run(capsys, "reconstruct", tmp_path / "detector.npy", out, "--intensity", "--net", "edge")
+        code, stdout, err = _run(
+            capsys, "reconstruct", tmp_path / "detector.npy", out, "--input-kind", "intensity", "--net", "edge"
+        )
         assert code == 0, err
         with h5py.File(out) as fh:
             outputs[block] = {name: fh[name][()] for name in fh if isinstance(fh[name], h5py.Dataset)}

@@ -2,62 +2,12 @@ import h5py
 import numpy as np
 import pytest
 
-from cdinn.errors import CdinnError
-from cdinn.io import atomic_hdf5, read_frames, split_spec, write_arrays, write_json_atomic
-
-
-def _nexus_file(path, data):
-    with h5py.File(path, "w") as fh:
-        fh.attrs["default"] = "entry"
-        entry = fh.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        entry.attrs["default"] = "data"
-        group = entry.create_group("data")
-        group.attrs["NX_class"] = "NXdata"
-        group.attrs["signal"] = "data"
-        group.create_dataset("data", data=data)
-        fh.create_dataset("other", data=np.zeros(3))
+from cdinn.io import atomic_hdf5, split_spec, write_arrays, write_json_atomic
 
 
 def test_spec_splitting():
     assert split_spec("a/b.h5:/entry/data/data") == (split_spec("a/b.h5")[0], "/entry/data/data")
     assert split_spec("frames.npy")[1] is None
-
-
-def test_nexus_default_and_explicit_paths(tmp_path):
-    data = np.arange(2 * 32 * 32, dtype=np.float32).reshape(2, 32, 32)
-    path = tmp_path / "scan.nxs"
-    _nexus_file(path, data)
-    assert np.array_equal(read_frames(str(path)), data)
-    assert np.array_equal(read_frames(f"{path}:/entry/data/data"), data)
-    np.save(tmp_path / "f.npy", data)
-    assert np.array_equal(read_frames(str(tmp_path / "f.npy")), data)
-
-
-@pytest.mark.parametrize(
-    "maker,message",
-    [
-        (lambda p: None, "not found"),
-        (lambda p: p.write_bytes(b"garbage, not HDF5"), "not a readable HDF5"),
-        (lambda p: h5py.File(p, "w").close(), "no dataset given"),
-    ],
-)
-def test_bad_files_give_one_line_errors(tmp_path, maker, message):
-    path = tmp_path / "in.h5"
-    maker(path)
-    with pytest.raises(CdinnError, match=message) as info:
-        read_frames(str(path))
-    assert "\n" not in str(info.value)
-
-
-def test_missing_dataset_and_unknown_format(tmp_path):
-    path = tmp_path / "x.h5"
-    write_arrays(path, {"a": np.zeros((2, 2))})
-    with pytest.raises(CdinnError, match="dataset /nope not found"):
-        read_frames(f"{path}:/nope")
-    (tmp_path / "x.tif").write_bytes(b"")
-    with pytest.raises(CdinnError, match="unknown input format"):
-        read_frames(str(tmp_path / "x.tif"))
 
 
 def test_atomic_writes_keep_the_old_file_when_writing_fails(tmp_path):

@@ -99,6 +99,8 @@ def test_run_with_the_emulator_backend(build_dir, patterns, tmp_path, capsys):
     code = main(
         [
             "run",
+            "--input-kind",
+            "intensity",
             "--source",
             str(tmp_path / "f.npy"),
             "--backend",

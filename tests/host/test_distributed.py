@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cdinn.host.distributed import plan, reprocess
+from cdinn.host.preprocess import PreprocessConfig
 
 pytestmark = pytest.mark.slow
 CDINN = str(Path(sys.executable).with_name("cdinn"))
@@ -32,7 +33,16 @@ def test_cluster_output_equals_the_single_process_command(tmp_path, patterns):
     good = np.delete(frames, 17, axis=0)
     np.save(tmp_path / "good.npy", good)
     single = subprocess.run(
-        [CDINN, "reconstruct", str(tmp_path / "good.npy"), str(tmp_path / "single.h5"), "--intensity", "--net", "edge"],
+        [
+            CDINN,
+            "reconstruct",
+            str(tmp_path / "good.npy"),
+            str(tmp_path / "single.h5"),
+            "--input-kind",
+            "intensity",
+            "--net",
+            "edge",
+        ],
         capture_output=True,
         text=True,
     )
@@ -43,7 +53,8 @@ def test_cluster_output_equals_the_single_process_command(tmp_path, patterns):
             "reconstruct",
             str(tmp_path / "in.npy"),
             str(tmp_path / "dask.h5"),
-            "--intensity",
+            "--input-kind",
+            "intensity",
             "--net",
             "edge",
             "--cluster",
@@ -87,7 +98,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, patterns
             tmp_path / "out.h5",
             "local",
             net="edge",
-            intensity=True,
+            preprocess=PreprocessConfig(input_kind="intensity"),
             chunk=4,
             progress=False,
             client=client,
@@ -100,7 +111,16 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, patterns
     out = _datasets(tmp_path / "out.h5")
     assert out["frame_number"].tolist() == list(range(240))
     single = subprocess.run(
-        [CDINN, "reconstruct", str(tmp_path / "in.npy"), str(tmp_path / "single.h5"), "--intensity", "--net", "edge"],
+        [
+            CDINN,
+            "reconstruct",
+            str(tmp_path / "in.npy"),
+            str(tmp_path / "single.h5"),
+            "--input-kind",
+            "intensity",
+            "--net",
+            "edge",
+        ],
         capture_output=True,
         text=True,
     )

@@ -88,7 +88,7 @@ def write_eiger(
 
 def _run(spec, out, net="edge", pre=None):
     backend = get_backend("onnx", net=net)
-    pre = pre or PreprocessConfig()
+    pre = pre or PreprocessConfig(input_kind="intensity")
     writer = RunWriter(out, backend.provenance(), pre.as_dict())
     runner = Runner(FileSource(spec), backend, writer, Preprocessor(pre), max_batch=8, progress=False)
     return runner, runner.run()
@@ -134,7 +134,7 @@ def test_chip_gaps_and_dead_pixels_cost_almost_nothing(tmp_path, patterns):
     ref = reconstruction_metrics(complex_object(clean.amplitude, clean.phase), patterns.amplitude, patterns.phase)
     assert np.median(masked["support_iou"]) > np.median(ref["support_iou"]) - 0.03
     # without the mask handling the sentinels (4.3e9 counts) would dominate the pattern
-    raw = Preprocessor(PreprocessConfig(centre_pixel=CENTRE))
+    raw = Preprocessor(PreprocessConfig(input_kind="intensity", centre_pixel=CENTRE))
     assert np.isclose(raw(gappy[0], mask != 0).max(), raw(frames[0]).max(), rtol=0.2)
 
 
@@ -146,13 +146,13 @@ def test_the_nxmx_pixel_mask_reaches_the_mask_input_networks(tmp_path, patterns)
     gappy[:, mask != 0] = SENTINEL
     master = write_eiger(tmp_path / "eiger", gappy, per_file=24, mask=mask)
     # --bin 8: a gap this wide next to the beam biases the first frame's sampling estimate low (docs)
-    _, summary = _run(str(master), tmp_path / "out.h5", net="default", pre=PreprocessConfig(binning=8))
+    _, summary = _run(str(master), tmp_path / "out.h5", net="default", pre=PreprocessConfig(input_kind="intensity", binning=8))
     assert summary["written"] == 24
     with h5py.File(tmp_path / "out.h5") as fh:
         order = np.argsort(fh["frame_number"][()])
         amplitude = fh["amplitude"][()][order]
         masked_fraction = fh["masked_fraction"][()]
-    prepared = Preprocessor(PreprocessConfig(binning=8)).prepare(gappy[0], mask != 0, CENTRE)
+    prepared = Preprocessor(PreprocessConfig(input_kind="intensity", binning=8)).prepare(gappy[0], mask != 0, CENTRE)
     # the window (zero frequency at CENTRE) starts 8 rows above the detector: detector rows 96-111 are its
     # rows 104-119, grid rows 13 and 14; its first grid row and last grid column lie off the detector
     assert prepared.mask is not None and prepared.mask[[0, 13, 14]].all() and prepared.mask[:, 31].all()

@@ -54,7 +54,7 @@ def test_intensities_become_amplitudes():
 
 def test_a_centred_32x32_intensity_frame_passes_through(centred_patterns):
     intensity = centred_patterns.diffraction[0].astype(np.float64) ** 2
-    out = Preprocessor(PreprocessConfig())(intensity)
+    out = Preprocessor(PreprocessConfig(input_kind="intensity"))(intensity)
     assert np.allclose(out, centred_patterns.diffraction[0], rtol=1e-5)
 
 
@@ -65,7 +65,7 @@ def test_a_large_offset_detector_frame_is_centred_cropped_and_binned(patterns, t
     dark = np.zeros_like(detector)
     dark[10:74, 40:104] = 1.0
     np.save(tmp_path / "dark.npy", dark)
-    cfg = PreprocessConfig(dark=str(tmp_path / "dark.npy"), background=1.0, crop=64, centre_pixel=(42, 72))
+    cfg = PreprocessConfig(input_kind="intensity", dark=str(tmp_path / "dark.npy"), background=1.0, crop=64, centre_pixel=(42, 72))
     out = Preprocessor(cfg)(detector)
     expected = np.sqrt(bin_to(pattern, 32)[0])
     assert out.shape == (32, 32) and np.allclose(out, expected, rtol=1e-5)
@@ -77,7 +77,7 @@ def test_the_maximum_finds_the_zero_frequency_of_a_real_object():
     intensity = np.abs(np.fft.fftshift(np.fft.fft2(obj))) ** 2
     detector = np.zeros((90, 90))
     detector[5:69, 20:84] = intensity
-    out = Preprocessor(PreprocessConfig(centre="max", crop=64))(detector)
+    out = Preprocessor(PreprocessConfig(input_kind="intensity", centre="max", crop=64))(detector)
     assert np.allclose(out, np.sqrt(bin_to(intensity, 32)[0]), rtol=1e-5)
 
 
@@ -93,34 +93,34 @@ def test_the_maximum_finds_the_zero_frequency_of_a_real_object():
 )
 def test_bad_frames(frame, message):
     with pytest.raises(CdinnError, match=message):
-        Preprocessor(PreprocessConfig())(frame)
+        Preprocessor(PreprocessConfig(input_kind="intensity"))(frame)
 
 
 def test_frame_empty_after_background_and_bad_configs(tmp_path):
     with pytest.raises(CdinnError, match="empty after"):
-        Preprocessor(PreprocessConfig(background=5.0))(np.ones((32, 32)))
+        Preprocessor(PreprocessConfig(input_kind="intensity", background=5.0))(np.ones((32, 32)))
     with pytest.raises(CdinnError, match="multiple"):
-        PreprocessConfig(crop=40)
+        PreprocessConfig(input_kind="intensity", crop=40)
     with pytest.raises(CdinnError, match="cannot read dark frame"):
-        Preprocessor(PreprocessConfig(dark=str(tmp_path / "missing.npy")))
+        Preprocessor(PreprocessConfig(input_kind="intensity", dark=str(tmp_path / "missing.npy")))
 
 
 def test_mask_problems_give_one_line_errors(tmp_path):
     with pytest.raises(CdinnError, match="cannot read mask: input file not found"):
-        Preprocessor(PreprocessConfig(mask=str(tmp_path / "missing.npy")))
+        Preprocessor(PreprocessConfig(input_kind="intensity", mask=str(tmp_path / "missing.npy")))
     np.save(tmp_path / "small.npy", np.zeros((16, 16), np.uint8))
-    pre = Preprocessor(PreprocessConfig(mask=str(tmp_path / "small.npy")))
+    pre = Preprocessor(PreprocessConfig(input_kind="intensity", mask=str(tmp_path / "small.npy")))
     with pytest.raises(CdinnError, match=r"does not match the mask \(16, 16\)"):
         pre(np.ones((64, 64), np.uint16))
     with pytest.raises(CdinnError, match="no measured pixel"):
-        Preprocessor(PreprocessConfig())(np.full((64, 64), np.iinfo(np.uint16).max, np.uint16))
+        Preprocessor(PreprocessConfig(input_kind="intensity"))(np.full((64, 64), np.iinfo(np.uint16).max, np.uint16))
     frame = np.ones((64, 64), np.float32)
     frame[3, 3] = np.nan
     with pytest.raises(CdinnError, match="NaN or Inf"):
-        Preprocessor(PreprocessConfig())(frame)
+        Preprocessor(PreprocessConfig(input_kind="intensity"))(frame)
     masked = np.zeros((64, 64), bool)
     masked[3, 3] = True
-    assert np.isfinite(Preprocessor(PreprocessConfig())(frame, masked)).all()  # a masked NaN is no measurement
+    assert np.isfinite(Preprocessor(PreprocessConfig(input_kind="intensity"))(frame, masked)).all()  # a masked NaN is no measurement
 
 
 def test_a_bad_cluster_spec_is_one_line(tmp_path):
@@ -138,29 +138,29 @@ REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / 
 def test_measured_peak_binning_auto_and_undersampling_rejected():
     frame = np.load(REALDATA / "raw_stack_S0054.npz")["data"][99]
     centre = (126, 127)
-    auto = Preprocessor(PreprocessConfig(centre_pixel=centre))
+    auto = Preprocessor(PreprocessConfig(input_kind="intensity", centre_pixel=centre))
     prepared = auto.prepare(frame)
     assert auto.binning == 2  # ~3.3x oversampled at full resolution: 2x2 keeps it >= 1.25 on the grid
     assert prepared.amplitude.shape == (32, 32) and 1.25 <= prepared.oversampling < 2.5
     with pytest.raises(CdinnError, match="undersampled: oversampling 0.[0-9]+ .* after 4x4 binning"):
-        Preprocessor(PreprocessConfig(centre_pixel=centre, crop=128)).prepare(frame)
-    assert Preprocessor(PreprocessConfig(centre_pixel=centre, binning=1)).prepare(frame).oversampling > 3
+        Preprocessor(PreprocessConfig(input_kind="intensity", centre_pixel=centre, crop=128)).prepare(frame)
+    assert Preprocessor(PreprocessConfig(input_kind="intensity", centre_pixel=centre, binning=1)).prepare(frame).oversampling > 3
 
 
 def test_beamstop_and_saturation_mark_pixels_without_measurement():
     frame = np.full((64, 64), 10, np.uint32)
     frame[10:12, 10:12] = 5000  # a 2x2 block above the saturation level
-    prepared = Preprocessor(PreprocessConfig(beamstop=3.0, saturation=1000, binning=2)).prepare(frame)
+    prepared = Preprocessor(PreprocessConfig(input_kind="intensity", beamstop=3.0, saturation=1000, binning=2)).prepare(frame)
     assert prepared.mask is not None
     assert prepared.mask[16, 16] and prepared.mask[5, 5]  # the 2x2 blocks fully under the beamstop / hot pixel
     assert prepared.mask.sum() < 10
     with pytest.raises(CdinnError, match="beamstop radius"):
-        PreprocessConfig(beamstop=-1.0)
+        PreprocessConfig(input_kind="intensity", beamstop=-1.0)
     with pytest.raises(CdinnError, match="disagree"):
-        PreprocessConfig(crop=64, binning=4)
+        PreprocessConfig(input_kind="intensity", crop=64, binning=4)
 
 
 def test_frames_smaller_than_the_grid_are_rejected_not_padded():
     for shape in ((1, 1), (31, 31), (1, 5000)):
         with pytest.raises(CdinnError, match="smaller than the 32x32 grid"):
-            Preprocessor(PreprocessConfig()).prepare(np.ones(shape, np.uint16))
+            Preprocessor(PreprocessConfig(input_kind="intensity")).prepare(np.ones(shape, np.uint16))

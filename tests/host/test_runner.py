@@ -31,8 +31,8 @@ def _intensities(patterns, n=None):
 
 def _run(source, out, backend="onnx", max_batch=8):
     b = get_backend(backend, net="edge")
-    writer = RunWriter(out, b.provenance(), PreprocessConfig().as_dict())
-    return Runner(source, b, writer, Preprocessor(PreprocessConfig()), max_batch=max_batch, progress=False).run()
+    writer = RunWriter(out, b.provenance(), PreprocessConfig(input_kind="intensity").as_dict())
+    return Runner(source, b, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), max_batch=max_batch, progress=False).run()
 
 
 def test_npy_run_writes_every_frame_with_metadata(tmp_path, patterns):
@@ -153,6 +153,8 @@ def _runner(endpoint, out, *extra):
         [
             CDINN,
             "run",
+            "--input-kind",
+            "intensity",
             "--source",
             endpoint,
             "--backend",
@@ -256,6 +258,8 @@ def test_run_cli_on_a_hdf5_glob(tmp_path, patterns, capsys):
     code = main(
         [
             "run",
+            "--input-kind",
+            "intensity",
             "--source",
             f"{tmp_path}/*.h5:/diffraction",
             "--backend",
@@ -275,7 +279,7 @@ def test_refinement_workers_keep_the_counters_and_record_every_frame(tmp_path, p
     frames[4] = np.nan  # one bad frame among them
     np.save(tmp_path / "over.npy", frames)
     backend = get_backend("onnx", net="edge")
-    pre = PreprocessConfig(output_size=64)
+    pre = PreprocessConfig(input_kind="intensity", output_size=64)
     writer = RunWriter(tmp_path / "out.h5", backend.provenance(), pre.as_dict())
     probe = cdinn_reconstruct(patterns.diffraction_oversampled, net="edge", refine=30)
     refiner = AutoRefineConfig(threshold=float(np.median(probe.fit_before)))
@@ -312,7 +316,7 @@ def test_refinement_needs_oversampled_preprocessing(tmp_path):
             FileSource(str(tmp_path / "none.npy")),
             backend,
             writer,
-            Preprocessor(PreprocessConfig()),
+            Preprocessor(PreprocessConfig(input_kind="intensity")),
             refiner=AutoRefineConfig(),
         )
 
@@ -324,6 +328,8 @@ def test_a_configuration_error_leaves_no_output_behind(tmp_path, patterns, capsy
     code = main(
         [
             "run",
+            "--input-kind",
+            "intensity",
             "--source",
             str(tmp_path / "frames.npy"),
             "--out",

@@ -2,13 +2,14 @@ import threading
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
 from cdinn.errors import CdinnError
 from cdinn.host.decoding import END, CdinnDecoder
 from cdinn.host.frames import Frame, Rejected
-from cdinn.host.sources import DirectorySource, FileSource, ZmqSource, open_source
+from cdinn.host.sources import DirectorySource, FileSource, ZmqSource, open_source, read_stack
 from cdinn.host.stream_sim import END_MESSAGE, frame_message, stream
 from cdinn.io import write_arrays
 
@@ -120,7 +121,14 @@ def test_the_measured_rocking_scan_as_the_beamline_writes_it_reconstructs_from_i
         tifffile.imwrite(folder / f"Staff20-1a_S0054_{97 + i:05d}.tif", frame)
     out = tmp_path / "rec.h5"
     run = subprocess.run(
-        [str(Path(sys.executable).with_name("cdinn")), "reconstruct", str(folder), str(out), "--intensity"],
+        [
+            str(Path(sys.executable).with_name("cdinn")),
+            "reconstruct",
+            str(folder),
+            str(out),
+            "--input-kind",
+            "intensity",
+        ],
         capture_output=True,
         text=True,
     )
@@ -129,3 +137,81 @@ def test_the_measured_rocking_scan_as_the_beamline_writes_it_reconstructs_from_i
         assert fh["frame_number"][()].tolist() == [0, 1, 2, 3, 4]
         fit = fh["fit"][()]
     assert np.isfinite(fit).all() and fit[2] < 0.2  # frame 99, the slice through the peak, fits
+
+
+def _nexus_file(path, data):
+    with h5py.File(path, "w") as fh:
+        fh.attrs["default"] = "entry"
+        entry = fh.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        entry.attrs["default"] = "data"
+        group = entry.create_group("data")
+        group.attrs["NX_class"] = "NXdata"
+        group.attrs["signal"] = "data"
+        group.create_dataset("data", data=data)
+        fh.create_dataset("other", data=np.zeros(3))
+
+
+def _read(spec):
+    return read_stack(spec)[0]
+
+
+def test_nexus_default_and_explicit_paths(tmp_path):
+    data = np.arange(2 * 32 * 32, dtype=np.float32).reshape(2, 32, 32)
+    path = tmp_path / "scan.nxs"
+    _nexus_file(path, data)
+    assert np.array_equal(_read(str(path)), data)
+    assert np.array_equal(_read(f"{path}:/entry/data/data"), data)
+    np.save(tmp_path / "f.npy", data)
+    assert np.array_equal(_read(str(tmp_path / "f.npy")), data)
+
+
+@pytest.mark.parametrize(
+    "maker,message",
+    [
+        (lambda p: None, "not found"),
+        (lambda p: p.write_bytes(b"garbage, not HDF5"), "not a readable HDF5"),
+        (lambda p: h5py.File(p, "w").close(), "no dataset given"),
+    ],
+)
+def test_bad_files_give_one_line_errors(tmp_path, maker, message):
+    path = tmp_path / "in.h5"
+    maker(path)
+    with pytest.raises(CdinnError, match=message) as info:
+        _read(str(path))
+    assert "\n" not in str(info.value)
+
+
+def test_missing_dataset_and_unknown_format(tmp_path):
+    path = tmp_path / "x.h5"
+    write_arrays(path, {"a": np.zeros((2, 2))})
+    with pytest.raises(CdinnError, match="dataset /nope not found"):
+        _read(f"{path}:/nope")
+    (tmp_path / "x.tif").write_bytes(b"")
+    with pytest.raises(CdinnError, match="unknown input format"):
+        _read(str(tmp_path / "x.tif"))
+
+
+def test_frames_declare_what_they_hold_and_a_contradiction_is_an_error(tmp_path, patterns, capsys):
+    """One rule for every command (cdinn.model.validation.frame_kind): a dataset's 'quantity' attribute (cdinn
+    simulate writes it), detector data (/entry/data/data, counts units) and detector streams declare their kind;
+    undeclared integers are counts, undeclared real numbers amplitudes; a contradicting --input-kind is refused."""
+    from cdinn.cli import main
+    from cdinn.model.validation import frame_kind
+
+    assert main(["simulate", "--n", "4", "--seed", "1", "--out", str(tmp_path / "sim.h5")]) == 0
+    assert read_stack(str(tmp_path / "sim.h5"))[1] == "amplitude"
+    with h5py.File(tmp_path / "det.h5", "w") as fh:
+        fh.create_dataset("entry/data/data", data=np.ones((2, 40, 40), np.float32))
+        fh.create_dataset("counts", data=np.ones((2, 40, 40), np.float32)).attrs["units"] = "counts"
+    assert read_stack(str(tmp_path / "det.h5"))[1] == "intensity"
+    assert read_stack(f"{tmp_path / 'det.h5'}:/counts")[1] == "intensity"
+    np.save(tmp_path / "f.npy", np.ones((2, 32, 32), np.float32))
+    assert read_stack(str(tmp_path / "f.npy"))[1] is None
+    assert frame_kind("auto", None, np.dtype("uint16")) == "intensity"
+    assert frame_kind("auto", None, np.dtype("float32")) == "amplitude"
+    assert frame_kind("intensity", None, np.dtype("float32")) == "intensity"
+    code = main(["reconstruct", str(tmp_path / "sim.h5"), str(tmp_path / "out.h5"), "--input-kind", "intensity"])
+    err = capsys.readouterr().err
+    assert code == 2 and "declares its frames as amplitude but --input-kind intensity" in err
+    assert not (tmp_path / "out.h5").exists()
