@@ -24,7 +24,9 @@ def test_runner_zeromq_to_hdf5(benchmark, bench_patterns, tmp_path, free_tcp_end
         sender = threading.Thread(target=stream, args=(frames, free_tcp_endpoint), kwargs={"connect_wait": 0.2})
         sender.start()
         writer = RunWriter(tmp_path / f"run{next(counter)}.h5", backend.provenance(), {})
-        summary = Runner(source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False).run()
+        summary = Runner(
+            source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False
+        ).run()
         sender.join()
         return summary
 

@@ -126,7 +126,9 @@ def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpo
         sender = push(free_tcp_endpoint, messages)
         source = ZmqSource(free_tcp_endpoint, idle_timeout=30)
         writer = RunWriter(tmp_path / f"run{next(counter)}.h5", backend.provenance(), {})
-        summary = Runner(source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False).run()
+        summary = Runner(
+            source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False
+        ).run()
         sender.join()
         return summary
 

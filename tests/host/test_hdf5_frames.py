@@ -146,7 +146,9 @@ def test_the_nxmx_pixel_mask_reaches_the_mask_input_networks(tmp_path, patterns)
     gappy[:, mask != 0] = SENTINEL
     master = write_eiger(tmp_path / "eiger", gappy, per_file=24, mask=mask)
     # --bin 8: a gap this wide next to the beam biases the first frame's sampling estimate low (docs)
-    _, summary = _run(str(master), tmp_path / "out.h5", net="default", pre=PreprocessConfig(input_kind="intensity", binning=8))
+    _, summary = _run(
+        str(master), tmp_path / "out.h5", net="default", pre=PreprocessConfig(input_kind="intensity", binning=8)
+    )
     assert summary["written"] == 24
     with h5py.File(tmp_path / "out.h5") as fh:
         order = np.argsort(fh["frame_number"][()])

@@ -65,7 +65,9 @@ def test_a_large_offset_detector_frame_is_centred_cropped_and_binned(patterns, t
     dark = np.zeros_like(detector)
     dark[10:74, 40:104] = 1.0
     np.save(tmp_path / "dark.npy", dark)
-    cfg = PreprocessConfig(input_kind="intensity", dark=str(tmp_path / "dark.npy"), background=1.0, crop=64, centre_pixel=(42, 72))
+    cfg = PreprocessConfig(
+        input_kind="intensity", dark=str(tmp_path / "dark.npy"), background=1.0, crop=64, centre_pixel=(42, 72)
+    )
     out = Preprocessor(cfg)(detector)
     expected = np.sqrt(bin_to(pattern, 32)[0])
     assert out.shape == (32, 32) and np.allclose(out, expected, rtol=1e-5)
@@ -120,7 +122,9 @@ def test_mask_problems_give_one_line_errors(tmp_path):
         Preprocessor(PreprocessConfig(input_kind="intensity"))(frame)
     masked = np.zeros((64, 64), bool)
     masked[3, 3] = True
-    assert np.isfinite(Preprocessor(PreprocessConfig(input_kind="intensity"))(frame, masked)).all()  # a masked NaN is no measurement
+    assert np.isfinite(
+        Preprocessor(PreprocessConfig(input_kind="intensity"))(frame, masked)
+    ).all()  # a masked NaN is no measurement
 
 
 def test_a_bad_cluster_spec_is_one_line(tmp_path):
@@ -144,13 +148,20 @@ def test_measured_peak_binning_auto_and_undersampling_rejected():
     assert prepared.amplitude.shape == (32, 32) and 1.25 <= prepared.oversampling < 2.5
     with pytest.raises(CdinnError, match="undersampled: oversampling 0.[0-9]+ .* after 4x4 binning"):
         Preprocessor(PreprocessConfig(input_kind="intensity", centre_pixel=centre, crop=128)).prepare(frame)
-    assert Preprocessor(PreprocessConfig(input_kind="intensity", centre_pixel=centre, binning=1)).prepare(frame).oversampling > 3
+    assert (
+        Preprocessor(PreprocessConfig(input_kind="intensity", centre_pixel=centre, binning=1))
+        .prepare(frame)
+        .oversampling
+        > 3
+    )
 
 
 def test_beamstop_and_saturation_mark_pixels_without_measurement():
     frame = np.full((64, 64), 10, np.uint32)
     frame[10:12, 10:12] = 5000  # a 2x2 block above the saturation level
-    prepared = Preprocessor(PreprocessConfig(input_kind="intensity", beamstop=3.0, saturation=1000, binning=2)).prepare(frame)
+    prepared = Preprocessor(PreprocessConfig(input_kind="intensity", beamstop=3.0, saturation=1000, binning=2)).prepare(
+        frame
+    )
     assert prepared.mask is not None
     assert prepared.mask[16, 16] and prepared.mask[5, 5]  # the 2x2 blocks fully under the beamstop / hot pixel
     assert prepared.mask.sum() < 10

@@ -32,7 +32,9 @@ def _intensities(patterns, n=None):
 def _run(source, out, backend="onnx", max_batch=8):
     b = get_backend(backend, net="edge")
     writer = RunWriter(out, b.provenance(), PreprocessConfig(input_kind="intensity").as_dict())
-    return Runner(source, b, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), max_batch=max_batch, progress=False).run()
+    return Runner(
+        source, b, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), max_batch=max_batch, progress=False
+    ).run()
 
 
 def test_npy_run_writes_every_frame_with_metadata(tmp_path, patterns):

@@ -188,8 +188,11 @@ def test_missing_dataset_and_unknown_format(tmp_path):
     with pytest.raises(CdinnError, match="dataset /nope not found"):
         _read(f"{path}:/nope")
     (tmp_path / "x.tif").write_bytes(b"")
-    with pytest.raises(CdinnError, match="unknown input format"):
+    with pytest.raises(CdinnError, match="not a readable TIFF file"):
         _read(str(tmp_path / "x.tif"))
+    (tmp_path / "x.xyz").write_bytes(b"")
+    with pytest.raises(CdinnError, match="unknown input format"):
+        _read(str(tmp_path / "x.xyz"))
 
 
 def test_frames_declare_what_they_hold_and_a_contradiction_is_an_error(tmp_path, patterns, capsys):
