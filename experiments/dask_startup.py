@@ -10,7 +10,7 @@ from dask.distributed import Client, LocalCluster
 
 
 def load() -> int:
-    from cdinn.api import cached_backend
+    from cdinn.host.backends import cached_backend
 
     cached_backend("onnx", "default", (("threads", 1),))
     return 1

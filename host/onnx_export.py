@@ -19,11 +19,7 @@ import numpy as np
 from cdinn.cards import read_card, sha256
 from cdinn.errors import CdinnError
 from cdinn.io import read_json, write_json_atomic
-from cdinn.model.architectures import input_channels
-from cdinn.model.conventions import network_input
-from cdinn.model.forward import ExperimentConfig
-from cdinn.model.inference import load_network, network_folder
-from cdinn.model.simulate import broad, simulate
+from cdinn.model.inference import network_folder
 
 COMBINED_ONNX = "cdinn.onnx"
 ONNX_RECORD = "onnx.sha256.json"
@@ -73,7 +69,13 @@ def session(path: str | os.PathLike, threads: int | None = None, optimize: bool 
 
 def export_onnx(net: str = "edge", out_dir: str | os.PathLike | None = None, check_patterns: int = 64) -> dict:
     """Export the shape, phase and combined graphs; return the max |ONNX - Keras| of each output."""
-    import tf_keras as keras
+    import tf_keras as keras  # TensorFlow only here: running an export (verified_onnx, session) never imports it
+
+    from cdinn.model.architectures import input_channels
+    from cdinn.model.conventions import network_input
+    from cdinn.model.forward import ExperimentConfig
+    from cdinn.model.inference import load_network
+    from cdinn.model.simulate import broad, simulate
 
     folder = network_folder(net)
     out = Path(out_dir) if out_dir else folder

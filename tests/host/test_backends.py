@@ -4,6 +4,8 @@ others (no firmware built, no board) refuse with one line. Options come from eac
 
 import argparse
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -63,3 +65,17 @@ def test_every_backend_option_comes_from_its_dataclass_once_on_the_command_line(
     assert backend_options(parser.parse_args([])) == {}  # untyped options keep the dataclasses' defaults
     with pytest.raises(CdinnError, match="the keras backend takes no option threads"):
         get_backend("keras", threads=2)
+
+
+def test_the_onnx_path_never_imports_tensorflow():
+    """The default path (the API, the runner, the batch and Dask paths with the onnx backend) starts without
+    TensorFlow's ~5 s import: it matters for every command's start-up and every Dask worker's first task."""
+    code = (
+        "import sys; import cdinn.host.runner, cdinn.host.distributed, cdinn.host.batch_input; "
+        "from cdinn.model.simulate import simulate; from cdinn.api import reconstruct; "
+        "r = reconstruct(simulate(2, seed=1).diffraction); float(r.fit[0]); "
+        "print('tensorflow' in sys.modules or 'tf_keras' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "False"
