@@ -99,15 +99,15 @@ def _check(arch: ArchitectureConfig) -> None:
         raise CdinnError(f"grid size {arch.size} is not divisible by 2^{len(arch.filters)}")
 
 
-def build_network(arch: ArchitectureConfig, net: str) -> keras.Model:
+def build_network(arch: ArchitectureConfig, role: str) -> keras.Model:
     """Build the (untrained) shape or phase network for ``arch``; layer names are stable across builds."""
-    if net not in NETS:
-        raise CdinnError(f"unknown network {net!r}; choose 'shape' or 'phase'")
+    if role not in NETS:
+        raise CdinnError(f"unknown network {role!r}; choose 'shape' or 'phase'")
     _check(arch)
     inputs = keras.Input((arch.size, arch.size, arch.channels), name="diffraction")
     logits = _decoder(arch, _encoder(arch, inputs))
-    outputs = keras.layers.Activation("sigmoid", name=f"{net}_out")(logits)
-    return keras.Model(inputs, outputs, name=f"{net}_{arch.name}")
+    outputs = keras.layers.Activation("sigmoid", name=f"{role}_out")(logits)
+    return keras.Model(inputs, outputs, name=f"{role}_{arch.name}")
 
 
 def pair_model(models: dict[str, keras.Model]) -> keras.Model:

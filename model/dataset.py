@@ -9,9 +9,9 @@ from cdinn.model.conventions import phase_to_unit
 from cdinn.model.simulate import SimulatedBatch
 
 
-def network_target(batch: SimulatedBatch, net: str) -> np.ndarray:
-    """(B, N, N, 1) float32 target in [0, 1]: the amplitude (shape net) or the phase mapped to [0, 1]."""
-    target = batch.amplitude if net == "shape" else phase_to_unit(batch.phase)
+def network_target(batch: SimulatedBatch, role: str) -> np.ndarray:
+    """(B, N, N, 1) float32 target in [0, 1]: the amplitude (the shape network) or the phase mapped to [0, 1]."""
+    target = batch.amplitude if role == "shape" else phase_to_unit(batch.phase)
     return target.astype(np.float32)[..., None]
 
 

@@ -47,11 +47,11 @@ def as_set_path(folder: str | os.PathLike) -> str:
 
 
 @lru_cache(maxsize=8)
-def load_network(folder: str, net: str):
-    """Load ``<folder>/<net>.keras`` after checking it against its model card; returns (model, card)."""
+def load_network(folder: str, role: str):
+    """Load ``<folder>/<role>.keras`` after checking it against its model card; returns (model, card)."""
     import tensorflow as tf
 
-    path = Path(folder) / f"{net}.keras"
+    path = Path(folder) / f"{role}.keras"
     card = read_card(path)
     try:
         model = tf.keras.models.load_model(path, compile=False)

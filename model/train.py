@@ -172,12 +172,12 @@ PAPER_RECIPE: dict[str, Any] = {
 }
 
 
-def initial_network(arch: ArchitectureConfig, net: str, init: str | None) -> keras.Model:
-    """A new ``net`` network of ``arch``: random weights, or those of the network set ``init``."""
-    model = build_network(arch, net)
+def initial_network(arch: ArchitectureConfig, role: str, init: str | None) -> keras.Model:
+    """A new ``role`` network of ``arch``: random weights, or those of the network set ``init``."""
+    model = build_network(arch, role)
     if init is None:
         return model
-    source, _ = load_network(str(network_folder(init)), net)
+    source, _ = load_network(str(network_folder(init)), role)
     weights = source.get_weights()
     targets = [tuple(w.shape) for w in model.weights]
     if weights and len(targets) == len(weights) and weights[0].shape[2] < targets[0][2]:
@@ -188,16 +188,16 @@ def initial_network(arch: ArchitectureConfig, net: str, init: str | None) -> ker
         )
         weights[0] = np.concatenate([weights[0], extra], axis=2)
     if [tuple(w.shape) for w in weights] != targets:
-        raise CdinnError(f"cannot start from {init!r}: its {net} network is not the {arch.name!r} architecture")
+        raise CdinnError(f"cannot start from {init!r}: its {role} network is not the {arch.name!r} architecture")
     model.set_weights(weights)
     return model
 
 
-def _init_provenance(init: str | None, net: str) -> dict | None:
-    """Which network a fine-tuned ``net`` started from: the set's name and that network's sha256."""
+def _init_provenance(init: str | None, role: str) -> dict | None:
+    """Which network a fine-tuned ``role`` started from: the set's name and that network's sha256."""
     if init is None:
         return None
-    return {"networks": init, "sha256": load_network(str(network_folder(init)), net)[1]["sha256"]}
+    return {"networks": init, "sha256": load_network(str(network_folder(init)), role)[1]["sha256"]}
 
 
 def augment(
@@ -398,7 +398,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
                 model = initial_network(arch, net, cfg.init)
                 model.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
             models = {net: model}
-            targets = functools.partial(network_target, net=net)
+            targets = functools.partial(network_target, role=net)
             runs.append((net, models, *_fit(model, models, targets, x, data, cfg, out, net, progress, strategy, place)))
     summaries = {}
     for run, models, history, wall in runs:
