@@ -22,8 +22,7 @@ def firmware_projects(tmp_path_factory):
             if not (built / "manifest.json").is_file():
                 out = tmp_path_factory.mktemp("firmware") / config
                 build(
-                    FirmwareBuildConfig(net=config, out_dir=str(out), validate_patterns=8),
-                    stop_after="compile",
+                    FirmwareBuildConfig(net=config, out_dir=str(out), validate_patterns=8, stop_step="compile"),
                     progress=lambda _: None,
                 )
                 built = out / "both"

@@ -16,11 +16,12 @@ Output folder layout::
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,6 +38,10 @@ from cdinn.options import option
 
 NETS = ("shape", "phase")
 COMBINED = "both"
+
+
+StepName = Literal["load", "test_vectors", "convert", "compile", "validate", "csim", "estimate", "compare", "summary"]
+"""The build's named steps, in order (:data:`STEPS`)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,12 @@ class FirmwareBuildConfig:
     testbench_patterns: int = option(10, "patterns in each project's C test bench")
     workers: int | None = option(None, "emulation processes (default: all cores)")
     seed: int = option(424_242, "seed of the validation patterns")
+    start_step: StepName | None = option(
+        None,
+        "first step to run (default: load); the earlier ones are taken from the previous build in the output "
+        "folder: its report.json, test vectors, projects and compiled emulation, as FINN's builder resumes",
+    )
+    stop_step: StepName | None = option(None, "last step to run (default: summary)")
 
     def resolved(self) -> FirmwareBuildConfig:
         """This configuration with the quantized folder, YAML and output folder filled in from the set."""
@@ -271,25 +282,89 @@ STEPS: list[tuple[str, Callable[[BuildState], dict]]] = [
 ]
 
 
-def build(cfg: FirmwareBuildConfig, stop_after: str | None = None, progress: Callable[[str], None] = print) -> dict:
-    """Run the steps in order (up to and including ``stop_after``, default all); write report.json after
-    every step and report.md at the end; return the report."""
+def _restore_test_vectors(state: BuildState) -> None:
+    path = state.out / "test_vectors.npz"
+    if not path.is_file():
+        raise CdinnError(f"the previous build in {state.out} has no test vectors ({path.name}); start earlier")
+    with np.load(path, allow_pickle=False) as saved:
+        state.x_grid = saved["inputs"]
+
+
+def _restore_convert(state: BuildState) -> None:
+    """The hls4ml models of the projects already written (made again from the networks, nothing rewritten)."""
+    from cdinn.firmware.convert import convert
+
+    for name, model in state.fw_models.items():
+        project = f"{state.fw_config.ProjectName}_{name}"
+        fw_cfg = FirmwareConfig(**dict(state.fw_config.as_dict(), ProjectName=project))
+        state.hls[name] = convert(model, fw_cfg, state.out / name, write=False)
+
+
+def _restore_compile(state: BuildState) -> None:
+    """The compiled emulation of each project, through its manifest (checked as every user of it checks it)."""
+    from cdinn.firmware.manifest import read_manifest
+
+    for name in state.fw_models:
+        state.specs[name] = read_manifest(state.out / name)[1]
+
+
+RESTORE: dict[str, Callable[[BuildState], Any]] = {
+    "load": step_load,  # the networks in memory: what every later step works on
+    "test_vectors": _restore_test_vectors,
+    "convert": _restore_convert,
+    "compile": _restore_compile,
+}
+"""How a step that is not run (before ``start_step``) gives the later steps what it would have made; steps
+without an entry leave only their results in the report."""
+
+
+def build(cfg: FirmwareBuildConfig, progress: Callable[[str], None] = print) -> dict:
+    """Run the steps in order from ``cfg.start_step`` to ``cfg.stop_step`` (default: all); the steps before the
+    start are restored from the previous build in the output folder (:data:`RESTORE`, their results from its
+    report.json). Writes report.json after every step and report.md at the end; returns the report."""
     names = [name for name, _ in STEPS]
-    if stop_after is not None and stop_after not in names:
-        raise CdinnError(f"unknown firmware step {stop_after!r}; steps are {names}")
+    for step in (cfg.start_step, cfg.stop_step):
+        if step is not None and step not in names:
+            raise CdinnError(f"unknown firmware step {step!r}; steps are {names}")
+    start, stop = names.index(cfg.start_step or names[0]), names.index(cfg.stop_step or names[-1])
+    if start > stop:
+        raise CdinnError(f"the start step {names[start]} comes after the stop step {names[stop]}")
     cfg = cfg.resolved()
     out = Path(str(cfg.out_dir))
+    previous = _previous_report(out, names[:start])
     out.mkdir(parents=True, exist_ok=True)
     state = BuildState(cfg, load_config(str(cfg.config)), out)
     state.report.update(config=asdict(cfg), firmware_config=state.fw_config.as_dict(), steps={})
-    for name, fn in STEPS:
+    for name, fn in STEPS[: stop + 1]:
+        started = time.perf_counter()
+        if names.index(name) < start:
+            progress(f"[firmware] {name} (restored from the previous build)")
+            if name in RESTORE:
+                RESTORE[name](state)
+            state.report["steps"][name] = previous["steps"][name]
+            state.report.update({k: previous[k] for k in ("bit_exact", "csim_passed") if k in previous})
+            continue
         progress(f"[firmware] {name} ...")
-        start = time.perf_counter()
-        state.report["steps"][name] = {"result": fn(state), "seconds": round(time.perf_counter() - start, 1)}
+        state.report["steps"][name] = {"result": fn(state), "seconds": round(time.perf_counter() - started, 1)}
         write_json_atomic(out / "report.json", state.report)
-        if name == stop_after:
-            break
     from cdinn.firmware.report import markdown_report
 
     write_text_atomic(out / "report.md", markdown_report(state.report))
     return state.report
+
+
+def _previous_report(out: Path, skipped: list[str]) -> dict:
+    """The previous build's report, which must hold every step in ``skipped`` (none: nothing needed)."""
+    if not skipped:
+        return {}
+    try:
+        previous = json.loads((out / "report.json").read_text())
+    except (OSError, ValueError):
+        raise CdinnError(
+            f"--start-step {STEPS[len(skipped)][0]} needs a previous build in {out} (no readable report.json); "
+            "run the earlier steps first"
+        ) from None
+    missing = [name for name in skipped if name not in previous.get("steps", {})]
+    if missing:
+        raise CdinnError(f"the previous build in {out} did not run {', '.join(missing)}; start earlier")
+    return previous

@@ -81,21 +81,23 @@ def convert(
     output_dir: str | Path,
     test_inputs: np.ndarray | None = None,
     test_outputs: np.ndarray | None = None,
+    write: bool = True,
 ):
     """Convert and write the HLS project for ``model`` (a firmware model ending at its logits).
 
     ``test_inputs``/``test_outputs`` (float arrays, one pattern per row) become the C test bench's vectors
     (``tb_data/tb_input_features.dat`` and ``tb_output_predictions.dat``). Returns the hls4ml ModelGraph.
+    ``write=False``: the ModelGraph of a project already written there, nothing written.
     """
     import hls4ml
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     tb = {}
-    if test_inputs is not None:
+    if test_inputs is not None and write:
         tb["input_data_tb"] = str(output_dir / "tb_input.npy")
         np.save(tb["input_data_tb"], test_inputs.reshape(len(test_inputs), -1))
-    if test_outputs is not None:
+    if test_outputs is not None and write:
         tb["output_data_tb"] = str(output_dir / "tb_output.npy")
         np.save(tb["output_data_tb"], test_outputs.reshape(len(test_outputs), -1))
     config = hls_config(model, cfg)
@@ -111,7 +113,8 @@ def convert(
             project_name=cfg.ProjectName,
             **tb,
         )
-        hls_model.write()
+        if write:
+            hls_model.write()
     return hls_model
 
 

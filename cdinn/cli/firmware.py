@@ -11,17 +11,16 @@ from cdinn.errors import CdinnError
 
 
 def firmware_arguments(p: argparse.ArgumentParser) -> None:
-    from cdinn.firmware.build import STEPS, FirmwareBuildConfig
+    from cdinn.firmware.build import FirmwareBuildConfig
 
     add_config_options(p, FirmwareBuildConfig)
-    p.add_argument("--stop-after", choices=[name for name, _ in STEPS], help="last step to run (default: all)")
 
 
 def firmware_run(args: argparse.Namespace) -> None:
     from cdinn.firmware.build import FirmwareBuildConfig, build
     from cdinn.firmware.report import markdown_report
 
-    report = build(config_from(FirmwareBuildConfig, args), stop_after=args.stop_after)
+    report = build(config_from(FirmwareBuildConfig, args))
     print(markdown_report(report))
     if "validate" in report["steps"] and not report.get("bit_exact"):
         out = report["config"]["out_dir"]

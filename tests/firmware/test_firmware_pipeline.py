@@ -66,6 +66,26 @@ def test_firmware_build_is_bit_exact_and_complete(build_dir):
     assert summary["fits"] == {device: all(f.values()) for device, f in both["fits"].items()}
 
 
+def test_a_build_resumes_at_a_named_step_from_the_previous_one(build_dir, tmp_path):
+    """FINN's start/stop steps: validation alone, the networks, test vectors, projects and compiled emulation
+    restored from the build before; a start without a previous build is refused in one line."""
+    from cdinn.firmware.build import FirmwareBuildConfig, build
+
+    before = json.loads((build_dir / "report.json").read_text())
+    copy = tmp_path / "edge"
+    shutil.copytree(build_dir, copy)
+    cfg = FirmwareBuildConfig(net="edge", out_dir=str(copy), workers=2, start_step="validate", stop_step="validate")
+    report = build(cfg, progress=lambda _: None)
+    assert list(report["steps"]) == ["load", "test_vectors", "convert", "compile", "validate"]
+    assert report["steps"]["convert"] == before["steps"]["convert"]  # taken from the previous build
+    assert report["steps"]["validate"]["result"] == before["steps"]["validate"]["result"] and report["bit_exact"]
+    with pytest.raises(CdinnError, match="needs a previous build") as info:
+        build(FirmwareBuildConfig(net="edge", out_dir=str(tmp_path / "none"), start_step="csim"))
+    assert "\n" not in str(info.value)
+    with pytest.raises(CdinnError, match="comes after"):
+        build(FirmwareBuildConfig(net="edge", out_dir=str(copy), start_step="csim", stop_step="load"))
+
+
 def test_csim_command_on_the_build(build_dir, capsys):
     assert main(["csim", "--build", str(build_dir)]) == 0
     assert capsys.readouterr().out.count("PASS") == 3
