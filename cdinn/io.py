@@ -61,6 +61,14 @@ def check_output(output: str | os.PathLike, inputs: list[str] | tuple[str, ...] 
     return path
 
 
+def attr_text(node: h5py.HLObject, name: str) -> str | None:
+    """An HDF5 attribute as text (bytes decoded), or None when absent."""
+    value = node.attrs.get(name)
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def nexus_default_dataset(fh: h5py.File) -> str | None:
     """Path (in ``fh``) of the NeXus default plottable signal, following ``default`` and ``signal``
     attributes. The path is built from the names followed, so a signal reached through an external link is
@@ -68,17 +76,15 @@ def nexus_default_dataset(fh: h5py.File) -> str | None:
     node: h5py.Group = fh
     path = ""
     for _ in range(3):
-        target = node.attrs.get("default")
+        target = attr_text(node, "default")
         if target is None:
             break
-        target = target.decode() if isinstance(target, bytes) else str(target)
         if target not in node or not isinstance(node[target], h5py.Group):
             return None
         node, path = node[target], f"{path}/{target}"
-    signal = node.attrs.get("signal")
+    signal = attr_text(node, "signal")
     if signal is None:
         return None
-    signal = signal.decode() if isinstance(signal, bytes) else str(signal)
     return f"{path}/{signal}" if signal in node else None
 
 
@@ -107,27 +113,6 @@ def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: 
             fh.create_dataset(name, data=value, compression="gzip" if np.ndim(value) >= 2 else None)
         for key, value in (attrs or {}).items():
             fh.attrs[key] = value
-
-
-def append_arrays(fh: h5py.File, arrays: dict[str, np.ndarray]) -> None:
-    """Append named arrays along their first axis to ``fh``'s datasets of the same names, creating them
-    (resizable, chunked, gzip for images) on the first call; what :func:`write_arrays` writes, block by block."""
-    for name, value in arrays.items():
-        value = np.asarray(value)
-        if name not in fh:
-            chunks = (max(1, min(len(value), 1024 if value.ndim == 1 else 64)), *value.shape[1:])
-            fh.create_dataset(
-                name,
-                shape=(0, *value.shape[1:]),
-                maxshape=(None, *value.shape[1:]),
-                dtype=value.dtype,
-                chunks=chunks,
-                compression="gzip" if value.ndim >= 2 else None,
-            )
-        dset = fh[name]
-        start = dset.shape[0]
-        dset.resize(start + len(value), axis=0)
-        dset[start:] = value
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

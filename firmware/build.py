@@ -335,14 +335,14 @@ def build(cfg: FirmwareBuildConfig, progress: Callable[[str], None] = print) -> 
     out.mkdir(parents=True, exist_ok=True)
     state = BuildState(cfg, load_config(str(cfg.config)), out)
     state.report.update(config=asdict(cfg), firmware_config=state.fw_config.as_dict(), steps={})
-    for name, fn in STEPS[: stop + 1]:
+    state.report.update({k: previous[k] for k in ("bit_exact", "csim_passed") if k in previous})  # rerun: replaced
+    for index, (name, fn) in enumerate(STEPS[: stop + 1]):
         started = time.perf_counter()
-        if names.index(name) < start:
+        if index < start:
             progress(f"[firmware] {name} (restored from the previous build)")
             if name in RESTORE:
                 RESTORE[name](state)
             state.report["steps"][name] = previous["steps"][name]
-            state.report.update({k: previous[k] for k in ("bit_exact", "csim_passed") if k in previous})
             continue
         progress(f"[firmware] {name} ...")
         state.report["steps"][name] = {"result": fn(state), "seconds": round(time.perf_counter() - started, 1)}

@@ -13,7 +13,7 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.host import output
 from cdinn.host.frames import Frame, Rejected
-from cdinn.host.preprocess import Prepared, PreprocessConfig, Preprocessor, load_mask
+from cdinn.host.preprocess import Prepared, PreprocessConfig, Preprocessor
 from cdinn.host.sources import FileSource
 from cdinn.inversion import Refine, invert
 from cdinn.model.validation import frame_kind, frame_mask, frame_reasons, validate_frames
@@ -28,6 +28,12 @@ def batch_config(preprocess: PreprocessConfig | None, size: int) -> PreprocessCo
 def detector_preprocessor(preprocess: PreprocessConfig | None, size: int) -> Preprocessor:
     """The runner's preprocessing for the frames of a batch command (:func:`batch_config`)."""
     return Preprocessor(batch_config(preprocess, size))
+
+
+def batch_provenance(backend: dict, spec: str, net: str, refine: int | str, **run: object) -> dict:
+    """The provenance record of a batch command's output, the same in one process and on Dask: the backend's,
+    the input ``spec``, the network set, the refinement asked for and ``run`` (e.g. the command line)."""
+    return output.provenance(backend, source=spec, net=net, refine=str(refine) if refine else "none", **run)
 
 
 def stack_masks(masks: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray | None:
@@ -101,9 +107,8 @@ def iter_patterns(
     fully masked, undersampled, ...: :func:`cdinn.model.validation.frame_reasons` and the detector
     preprocessing) is left out with its reason in ``rejected``; a file that cannot be read, or frames of a size
     that fits neither, raise CdinnError. A single 2-D array counts as one frame."""
-    extra = load_mask(preprocess.mask) if preprocess is not None and preprocess.mask else None
+    prepare = detector_preprocessor(preprocess, size)  # the user's mask and dark frame, read once, before any frame
     block = block or BLOCK_FRAMES
-    prepare: Preprocessor | None = None
     items: list[Frame] = []
     done = 0
     for item in FileSource(spec):
@@ -111,26 +116,24 @@ def iter_patterns(
             raise CdinnError(item.reason)
         items.append(item)
         if len(items) == block:
-            prepare = prepare or detector_preprocessor(preprocess, size)
-            yield block_patterns(items, size, prepare, extra, done)
+            yield block_patterns(items, size, prepare, done)
             done += len(items)
             items = []
     if items or not done:
         if not items:
             raise CdinnError(f"{spec}: no frames")
-        prepare = prepare or detector_preprocessor(preprocess, size)
-        yield block_patterns(items, size, prepare, extra, done)
+        yield block_patterns(items, size, prepare, done)
         done += len(items)
+    extra = prepare.mask
     if extra is not None and extra.ndim == 3 and len(extra) != done:
         raise CdinnError(f"mask has {len(extra)} frames; the file has {done}")
 
 
-def block_patterns(
-    items: list[Frame], size: int, prepare: Preprocessor, extra: np.ndarray | None, offset: int
-) -> Patterns:
+def block_patterns(items: list[Frame], size: int, prepare: Preprocessor, offset: int) -> Patterns:
     """The Patterns of consecutive frames ``items``, the first of which is frame ``offset`` (its position, from 0)
-    of the input, through ``prepare`` (its settings' ``input_kind`` applies to frames on the grid too);
-    ``extra``: the user's mask for frames on the grid ((size, size), or one per input frame)."""
+    of the input, through ``prepare`` (its settings' ``input_kind`` applies to frames on the grid too, and so
+    does the user's mask it holds: (size, size), or one per input frame)."""
+    extra = prepare.mask
     numbers = np.array([item.number for item in items], np.int64)
     sources = [item.source for item in items]
     arrivals = np.array([item.arrival for item in items], np.float64)

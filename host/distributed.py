@@ -136,7 +136,6 @@ def process_chunk(
     from cdinn.host.backends import cached_backend
     from cdinn.host.batch_input import block_patterns, detector_preprocessor, invert_block
     from cdinn.host.frames import Frame
-    from cdinn.host.preprocess import load_mask
     from cdinn.inversion import parse_refine
 
     frames, mask, centre, kind = _read(chunk)
@@ -144,8 +143,7 @@ def process_chunk(
     now = time.time()
     items = [Frame(chunk.first + i, frame, label, now, mask, centre, kind) for i, frame in enumerate(frames)]
     size = preprocess.output_size
-    extra = load_mask(preprocess.mask) if preprocess.mask else None
-    loaded = block_patterns(items, size, detector_preprocessor(preprocess, size), extra, chunk.position)
+    loaded = block_patterns(items, size, detector_preprocessor(preprocess, size), chunk.position)
     out: dict[str, Any] = {"rejected": loaded.rejected, "fields": None}
     if len(loaded.numbers):
         engine = cached_backend(backend, net, options)
@@ -223,7 +221,7 @@ def reprocess(
 
     from cdinn.host import output
     from cdinn.host.backends import cached_backend
-    from cdinn.host.batch_input import batch_config
+    from cdinn.host.batch_input import batch_config, batch_provenance
     from cdinn.io import atomic_hdf5
 
     size = OVERSAMPLED_GRID if refine else GRID
@@ -233,13 +231,8 @@ def reprocess(
     if backend == "onnx":
         options.setdefault("threads", worker_threads(cluster))
     workers = tuple(sorted(options.items()))
-    provenance = output.provenance(
-        cached_backend(backend, net, workers).provenance(),  # what workers load, checked
-        source=spec,
-        net=net,
-        refine=str(refine) if refine else "none",
-        cluster=cluster,
-        **(run or {}),
+    provenance = batch_provenance(  # the backend the workers load, checked here first
+        cached_backend(backend, net, workers).provenance(), spec, net, refine, cluster=cluster, **(run or {})
     )
     owned_client = client is None
     if owned_client:

@@ -35,7 +35,7 @@ from cdinn.errors import CdinnError
 from cdinn.host.decoding import frame_number
 from cdinn.host.dectris import bslz4_decompress, lz4_hdf5_decompress
 from cdinn.host.frames import Frame, Rejected
-from cdinn.io import nexus_default_dataset
+from cdinn.io import attr_text, nexus_default_dataset
 from cdinn.model.validation import KIND_ATTR
 
 BLOCK_BYTES = 32 * 2**20  # at most this much frame data is held per read
@@ -139,12 +139,11 @@ def declared_kind(dset: h5py.Dataset) -> str | None:
     attribute (``cdinn simulate`` writes it), else intensity for detector counts (units in
     :data:`COUNT_UNITS`, or ``/entry/data/data``, where Eiger, NXmx masters' data files and areaDetector
     write their frames), else None (undeclared)."""
-    quantity = dset.attrs.get(KIND_ATTR)
+    quantity = attr_text(dset, KIND_ATTR)
     if quantity is not None:
-        return quantity.decode() if isinstance(quantity, bytes) else str(quantity)
-    units = dset.attrs.get("units")
-    units = units.decode() if isinstance(units, bytes) else units
-    if isinstance(units, str) and units.strip().lower() in COUNT_UNITS:
+        return quantity
+    units = attr_text(dset, "units")
+    if units is not None and units.strip().lower() in COUNT_UNITS:
         return "intensity"
     if dset.name == EIGER_DATA:
         return "intensity"

@@ -78,7 +78,7 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
 
     from cdinn.host import output
     from cdinn.host.backends import cached_backend
-    from cdinn.host.batch_input import batch_config, invert_block, iter_patterns
+    from cdinn.host.batch_input import batch_config, batch_provenance, invert_block, iter_patterns
     from cdinn.inversion import parse_refine
     from cdinn.io import atomic_hdf5
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
@@ -89,7 +89,10 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
     fits, refined, rejected = [], 0, []
     with atomic_hdf5(args.output) as fh:
         output.create(fh, size, compression="gzip")
-        output.describe(fh, run_provenance(engine.provenance(), args), batch_config(preprocess, size).as_dict())
+        provenance = batch_provenance(
+            engine.provenance(), args.input, args.net, args.refine, command=command_line(args)
+        )
+        output.describe(fh, provenance, batch_config(preprocess, size).as_dict())
         for loaded in iter_patterns(args.input, size, preprocess):
             rejected += loaded.rejected
             output.reject(fh, loaded.rejected)
@@ -120,19 +123,6 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
     print(
         f"reconstructed {len(fit)} frame(s), {refined} refined, median fit {float(np.median(fit)):.3g}{note} -> "
         f"{args.output}"
-    )
-
-
-def run_provenance(backend: dict, args: argparse.Namespace) -> dict:
-    """The provenance record of a ``cdinn reconstruct`` output (the same for one process and for Dask)."""
-    from cdinn.host import output
-
-    return output.provenance(
-        backend,
-        command=command_line(args),
-        source=args.input,
-        net=args.net,
-        refine=str(args.refine) if args.refine else "none",
     )
 
 
