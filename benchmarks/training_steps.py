@@ -13,8 +13,8 @@ import time
 import numpy as np
 
 import cdinn  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from cdinn.model.architectures import NETS, build_network, get_architecture, pair_model
-from cdinn.model.conventions import network_input
+from cdinn.model.architectures import build_network, get_architecture, pair_model
+from cdinn.model.conventions import ROLES, network_input
 from cdinn.model.dataset import stacked_targets
 from cdinn.model.losses import get_loss
 from cdinn.model.simulate import broad, simulate
@@ -28,7 +28,7 @@ def main(config: str, steps: int) -> None:
 
     keras.utils.set_random_seed(0)
     arch = get_architecture(config)
-    pair = pair_model({net: build_network(arch, net) for net in NETS})
+    pair = pair_model({role: build_network(arch, role) for role in ROLES})
     pair.compile(optimizer=keras.optimizers.Adam(1e-4), loss=get_loss("twin+support+chi2"))
     data = simulate(BATCH, seed=1, config=broad(position="random"))
     x, y = network_input(data.diffraction), stacked_targets(data)

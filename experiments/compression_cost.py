@@ -20,7 +20,7 @@ import cdinn  # noqa: F401  (before TensorFlow: sets TF_USE_LEGACY_KERAS)
 import tf_keras as keras
 
 # isort: on
-from cdinn.model.architectures import NETS
+from cdinn.model.conventions import ROLES
 from cdinn.model.inference import load_network, network_folder
 from cdinn.quantize.config import QuantConfig
 from cdinn.quantize.pipeline import fine_tuning_data, markdown_table, score_variants
@@ -30,8 +30,8 @@ n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 net = sys.argv[2] if len(sys.argv) > 2 else "default"
 folder = str(network_folder(net))
 # 2000 calibration patterns drawn as cdinn quantize draws them (its default seed)
-x = fine_tuning_data(folder, NETS, QuantConfig(examples=2000, val=0))[1]
-floats = {role: load_network(folder, role)[0] for role in NETS}
+x = fine_tuning_data(folder, ROLES, QuantConfig(examples=2000, val=0))[1]
+floats = {role: load_network(folder, role)[0] for role in ROLES}
 variants = {"float": floats}
 for weight_bits, activation_bits in ((6, 10), (7, 10), (8, 10), (9, 10), (10, 10), (12, 10), (8, 12), (10, 8)):
     cfg = QuantConfig(weight_bits=weight_bits, activation_bits=activation_bits)
@@ -53,4 +53,4 @@ def magnitude_pruned(model: keras.Model, sparsity: float) -> keras.Model:
 
 for sparsity in (0.1, 0.25, 0.5):
     variants[f"pruned {sparsity:.0%}, float"] = {role: magnitude_pruned(m, sparsity) for role, m in floats.items()}
-print(markdown_table(score_variants(variants, NETS, n, f"python experiments/compression_cost.py {n} {net}")))
+print(markdown_table(score_variants(variants, ROLES, n, f"python experiments/compression_cost.py {n} {net}")))

@@ -33,10 +33,9 @@ from cdinn.firmware.emulate import EmulatorSpec
 from cdinn.firmware.estimate import DEVICES
 from cdinn.firmware.manifest import write_manifest
 from cdinn.io import write_json_atomic, write_text_atomic
-from cdinn.model.conventions import GRID, network_input
+from cdinn.model.conventions import GRID, ROLES, network_input
 from cdinn.options import option
 
-NETS = ("shape", "phase")
 COMBINED = "both"
 
 
@@ -101,11 +100,11 @@ def step_load(state: BuildState) -> dict:
     from cdinn.quantize.qat import firmware_model, input_bits_of, load_quantized
 
     src = Path(str(state.cfg.quantized))
-    for net in NETS:
-        card = read_card(src / f"{net}.h5")
-        state.cards[net] = card
-        state.qmodels[net] = load_quantized(src / f"{net}.h5")
-        state.fw_models[net] = firmware_model(state.qmodels[net])
+    for role in ROLES:
+        card = read_card(src / f"{role}.h5")
+        state.cards[role] = card
+        state.qmodels[role] = load_quantized(src / f"{role}.h5")
+        state.fw_models[role] = firmware_model(state.qmodels[role])
     bits = {input_bits_of(m) for m in state.qmodels.values()}
     if len(bits) != 1:
         raise CdinnError(f"shape and phase networks quantize their input differently ({sorted(bits)} bits)")
@@ -113,8 +112,8 @@ def step_load(state: BuildState) -> dict:
     if state.cfg.combined:
         from cdinn.firmware.combine import combine
 
-        state.fw_models[COMBINED] = combine({net: state.fw_models[net] for net in NETS})
-    return {net: {"sha256": card["sha256"], "bit_widths": card["bit_widths"]} for net, card in state.cards.items()}
+        state.fw_models[COMBINED] = combine({role: state.fw_models[role] for role in ROLES})
+    return {role: {"sha256": card["sha256"], "bit_widths": card["bit_widths"]} for role, card in state.cards.items()}
 
 
 def step_test_vectors(state: BuildState) -> dict:
@@ -169,13 +168,13 @@ def step_compile(state: BuildState) -> dict:
             tuple(int(np.prod(o.shape[1:])) for o in outputs),
         )
         state.specs[name] = spec
-        nets = NETS if name == COMBINED else (name,)
-        fraction_bits = [fraction_bits_of(state.qmodels[n]) for n in nets]
+        roles = ROLES if name == COMBINED else (name,)
+        fraction_bits = [fraction_bits_of(state.qmodels[n]) for n in roles]
         write_manifest(
             state.out / name,
             spec,
-            nets,
-            {n: state.cards[n]["sha256"] for n in nets},
+            roles,
+            {n: state.cards[n]["sha256"] for n in roles},
             state.report["input_bits"],
             fraction_bits,
             state.fw_config,
@@ -239,13 +238,13 @@ def step_summary(state: BuildState) -> dict:
     the design that runs (the combined project if built, else each network's)."""
     estimates = state.report["steps"].get("estimate", {}).get("result", {})
     design = COMBINED if COMBINED in estimates else None
-    parts = [design] if design else [n for n in NETS if n in estimates]
+    parts = [design] if design else [n for n in ROLES if n in estimates]
     summaries = [estimates[p]["summary"] for p in parts]
     summary: dict[str, Any] = {
         "net": set_name(state.cfg.net),
         "quantized": str(state.cfg.quantized),
-        "sha256": {net: card["sha256"] for net, card in state.cards.items()},
-        "float_sha256": {net: card["source_sha256"] for net, card in state.cards.items()},
+        "sha256": {role: card["sha256"] for role, card in state.cards.items()},
+        "float_sha256": {role: card["source_sha256"] for role, card in state.cards.items()},
         "bit_exact": state.report.get("bit_exact"),
         "csim_passed": state.report.get("csim_passed"),
         "design": design or "+".join(parts),

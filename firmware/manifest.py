@@ -20,7 +20,7 @@ MANIFEST = "manifest.json"
 def write_manifest(
     project_dir: str | os.PathLike,
     spec: EmulatorSpec,
-    nets: tuple[str, ...],
+    roles: tuple[str, ...],
     model_sha256: dict[str, str],
     input_bits: int,
     output_fraction_bits: list[int],
@@ -36,7 +36,7 @@ def write_manifest(
         "library_sha256": sha256(spec.library),
         "input_size": spec.input_size,
         "output_sizes": list(spec.output_sizes),
-        "nets": list(nets),
+        "roles": list(roles),
         "quantized_sha256": model_sha256,
         "input_bits": input_bits,
         "output_fraction_bits": output_fraction_bits,
@@ -70,11 +70,11 @@ def read_manifest(project_dir: str | os.PathLike) -> tuple[dict, EmulatorSpec]:
 
 def check_models_match(manifest: dict, cards: dict[str, dict]) -> None:
     """Raise if any network's model card sha256 differs from the one the firmware was built from."""
-    for net, sha in manifest["quantized_sha256"].items():
-        actual = cards.get(net, {}).get("sha256")
+    for role, sha in manifest["quantized_sha256"].items():
+        actual = cards.get(role, {}).get("sha256")
         if actual != sha:
             raise CdinnError(
-                f"the {net} model does not match its firmware {manifest['project']} "
+                f"the {role} model does not match its firmware {manifest['project']} "
                 f"(model sha256 {str(actual)[:12]}..., firmware built from {sha[:12]}...); "
                 "rebuild with `cdinn firmware`"
             )
@@ -84,11 +84,11 @@ def verified_firmware(project: str | os.PathLike, quantized: str | os.PathLike |
     """A firmware project's manifest and emulator spec. The project must stream both networks; with
     ``quantized`` (a folder of quantized networks) its manifest must name exactly those networks' sha256s."""
     manifest, spec = read_manifest(project)
-    if sorted(manifest["nets"]) != ["phase", "shape"]:
+    if sorted(manifest["roles"]) != ["phase", "shape"]:
         raise CdinnError(
-            f"{project} implements {manifest['nets']}; a backend needs the project that streams "
+            f"{project} implements {manifest['roles']}; a backend needs the project that streams "
             "both networks (<build>/firmware/<set>/both)"
         )
     if quantized is not None:
-        check_models_match(manifest, {net: read_card(Path(quantized) / f"{net}.h5") for net in manifest["nets"]})
+        check_models_match(manifest, {role: read_card(Path(quantized) / f"{role}.h5") for role in manifest["roles"]})
     return manifest, spec

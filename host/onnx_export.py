@@ -36,9 +36,9 @@ def _to_onnx(model, output_names: list[str], sources: dict[str, str]):
         for node in proto.graph.node:
             node.output[:] = [name if o == output.name else o for o in node.output]
         output.name = name
-    for net, sha in sources.items():
+    for role, sha in sources.items():
         entry = proto.metadata_props.add()
-        entry.key, entry.value = f"{net}_sha256", sha
+        entry.key, entry.value = f"{role}_sha256", sha
     return proto
 
 

@@ -33,8 +33,8 @@ import tensorflow as tf
 
 from cdinn.cards import write_card
 from cdinn.errors import CdinnError
-from cdinn.model.architectures import NETS, input_channels, pair_model
-from cdinn.model.conventions import TWO_PI, complex_object, network_input
+from cdinn.model.architectures import input_channels, pair_model
+from cdinn.model.conventions import ROLES, TWO_PI, complex_object, network_input
 from cdinn.model.fit import fit_error
 from cdinn.model.inference import load_network, network_folder, reconstruct_with
 from cdinn.options import option
@@ -144,7 +144,7 @@ def adapt(
     if len(amplitudes) < 2:
         raise CdinnError(f"adaptation needs at least 2 frames (some are held out), got {len(amplitudes)}")
     folder = network_folder(net)
-    sources = {role: load_network(str(folder), role) for role in NETS}
+    sources = {role: load_network(str(folder), role) for role in ROLES}
     models = {role: keras.models.clone_model(model) for role, (model, _) in sources.items()}
     for role, (model, _) in sources.items():
         models[role].set_weights(model.get_weights())

@@ -20,9 +20,7 @@ from dataclasses import asdict, dataclass
 import tf_keras as keras
 
 from cdinn.errors import CdinnError
-from cdinn.model.conventions import GRID
-
-NETS = ("shape", "phase")
+from cdinn.model.conventions import GRID, ROLES
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ def _check(arch: ArchitectureConfig) -> None:
 
 def build_network(arch: ArchitectureConfig, role: str) -> keras.Model:
     """Build the (untrained) shape or phase network for ``arch``; layer names are stable across builds."""
-    if role not in NETS:
+    if role not in ROLES:
         raise CdinnError(f"unknown network {role!r}; choose 'shape' or 'phase'")
     _check(arch)
     inputs = keras.Input((arch.size, arch.size, arch.channels), name="diffraction")
@@ -114,7 +112,7 @@ def pair_model(models: dict[str, keras.Model]) -> keras.Model:
     """One model around the shape and phase networks whose output stacks their maps as channels
     ``[shape, phase]`` (B, N, N, 2), for the joint losses; the networks keep their own weights."""
     inputs = keras.Input(models["shape"].input_shape[1:], name="diffraction")
-    return keras.Model(inputs, keras.layers.Concatenate()([models[net](inputs) for net in NETS]), name="pair")
+    return keras.Model(inputs, keras.layers.Concatenate()([models[role](inputs) for role in ROLES]), name="pair")
 
 
 def input_channels(model: keras.Model) -> int:
@@ -147,5 +145,7 @@ def build_two_head(arch: ArchitectureConfig) -> keras.Model:
     _check(arch)
     inputs = keras.Input((arch.size, arch.size, arch.channels), name="diffraction")
     features = _encoder(arch, inputs)
-    heads = [keras.layers.Activation("sigmoid", name=f"{net}_out")(_decoder(arch, features, f"{net}_")) for net in NETS]
+    heads = [
+        keras.layers.Activation("sigmoid", name=f"{role}_out")(_decoder(arch, features, f"{role}_")) for role in ROLES
+    ]
     return keras.Model(inputs, keras.layers.Concatenate(name="stacked")(heads), name=f"two_head_{arch.name}")

@@ -21,6 +21,7 @@ import scipy.fft
 
 TWO_PI = 2.0 * np.pi
 GRID = 32
+ROLES = ("shape", "phase")  # the two networks of a set, in the order a combined network stacks them
 """N: the networks' grid in pixels (input patterns and output objects are N x N)."""
 OVERSAMPLED_GRID = 2 * GRID
 """2N: the grid of the oversampled patterns ER/HIO and the refinement work on."""

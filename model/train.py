@@ -9,7 +9,7 @@ With ``fresh=True`` every epoch trains on ``examples`` newly simulated patterns 
 background thread while the previous batches train), so the networks never see an example twice; the
 validation set stays fixed.
 
-Artefacts written to the output folder: ``<net>.keras`` (best weights) and ``<net>.card.json`` per network;
+Artefacts written to the output folder: ``<role>.keras`` (best weights) and ``<role>.card.json`` per network;
 ``<run>.log.csv`` (loss per epoch) and ``<run>.loss.png`` (the paper's Fig. 2), where ``<run>`` is the
 network name, or ``pair`` for joint training.
 """
@@ -33,14 +33,13 @@ from cdinn.cards import write_card
 from cdinn.errors import CdinnError
 from cdinn.model import figures
 from cdinn.model.architectures import (
-    NETS,
     ArchitectureConfig,
     build_network,
     count_macs,
     get_architecture,
     pair_model,
 )
-from cdinn.model.conventions import network_input
+from cdinn.model.conventions import ROLES, network_input
 from cdinn.model.dataset import make_dataset, network_target, stacked_targets
 from cdinn.model.distribute import Worker, output_folder, worker
 from cdinn.model.distribute import strategy as distribution_strategy
@@ -70,7 +69,7 @@ class TrainConfig:
     its architecture must be ``config``'s. ``data_shards``: the fresh data comes in this many independently
     seeded shards per batch (set to the number of workers in a multi-worker run; see :func:`fresh_batches`)."""
 
-    nets: tuple[str, ...] = NETS
+    roles: tuple[str, ...] = ROLES
     config: str = option("paper", "architecture: paper, edge or robust (cdinn.model.architectures)")
     examples: int = option(180_000, "training patterns (per epoch with --fresh)")
     val: int = option(20_000, "validation patterns")
@@ -121,7 +120,7 @@ class TrainConfig:
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     def __post_init__(self) -> None:
-        unknown = set(self.nets) - set(NETS)
+        unknown = set(self.roles) - set(ROLES)
         if unknown:
             raise CdinnError(f"unknown network(s) {sorted(unknown)}; choose 'shape', 'phase' or 'both'")
         if self.examples < 1 or self.val < 1 or self.epochs < 1 or self.batch < 1:
@@ -154,8 +153,8 @@ class TrainConfig:
         get_loss(self.loss)
         if self.init is not None:
             network_folder(self.init)
-        if is_joint(self.loss) and tuple(sorted(self.nets)) != ("phase", "shape"):
-            raise CdinnError(f"loss {self.loss!r} trains both networks together: use --net both")
+        if is_joint(self.loss) and tuple(sorted(self.roles)) != ("phase", "shape"):
+            raise CdinnError(f"loss {self.loss!r} trains both networks together: use --role both")
 
     @property
     def architecture(self) -> ArchitectureConfig:
@@ -368,7 +367,7 @@ def onednn_enabled() -> bool:
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, dict]:
-    """Train the networks in ``cfg.nets`` on the same simulated data; returns a summary per network.
+    """Train the networks in ``cfg.roles`` on the same simulated data; returns a summary per network.
 
     Under a multi-worker ``TF_CONFIG`` (:mod:`cdinn.model.distribute`) every worker runs this with the same
     configuration; ``data_shards`` is then the number of workers and only the chief writes ``out_dir``."""
@@ -383,36 +382,38 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     keras.utils.set_random_seed(cfg.seed)
     arch = cfg.architecture
     x, data = training_data(cfg, progress and place.chief)
-    runs = []  # (run name, {net: model}, history, wall time)
+    runs = []  # (run name, {role: model}, history, wall time)
     if is_joint(cfg.loss):
         with strategy.scope():
-            models = {net: initial_network(arch, net, cfg.init) for net in NETS}
+            models = {role: initial_network(arch, role, cfg.init) for role in ROLES}
             pair = pair_model(models)
             pair.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
         runs.append(
             ("pair", models, *_fit(pair, models, stacked_targets, x, data, cfg, out, "pair", progress, strategy, place))
         )
     else:
-        for net in cfg.nets:
+        for role in cfg.roles:
             with strategy.scope():
-                model = initial_network(arch, net, cfg.init)
+                model = initial_network(arch, role, cfg.init)
                 model.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
-            models = {net: model}
-            targets = functools.partial(network_target, role=net)
-            runs.append((net, models, *_fit(model, models, targets, x, data, cfg, out, net, progress, strategy, place)))
+            models = {role: model}
+            targets = functools.partial(network_target, role=role)
+            runs.append(
+                (role, models, *_fit(model, models, targets, x, data, cfg, out, role, progress, strategy, place))
+            )
     summaries = {}
     for run, models, history, wall in runs:
         best = int(np.argmin(history["val_loss"]))
-        for net, model in models.items():
+        for role, model in models.items():
             summary = {
-                "net": net,
+                "role": role,
                 "trained_as": run,
                 "architecture": arch.as_dict(),
                 "parameters": int(model.count_params()),
                 "macs": count_macs(model),
-                "training": {k: v for k, v in asdict(cfg).items() if k not in ("nets", "simulation")},
+                "training": {k: v for k, v in asdict(cfg).items() if k not in ("roles", "simulation")},
                 "simulation": cfg.simulation.as_dict(),
-                "initialised_from": _init_provenance(cfg.init, net),
+                "initialised_from": _init_provenance(cfg.init, role),
                 "best_epoch": best + 1,
                 "val_loss": float(history["val_loss"][best]),
                 "train_loss": [float(v) for v in history["loss"]],
@@ -422,6 +423,6 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
                 "onednn": onednn_enabled(),
             }
             if place.chief:
-                write_card(out / f"{net}.keras", summary)
-            summaries[net] = summary
+                write_card(out / f"{role}.keras", summary)
+            summaries[role] = summary
     return summaries

@@ -18,9 +18,9 @@ Models = dict[str, keras.Model]
 
 
 def _wrapped_fit(models: Models, schedule, fit) -> Models:
-    wrapped = {net: _sparsity.prune_low_magnitude(model, pruning_schedule=schedule) for net, model in models.items()}
+    wrapped = {role: _sparsity.prune_low_magnitude(model, pruning_schedule=schedule) for role, model in models.items()}
     fit(wrapped, [_sparsity.UpdatePruningStep()])
-    return {net: _sparsity.strip_pruning(model) for net, model in wrapped.items()}
+    return {role: _sparsity.strip_pruning(model) for role, model in wrapped.items()}
 
 
 def prune(models: Models, sparsity: float, fit, steps: int) -> Models:

@@ -63,7 +63,7 @@ def train_config(args: argparse.Namespace):
     if values.get("photon_range"):
         values["photon_range"] = tuple(float(v) for v in values["photon_range"])
     data = values.pop("data", "paper")
-    return TrainConfig(nets=roles(args), simulation=distribution(data), **values)
+    return TrainConfig(roles=roles(args), simulation=distribution(data), **values)
 
 
 def train_run(args: argparse.Namespace) -> None:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from cdinn.errors import CdinnError
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
-from cdinn.model.conventions import complex_object, crop_centred, pad_centred
+from cdinn.model.conventions import ROLES, complex_object, crop_centred, pad_centred
 from cdinn.model.effects import EFFECTS
 from cdinn.model.fit import fit_error
 from cdinn.model.metrics import METRICS, reconstruction_metrics, register, summarise
@@ -295,9 +295,9 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
         from cdinn.model.inference import network_folder
 
         for name in cfg.nets:
-            for net in ("shape", "phase"):
+            for role in ROLES:
                 update_card(
-                    network_folder(name) / f"{net}.keras",
+                    network_folder(name) / f"{role}.keras",
                     test_metrics=dict(report["methods"][name], test_set=report["test_set"]),
                 )
     return report

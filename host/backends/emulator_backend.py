@@ -27,7 +27,7 @@ class EmulatorBackend(Backend[EmulatorOptions]):
         self.manifest, spec = verified_firmware(self.project, quantized)
         self.emulator = Emulator(spec)
         self.channels = spec.input_size // (GRID * GRID)
-        self.nets = self.manifest["nets"]
+        self.roles = self.manifest["roles"]
 
     @classmethod
     def from_options(cls, net: str, options: EmulatorOptions) -> EmulatorBackend:
@@ -36,13 +36,13 @@ class EmulatorBackend(Backend[EmulatorOptions]):
 
     def maps(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes = quantize_input(x, self.manifest["input_bits"])
-        out = sigmoid(self.emulator.predict(codes)).reshape(len(x), len(self.nets), *x.shape[1:3])
-        return out[:, self.nets.index("shape")], out[:, self.nets.index("phase")]
+        out = sigmoid(self.emulator.predict(codes)).reshape(len(x), len(self.roles), *x.shape[1:3])
+        return out[:, self.roles.index("shape")], out[:, self.roles.index("phase")]
 
     def provenance(self) -> dict:
         return {
             "backend": self.name,
             "project": str(self.project),
             "library": self.manifest["library"],
-            **{f"{net}_sha256": sha for net, sha in self.manifest["quantized_sha256"].items()},
+            **{f"{role}_sha256": sha for role, sha in self.manifest["quantized_sha256"].items()},
         }

@@ -74,12 +74,12 @@ class FpgaBackend(Backend[FpgaOptions]):
         self.dma.recvchannel.wait()
         logits = np.asarray(outbuf, np.float32) / self.output_scale
         out = sigmoid(logits).reshape(len(codes), 2, *x.shape[1:3])
-        nets = self.manifest["nets"]
-        return out[:, nets.index("shape")], out[:, nets.index("phase")]
+        roles = self.manifest["roles"]
+        return out[:, roles.index("shape")], out[:, roles.index("phase")]
 
     def provenance(self) -> dict:
         return {
             "backend": self.name,
             "bitstream": self.bitstream,
-            **{f"{net}_sha256": sha for net, sha in self.manifest["quantized_sha256"].items()},
+            **{f"{role}_sha256": sha for role, sha in self.manifest["quantized_sha256"].items()},
         }

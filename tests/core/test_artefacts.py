@@ -70,7 +70,7 @@ def test_an_emulation_library_outside_its_project_is_refused_before_it_is_loaded
     (project / "manifest.json").write_text(
         json.dumps(
             {
-                "nets": ["phase", "shape"],
+                "roles": ["phase", "shape"],
                 "library": "../evil.so",
                 "project": "p",
                 "input_size": 1024,
@@ -84,7 +84,7 @@ def test_an_emulation_library_outside_its_project_is_refused_before_it_is_loaded
     (project / "manifest.json").write_text(
         json.dumps(
             {
-                "nets": ["phase", "shape"],
+                "roles": ["phase", "shape"],
                 "library": "lib.so",
                 "project": "p",
                 "input_size": 1024,
@@ -98,7 +98,7 @@ def test_an_emulation_library_outside_its_project_is_refused_before_it_is_loaded
 
 def test_a_firmware_manifest_must_stream_both_networks(tmp_path):
     (tmp_path / "manifest.json").write_text(
-        json.dumps({"nets": ["shape"], "library": "x.so", "project": "p", "input_size": 1024, "output_sizes": [1024]})
+        json.dumps({"roles": ["shape"], "library": "x.so", "project": "p", "input_size": 1024, "output_sizes": [1024]})
     )
     with pytest.raises(CdinnError, match="needs the project that streams both networks"):
         verified_firmware(tmp_path)

@@ -91,7 +91,7 @@ def test_train_command_defaults_are_the_training_defaults():
     assert _train_config("--out", "x") == TrainConfig()
     assert _train_config("--out", "x", "--no-fresh").fresh is False
     assert _train_config("--out", "x", "--lr", "0.01", "--photons", "1e4", "1e6").photon_range == (1e4, 1e6)
-    assert _train_config("--out", "x", "--role", "phase", "--loss", "bce").nets == ("phase",)
+    assert _train_config("--out", "x", "--role", "phase", "--loss", "bce").roles == ("phase",)
 
 
 def test_training_options_come_from_defaults_then_recipe_then_command_line(tmp_path):
@@ -211,7 +211,7 @@ def test_every_shipped_recipe_is_a_valid_training_configuration():
     assert all(sorted(k) == list(range(1, len(k) + 1)) for k in stages.values()), stages  # make train's order
     for path in recipes:
         cfg = _train_config("--recipe", str(path), "--out", "x")
-        assert cfg.config == Path(path).name.split("-stage")[0] and cfg.nets == ("shape", "phase")
+        assert cfg.config == Path(path).name.split("-stage")[0] and cfg.roles == ("shape", "phase")
 
 
 def test_reconstruct_works_block_by_block_with_the_same_result(tmp_path, capsys, monkeypatch, patterns):

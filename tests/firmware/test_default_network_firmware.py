@@ -26,12 +26,12 @@ def test_default_network_is_bit_exact_and_passes_c_simulation(report):
     assert result["config"]["quantized"] == str(quantized_folder("default"))
     assert result["firmware_config"]["Part"].startswith("xczu9eg")
     assert result["bit_exact"] is True and result["csim_passed"] is True
-    for net in ("shape", "phase"):
-        assert result["steps"]["validate"]["result"][net]["identical_fraction"] == 1.0
-        assert result["steps"]["csim"]["result"][net]["patterns"] == 4
+    for role in ("shape", "phase"):
+        assert result["steps"]["validate"]["result"][role]["identical_fraction"] == 1.0
+        assert result["steps"]["csim"]["result"][role]["patterns"] == 4
     assert result["steps"]["compare"]["result"]["emulation_equals_qat_keras"] is True
-    for net in ("shape", "phase"):  # the firmware streams both input channels: amplitude and mask
-        assert json.loads((out / net / "manifest.json").read_text())["input_size"] == 2 * 32 * 32
+    for role in ("shape", "phase"):  # the firmware streams both input channels: amplitude and mask
+        assert json.loads((out / role / "manifest.json").read_text())["input_size"] == 2 * 32 * 32
 
 
 def test_default_network_summary_fits_the_part(report):

@@ -46,7 +46,7 @@ def test_firmware_build_is_bit_exact_and_complete(build_dir):
         assert (build_dir / project / "estimate.md").read_text().startswith("**ESTIMATE")
         assert report["steps"]["validate"]["result"][project]["identical_fraction"] == 1.0
     manifest = json.loads((build_dir / "both" / "manifest.json").read_text())
-    assert manifest["nets"] == ["shape", "phase"] and manifest["output_sizes"] == [1024, 1024]
+    assert manifest["roles"] == ["shape", "phase"] and manifest["output_sizes"] == [1024, 1024]
     # C simulation: each project's own test bench, built with g++, reproduces the expected predictions
     assert report["csim_passed"] is True
     for project in ("shape", "phase", "both"):
@@ -103,11 +103,11 @@ def test_emulator_backend_reproduces_the_quantized_networks(build_dir, patterns)
 def test_a_model_that_does_not_match_its_firmware_is_refused(build_dir, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
-    for net, src in (("shape", "phase"), ("phase", "phase")):
-        shutil.copy(QUANTIZED / f"{src}.h5", other / f"{net}.h5")
+    for role, src in (("shape", "phase"), ("phase", "phase")):
+        shutil.copy(QUANTIZED / f"{src}.h5", other / f"{role}.h5")
         card = json.loads((QUANTIZED / f"{src}.card.json").read_text())
-        card["weights"] = f"{net}.h5"
-        (other / f"{net}.card.json").write_text(json.dumps(card))
+        card["weights"] = f"{role}.h5"
+        (other / f"{role}.card.json").write_text(json.dumps(card))
     with pytest.raises(CdinnError, match="does not match its firmware"):
         get_backend("emulator", project=str(build_dir / "both"), quantized=str(other))
     with pytest.raises(CdinnError, match="needs the project that streams both"):

@@ -50,8 +50,8 @@ def _weights(folder):
 
     return [
         w
-        for net in ("shape", "phase")
-        for w in keras.models.load_model(folder / f"{net}.keras", compile=False).get_weights()
+        for role in ("shape", "phase")
+        for w in keras.models.load_model(folder / f"{role}.keras", compile=False).get_weights()
     ]
 
 

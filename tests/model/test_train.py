@@ -25,7 +25,7 @@ def test_paper_and_edge_configurations():
 
 
 def test_a_short_training_run_lowers_the_loss_and_writes_its_artefacts(tmp_path):
-    cfg = TrainConfig(nets=("shape",), loss="bce", config="edge", examples=2048, val=256, epochs=3, batch=64, seed=3)
+    cfg = TrainConfig(roles=("shape",), loss="bce", config="edge", examples=2048, val=256, epochs=3, batch=64, seed=3)
     summary = train(cfg, tmp_path, progress=False)["shape"]
     curve = summary["val_loss_curve"]
     assert curve[-1] < curve[0] and min(curve) < 0.5
@@ -37,14 +37,14 @@ def test_a_short_training_run_lowers_the_loss_and_writes_its_artefacts(tmp_path)
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path):
-    cfg = TrainConfig(nets=("phase",), loss="bce", config="edge", examples=512, val=128, epochs=1, batch=64, seed=5)
+    cfg = TrainConfig(roles=("phase",), loss="bce", config="edge", examples=512, val=128, epochs=1, batch=64, seed=5)
     a = train(cfg, tmp_path / "a", progress=False)["phase"]["val_loss"]
     b = train(cfg, tmp_path / "b", progress=False)["phase"]["val_loss"]
     assert np.isclose(a, b, rtol=1e-4)
 
 
 def test_tampered_weights_are_refused(tmp_path):
-    cfg = TrainConfig(nets=("shape",), loss="bce", config="edge", examples=256, val=64, epochs=1, batch=64)
+    cfg = TrainConfig(roles=("shape",), loss="bce", config="edge", examples=256, val=64, epochs=1, batch=64)
     train(cfg, tmp_path, progress=False)
     card = json.loads((tmp_path / "shape.card.json").read_text())
     card["sha256"] = "0" * 64
@@ -56,7 +56,7 @@ def test_tampered_weights_are_refused(tmp_path):
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(nets=("shapes",)),
+        dict(roles=("shapes",)),
         dict(config="huge"),
         dict(loss="l7"),
         dict(epochs=0),
@@ -81,7 +81,7 @@ def test_fresh_batches_are_new_every_epoch_reproducible_and_apart_from_validatio
     from cdinn.model.dataset import network_target
     from cdinn.model.train import fresh_batches, training_data
 
-    cfg = TrainConfig(nets=("shape",), loss="bce", config="edge", examples=256, val=64, batch=64, seed=7, fresh=True)
+    cfg = TrainConfig(roles=("shape",), loss="bce", config="edge", examples=256, val=64, batch=64, seed=7, fresh=True)
 
     def take() -> list:
         return list(itertools.islice(fresh_batches(cfg, lambda d: network_target(d, "shape"), 128), 8))
@@ -98,7 +98,7 @@ def test_fresh_batches_are_new_every_epoch_reproducible_and_apart_from_validatio
 
 def test_a_fresh_data_run_trains_and_records_it(tmp_path):
     cfg = TrainConfig(
-        nets=("shape",), loss="bce", config="edge", examples=1024, val=128, epochs=2, batch=64, seed=3, fresh=True
+        roles=("shape",), loss="bce", config="edge", examples=1024, val=128, epochs=2, batch=64, seed=3, fresh=True
     )
     summary = train(cfg, tmp_path, progress=False)["shape"]
     assert summary["val_loss_curve"][-1] < summary["val_loss_curve"][0]
@@ -119,7 +119,7 @@ def test_a_small_run_of_the_default_recipe_beats_cross_entropy_on_the_phase(tmp_
     scores = {}
     for name, recipe in (("bce", PAPER_RECIPE), ("default", {})):
         train(TrainConfig(**budget, **recipe), tmp_path / name, progress=False)
-        models = [load_network(str(tmp_path / name), net)[0] for net in ("shape", "phase")]
+        models = [load_network(str(tmp_path / name), role)[0] for role in ("shape", "phase")]
         amplitude, phase = reconstruct_with(*models, data.diffraction)
         scores[name] = score_medians(amplitude, phase, data)
     print(scores)

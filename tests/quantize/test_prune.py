@@ -1,7 +1,8 @@
 import numpy as np
 import tensorflow as tf
 
-from cdinn.model.architectures import NETS, ArchitectureConfig, build_network, pair_model
+from cdinn.model.architectures import ArchitectureConfig, build_network, pair_model
+from cdinn.model.conventions import ROLES
 from cdinn.quantize.config import QuantConfig
 from cdinn.quantize.prune import hold_sparsity, prune, weight_sparsity
 from cdinn.quantize.qat import quantized_network
@@ -49,10 +50,10 @@ def test_a_pair_pruned_and_held_together_keeps_the_sparsity_in_both_networks():
     tf.keras.utils.set_random_seed(1)
     x, _ = _data()
     y = np.concatenate([x, 1 - x], axis=-1)  # pair output stacks [shape, phase]
-    models = {net: build_network(TINY, net) for net in NETS}
+    models = {role: build_network(TINY, role) for role in ROLES}
     pruned = prune(models, 0.5, _fitter(x, y), steps=8)
-    quantized = {net: quantized_network(model, QuantConfig(), x) for net, model in pruned.items()}
+    quantized = {role: quantized_network(model, QuantConfig(), x) for role, model in pruned.items()}
     held = hold_sparsity(quantized, 0.5, _fitter(x, y, epochs=1))
-    for net in NETS:
-        assert 0.45 <= weight_sparsity(pruned[net])["total"] <= 0.55
-        assert weight_sparsity(held[net])["total"] >= 0.45
+    for role in ROLES:
+        assert 0.45 <= weight_sparsity(pruned[role])["total"] <= 0.55
+        assert weight_sparsity(held[role])["total"] >= 0.45

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from cdinn.io import write_json_atomic, write_text_atomic
+from cdinn.model.conventions import ROLES
 from cdinn.model.inference import load_network, outputs_to_object, reconstruct_with
 from cdinn.model.scoring import Row, score_summary, table
 from cdinn.model.test_set import TEST_N, test_set
@@ -78,7 +79,7 @@ def _two_head_run(cfg: TrainConfig, x_test: np.ndarray):
     model = build_two_head(get_architecture(cfg.config))
     model.compile(optimizer=optimizer(cfg), loss=get_loss(cfg.loss))
     x, data = training_data(cfg)
-    y = np.concatenate([network_target(data, net) for net in ("shape", "phase")], axis=-1)
+    y = np.concatenate([network_target(data, role) for role in ROLES], axis=-1)
     model.fit(
         make_dataset(x[: cfg.examples], y[: cfg.examples], cfg.batch, True, cfg.seed),
         validation_data=make_dataset(x[cfg.examples :], y[cfg.examples :], cfg.batch, False, cfg.seed),
@@ -124,7 +125,7 @@ def run_ablation(
             folder = out / name
             train(cfg, folder, progress=False)
             load_network.cache_clear()
-            models = [load_network(str(folder), net)[0] for net in ("shape", "phase")]
+            models = [load_network(str(folder), role)[0] for role in ROLES]
             amplitude, phase = reconstruct_with(models[0], models[1], data.diffraction)
         report["variants"][name] = {
             "change": what,
