@@ -4,13 +4,20 @@ Input specs: ``frames.npy``; ``file.h5`` (the NeXus default plottable data, i.e.
 attributes of the root and entry and the ``signal`` attribute of the NXdata group, else the dataset
 ``diffraction``); ``file.h5:/entry/data/data`` (an explicit dataset path). Frames are read by one reader,
 :class:`cdinn.host.sources.FileSource` (:func:`cdinn.host.sources.read_stack` for a whole input at once).
-Whole output files are written to a temporary file in the same folder and renamed into place.
+Whole output files are written to a temporary file in the same folder and renamed into place. Every HDF5 output
+keeps :data:`RESERVE_BYTES` of its file system in reserve (:class:`SpaceReserve`) until it is closed: when the
+file system fills, HDF5 can no longer write the metadata it needs to close a file, and the process dies at exit;
+with the reserve released at the first failed write, the writer shrinks, flushes and closes the file and says
+what happened in one line.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +30,71 @@ import numpy as np
 from cdinn.errors import CdinnError
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".hdf", ".nx5")
+
+RESERVE_BYTES = 32 << 20
+"""Bytes an HDF5 output holds in reserve beside it while it is open (:class:`SpaceReserve`): enough for HDF5 to
+flush its caches (the 1 MiB raw-data chunk cache of each dataset, the metadata) and close the file."""
+
+
+class SpaceReserve:
+    """``nbytes`` of disk allocated in a hidden file beside ``output`` (``.NAME.reserve``), released (deleted) by
+    :meth:`release` when a write fails or the output is closed. CdinnError when the file system lacks them, before
+    the output exists (so an already full disk leaves no empty output behind)."""
+
+    def __init__(self, output: str | os.PathLike, nbytes: int = RESERVE_BYTES):
+        output = Path(output)
+        self.path = output.with_name(f".{output.name}.reserve")
+        fd = os.open(self.path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, nbytes)
+        except OSError as exc:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            free = shutil.disk_usage(output.parent).free
+            raise CdinnError(
+                f"not enough space for {output}: {free / 2**20:.1f} MiB free on its file system, an output needs "
+                f"{nbytes / 2**20:.0f} MiB of headroom; nothing was written"
+            ) from None
+        os.close(fd)
+
+    def release(self) -> None:
+        """Give the reserved space back (idempotent)."""
+        self.path.unlink(missing_ok=True)
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """The one-line reason of an HDF5 write that failed in the file system (``'No space left on device'``), or
+    None when ``exc`` is not one."""
+    if not isinstance(exc, OSError | RuntimeError):
+        return None
+    found = re.search(r"error message = '([^']*)'", str(exc))  # HDF5's report of the failed system call
+    if found:
+        return found.group(1)
+    if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+        return exc.strerror.splitlines()[0]
+    return None
+
+
+ROOM_MARGIN = 1 << 20
+"""Bytes beyond a write's own that :func:`check_room` asks for (HDF5's metadata, chunk rounding)."""
+
+
+class NoRoom(CdinnError):
+    """A write :func:`check_room` stopped: ``free`` and ``needed`` bytes on the file system."""
+
+    def __init__(self, free: int, needed: int):
+        self.free, self.needed = free, needed
+        super().__init__(f"the file system is full ({free / 2**20:.1f} MiB free, {needed / 2**20:.1f} MiB needed)")
+
+
+def check_room(path: str | os.PathLike, nbytes: int) -> None:
+    """:class:`NoRoom` unless the file system of ``path`` has room for ``nbytes`` more (+ :data:`ROOM_MARGIN`):
+    a writer stops cleanly before a write the file system would refuse (after which HDF5 cannot always flush)."""
+    free = shutil.disk_usage(Path(path).parent).free
+    if free < nbytes + ROOM_MARGIN:
+        raise NoRoom(free, nbytes + ROOM_MARGIN)
 
 
 def _publish(tmp: str | os.PathLike, path: Path) -> None:
@@ -91,19 +163,33 @@ def nexus_default_dataset(fh: h5py.File) -> str | None:
 @contextmanager
 def atomic_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
     """Open a temporary HDF5 file beside ``path``; on success it replaces ``path``, on error it is removed
-    and whatever ``path`` held before is untouched."""
+    and whatever ``path`` held before is untouched. A write the file system refuses (disk full) becomes a
+    one-line CdinnError (:class:`SpaceReserve`)."""
     path = check_output(path)
     if not path.parent.is_dir():
         raise CdinnError(f"output folder does not exist: {path.parent}")
+    reserve = SpaceReserve(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        with h5py.File(tmp, "w") as fh:
+        fh = h5py.File(tmp, "w")
+        try:
             yield fh
+            fh.flush()
+        except BaseException:
+            reserve.release()  # room for HDF5 to close the file it will not keep
+            fh.close()
+            raise
+        fh.close()
         _publish(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        reason = str(exc) if isinstance(exc, NoRoom) else write_failure(exc)
+        if reason is not None:
+            raise CdinnError(f"writing {path} failed ({reason}); nothing was written") from None
         raise
+    finally:
+        reserve.release()
 
 
 def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict | None = None) -> None:

@@ -38,6 +38,7 @@ from numpy.typing import ArrayLike
 
 from cdinn.cards import library_versions
 from cdinn.errors import CdinnError
+from cdinn.io import check_room
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def append(fh: h5py.File, fields: Mapping[str, Any]) -> None:
     lengths = {len(np.atleast_1d(v)) for v in fields.values()}
     if len(lengths) != 1:
         raise ValueError(f"output fields of different lengths: {sorted(lengths)}")
+    check_room(fh.filename, sum(np.asarray(v).nbytes for v in fields.values()))
     for name in PER_FRAME:
         _extend(fh[name], fields[name])
 
@@ -155,10 +157,20 @@ def frame_fields(
     }
 
 
+def truncate(fh: h5py.File, frames: int, rejected: int) -> None:
+    """Cut every per-frame dataset back to ``frames`` rows and the ``rejected`` group to ``rejected`` (a batch a
+    failed write left half appended)."""
+    for name in PER_FRAME:
+        fh[name].resize(frames, axis=0)
+    for name in REJECTED:
+        fh["rejected"][name].resize(rejected, axis=0)
+
+
 def reject(fh: h5py.File, rejected: Sequence[tuple[int, str, float]]) -> None:
     """Append rejections, each (frame number, one-line reason, arrival time in UNIX s)."""
     if not rejected:
         return
+    check_room(fh.filename, sum(len(r[1]) + 16 for r in rejected))
     group = fh["rejected"]
     _extend(group["frame_number"], np.array([r[0] for r in rejected], np.int64))
     _extend(group["reason"], np.array([r[1] for r in rejected], object))

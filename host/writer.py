@@ -3,7 +3,12 @@
 The file is opened in single-writer/multiple-reader (SWMR) mode: datasets grow batch by batch and are
 flushed after every batch, so a reader (or a restart after a crash) sees every completed frame; at most
 the batch in flight is lost. Its layout, attributes and NeXus structure are the one output schema of
-:mod:`cdinn.host.output`; ``counts`` and ``complete`` are final once the run has closed the file.
+:mod:`cdinn.host.output`; ``counts`` and ``complete`` are final once the run has closed the file. When the
+next batch would not fit on the file system (:func:`cdinn.io.check_room`), it is not written and a one-line
+CdinnError stops the run; when the file system refuses a write anyway (another process filled it), the half
+written batch is cut off and the file flushed. Either way the space kept in reserve
+(:class:`cdinn.io.SpaceReserve`) is released, every frame written before stays, and :meth:`RunWriter.close`
+still records the counts (``complete`` False).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import h5py
 
 from cdinn.errors import CdinnError
 from cdinn.host import output
+from cdinn.io import NoRoom, SpaceReserve, write_failure
 from cdinn.model.conventions import GRID
 
 
@@ -30,35 +36,60 @@ class RunWriter:
             raise CdinnError(f"output folder does not exist: {self.path.parent}")
         self.written = 0
         self.rejected = 0
-        fh = h5py.File(self.path, "w", libver="latest")
-        output.create(fh, size)
-        output.describe(fh, provenance, preprocess)
-        fh.swmr_mode = True
+        self._reserve = SpaceReserve(self.path)
+        try:
+            fh = h5py.File(self.path, "w", libver="latest")
+            output.create(fh, size)
+            output.describe(fh, provenance, preprocess)
+            fh.swmr_mode = True
+            fh.flush()
+        except BaseException:
+            self._reserve.release()
+            raise
         self._fh = fh
-        self._fh.flush()
 
     def write(self, record, frames: list, completion: float) -> None:
         """Append one batch of reconstructions (a :class:`cdinn.inversion.Reconstruction` of the ``frames``,
         the Frame objects, in order, done at ``completion``, UNIX s) and flush."""
-        output.append(
-            self._fh,
-            output.frame_fields(
-                record, [f.number for f in frames], [f.source for f in frames], [f.arrival for f in frames], completion
-            ),
+        fields = output.frame_fields(
+            record, [f.number for f in frames], [f.source for f in frames], [f.arrival for f in frames], completion
         )
+        try:
+            output.append(self._fh, fields)
+            self._fh.flush()
+        except (NoRoom, OSError, RuntimeError) as exc:
+            self._failed(exc)
         self.written += len(frames)
-        self._fh.flush()
 
     def reject(self, number: int, reason: str, arrival: float) -> None:
         """Record one rejected input and flush."""
-        output.reject(self._fh, [(number, reason, arrival)])
+        try:
+            output.reject(self._fh, [(number, reason, arrival)])
+            self._fh.flush()
+        except (NoRoom, OSError, RuntimeError) as exc:
+            self._failed(exc)
         self.rejected += 1
-        self._fh.flush()
+
+    def _failed(self, exc: Exception) -> None:
+        """A write stopped for want of room (:func:`cdinn.io.check_room`) or refused by the file system: keep
+        what was written before (see the module docstring)."""
+        self._reserve.release()  # room to close the file
+        reason = str(exc) if isinstance(exc, NoRoom) else write_failure(exc)
+        if reason is None:
+            raise exc
+        if not isinstance(exc, NoRoom):
+            output.truncate(self._fh, self.written, self.rejected)
+            self._fh.flush()
+        raise CdinnError(
+            f"writing {self.path} failed ({reason}): the {self.written} frames and {self.rejected} rejections "
+            "written before are kept; the run stopped"
+        ) from None
 
     def close(self, counts: dict, complete: bool = True, timing: dict | None = None) -> None:
         """Close the stream, then record the final :data:`cdinn.host.output.COUNTS`, whether the run is
         complete and its timing (attributes cannot change while the file is in SWMR mode)."""
         if self._fh.id.valid:
             self._fh.close()
+        self._reserve.release()
         with h5py.File(self.path, "a", libver="latest") as fh:
             output.finish(fh, counts, complete, timing)
