@@ -191,6 +191,13 @@ def parse_refine(refine: int | str | AutoRefineConfig) -> Refine:
     raise CdinnError(f"refine must be a number of iterations >= 0 or 'auto', got {refine!r}")
 
 
+def refine_label(refine: int | str | AutoRefineConfig) -> str:
+    """How a refinement is recorded in outputs: ``"none"``, the number of iterations, or ``"auto"``."""
+    if isinstance(refine, AutoRefineConfig):
+        return "auto"
+    return str(refine) if refine else "none"
+
+
 def masked_fraction(mask: np.ndarray | None, count: int) -> np.ndarray:
     """(B,) fraction of each pattern's pixels without a measurement."""
     return np.zeros(count, np.float32) if mask is None else mask.mean(axis=(1, 2), dtype=np.float32)

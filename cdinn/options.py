@@ -51,6 +51,12 @@ def centre_pixel_text(text: str) -> tuple[int, int]:
     return row, col
 
 
-def count_or_auto(text: str) -> int | str:
-    """``"auto"`` or a non-negative integer (a refinement budget)."""
-    return text if text == "auto" else int(text)
+def refine_budget(text: str) -> int | str:
+    """A refinement as commands spell it: ``"none"`` (0: the networks alone), a number of NN-seeded ER/HIO
+    iterations for every frame (>= 0), or ``"auto"``."""
+    if text in ("none", "auto"):
+        return 0 if text == "none" else text
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"a refinement is none, auto or a number of iterations >= 0, got {text}")
+    return value

@@ -15,7 +15,7 @@ from cdinn.host import output
 from cdinn.host.frames import Frame, Rejected
 from cdinn.host.preprocess import Prepared, PreprocessConfig, Preprocessor
 from cdinn.host.sources import FileSource
-from cdinn.inversion import Refine, invert
+from cdinn.inversion import Refine, invert, refine_label
 from cdinn.model.validation import frame_kind, frame_mask, frame_reasons, validate_frames
 
 
@@ -33,7 +33,7 @@ def detector_preprocessor(preprocess: PreprocessConfig | None, size: int) -> Pre
 def batch_provenance(backend: dict, spec: str, net: str, refine: int | str, **run: object) -> dict:
     """The provenance record of a batch command's output, the same in one process and on Dask: the backend's,
     the input ``spec``, the network set, the refinement asked for and ``run`` (e.g. the command line)."""
-    return output.provenance(backend, source=spec, net=net, refine=str(refine) if refine else "none", **run)
+    return output.provenance(backend, source=spec, net=net, refine=refine_label(refine), **run)
 
 
 def stack_masks(masks: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray | None:

@@ -10,9 +10,10 @@ HDF5 release the GIL), and writes. Bad frames are rejected
 with a reason (written to the output and to stderr) and the run goes on. Every written frame carries its fit
 error against the pattern it came from (:mod:`cdinn.model.fit`).
 
-With a ``refiner`` (automatic refinement) the preprocessor delivers 2x oversampled patterns, the network sees
-every other pixel, frames that fit well are written at once and the others go to the refinement worker
-threads (NN-seeded ER/HIO until their fit stops improving), so the network's stream never waits for them.
+With a ``refiner`` (K iterations, or automatic refinement) the preprocessor delivers 2x oversampled patterns,
+the network sees every other pixel, and the frames to refine (all with K; with ``auto`` those whose fit exceeds
+the threshold, while those that fit well are written at once) go to the refinement worker threads (NN-seeded
+ER/HIO), so the network's stream never waits for them.
 
 Setting ``stop`` (SIGINT/SIGTERM in ``cdinn run``) ends the source; frames already received are still
 processed (refinements in flight finish), frames the source still held are counted as missed, then the file
@@ -45,7 +46,7 @@ from cdinn.host.batch_input import stack_masks
 from cdinn.host.frames import Rejected, Source
 from cdinn.host.preprocess import Preprocessor
 from cdinn.host.writer import RunWriter
-from cdinn.inversion import Reconstruction, network_pass, refine_frames
+from cdinn.inversion import Reconstruction, Refine, network_pass, refine_frames
 from cdinn.model.refine import AutoRefineConfig
 from cdinn.options import option
 
@@ -122,11 +123,12 @@ class RunnerConfig:
     """The runner's own settings (``cdinn run``'s options)."""
 
     max_batch: int = option(64, "largest adaptive batch (frames)")
-    refine_workers: int = option(1, "refinement threads (with --refine auto)")
+    refine_workers: int = option(1, "refinement threads (with --refine K or auto)")
 
 
 class Runner:
-    """``refiner``: automatic refinement settings (None: network only); ``refine_workers`` threads run it.
+    """``refiner``: K > 0 iterations for every frame or the automatic refinement's settings (None: network
+    only; :func:`cdinn.inversion.parse_refine`); ``refine_workers`` threads run it.
     ``publisher``: also serve every written frame (e.g. :class:`cdinn.host.pva.PvaPublisher`). ``missed``
     counts frames the source reports as sent but never delivered (part of received)."""
 
@@ -139,7 +141,7 @@ class Runner:
         max_batch: int = RunnerConfig.max_batch,
         stop: threading.Event | None = None,
         progress: bool = True,
-        refiner: AutoRefineConfig | None = None,
+        refiner: Refine | None = None,
         refine_workers: int = RunnerConfig.refine_workers,
         publisher=None,
     ):
@@ -261,7 +263,7 @@ class Runner:
             record = network_pass(self.backend, patterns, mask, self.refiner is not None, np.array(sigmas))
             self.stats.stage_seconds["network"] += time.perf_counter() - started
             self.stats.batches += 1
-            bad = record.fit > self.refiner.threshold if self.refiner else np.zeros(len(frames), bool)
+            bad = self._to_refine(record.fit)
             good = np.flatnonzero(~bad)
             if good.size:
                 self._write(record.take(good), [frames[i] for i in good])
@@ -290,6 +292,13 @@ class Runner:
             self.stats.written += len(frames)
             self.stats.refined += int(np.sum(record.refined))
             self.stats.latencies.extend(done - f.arrival for f in frames)
+
+    def _to_refine(self, fit: np.ndarray) -> np.ndarray:
+        """(B,) bool: the frames of a batch that go to refinement (all with K iterations; with ``auto`` those whose
+        fit error exceeds the threshold; none without a refiner)."""
+        if isinstance(self.refiner, AutoRefineConfig):
+            return fit > self.refiner.threshold
+        return np.full(len(fit), self.refiner is not None)
 
     def _refine(self, record: Reconstruction, patterns, mask, frames: list) -> None:
         """Refinement worker: refine one batch of badly fitting frames, then write them."""

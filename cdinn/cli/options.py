@@ -15,6 +15,8 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from cdinn.options import refine_budget
+
 UNITS = """conventions: diffraction frames are amplitudes |FT| or intensities |FT|^2 (--input-kind: auto reads
 what the input declares, else integers as counts and real numbers as amplitudes), zero frequency at the centre
 pixel [N/2, N/2] (fftshift); any overall scale is fine (each frame is normalised to its maximum). Objects:
@@ -122,6 +124,20 @@ def add_role(parser: argparse.ArgumentParser) -> None:
 def roles(args: argparse.Namespace) -> tuple[str, ...]:
     """``--role`` as the tuple of network names."""
     return ("shape", "phase") if args.role == "both" else (args.role,)
+
+
+def add_refine(parser: argparse.ArgumentParser) -> None:
+    """``--refine none|K|auto``, the same for every command that reconstructs (:func:`refine_budget`)."""
+    parser.add_argument(
+        "--refine",
+        type=refine_budget,
+        default=0,
+        metavar="none|K|auto",
+        help="none: the networks alone; K: K iterations of NN-seeded ER/HIO for every frame; auto: only frames "
+        "whose fit error exceeds the threshold, each until its fit stops improving. With K or auto the patterns "
+        "are 2x oversampled 64x64 (detector frames are binned to it, frames stored on the grid must be 64x64) "
+        "and the networks see every other pixel (default: none)",
+    )
 
 
 def add_test_n(parser: argparse.ArgumentParser, default: int) -> None:

@@ -6,8 +6,14 @@ from __future__ import annotations
 import argparse
 
 from cdinn.cli.command import Command, command_line
-from cdinn.cli.options import add_backend_options, add_config_options, add_net, backend_options, config_from
-from cdinn.options import count_or_auto
+from cdinn.cli.options import (
+    add_backend_options,
+    add_config_options,
+    add_net,
+    add_refine,
+    backend_options,
+    config_from,
+)
 
 # PreprocessConfig fields of the batch commands (what the frames hold, and the settings for detector-size frames)
 DETECTOR_OPTIONS = ("input_kind", "centre_pixel", "mask", "crop", "binning", "beamstop", "saturation")
@@ -27,15 +33,7 @@ def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_options(p)
     add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
     add_config_options(p, ClusterConfig)
-    p.add_argument(
-        "--refine",
-        type=count_or_auto,
-        default=0,
-        metavar="K|auto",
-        help="frames are 2x oversampled (N,64,64) patterns; the networks' result seeds K ER/HIO "
-        "iterations, or with 'auto' only badly fitting frames are refined, each until its fit stops "
-        "improving (default: 0)",
-    )
+    add_refine(p)
 
 
 def reconstruct_run(args: argparse.Namespace) -> None:

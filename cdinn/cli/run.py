@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from cdinn.cli.command import Command, command_line
-from cdinn.cli.options import add_backend_options, add_config_options, add_net, backend_options, config_from
+from cdinn.cli.options import (
+    add_backend_options,
+    add_config_options,
+    add_net,
+    add_refine,
+    backend_options,
+    config_from,
+)
 from cdinn.errors import CdinnError
 
 
@@ -24,14 +31,7 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
     add_net(p)
     add_backend_options(p)
     add_config_options(p, PreprocessConfig)
-    p.add_argument(
-        "--refine",
-        choices=("none", "auto"),
-        default="none",
-        help="auto: frames are binned to 2x oversampled 64x64 patterns (the network sees every other "
-        "pixel); frames whose fit error exceeds the threshold get NN-seeded ER/HIO in worker threads "
-        "until their fit stops improving (default: none)",
-    )
+    add_refine(p)
     add_config_options(p, RunnerConfig)
     add_config_options(p, SourceConfig)
     p.add_argument(
@@ -62,13 +62,13 @@ def run_run(args: argparse.Namespace) -> None:
     from cdinn.host.sources import SourceConfig, open_source
     from cdinn.host.writer import RunWriter
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
-    from cdinn.model.refine import AutoRefineConfig
+    from cdinn.inversion import parse_refine, refine_label
 
     options = backend_options(args)
     if args.backend == "onnx":
         options.setdefault("threads", RUNNER_INFERENCE_THREADS)
     backend = get_backend(args.backend, net=args.net, **options)
-    refiner = AutoRefineConfig() if args.refine == "auto" else None
+    refiner = parse_refine(args.refine) if args.refine else None
     pre_cfg = config_from(PreprocessConfig, args, output_size=OVERSAMPLED_GRID if refiner else GRID)
     stop = threading.Event()
     runner_cfg = config_from(RunnerConfig, args)
@@ -88,7 +88,7 @@ def run_run(args: argparse.Namespace) -> None:
                 command=command_line(args),
                 source=args.source,
                 net=args.net,
-                refine=str(args.refine),
+                refine=refine_label(args.refine),
             ),
             pre_cfg.as_dict(),
         )

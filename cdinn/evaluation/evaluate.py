@@ -37,7 +37,7 @@ from cdinn.model.regimes import regimes
 from cdinn.model.scoring import Row, regime_table, spearman, summarise_masked, table
 from cdinn.model.simulate import HELD_OUT_FAMILIES, SimulatedBatch
 from cdinn.model.test_set import TEST_N, TEST_SEED, test_set
-from cdinn.options import count_or_auto, option
+from cdinn.options import option, refine_budget
 
 ERHIO = "ER/HIO"
 
@@ -60,10 +60,10 @@ class EvaluateConfig:
     photons: float | None = option(None, "Poisson noise at this total photon count per pattern (none: noiseless)")
     refine: int | str = option(
         0,
-        "0, K ER/HIO iterations seeded by the first set, or 'auto' (only badly "
+        "none, K ER/HIO iterations seeded by the first set, or 'auto' (only badly "
         "fitting patterns, each until its fit stops improving)",
-        parse=count_or_auto,
-        metavar="K|auto",
+        parse=refine_budget,
+        metavar="none|K|auto",
     )
     families: tuple[str, ...] = option(HELD_OUT_FAMILIES, "held-out phase families scored beside the test set")
     family_n: int = option(300, "patterns per held-out family")

@@ -308,6 +308,23 @@ def test_refinement_workers_keep_the_counters_and_record_every_frame(tmp_path, p
         assert json.loads(fh.attrs["counts"])["refined"] == summary["refined"]
 
 
+def test_run_and_reconstruct_spell_and_do_a_fixed_refinement_the_same(tmp_path, patterns):
+    """``--refine none|K|auto`` on both commands: K iterations for every frame, recorded alike."""
+    from cdinn.host import output
+
+    np.save(tmp_path / "over.npy", (patterns.diffraction_oversampled[:6].astype(np.float64) ** 2).astype(np.float32))
+    common = ["--input-kind", "intensity", "--net", "edge", "--refine", "5"]
+    assert main(["run", "--source", str(tmp_path / "over.npy"), "--out", str(tmp_path / "r.h5"), "--quiet", *common]) == 0
+    assert main(["reconstruct", str(tmp_path / "over.npy"), str(tmp_path / "b.h5"), *common]) == 0
+    ran, batch = output.read(str(tmp_path / "r.h5")), output.read(str(tmp_path / "b.h5"))
+    assert ran["attrs"]["provenance"]["refine"] == batch["attrs"]["provenance"]["refine"] == "5"
+    assert (ran["iterations"] == 5).all() and ran["refined"].all() and np.array_equal(ran["frame_number"], np.arange(6))
+    np.testing.assert_allclose(ran["amplitude"], batch["amplitude"], atol=1e-4)
+    np.testing.assert_allclose(ran["fit"], batch["fit"], rtol=1e-3)
+    with pytest.raises(SystemExit):  # one spelling: a negative budget is refused by the parser
+        main(["run", "--source", "x.npy", "--out", str(tmp_path / "n.h5"), "--refine", "-1"])
+
+
 def test_refinement_needs_oversampled_preprocessing(tmp_path):
     from cdinn.model.refine import AutoRefineConfig
 
