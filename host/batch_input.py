@@ -67,7 +67,7 @@ BLOCK_FRAMES = 1024
 def load_patterns(spec: str, size: int, preprocess: PreprocessConfig | None = None) -> Patterns:
     """All the :class:`Patterns` of a file in one (for commands that need every frame at once, e.g. ``cdinn
     adapt``); see :func:`iter_patterns`."""
-    blocks = list(iter_patterns(spec, size, preprocess))
+    blocks = list(iter_patterns(spec, size, detector_preprocessor(preprocess, size)))
     bad = next((r for b in blocks for r in b.rejected), None)
     if bad is not None:
         raise CdinnError(f"frame {bad[0]} of {spec}: {bad[1]}")
@@ -92,22 +92,20 @@ def load_patterns(spec: str, size: int, preprocess: PreprocessConfig | None = No
     )
 
 
-def iter_patterns(
-    spec: str, size: int, preprocess: PreprocessConfig | None = None, block: int | None = None
-) -> Iterator[Patterns]:
+def iter_patterns(spec: str, size: int, prepare: Preprocessor, block: int | None = None) -> Iterator[Patterns]:
     """The :class:`Patterns` of a file, block by block (at most ``block`` frames each, default
     :data:`BLOCK_FRAMES`, in order). The mask is
     True where a pixel has no measurement: the file's pixel mask and ``preprocess.mask`` ((size, size) or one
     per frame) for frames stored on the grid, the binned detector mask for detector frames.
 
-    Frames already ``size x size`` are returned as stored (``preprocess.input_kind`` and what the file
+    Frames already ``size x size`` are returned as stored (``prepare``'s ``input_kind`` and what the file
     declares say what they hold: :func:`cdinn.model.validation.frame_kind`); larger frames are preprocessed
-    into amplitudes (``preprocess``'s settings, its ``output_size`` set to ``size``). A frame that cannot be
+    into amplitudes by ``prepare`` (:func:`detector_preprocessor`: its output grid is ``size``; it keeps the
+    choices made on the first frame, :meth:`Preprocessor.applied_config`). A frame that cannot be
     reconstructed (NaN/Inf, negative, empty,
     fully masked, undersampled, ...: :func:`cdinn.model.validation.frame_reasons` and the detector
     preprocessing) is left out with its reason in ``rejected``; a file that cannot be read, or frames of a size
     that fits neither, raise CdinnError. A single 2-D array counts as one frame."""
-    prepare = detector_preprocessor(preprocess, size)  # the user's mask and dark frame, read once, before any frame
     block = block or BLOCK_FRAMES
     items: list[Frame] = []
     done = 0

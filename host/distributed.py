@@ -119,6 +119,32 @@ def _read(chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None, tuple[float, flo
         return dset[chunk.start : chunk.stop], info.pixel_mask, info.beam_centre, declared_kind(dset)
 
 
+def _frames(chunk: Chunk) -> list:
+    """The chunk's frames as the file source gives them (:class:`cdinn.host.frames.Frame`)."""
+    import time
+
+    from cdinn.host.frames import Frame
+
+    frames, mask, centre, kind = _read(chunk)
+    label = chunk.path if chunk.dataset is None else f"{chunk.path}:{chunk.dataset}"
+    now = time.time()
+    return [Frame(chunk.first + i, frame, label, now, mask, centre, kind) for i, frame in enumerate(frames)]
+
+
+def planned_preprocessing(chunks: list[Chunk], preprocess: PreprocessConfig) -> PreprocessConfig:
+    """What every chunk applies: ``preprocess`` with ``binning='auto'`` resolved once, on the first chunk's frames,
+    as one process resolves it on the input's first frame (chunks choosing their own binning could bin one scan
+    two ways). Unchanged when the binning is given, or the frames are already on the grid."""
+    from cdinn.host.batch_input import block_patterns
+    from cdinn.host.preprocess import Preprocessor
+
+    if preprocess.binning != "auto" or preprocess.crop:
+        return preprocess
+    prepare = Preprocessor(preprocess)
+    block_patterns(_frames(chunks[0]), preprocess.output_size, prepare, chunks[0].position)
+    return prepare.applied_config()
+
+
 def process_chunk(
     chunk: Chunk,
     net: str,
@@ -131,19 +157,12 @@ def process_chunk(
     ``refine`` asks for refinement) as ``cdinn reconstruct`` does a block; returns the
     :data:`cdinn.host.output.PER_FRAME` fields of the good frames (``"fields"``, None if there is none) and
     ``"rejected"`` = [(frame number, reason, arrival)]."""
-    import time
-
     from cdinn.host.backends import cached_backend
     from cdinn.host.batch_input import block_patterns, detector_preprocessor, invert_block
-    from cdinn.host.frames import Frame
     from cdinn.inversion import parse_refine
 
-    frames, mask, centre, kind = _read(chunk)
-    label = chunk.path if chunk.dataset is None else f"{chunk.path}:{chunk.dataset}"
-    now = time.time()
-    items = [Frame(chunk.first + i, frame, label, now, mask, centre, kind) for i, frame in enumerate(frames)]
     size = preprocess.output_size
-    loaded = block_patterns(items, size, detector_preprocessor(preprocess, size), chunk.position)
+    loaded = block_patterns(_frames(chunk), size, detector_preprocessor(preprocess, size), chunk.position)
     out: dict[str, Any] = {"rejected": loaded.rejected, "fields": None}
     if len(loaded.numbers):
         engine = cached_backend(backend, net, options)
@@ -225,8 +244,8 @@ def reprocess(
     from cdinn.io import atomic_hdf5
 
     size = OVERSAMPLED_GRID if refine else GRID
-    pre = batch_config(preprocess, size)
     chunks = plan(spec, chunk)
+    pre = planned_preprocessing(chunks, batch_config(preprocess, size))
     options = dict(backend_options or {})
     if backend == "onnx":
         options.setdefault("threads", worker_threads(cluster))

@@ -205,13 +205,22 @@ def describe(fh: h5py.File, provenance: Mapping[str, Any], preprocess: Mapping[s
     fh.attrs["timing"] = json.dumps({})
 
 
-def finish(fh: h5py.File, counts: Mapping[str, int], complete: bool, timing: Mapping[str, Any] | None = None) -> None:
-    """The final ``counts`` (:data:`COUNTS`), whether the output is ``complete``, and the writer's ``timing``."""
+def finish(
+    fh: h5py.File,
+    counts: Mapping[str, int],
+    complete: bool,
+    timing: Mapping[str, Any] | None = None,
+    preprocess: Mapping[str, Any] | None = None,
+) -> None:
+    """The final ``counts`` (:data:`COUNTS`), whether the output is ``complete``, the writer's ``timing`` and,
+    where given, the preprocessing as applied (choices made on the first frame, e.g. the binning, resolved)."""
     if set(counts) != set(COUNTS):
         raise ValueError(f"counts must have the keys {COUNTS}, got {sorted(counts)}")
     fh.attrs["counts"] = json.dumps({k: int(counts[k]) for k in COUNTS})
     fh.attrs["complete"] = bool(complete)
     fh.attrs["timing"] = json.dumps(dict(timing or {}))
+    if preprocess is not None:
+        fh.attrs["preprocess"] = json.dumps(dict(preprocess))
 
 
 def _values(dset: h5py.Dataset) -> np.ndarray:

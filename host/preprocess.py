@@ -23,7 +23,7 @@ Scale does not matter downstream: the networks normalise each frame to its maxim
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -299,6 +299,13 @@ class Preprocessor:
                 self.dark = np.load(cfg.dark, allow_pickle=False).astype(np.float64)
             except (OSError, ValueError) as exc:
                 raise CdinnError(f"cannot read dark frame {cfg.dark}: {str(exc).splitlines()[0]}") from None
+
+    def applied_config(self) -> PreprocessConfig:
+        """The settings as applied: ``binning='auto'`` replaced by the binning chosen on the first detector frame
+        (as configured before one arrived, or when every frame was already on the grid). Outputs record this."""
+        if self.cfg.binning == "auto" and self.binning is not None:
+            return replace(self.cfg, binning=self.binning)
+        return self.cfg
 
     def __call__(
         self, frame: np.ndarray, mask: np.ndarray | None = None, centre: tuple[float, float] | None = None

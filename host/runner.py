@@ -354,7 +354,12 @@ class Runner:
             self.stats.received += self.stats.missed
             accounted = self.stats.received == self.stats.written + self.stats.rejected + self.stats.missed
             self.complete = drained and self.source_ok and not errors and accounted
-            self.writer.close(self.stats.counts(), complete=self.complete, timing=self.stats.timing())
+            self.writer.close(
+                self.stats.counts(),
+                complete=self.complete,
+                timing=self.stats.timing(),
+                preprocess=self.preprocess.applied_config().as_dict(),
+            )
         if errors:
             raise CdinnError(f"refinement failed: {errors[0]}")
         if self._reader_error is not None:

@@ -85,11 +85,14 @@ class RunWriter:
             "written before are kept; the run stopped"
         ) from None
 
-    def close(self, counts: dict, complete: bool = True, timing: dict | None = None) -> None:
+    def close(
+        self, counts: dict, complete: bool = True, timing: dict | None = None, preprocess: dict | None = None
+    ) -> None:
         """Close the stream, then record the final :data:`cdinn.host.output.COUNTS`, whether the run is
-        complete and its timing (attributes cannot change while the file is in SWMR mode)."""
+        complete, its timing and the preprocessing as applied (attributes cannot change while the file is in
+        SWMR mode)."""
         if self._fh.id.valid:
             self._fh.close()
         self._reserve.release()
         with h5py.File(self.path, "a", libver="latest") as fh:
-            output.finish(fh, counts, complete, timing)
+            output.finish(fh, counts, complete, timing, preprocess)

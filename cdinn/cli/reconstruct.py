@@ -76,7 +76,7 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
 
     from cdinn.host import output
     from cdinn.host.backends import cached_backend
-    from cdinn.host.batch_input import batch_config, batch_provenance, invert_block, iter_patterns
+    from cdinn.host.batch_input import batch_provenance, detector_preprocessor, invert_block, iter_patterns
     from cdinn.inversion import parse_refine
     from cdinn.io import atomic_hdf5
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
@@ -85,13 +85,14 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
     engine = cached_backend(args.backend, args.net, tuple(sorted(backend_options(args).items())))
     refine = parse_refine(args.refine)
     fits, refined, rejected = [], 0, []
+    prepare = detector_preprocessor(preprocess, size)  # the user's mask and dark frame, read once, before any frame
     with atomic_hdf5(args.output) as fh:
         output.create(fh, size, compression="gzip")
         provenance = batch_provenance(
             engine.provenance(), args.input, args.net, args.refine, command=command_line(args)
         )
-        output.describe(fh, provenance, batch_config(preprocess, size).as_dict())
-        for loaded in iter_patterns(args.input, size, preprocess):
+        output.describe(fh, provenance, prepare.cfg.as_dict())
+        for loaded in iter_patterns(args.input, size, prepare):
             rejected += loaded.rejected
             output.reject(fh, loaded.rejected)
             if not len(loaded.numbers):
@@ -112,6 +113,7 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
                 "refined": refined,
             },
             complete=True,
+            preprocess=prepare.applied_config().as_dict(),
         )
     note = (
         f", {len(rejected)} rejected (first: frame {rejected[0][0]} {rejected[0][1].removeprefix('frame ')})"

@@ -10,8 +10,9 @@ import h5py
 import numpy as np
 import pytest
 
-from cdinn.host.distributed import plan, reprocess
-from cdinn.host.preprocess import PreprocessConfig
+from cdinn.host import output
+from cdinn.host.distributed import plan, planned_preprocessing, reprocess
+from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 
 pytestmark = pytest.mark.slow
 CDINN = str(Path(sys.executable).with_name("cdinn"))
@@ -74,6 +75,37 @@ def test_cluster_output_equals_the_single_process_command(tmp_path, patterns):
     with h5py.File(tmp_path / "dask.h5") as fh:
         assert fh["rejected/frame_number"][()].tolist() == [17]
         assert "NaN" in fh["rejected/reason"][0].decode()
+
+
+def _discs(radii, size=128):
+    """(n, size, size) intensities of discs of the given radii (px) with a phase ramp: oversampling ~size/(2r)."""
+    yy, xx = np.mgrid[:size, :size] - size // 2
+    objects = [(xx**2 + yy**2 <= r**2) * np.exp(0.3j * xx) for r in radii]
+    return np.stack([np.abs(np.fft.fftshift(np.fft.fft2(o))) ** 2 for o in objects]).astype(np.float32)
+
+
+def test_auto_binning_is_chosen_once_for_the_whole_input_as_in_one_process(tmp_path):
+    """A scan whose object grows: chunks choosing their own binning would bin it two ways (and keep frames one
+    process rejects as undersampled); the plan chooses once, on the first frames, as one process does."""
+    frames = _discs([5] * 4 + [20] * 4)
+    np.save(tmp_path / "scan.npy", frames)
+    cfg = PreprocessConfig(input_kind="intensity")
+    alone = [Preprocessor(cfg) for _ in range(2)]
+    alone[0].prepare(frames[0])
+    alone[1].prepare(frames[4])
+    assert (alone[0].binning, alone[1].binning) == (4, 2)  # what each chunk would choose by itself
+    planned = planned_preprocessing(plan(str(tmp_path / "scan.npy"), 4), cfg)
+    assert planned.binning == 4 and cfg.binning == "auto"
+    common = ["--input-kind", "intensity", "--net", "edge"]
+    single = subprocess.run([CDINN, "reconstruct", str(tmp_path / "scan.npy"), str(tmp_path / "one.h5"), *common])
+    assert single.returncode == 0
+    reprocess(str(tmp_path / "scan.npy"), tmp_path / "dask.h5", "local:1", "edge", cfg, chunk=4, progress=False)
+    one, dask = output.read(str(tmp_path / "one.h5")), output.read(str(tmp_path / "dask.h5"))
+    assert one["attrs"]["preprocess"]["binning"] == dask["attrs"]["preprocess"]["binning"] == 4  # as applied
+    assert list(one["frame_number"]) == list(dask["frame_number"]) == [0, 1, 2, 3]
+    assert list(one["rejected"]["frame_number"]) == list(dask["rejected"]["frame_number"]) == [4, 5, 6, 7]
+    assert "undersampled" in dask["rejected"]["reason"][0]
+    np.testing.assert_allclose(one["amplitude"], dask["amplitude"], atol=1e-6)
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, patterns):
