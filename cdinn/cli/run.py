@@ -61,8 +61,8 @@ def run_run(args: argparse.Namespace) -> None:
     from cdinn.host.runner import RUNNER_INFERENCE_THREADS, Runner, RunnerConfig
     from cdinn.host.sources import SourceConfig, open_source
     from cdinn.host.writer import RunWriter
-    from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
     from cdinn.inversion import parse_refine, refine_label
+    from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
 
     options = backend_options(args)
     if args.backend == "onnx":

@@ -314,7 +314,8 @@ def test_run_and_reconstruct_spell_and_do_a_fixed_refinement_the_same(tmp_path, 
 
     np.save(tmp_path / "over.npy", (patterns.diffraction_oversampled[:6].astype(np.float64) ** 2).astype(np.float32))
     common = ["--input-kind", "intensity", "--net", "edge", "--refine", "5"]
-    assert main(["run", "--source", str(tmp_path / "over.npy"), "--out", str(tmp_path / "r.h5"), "--quiet", *common]) == 0
+    source = ["--source", str(tmp_path / "over.npy")]
+    assert main(["run", *source, "--out", str(tmp_path / "r.h5"), "--quiet", *common]) == 0
     assert main(["reconstruct", str(tmp_path / "over.npy"), str(tmp_path / "b.h5"), *common]) == 0
     ran, batch = output.read(str(tmp_path / "r.h5")), output.read(str(tmp_path / "b.h5"))
     assert ran["attrs"]["provenance"]["refine"] == batch["attrs"]["provenance"]["refine"] == "5"
