@@ -141,7 +141,12 @@ class PvaPublisher:
         pva, self._ad = _pvapy()
         self.prefix = prefix.removeprefix(SCHEME)
         self.channels = {f: f"{self.prefix}:{f}" for f in self.FIELDS}
-        self._server = pva.PvaServer()
+        try:
+            self._server = pva.PvaServer()
+        except RuntimeError as exc:  # pvAccess's C++ message carries its backtrace: keep the first line
+            raise CdinnError(
+                f"cannot serve pvAccess on {serving_interfaces()}: {str(exc).splitlines()[0]} (is that interface up?)"
+            ) from None
         blank = {
             "amplitude": np.zeros((size, size), np.float32),
             "phase": np.zeros((size, size), np.float32),

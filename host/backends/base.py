@@ -12,6 +12,9 @@ Subclasses provide:
   each (B, N, N) in [0, 1];
 * ``channels``: the networks' input channels C (1: amplitudes; 2: amplitudes and the mask of unmeasured
   pixels), read from the loaded artefact (class default 1);
+* ``tolerance`` (class attribute): how far its amplitudes may lie from the float networks' (the ``keras``
+  backend) on the same inputs, as a mean absolute difference (amplitudes in [0, 1]): 0 for the float networks
+  themselves, rounding for a float runtime, the quantization for the firmware backends;
 * ``provenance()``: what produced the numbers (sha256s of the networks, files, settings).
 
 :meth:`Backend.infer` is final: normalise (masked pixels to 0, the mask as the second channel where the
@@ -34,6 +37,7 @@ OptionsT = TypeVar("OptionsT")
 
 class Backend(ABC, Generic[OptionsT]):
     name: ClassVar[str]
+    tolerance: ClassVar[float]
     channels: int = 1
 
     @classmethod

@@ -13,6 +13,7 @@ from cdinn.model.timing import keras_callable
 
 class KerasBackend(Backend[NoOptions]):
     name = "keras"
+    tolerance = 0.0
 
     def __init__(self, net: str = "default"):
         folder = str(network_folder(net))

@@ -11,6 +11,7 @@ from cdinn.host.onnx_export import session, verified_onnx
 
 class OnnxBackend(Backend[OnnxOptions]):
     name = "onnx"
+    tolerance = 1e-5  # float32 rounding: the same graph, another runtime
 
     def __init__(self, net: str = "default", threads: int | None = None):
         self.path, self.sources = verified_onnx(net)

@@ -28,13 +28,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def build_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("firmware") / "edge"
-    code = main(
-        ["firmware", "--net", "edge", "--out", str(out), "--validate", "40", "--test-n", "40", "--workers", "2"]
-    )
-    assert code == 0
-    return out
+def build_dir(edge_firmware):
+    return edge_firmware
 
 
 def test_firmware_build_is_bit_exact_and_complete(build_dir):

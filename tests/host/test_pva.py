@@ -129,3 +129,30 @@ def test_the_publisher_serves_on_loopback_unless_epics_is_configured(monkeypatch
     assert os.environ["EPICS_PVAS_BEACON_ADDR_LIST"] == "127.0.0.1"
     monkeypatch.setenv("EPICS_PVAS_INTF_ADDR_LIST", "10.1.2.3")  # the user's own configuration stands
     assert not use_loopback_unless_configured() and serving_interfaces() == "10.1.2.3"
+
+
+def test_the_publisher_in_a_network_namespace_with_loopback_only(tmp_path, patterns):
+    """No network but loopback (a new network namespace, as a locked-down readout node has): the publisher serves
+    on 127.0.0.1 once loopback is up; with no interface up at all it refuses in one line (no C++ backtrace)."""
+    import shutil
+
+    if shutil.which("ip") is None or subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:
+        pytest.skip("cannot create a network namespace here (needs root and iproute2)")
+    np.save(tmp_path / "f.npy", patterns.diffraction[:8].astype(np.float32) ** 2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPICS_")}
+
+    def run(out: str, prologue: str) -> subprocess.CompletedProcess:
+        command = (
+            f"{prologue}{BIN / 'cdinn'} run --source {tmp_path / 'f.npy'} --input-kind intensity --net edge "
+            f"--out {tmp_path / out} --publish pva://cdinn:netns --quiet"
+        )
+        return subprocess.run(["unshare", "-n", "sh", "-c", command], env=env, capture_output=True, text=True)
+
+    up = run("up.h5", "ip link set lo up && ")
+    assert up.returncode == 0, up.stderr[-2000:]
+    assert "on 127.0.0.1" in up.stderr and "written 8" in up.stdout
+    down = run("down.h5", "")
+    assert down.returncode == 2 and ".cpp" not in down.stderr and "Traceback" not in down.stderr, down.stderr[-2000:]
+    last = down.stderr.strip().splitlines()[-1]  # (pvAccess itself prints one line about the interfaces first)
+    assert last.startswith("cdinn: error: cannot serve pvAccess on 127.0.0.1: Failed to introspect")
+    assert not (tmp_path / "down.h5").exists()
