@@ -130,7 +130,7 @@ def bslz4_decompress(
 def lz4_hdf5_decompress(data: bytes, limit: int = MAX_FRAME_BYTES) -> bytes:
     """LZ4 with HDF5-filter framing: the header, then per block a big-endian uint32 compressed size and the
     block (stored raw when it did not compress). ValueError for a size over ``limit``, a zero block or a
-    block that runs past the payload."""
+    block that runs past the payload or does not decode."""
     import lz4.block
 
     size, block, payload = _hdf5_framing(data)
@@ -144,7 +144,10 @@ def lz4_hdf5_decompress(data: bytes, limit: int = MAX_FRAME_BYTES) -> bytes:
         if pos + 4 + length > len(payload):
             raise ValueError(f"LZ4 block at byte {pos} runs past the {len(payload)}-byte payload")
         chunk = payload[pos + 4 : pos + 4 + length]
-        piece = chunk if length == want else lz4.block.decompress(chunk, uncompressed_size=want)
+        try:
+            piece = chunk if length == want else lz4.block.decompress(chunk, uncompressed_size=want)
+        except lz4.block.LZ4BlockError as exc:  # not a ValueError
+            raise ValueError(f"LZ4 block at byte {pos} is corrupt ({exc})") from None
         if len(piece) != want:
             raise ValueError(f"LZ4 block at byte {pos} decoded to {len(piece)} bytes, expected {want}")
         pieces.append(piece)

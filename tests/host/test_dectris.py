@@ -55,6 +55,9 @@ def test_decompressors_and_format_detection():
     assert bslz4_decompress(bslz4(a), 4).tobytes() == a.tobytes()
     assert bslz4_decompress(bslz4(a, header=False), 4, expected_bytes=a.nbytes).tobytes() == a.tobytes()
     assert lz4_hdf5_decompress(lz4_hdf5(a.tobytes(), 1000)) == a.tobytes()
+    corrupt = (64).to_bytes(8, "big") + (64).to_bytes(4, "big") + (8).to_bytes(4, "big") + b"\x95" * 8
+    with pytest.raises(ValueError, match="LZ4 block at byte 0 is corrupt"):  # lz4's own error is no ValueError
+        lz4_hdf5_decompress(corrupt)
     v2 = v2_messages(detector_frames(1), np.zeros((H, W), np.uint32))
     assert detect_format([v2[0]]) == "dectris-v2" and detect_format(v1_messages(detector_frames(1))[0]) == "dectris-v1"
     assert detect_format([b'{"frame": 1, "shape": [2, 2], "dtype": "<f4"}', b"x" * 16]) == "cdinn"
