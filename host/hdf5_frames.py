@@ -7,7 +7,11 @@ not the file).
   data file's ``image_nr_low`` attribute gives the detector's frame number of its first frame (1-based on
   an Eiger), else frames are numbered on from the previous block.
 * Detector metadata from the master, when present: ``pixel_mask`` (``detectorSpecific``; nonzero = bad) and
-  the beam centre ``beam_center_x`` (column) / ``beam_center_y`` (row), in pixels.
+  the beam centre ``beam_center_x`` (column) / ``beam_center_y`` (row), in pixels: its ``units`` attribute
+  decides (``pixel`` as DECTRIS writes it; a length, as NeXus allows, is divided by ``x_pixel_size`` /
+  ``y_pixel_size``, themselves in metres unless their own ``units`` say otherwise); without ``units`` the
+  numbers are taken as pixels (an areaDetector NDAttribute template may record millimetres there without
+  saying so: ``--centre-pixel`` overrides the file).
 * A data file missing behind a link, or unreadable, yields one :class:`~cdinn.host.frames.Rejected` naming
   it; the frames before it are kept, the data files after it are still read, and the source reports that it
   did not end normally.
@@ -63,13 +67,18 @@ def detector_info(fh: h5py.File) -> DetectorInfo:
             break
     centre = None
     if f"{DETECTOR}/beam_center_x" in fh and f"{DETECTOR}/beam_center_y" in fh:
-        centre = (_pixels(fh, "beam_center_y"), _pixels(fh, "beam_center_x"))
+        centre = (_pixels(fh, "beam_center_y", "y_pixel_size"), _pixels(fh, "beam_center_x", "x_pixel_size"))
     return DetectorInfo(mask, centre)
 
 
-def _pixels(fh: h5py.File, name: str) -> float:
-    """A detector metadata number in pixels: a scalar, or (as EPICS areaDetector writes NDAttributes) an array
-    of one value per frame, of which the first is taken; CdinnError when it is not a finite number."""
+LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "micron": 1e-6, "µm": 1e-6, "nm": 1e-9}
+"""NeXus length units a beam centre or a pixel size may carry, in metres."""
+PIXEL_UNITS = ("pixel", "pixels", "px")
+
+
+def _number(fh: h5py.File, name: str) -> float:
+    """A detector metadata number: a scalar, or (as EPICS areaDetector writes NDAttributes) an array of one
+    value per frame, of which the first is taken; CdinnError when it is not a finite number."""
     try:
         values = np.asarray(fh[f"{DETECTOR}/{name}"][()], dtype=np.float64).ravel()
     except (TypeError, ValueError):
@@ -77,6 +86,25 @@ def _pixels(fh: h5py.File, name: str) -> float:
     if values.size == 0 or not np.isfinite(values[0]):
         raise CdinnError(f"NXmx {name} is not a finite number ({values[:1].tolist() or 'empty'})")
     return float(values[0])
+
+
+def _pixels(fh: h5py.File, name: str, pixel_size: str) -> float:
+    """Beam-centre coordinate ``name`` in pixels (see the module docstring for its units)."""
+    value = _number(fh, name)
+    units = (attr_text(fh[f"{DETECTOR}/{name}"], "units") or "pixel").strip()
+    if units.lower() in PIXEL_UNITS:
+        return value
+    if units not in LENGTH_UNITS:
+        raise CdinnError(f"NXmx {name} has units {units!r}: neither pixels nor a length; give --centre-pixel")
+    if f"{DETECTOR}/{pixel_size}" not in fh:
+        raise CdinnError(f"NXmx {name} is in {units} but the file records no {pixel_size}; give --centre-pixel")
+    size_units = attr_text(fh[f"{DETECTOR}/{pixel_size}"], "units") or "m"
+    if size_units not in LENGTH_UNITS:
+        raise CdinnError(f"NXmx {pixel_size} has units {size_units!r}, not a length; give --centre-pixel")
+    size = _number(fh, pixel_size) * LENGTH_UNITS[size_units]
+    if size <= 0:
+        raise CdinnError(f"NXmx {pixel_size} must be positive, got {size} m; give --centre-pixel")
+    return value * LENGTH_UNITS[units] / size
 
 
 def dataset_paths(fh: h5py.File, dataset: str | None, path: Path) -> list[str]:

@@ -278,6 +278,40 @@ def test_beam_centres_as_area_detector_writes_them_and_bad_ones(tmp_path, patter
     assert "beam_center_x is not a finite number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("units", "pixel_size", "expected"),
+    [
+        ("pixel", None, CENTRE),  # as DECTRIS writes it
+        (None, None, CENTRE),  # no units: pixels
+        ("mm", (0.075, "mm"), CENTRE),  # a length, as NeXus allows: divided by the pixel size
+        ("m", (75e-6, None), CENTRE),  # NXmx pixel sizes are in metres unless they say otherwise
+        ("mm", None, "records no"),
+        ("degrees", (75e-6, "m"), "neither pixels nor a length"),
+    ],
+)
+def test_a_beam_centre_is_read_in_the_units_the_file_gives(tmp_path, units, pixel_size, expected):
+    from cdinn.errors import CdinnError
+    from cdinn.host.hdf5_frames import detector_info
+
+    scale = {"pixel": 1, None: 1, "mm": 0.075, "m": 75e-6, "degrees": 1}[units]
+    with h5py.File(tmp_path / "master.h5", "w") as fh:
+        det = fh.create_group("entry/instrument/detector")
+        for axis, value in (("x", CENTRE[1]), ("y", CENTRE[0])):
+            det[f"beam_center_{axis}"] = value * scale
+            if units is not None:
+                det[f"beam_center_{axis}"].attrs["units"] = units
+            if pixel_size is not None:
+                det[f"{axis}_pixel_size"] = pixel_size[0]
+                if pixel_size[1] is not None:
+                    det[f"{axis}_pixel_size"].attrs["units"] = pixel_size[1]
+    with h5py.File(tmp_path / "master.h5") as fh:
+        if isinstance(expected, str):
+            with pytest.raises(CdinnError, match=expected):
+                detector_info(fh)
+        else:
+            assert np.allclose(detector_info(fh).beam_centre, expected)
+
+
 def test_a_corrupt_compressed_chunk_is_rejected_not_a_crash(tmp_path, patterns):
     """A bitshuffle-LZ4 chunk whose block claims 2 GB (found by fuzzing: HDF5's bitshuffle filter plugin reads
     past the chunk and the process dies with SIGSEGV) is one rejected frame; the frames around it are written."""
