@@ -142,6 +142,7 @@ def block_patterns(items: list[Frame], size: int, prepare: Preprocessor, offset:
             f"{small.number} of {small.source} has shape {small.data.shape}"
         )
     if all(item.data.shape == (size, size) for item in items):
+        prepare.on_grid()
         mask = stack_masks([item.mask for item in items], (size, size))
         if extra is not None:
             if extra.shape not in ((size, size), (extra.shape[0], size, size)) or (

@@ -259,7 +259,7 @@ def reprocess(
     counts = dict.fromkeys(output.COUNTS, 0)
     try:
         with atomic_hdf5(out) as fh:
-            output.create(fh, size, compression="gzip")
+            output.create(fh, compression="gzip")
             output.describe(fh, provenance, pre.as_dict())
             futures = {
                 client.submit(process_chunk, c, net, pre, refine, backend, workers, pure=False, retries=2): i

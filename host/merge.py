@@ -50,9 +50,8 @@ def merge(inputs: list[str], output_path: str | os.PathLike) -> dict:
         "incomplete_inputs": [p for p, d in zip(inputs, parts, strict=True) if not d["attrs"]["complete"]],
     }
     first = parts[0]["attrs"]
-    size = merged["amplitude"].shape[-1] if len(order) else parts[0]["amplitude"].shape[-1]
     with atomic_hdf5(output_path) as fh:
-        output.create(fh, size, compression="gzip")
+        output.create(fh, compression="gzip")
         output.describe(fh, first["provenance"], first["preprocess"])
         output.append(fh, merged)
         output.reject(fh, rejected)

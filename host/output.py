@@ -39,6 +39,7 @@ from numpy.typing import ArrayLike
 from cdinn.cards import library_versions
 from cdinn.errors import CdinnError
 from cdinn.io import check_room
+from cdinn.model.conventions import GRID
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,12 @@ NXDATA = "entry/reconstruction"
 """Where the NXdata group lives."""
 
 
-def create(fh: h5py.File, size: int, compression: str | None = None) -> None:
-    """Create the empty, growable datasets of an output on an (S, S) grid ``size``, with their units and the
-    NeXus structure. ``compression`` (e.g. "gzip") applies to the images: whole-file writers compress, the
+def create(fh: h5py.File, compression: str | None = None) -> None:
+    """Create the empty, growable datasets of an output (objects on the networks' (N, N) grid, refined or not),
+    with their units and the NeXus structure. ``compression`` (e.g. "gzip") applies to the images: whole-file writers compress, the
     streaming writer does not."""
     for name, field in PER_FRAME.items():
-        shape = (size, size) if field.image else ()
+        shape = (GRID, GRID) if field.image else ()
         fh.create_dataset(
             name,
             shape=(0, *shape),

@@ -300,6 +300,12 @@ class Preprocessor:
             except (OSError, ValueError) as exc:
                 raise CdinnError(f"cannot read dark frame {cfg.dark}: {str(exc).splitlines()[0]}") from None
 
+    def on_grid(self) -> None:
+        """Frames already on the output grid were taken as they are: with ``binning='auto'`` not yet chosen, the
+        binning is 1 (what :meth:`prepare` chooses for such a frame)."""
+        if self.binning is None:
+            self.binning = 1
+
     def applied_config(self) -> PreprocessConfig:
         """The settings as applied: ``binning='auto'`` replaced by the binning chosen on the first detector frame
         (as configured before one arrived, or when every frame was already on the grid). Outputs record this."""

@@ -21,14 +21,13 @@ import h5py
 from cdinn.errors import CdinnError
 from cdinn.host import output
 from cdinn.io import NoRoom, SpaceReserve, write_failure
-from cdinn.model.conventions import GRID
 
 
 class RunWriter:
     """Append reconstructions and rejections to ``path`` (which must not exist yet); ``provenance`` is
     :func:`cdinn.host.output.provenance`'s record, ``preprocess`` the preprocessing settings."""
 
-    def __init__(self, path: str | os.PathLike, provenance: dict, preprocess: dict, size: int = GRID):
+    def __init__(self, path: str | os.PathLike, provenance: dict, preprocess: dict):
         self.path = Path(path)
         if self.path.exists():
             raise CdinnError(f"output file {self.path} already exists; choose another name (nothing was changed)")
@@ -39,7 +38,7 @@ class RunWriter:
         self._reserve = SpaceReserve(self.path)
         try:
             fh = h5py.File(self.path, "w", libver="latest")
-            output.create(fh, size)
+            output.create(fh)
             output.describe(fh, provenance, preprocess)
             fh.swmr_mode = True
             fh.flush()

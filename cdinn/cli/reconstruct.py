@@ -87,7 +87,7 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
     fits, refined, rejected = [], 0, []
     prepare = detector_preprocessor(preprocess, size)  # the user's mask and dark frame, read once, before any frame
     with atomic_hdf5(args.output) as fh:
-        output.create(fh, size, compression="gzip")
+        output.create(fh, compression="gzip")
         provenance = batch_provenance(
             engine.provenance(), args.input, args.net, args.refine, command=command_line(args)
         )

@@ -109,7 +109,7 @@ def test_outputs_are_nexus_with_the_amplitude_as_default_signal(outputs):
 
 def test_the_schema_refuses_a_batch_without_every_field(tmp_path):
     with h5py.File(tmp_path / "x.h5", "w") as fh:
-        output.create(fh, 32)
+        output.create(fh)
         fields = {
             name: np.zeros((1, 32, 32) if f.image else 1, f.dtype)
             for name, f in output.PER_FRAME.items()
