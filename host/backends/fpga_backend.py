@@ -27,6 +27,7 @@ from cdinn.quantize.grid import input_codes
 
 class FpgaBackend(Backend[FpgaOptions]):
     name = "fpga"
+    tolerance = 0.02  # the emulator's: the bitstream is synthesised from the same bit-exact C++
 
     def __init__(self, bitstream: str | Path, project: str | Path):
         try:
