@@ -87,8 +87,8 @@ NXDATA = "entry/reconstruction"
 
 def create(fh: h5py.File, compression: str | None = None) -> None:
     """Create the empty, growable datasets of an output (objects on the networks' (N, N) grid, refined or not),
-    with their units and the NeXus structure. ``compression`` (e.g. "gzip") applies to the images: whole-file writers compress, the
-    streaming writer does not."""
+    with their units and the NeXus structure. ``compression`` (e.g. "gzip") applies to the images: whole-file
+    writers compress, the streaming writer does not."""
     for name, field in PER_FRAME.items():
         shape = (GRID, GRID) if field.image else ()
         fh.create_dataset(
