@@ -11,15 +11,22 @@ from functools import lru_cache
 from importlib import import_module
 
 from cdinn.errors import CdinnError
-from cdinn.host.backends.options import EmulatorOptions, FpgaOptions, NoOptions, OnnxOptions
+from cdinn.host.backends.options import EmulatorOptions, FpgaOptions, NoOptions, OnnxOptions, OpenvinoOptions
 
 REGISTRY: dict[str, str] = {
     "onnx": "cdinn.host.backends.onnx_backend:OnnxBackend",
+    "openvino": "cdinn.host.backends.openvino_backend:OpenvinoBackend",
     "keras": "cdinn.host.backends.keras_backend:KerasBackend",
     "emulator": "cdinn.host.backends.emulator_backend:EmulatorBackend",
     "fpga": "cdinn.host.backends.fpga_backend:FpgaBackend",
 }
-OPTIONS: dict[str, type] = {"onnx": OnnxOptions, "keras": NoOptions, "emulator": EmulatorOptions, "fpga": FpgaOptions}
+OPTIONS: dict[str, type] = {
+    "onnx": OnnxOptions,
+    "openvino": OpenvinoOptions,
+    "keras": NoOptions,
+    "emulator": EmulatorOptions,
+    "fpga": FpgaOptions,
+}
 """Each backend's options dataclass (:mod:`cdinn.host.backends.options`)."""
 BACKENDS = tuple(REGISTRY)
 

@@ -16,12 +16,24 @@ class NoOptions:
 
 
 @dataclass(frozen=True)
-class OnnxOptions:
+class RuntimeOptions:
+    """What the backends that run the ONNX graph on the CPU share."""
+
     threads: int | None = option(
         None,
-        "onnx: onnxruntime intra-op threads (default: onnxruntime's choice; for "
+        "onnx, openvino: inference threads (default: the runtime's choice; for "
         "cdinn run one, the reader and the preprocessing use the other core)",
     )
+
+
+@dataclass(frozen=True)
+class OnnxOptions(RuntimeOptions):
+    """onnxruntime's CPU provider."""
+
+
+@dataclass(frozen=True)
+class OpenvinoOptions(RuntimeOptions):
+    """OpenVINO's CPU plugin."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,15 @@ from cdinn.host.backends import OPTIONS, REGISTRY, cached_backend, get_backend
 from cdinn.model.architectures import input_channels
 from cdinn.model.inference import WEIGHTS_DIR, load_network, network_folder
 
-CASES = [("onnx", "default"), ("onnx", "edge"), ("keras", "default"), ("keras", "edge"), ("emulator", "edge")]
+CASES = [
+    ("onnx", "default"),
+    ("onnx", "edge"),
+    ("openvino", "default"),
+    ("openvino", "edge"),
+    ("keras", "default"),
+    ("keras", "edge"),
+    ("emulator", "edge"),
+]
 """(backend, network set): every registered backend that runs here; the fpga backend needs a board."""
 
 
