@@ -9,8 +9,9 @@ pixel in the pixel mask), the default networks:
   on loopback (the messages encoded per the DECTRIS specifications by ``tests/host/dectris_messages.py``).
 
 Prints frames/s (first frame to last), each stage's microseconds per frame and the ratio to the network alone.
+With more than one backend named, the NXmx file goes through each (side by side: network alone and runner).
 
-    python experiments/runner_rate.py [FRAMES]      # default 3000 frames per source
+    python experiments/runner_rate.py [FRAMES [BACKEND ...]]     # default 3000 frames per source, onnx
 """
 
 import sys
@@ -44,9 +45,9 @@ def detector_frames(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.resize(big, (n, SIDE, SIDE)), mask
 
 
-def network_alone(frames: np.ndarray, threads: int | None) -> float:
+def network_alone(frames: np.ndarray, threads: int | None, backend: str = "onnx") -> float:
     binned = np.sqrt(frames[:64].reshape(64, 32, K, 32, K).sum(axis=(2, 4), dtype=np.float64)).astype(np.float32)
-    options = {"threads": threads} if threads else {}
+    options = dict({"threads": threads} if threads else {}, backend=backend)
     cdinn.reconstruct(binned, **options)
     best = np.inf
     for _ in range(5):
@@ -79,8 +80,8 @@ def master_file(folder: Path, frames: np.ndarray, mask: np.ndarray) -> Path:
     return folder / "m_master.h5"
 
 
-def run(source, out: Path) -> dict:
-    backend = get_backend("onnx", threads=RUNNER_INFERENCE_THREADS)
+def run(source, out: Path, name: str = "onnx") -> dict:
+    backend = get_backend(name, threads=RUNNER_INFERENCE_THREADS)
     writer = RunWriter(out, backend.provenance(), {})
     return Runner(source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False).run()
 
@@ -107,6 +108,7 @@ def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path) -> dict:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+    backends = sys.argv[2:] or ["onnx"]
     frames, mask = detector_frames(n)
     alone = {threads: network_alone(frames, threads) for threads in (RUNNER_INFERENCE_THREADS, None)}
     print(
@@ -120,6 +122,11 @@ def main() -> None:
             "DECTRIS stream v2": stream("dectris-v2", frames, mask, folder / "v2.h5"),
             "DECTRIS stream v1": stream("dectris-v1", frames, mask, folder / "v1.h5"),
         }
+        for other in backends[1:]:
+            alone[other] = network_alone(frames, RUNNER_INFERENCE_THREADS, other)
+            print(f"network alone, batch 64, {other}: {alone[other]:.0f} frames/s with {RUNNER_INFERENCE_THREADS} thread")
+            master = master_file(folder / other, frames, mask) if (folder / other).mkdir() is None else None
+            results[f"NXmx bslz4 file, {other}"] = run(FileSource(str(master)), folder / f"f-{other}.h5", other)
     best = max(alone.values())
     print(
         f"| source ({n} frames) | frames/s | runner / network alone | preprocess, network + fit, write (us/frame) "
