@@ -124,8 +124,9 @@ def main() -> None:
         }
         for other in backends[1:]:
             alone[other] = network_alone(frames, RUNNER_INFERENCE_THREADS, other)
-            print(f"network alone, batch 64, {other}: {alone[other]:.0f} frames/s with {RUNNER_INFERENCE_THREADS} thread")
-            master = master_file(folder / other, frames, mask) if (folder / other).mkdir() is None else None
+            print(f"network alone, batch 64, {other}: {alone[other]:.0f} frames/s, {RUNNER_INFERENCE_THREADS} thread")
+            (folder / other).mkdir()
+            master = master_file(folder / other, frames, mask)
             results[f"NXmx bslz4 file, {other}"] = run(FileSource(str(master)), folder / f"f-{other}.h5", other)
     best = max(alone.values())
     print(
