@@ -55,9 +55,13 @@ _END = object()
 
 STAGES = ("preprocess", "network", "write")
 RUNNER_INFERENCE_THREADS = 1
-"""The runner's thread layout on a 2-core readout node: the network (onnxruntime) on one intra-op thread, while
-the reader (decoding) and the preprocessing thread share the other core; measured faster than two inference
-threads fighting the other stages for both cores (docs/runner.md)."""
+"""The runner's thread layout on a 2-core readout node: the network on one inference thread, while the reader
+(decoding) and the preprocessing thread share the other core; measured faster than two inference threads
+fighting the other stages for both cores (docs/runner.md)."""
+RUNNER_BACKEND = "openvino"
+"""The backend ``cdinn run`` uses unless told: on one thread and the runner's batches, OpenVINO's CPU plugin runs
+the same graph 1.5x faster than onnxruntime, to the same numbers within 3e-6 (``experiments/runtimes.py``;
+the API keeps onnxruntime, as fast on two threads and faster at batch 1: docs/runner.md)."""
 
 
 class _Batch(NamedTuple):

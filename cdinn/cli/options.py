@@ -145,12 +145,12 @@ def add_test_n(parser: argparse.ArgumentParser, default: int) -> None:
     parser.add_argument("--test-n", type=int, default=default, help=f"test patterns (default: {default})")
 
 
-def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` and every registered backend's options (:data:`cdinn.host.backends.OPTIONS`; an option
-    two backends share, such as ``--project``, once)."""
+def add_backend_options(parser: argparse.ArgumentParser, default: str = "onnx") -> None:
+    """``--backend`` (``default`` unless given) and every registered backend's options
+    (:data:`cdinn.host.backends.OPTIONS`; an option two backends share, such as ``--project``, once)."""
     from cdinn.host.backends import BACKENDS, OPTIONS
 
-    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)")
+    parser.add_argument("--backend", choices=BACKENDS, default=default, help=f"inference backend (default: {default})")
     seen: set[str] = set()
     for cls in dict.fromkeys(OPTIONS.values()):
         add_config_options(parser, cls, skip=seen)

@@ -18,7 +18,7 @@ from cdinn.errors import CdinnError
 
 def run_arguments(p: argparse.ArgumentParser) -> None:
     from cdinn.host.preprocess import PreprocessConfig
-    from cdinn.host.runner import RunnerConfig
+    from cdinn.host.runner import RUNNER_BACKEND, RunnerConfig
     from cdinn.host.sources import SourceConfig
 
     p.add_argument(
@@ -29,7 +29,7 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, help="output HDF5 file (must not exist)")
     add_net(p)
-    add_backend_options(p)
+    add_backend_options(p, default=RUNNER_BACKEND)
     add_config_options(p, PreprocessConfig)
     add_refine(p)
     add_config_options(p, RunnerConfig)
@@ -65,7 +65,7 @@ def run_run(args: argparse.Namespace) -> None:
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
 
     options = backend_options(args)
-    if args.backend == "onnx":
+    if args.backend in ("onnx", "openvino"):
         options.setdefault("threads", RUNNER_INFERENCE_THREADS)
     backend = get_backend(args.backend, net=args.net, **options)
     refiner = parse_refine(args.refine) if args.refine else None

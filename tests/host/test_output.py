@@ -53,12 +53,12 @@ def outputs(tmp_path_factory, patterns):
     first, second = _data_files(tmp_path, patterns)
     spec = str(tmp_path / "series_data_*.h5")
     out = {name: str(tmp_path / f"{name}.h5") for name in ("run", "reconstruct", "cluster", "merge")}
-    assert main(["run", "--source", spec, "--out", out["run"], "--quiet"]) == 0
+    assert main(["run", "--source", spec, "--out", out["run"], "--backend", "onnx", "--quiet"]) == 0  # as the others
     assert main(["reconstruct", spec, out["reconstruct"]]) == 0  # the data files declare counts: no option
     assert main(["reconstruct", spec, out["cluster"], "--cluster", "local:2", "--chunk", "8"]) == 0
     halves = [str(tmp_path / "half1.h5"), str(tmp_path / "half2.h5")]
     for source, half in zip((second, first), halves, strict=True):  # merge puts them back in frame order
-        assert main(["run", "--source", source, "--out", half, "--quiet"]) == 0
+        assert main(["run", "--source", source, "--out", half, "--backend", "onnx", "--quiet"]) == 0
     assert main(["merge", *halves, "--out", out["merge"]]) == 0
     return out
 
