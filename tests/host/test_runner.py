@@ -319,6 +319,8 @@ def test_run_and_reconstruct_spell_and_do_a_fixed_refinement_the_same(tmp_path, 
     assert main(["reconstruct", str(tmp_path / "over.npy"), str(tmp_path / "b.h5"), *common]) == 0
     ran, batch = output.read(str(tmp_path / "r.h5")), output.read(str(tmp_path / "b.h5"))
     assert ran["attrs"]["provenance"]["refine"] == batch["attrs"]["provenance"]["refine"] == "5"
+    # run's default backend is OpenVINO (the runner's thread layout), reconstruct's onnxruntime: the same numbers
+    assert ran["attrs"]["provenance"]["backend"] == "openvino" and batch["attrs"]["provenance"]["backend"] == "onnx"
     assert (ran["iterations"] == 5).all() and ran["refined"].all() and np.array_equal(ran["frame_number"], np.arange(6))
     np.testing.assert_allclose(ran["amplitude"], batch["amplitude"], atol=1e-4)
     np.testing.assert_allclose(ran["fit"], batch["fit"], rtol=1e-3)
