@@ -4,14 +4,14 @@
 pixel in the pixel mask), the default networks:
 
 * network alone: ``cdinn.reconstruct`` on the same frames binned to 32x32, batch 64 (the inference the runner
-  cannot beat), with the onnxruntime threads the runner uses and with onnxruntime's default;
+  cannot beat), with the inference threads the runner uses and with the runtime's default;
 * the runner from an NXmx master with bitshuffle-LZ4 data files, and from DECTRIS stream v2 and v1 over ZeroMQ
   on loopback (the messages encoded per the DECTRIS specifications by ``tests/host/dectris_messages.py``).
 
 Prints frames/s (first frame to last), each stage's microseconds per frame and the ratio to the network alone.
 With more than one backend named, the NXmx file goes through each (side by side: network alone and runner).
 
-    python experiments/runner_rate.py [FRAMES [BACKEND ...]]     # default 3000 frames per source, onnx
+    python experiments/runner_rate.py [FRAMES [BACKEND ...]]     # default 3000 frames per source, openvino
 """
 
 import sys
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "host"))
 import cdinn  # noqa: E402
 from cdinn.host.backends import get_backend  # noqa: E402
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor  # noqa: E402
-from cdinn.host.runner import RUNNER_INFERENCE_THREADS, Runner  # noqa: E402
+from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS, Runner  # noqa: E402
 from cdinn.host.sources import FileSource, ZmqSource  # noqa: E402
 from cdinn.host.writer import RunWriter  # noqa: E402
 from cdinn.model.simulate import broad, simulate  # noqa: E402
@@ -86,7 +86,7 @@ def run(source, out: Path, name: str = "onnx") -> dict:
     return Runner(source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False).run()
 
 
-def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path) -> dict:
+def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path, backend: str) -> dict:
     import socket
 
     from dectris_messages import push, v1_messages, v2_messages
@@ -101,26 +101,27 @@ def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path) -> dict:
         s.bind(("127.0.0.1", 0))
         endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
     sender = push(endpoint, [head, *(images[i % len(images)] for i in range(len(frames))), end])
-    summary = run(ZmqSource(endpoint, idle_timeout=30), out)
+    summary = run(ZmqSource(endpoint, idle_timeout=30), out, backend)
     sender.join()
     return summary
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-    backends = sys.argv[2:] or ["onnx"]
+    backends = sys.argv[2:] or [RUNNER_BACKEND]
     frames, mask = detector_frames(n)
-    alone = {threads: network_alone(frames, threads) for threads in (RUNNER_INFERENCE_THREADS, None)}
+    first = backends[0]
+    alone = {threads: network_alone(frames, threads, first) for threads in (RUNNER_INFERENCE_THREADS, None)}
     print(
-        f"network alone, batch 64: {alone[RUNNER_INFERENCE_THREADS]:.0f} frames/s with "
-        f"{RUNNER_INFERENCE_THREADS} onnxruntime thread, {alone[None]:.0f} with onnxruntime's default"
+        f"network alone, batch 64, {first}: {alone[RUNNER_INFERENCE_THREADS]:.0f} frames/s with "
+        f"{RUNNER_INFERENCE_THREADS} thread, {alone[None]:.0f} with the runtime's default"
     )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         results = {
-            "NXmx bslz4 file": run(FileSource(str(master_file(folder, frames, mask))), folder / "f.h5"),
-            "DECTRIS stream v2": stream("dectris-v2", frames, mask, folder / "v2.h5"),
-            "DECTRIS stream v1": stream("dectris-v1", frames, mask, folder / "v1.h5"),
+            f"NXmx bslz4 file, {first}": run(FileSource(str(master_file(folder, frames, mask))), folder / "f.h5", first),
+            f"DECTRIS stream v2, {first}": stream("dectris-v2", frames, mask, folder / "v2.h5", first),
+            f"DECTRIS stream v1, {first}": stream("dectris-v1", frames, mask, folder / "v1.h5", first),
         }
         for other in backends[1:]:
             alone[other] = network_alone(frames, RUNNER_INFERENCE_THREADS, other)
