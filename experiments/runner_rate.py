@@ -118,8 +118,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        master = master_file(folder, frames, mask)
         results = {
-            f"NXmx bslz4 file, {first}": run(FileSource(str(master_file(folder, frames, mask))), folder / "f.h5", first),
+            f"NXmx bslz4 file, {first}": run(FileSource(str(master)), folder / "f.h5", first),
             f"DECTRIS stream v2, {first}": stream("dectris-v2", frames, mask, folder / "v2.h5", first),
             f"DECTRIS stream v1, {first}": stream("dectris-v1", frames, mask, folder / "v1.h5", first),
         }
