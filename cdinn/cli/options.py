@@ -140,6 +140,14 @@ def add_refine(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_inversion_options(parser: argparse.ArgumentParser, backend: str = "onnx") -> None:
+    """What every command that inverts frames through :mod:`cdinn.inversion` takes: the network set, the backend
+    (``backend`` by default) with its options, and the refinement."""
+    add_net(parser)
+    add_backend_options(parser, default=backend)
+    add_refine(parser)
+
+
 def add_test_n(parser: argparse.ArgumentParser, default: int) -> None:
     """``--test-n``: the size of a test set, the same name in every stage."""
     parser.add_argument("--test-n", type=int, default=default, help=f"test patterns (default: {default})")

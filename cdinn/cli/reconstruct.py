@@ -6,14 +6,7 @@ from __future__ import annotations
 import argparse
 
 from cdinn.cli.command import Command, command_line
-from cdinn.cli.options import (
-    add_backend_options,
-    add_config_options,
-    add_net,
-    add_refine,
-    backend_options,
-    config_from,
-)
+from cdinn.cli.options import add_config_options, add_inversion_options, backend_options, config_from
 
 # PreprocessConfig fields of the batch commands (what the frames hold, and the settings for detector-size frames)
 DETECTOR_OPTIONS = ("input_kind", "centre_pixel", "mask", "crop", "binning", "beamstop", "saturation")
@@ -29,11 +22,9 @@ def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
         "patterns, or detector-size frames preprocessed as `cdinn run` does",
     )
     p.add_argument("output", help="output HDF5 file (written atomically)")
-    add_net(p)
-    add_backend_options(p)
+    add_inversion_options(p)
     add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
     add_config_options(p, ClusterConfig)
-    add_refine(p)
 
 
 def reconstruct_run(args: argparse.Namespace) -> None:

@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cdinn.cli.command import Command, command_line
-from cdinn.cli.options import (
-    add_backend_options,
-    add_config_options,
-    add_net,
-    add_refine,
-    backend_options,
-    config_from,
-)
+from cdinn.cli.options import add_config_options, add_inversion_options, backend_options, config_from
 from cdinn.errors import CdinnError
 
 
@@ -28,10 +21,8 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
         "folder to watch, tcp://HOST:PORT (ZeroMQ) or pva://CHANNEL (EPICS pvAccess NTNDArray)",
     )
     p.add_argument("--out", required=True, help="output HDF5 file (must not exist)")
-    add_net(p)
-    add_backend_options(p, default=RUNNER_BACKEND)
+    add_inversion_options(p, backend=RUNNER_BACKEND)
     add_config_options(p, PreprocessConfig)
-    add_refine(p)
     add_config_options(p, RunnerConfig)
     add_config_options(p, SourceConfig)
     p.add_argument(
