@@ -19,7 +19,7 @@ import glob
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -374,25 +374,46 @@ class SourceConfig:
             raise CdinnError(f"--max-frame-mb must be > 0, got {self.max_frame_mb}")
 
 
-def open_source(spec: str, config: SourceConfig | None = None, stop: threading.Event | None = None) -> Source:
-    """A source from a spec: ``pva://CHANNEL`` (EPICS pvAccess NTNDArray), ``tcp://``/``ipc://`` (ZeroMQ),
-    an existing folder (watched), else files."""
-    cfg = config or SourceConfig()
-    if spec.startswith("pva://"):
-        from cdinn.host.pva import PvaSource
+Opener = Callable[[str, SourceConfig, threading.Event | None], Source]
+"""Opens a source from its spec, the source options and the run's stop event."""
 
-        return PvaSource(spec, cfg.idle_timeout, stop)
-    if spec.startswith(("tcp://", "ipc://", "inproc://")):
-        return ZmqSource(
-            spec,
-            cfg.zmq_mode,
-            cfg.zmq_bind,
-            cfg.idle_timeout,
-            stop,
-            cfg.stream_format,
-            int(cfg.max_frame_mb * 1e6),
-            cfg.channel,
-        )
+
+def _pva(spec: str, cfg: SourceConfig, stop: threading.Event | None) -> Source:
+    from cdinn.host.pva import PvaSource
+
+    return PvaSource(spec, cfg.idle_timeout, stop)
+
+
+def _zmq(spec: str, cfg: SourceConfig, stop: threading.Event | None) -> Source:
+    return ZmqSource(
+        spec,
+        cfg.zmq_mode,
+        cfg.zmq_bind,
+        cfg.idle_timeout,
+        stop,
+        cfg.stream_format,
+        int(cfg.max_frame_mb * 1e6),
+        cfg.channel,
+    )
+
+
+SCHEMES: dict[str, Opener] = {"pva://": _pva, "tcp://": _zmq, "ipc://": _zmq, "inproc://": _zmq}
+"""Live sources by the scheme their spec starts with (:func:`register_source` adds one)."""
+
+
+def register_source(scheme: str, opener: Opener) -> None:
+    """Make specs starting with ``scheme`` (e.g. ``"myproto://"``) open through ``opener`` (a plugin's source,
+    which must follow :class:`cdinn.host.frames.Source`'s contract)."""
+    SCHEMES[scheme] = opener
+
+
+def open_source(spec: str, config: SourceConfig | None = None, stop: threading.Event | None = None) -> Source:
+    """A source from a spec: a registered scheme (:data:`SCHEMES`: ``pva://CHANNEL`` EPICS pvAccess NTNDArray,
+    ``tcp://``/``ipc://``/``inproc://`` ZeroMQ), else an existing folder (watched), else files."""
+    cfg = config or SourceConfig()
+    scheme = next((s for s in SCHEMES if spec.startswith(s)), None)
+    if scheme is not None:
+        return SCHEMES[scheme](spec, cfg, stop)
     path, dataset = split_spec(spec)
     if path.is_dir():
         return DirectorySource(str(path), dataset, idle_timeout=cfg.idle_timeout, stop=stop)

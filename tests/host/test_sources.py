@@ -218,3 +218,29 @@ def test_frames_declare_what_they_hold_and_a_contradiction_is_an_error(tmp_path,
     err = capsys.readouterr().err
     assert code == 2 and "declares its frames as amplitude but --input-kind intensity" in err
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_a_plugin_opens_its_own_scheme_through_the_source_registry(tmp_path):
+    """A scheme registered with ``register_source`` opens through its opener, as pva:// and tcp:// do."""
+    from cdinn.host import sources
+
+    class Memory:  # follows the Source contract: frames, then its own end
+        missed = 0
+
+        def __init__(self, spec: str):
+            self.spec, self.ended_normally = spec, False
+
+        def __iter__(self):
+            yield Frame(0, np.ones((32, 32), np.float32), self.spec, time.time())
+            self.ended_normally = True
+
+        def close(self) -> None:
+            pass
+
+    sources.register_source("mem://", lambda spec, cfg, stop: Memory(spec))
+    try:
+        source = open_source("mem://frames")
+        assert [item.number for item in source] == [0] and source.ended_normally
+        assert isinstance(open_source("tcp://127.0.0.1:1"), ZmqSource)  # the shipped schemes stay
+    finally:
+        del sources.SCHEMES["mem://"]
