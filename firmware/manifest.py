@@ -53,6 +53,9 @@ def read_manifest(project_dir: str | os.PathLike) -> tuple[dict, EmulatorSpec]:
     before anything loads it, since loading a shared library runs its code."""
     path = Path(project_dir) / MANIFEST
     manifest = read_json(path, "firmware manifest", "run `cdinn firmware` to build the project")
+    missing = sorted({"project", "library", "input_size", "output_sizes", "roles"} - set(manifest))
+    if missing:
+        raise CdinnError(f"{path} lacks {', '.join(missing)} (built by another cdinn?); rebuild with `cdinn firmware`")
     root = Path(project_dir).resolve()
     library = (root / str(manifest["library"])).resolve()
     if not library.is_relative_to(root):

@@ -104,3 +104,8 @@ def test_a_firmware_manifest_must_stream_both_networks(tmp_path):
         verified_firmware(tmp_path)
     with pytest.raises(CdinnError, match="firmware manifest"):
         verified_firmware(tmp_path / "nowhere")
+    (tmp_path / "manifest.json").write_text(  # written by an older cdinn ("nets"): one line, rebuild
+        json.dumps({"nets": ["shape", "phase"], "library": "x.so", "project": "p", "input_size": 4, "output_sizes": []})
+    )
+    with pytest.raises(CdinnError, match="lacks roles .* rebuild with `cdinn firmware`"):
+        verified_firmware(tmp_path)
