@@ -279,8 +279,9 @@ def coherent_intensity(obj: np.ndarray, size: int, offset: np.ndarray) -> np.nda
 
 
 KERNEL_CUT = 55.0
-"""Blur weights beyond (distance / sigma)^2 = 55 (a Gaussian weight of 1e-12 of its peak, below float32's
-resolution of the sum) are exactly 0: as subnormal numbers they made every matrix product with them ~30x slower."""
+"""Gaussian blur weights beyond (distance / sigma)^2 = 55 (1e-12 of the peak, below float32's resolution of the
+sum) are exactly 0: as subnormal numbers they made every matrix product with them ~30x slower. (A Lorentzian's
+weights fall slowly and never get that small.)"""
 
 
 def _kernel_matrices(sigma: np.ndarray, size: int, scale: int, kind: str) -> np.ndarray:
@@ -288,8 +289,10 @@ def _kernel_matrices(sigma: np.ndarray, size: int, scale: int, kind: str) -> np.
     column summing to 1 (intensity conserved); the identity where sigma is 0."""
     d = ((np.arange(size)[:, None] - np.arange(size)[None, :]) / scale).astype(np.float32)
     u = (d[None] / np.maximum(sigma, 1e-6)[:, None, None].astype(np.float32)) ** 2
-    kernel = 1.0 / (1.0 + u) if kind == "lorentzian" else np.exp(-0.5 * np.minimum(u, KERNEL_CUT))
-    kernel = np.where(u < KERNEL_CUT, kernel, 0)  # no subnormal weights: they slow the products ~30x
+    if kind == "lorentzian":
+        kernel = 1.0 / (1.0 + u)
+    else:  # no subnormal weights: they slow the products ~30x
+        kernel = np.where(u < KERNEL_CUT, np.exp(-0.5 * np.minimum(u, KERNEL_CUT)), 0)
     kernel = np.where(sigma[:, None, None] > 0, kernel, np.eye(size, dtype=np.float32)[None])
     return kernel / kernel.sum(axis=1, keepdims=True)
 

@@ -150,3 +150,15 @@ def test_bad_configurations_are_refused():
             dataclasses.replace(forward.ExperimentConfig(), **bad)
     with pytest.raises(CdinnError, match="unknown experiment"):
         forward.experiment("synchrotron")
+
+
+def test_blur_kernels_hold_no_subnormal_weights_and_keep_a_lorentzian_tail():
+    """Gaussian weights below 1e-12 of the peak are exactly 0 (subnormal floats slowed every product ~30x); a
+    Lorentzian's slow tail is kept whole."""
+    sigma = np.array([0.25, 0.5, 1.0])
+    gaussian = forward._kernel_matrices(sigma, 64, 2, "gaussian")
+    tiny = np.finfo(np.float32).tiny
+    assert not ((gaussian != 0) & (np.abs(gaussian) < tiny)).any()
+    lorentzian = forward._kernel_matrices(sigma, 64, 2, "lorentzian")
+    assert (lorentzian > 0).all()  # 32 px from the centre at sigma 0.25 px: 1 / (1 + 128^2) of the peak, kept
+    np.testing.assert_allclose(gaussian.sum(axis=1), 1, rtol=1e-6)
