@@ -65,8 +65,10 @@ class SpaceReserve:
 
 
 def write_failure(exc: BaseException) -> str | None:
-    """The one-line reason of an HDF5 write that failed in the file system (``'No space left on device'``), or
-    None when ``exc`` is not one."""
+    """The one-line reason of a write stopped for want of room (:class:`NoRoom`) or that failed in the file
+    system (HDF5's ``'No space left on device'``), or None when ``exc`` is neither."""
+    if isinstance(exc, NoRoom):
+        return str(exc)
     if not isinstance(exc, OSError | RuntimeError):
         return None
     found = re.search(r"error message = '([^']*)'", str(exc))  # HDF5's report of the failed system call
@@ -82,10 +84,9 @@ ROOM_MARGIN = 1 << 20
 
 
 class NoRoom(CdinnError):
-    """A write :func:`check_room` stopped: ``free`` and ``needed`` bytes on the file system."""
+    """A write :func:`check_room` stopped, with the ``free`` and ``needed`` bytes of the file system."""
 
     def __init__(self, free: int, needed: int):
-        self.free, self.needed = free, needed
         super().__init__(f"the file system is full ({free / 2**20:.1f} MiB free, {needed / 2**20:.1f} MiB needed)")
 
 
@@ -184,7 +185,7 @@ def atomic_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
         _publish(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        reason = str(exc) if isinstance(exc, NoRoom) else write_failure(exc)
+        reason = write_failure(exc)
         if reason is not None:
             raise CdinnError(f"writing {path} failed ({reason}); nothing was written") from None
         raise

@@ -3,7 +3,7 @@
 The client plans chunks of frames from the files' metadata only (NXmx masters and globs resolved as the
 runner's file source does); each chunk is a task that a worker reads, preprocesses and reconstructs as
 ``cdinn reconstruct`` does a block (:func:`cdinn.host.batch_input.invert_block`), with the network set loaded
-once per worker (onnxruntime with the machine's cores shared between the local workers: :func:`worker_threads`).
+once per worker (its inference threads sharing the machine's cores between the local workers: :func:`worker_threads`).
 Results come back to the client, which writes them in frame order through the output schema
 (:mod:`cdinn.host.output`) to one file (atomically: the file appears whole or not at all), with a progress bar
 over the Dask futures.
@@ -191,7 +191,7 @@ def local_workers(cluster: str) -> int | None:
 
 
 def worker_threads(cluster: str) -> int:
-    """onnxruntime threads per worker: the N workers of ``local:N`` share this machine's cores (one worker
+    """Inference threads per worker: the N workers of ``local:N`` share this machine's cores (one worker
     uses them all, as the plain command does); a worker slot of a remote scheduler gets one."""
     workers = local_workers(cluster)
     return 1 if workers is None else max(1, len(os.sched_getaffinity(0)) // workers)
@@ -232,14 +232,14 @@ def reprocess(
     """Reconstruct every frame of ``spec`` on a Dask cluster with ``backend``; write ``out`` through the output
     schema (:mod:`cdinn.host.output`) in frame order, each chunk as soon as those before it are written; return
     counts. ``run``: more of the run to record in the provenance (e.g. the ``command``); ``backend_options``: the
-    backend's (onnx: :func:`worker_threads` by default); ``client``: an
+    backend's (the CPU runtimes: :func:`worker_threads` by default); ``client``: an
     existing ``dask.distributed.Client`` to use (``cluster`` is then only recorded); ``on_result(i)`` is called
     as chunk ``i``'s result arrives."""
     from dask.distributed import as_completed
     from tqdm import tqdm
 
     from cdinn.host import output
-    from cdinn.host.backends import cached_backend
+    from cdinn.host.backends import cached_backend, takes_threads
     from cdinn.host.batch_input import batch_config, batch_provenance
     from cdinn.io import atomic_hdf5
 
@@ -247,7 +247,7 @@ def reprocess(
     chunks = plan(spec, chunk)
     pre = planned_preprocessing(chunks, batch_config(preprocess, size))
     options = dict(backend_options or {})
-    if backend == "onnx":
+    if takes_threads(backend):
         options.setdefault("threads", worker_threads(cluster))
     workers = tuple(sorted(options.items()))
     provenance = batch_provenance(  # the backend the workers load, checked here first

@@ -73,7 +73,7 @@ class RunWriter:
         """A write stopped for want of room (:func:`cdinn.io.check_room`) or refused by the file system: keep
         what was written before (see the module docstring)."""
         self._reserve.release()  # room to close the file
-        reason = str(exc) if isinstance(exc, NoRoom) else write_failure(exc)
+        reason = write_failure(exc)
         if reason is None:
             raise exc
         if not isinstance(exc, NoRoom):

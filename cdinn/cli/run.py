@@ -47,7 +47,7 @@ def run_run(args: argparse.Namespace) -> None:
     import threading
 
     from cdinn.host import output
-    from cdinn.host.backends import get_backend
+    from cdinn.host.backends import get_backend, takes_threads
     from cdinn.host.preprocess import PreprocessConfig, Preprocessor
     from cdinn.host.runner import RUNNER_INFERENCE_THREADS, Runner, RunnerConfig
     from cdinn.host.sources import SourceConfig, open_source
@@ -56,7 +56,7 @@ def run_run(args: argparse.Namespace) -> None:
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
 
     options = backend_options(args)
-    if args.backend in ("onnx", "openvino"):
+    if takes_threads(args.backend):
         options.setdefault("threads", RUNNER_INFERENCE_THREADS)
     backend = get_backend(args.backend, net=args.net, **options)
     refiner = parse_refine(args.refine) if args.refine else None

@@ -11,7 +11,14 @@ from functools import lru_cache
 from importlib import import_module
 
 from cdinn.errors import CdinnError
-from cdinn.host.backends.options import EmulatorOptions, FpgaOptions, NoOptions, OnnxOptions, OpenvinoOptions
+from cdinn.host.backends.options import (
+    EmulatorOptions,
+    FpgaOptions,
+    NoOptions,
+    OnnxOptions,
+    OpenvinoOptions,
+    RuntimeOptions,
+)
 
 REGISTRY: dict[str, str] = {
     "onnx": "cdinn.host.backends.onnx_backend:OnnxBackend",
@@ -36,6 +43,12 @@ def register(name: str, target: str, options: type = NoOptions) -> None:
     ``options`` the dataclass its ``from_options`` takes."""
     REGISTRY[name] = target
     OPTIONS[name] = options
+
+
+def takes_threads(name: str) -> bool:
+    """Whether backend ``name`` runs on CPU threads it is told the number of (its options are
+    :class:`~cdinn.host.backends.options.RuntimeOptions`): the commands set them for their thread layout."""
+    return issubclass(OPTIONS.get(name, NoOptions), RuntimeOptions)
 
 
 def backend_class(name: str):

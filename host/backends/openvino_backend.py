@@ -12,7 +12,7 @@ from cdinn.errors import CdinnError
 from cdinn.host.backends.base import Backend
 from cdinn.host.backends.options import OpenvinoOptions
 from cdinn.host.onnx_export import verified_onnx
-from cdinn.model.conventions import GRID
+from cdinn.model.conventions import GRID, ROLES
 
 
 class OpenvinoBackend(Backend[OpenvinoOptions]):
@@ -33,7 +33,7 @@ class OpenvinoBackend(Backend[OpenvinoOptions]):
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = core.compile_model(model, "CPU", config)
-        self._outputs = [compiled.output(role) for role in ("shape", "phase")]
+        self._outputs = [compiled.output(role) for role in ROLES]
         self._request = compiled.create_infer_request()
         self._lock = threading.Lock()  # one infer request: calls from several threads take turns
         self.threads = threads

@@ -14,7 +14,7 @@ import pytest
 
 from cdinn.cli.options import add_backend_options, backend_options
 from cdinn.errors import CdinnError
-from cdinn.host.backends import OPTIONS, REGISTRY, cached_backend, get_backend
+from cdinn.host.backends import OPTIONS, REGISTRY, cached_backend, get_backend, takes_threads
 from cdinn.model.architectures import input_channels
 from cdinn.model.inference import WEIGHTS_DIR, load_network, network_folder
 
@@ -77,6 +77,7 @@ def test_every_backend_option_comes_from_its_dataclass_once_on_the_command_line(
     fields = {f.name for cls in OPTIONS.values() for f in dataclasses.fields(cls)}
     assert set(REGISTRY) == set(OPTIONS) and fields == {"threads", "project", "quantized", "bitstream"}
     assert {name for name, _ in CASES} | {"fpga"} == set(REGISTRY)  # the contract test covers every backend
+    assert [name for name in REGISTRY if takes_threads(name)] == ["onnx", "openvino"]  # run and Dask set these
     args = parser.parse_args(["--backend", "emulator", "--project", "p", "--quantized", "q"])
     assert backend_options(args) == {"project": "p", "quantized": "q"}
     assert backend_options(parser.parse_args([])) == {}  # untyped options keep the dataclasses' defaults
