@@ -127,8 +127,14 @@ def _extend(dset: h5py.Dataset, values: Any) -> None:
     dset[n:] = values.astype(object) if values.dtype.kind == "U" else values
 
 
-def append(fh: h5py.File, fields: Mapping[str, Any]) -> None:
-    """Append one batch: ``fields`` holds every :data:`PER_FRAME` field, each with the same number of frames."""
+def datasets(fh: h5py.File) -> dict[str, h5py.Dataset]:
+    """The file's :data:`PER_FRAME` datasets by name (for a writer that appends many batches: looked up once)."""
+    return {name: fh[name] for name in PER_FRAME}
+
+
+def append(fh: h5py.File, fields: Mapping[str, Any], per_frame: Mapping[str, h5py.Dataset] | None = None) -> None:
+    """Append one batch: ``fields`` holds every :data:`PER_FRAME` field, each with the same number of frames
+    (``per_frame``: the file's :func:`datasets`, when the caller holds them)."""
     if set(fields) != set(PER_FRAME):
         raise ValueError(
             f"output fields differ from the schema: missing {sorted(set(PER_FRAME) - set(fields))}, "
@@ -139,7 +145,7 @@ def append(fh: h5py.File, fields: Mapping[str, Any]) -> None:
         raise ValueError(f"output fields of different lengths: {sorted(lengths)}")
     check_room(fh.filename, sum(np.asarray(v).nbytes for v in fields.values()))
     for name in PER_FRAME:
-        _extend(fh[name], fields[name])
+        _extend(fh[name] if per_frame is None else per_frame[name], fields[name])
 
 
 def frame_fields(

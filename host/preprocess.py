@@ -18,6 +18,11 @@ has no measurement (it is in the returned grid mask, which mask-input networks a
 mean of its valid 4-neighbour blocks (repeated inwards for wider holes: what one-channel networks see). Friedel's rule
 ``|F(-q)| = |F(q)|`` is not used: it holds for real objects only, and the objects CDI images carry phase.
 Scale does not matter downstream: the networks normalise each frame to its maximum.
+
+Where the crop window is known before a frame's pixels are looked at (the binning chosen, the centre calibrated,
+given by the source or the frame's middle), the frame is cut to that window first and every step, the checks
+included, works on the window alone: the pixels that are reconstructed (a detector frame is often many times
+the window; ``tests/host/test_preprocess.py`` checks that the results equal those of the whole frame).
 """
 
 from __future__ import annotations
@@ -151,6 +156,12 @@ def crop_around(frame: np.ndarray, centre: tuple[int, int], size: int) -> np.nda
     return out
 
 
+def _cut(frame: np.ndarray, window: tuple[int, int, int]) -> np.ndarray:
+    """The ``(first row, first column, size)`` window of a frame that lies on the detector (a view)."""
+    r0, c0, size = window
+    return frame[r0 : r0 + size, c0 : c0 + size]
+
+
 def _within(shape: tuple[int, ...], centre: tuple[int, int], size: int) -> bool:
     """Whether the ``size x size`` window around ``centre`` lies on the detector."""
     r0, c0 = centre[0] - size // 2, centre[1] - size // 2
@@ -158,14 +169,14 @@ def _within(shape: tuple[int, ...], centre: tuple[int, int], size: int) -> bool:
 
 
 def _block_sums(values: np.ndarray, k: int) -> np.ndarray:
-    """Sums (float64) of the ``k x k`` blocks over the last two axes: k strided whole-array additions per axis
-    (numpy's reductions over a short inner axis cost several times more)."""
-    columns = values[..., 0::k].astype(np.float64)
+    """Sums (float64) of the ``k x k`` blocks over the last two axes: each block's k rows summed first (whole
+    contiguous rows), then k strided additions of their columns (numpy's reductions over a short inner axis, or
+    strided additions over the whole frame, cost several times more)."""
+    *lead, rows, cols = values.shape
+    row_sums = values.reshape(*lead, rows // k, k, cols).sum(axis=-2, dtype=np.float64)
+    blocks = row_sums[..., 0::k].copy()
     for j in range(1, k):
-        columns += values[..., j::k]
-    blocks = columns[..., 0::k, :].copy()
-    for j in range(1, k):
-        blocks += columns[..., j::k, :]
+        blocks += row_sums[..., j::k]
     return blocks
 
 
@@ -219,7 +230,7 @@ def bin_with_estimate(
 
 def to_amplitude(frame: np.ndarray, input_kind: str) -> np.ndarray:
     """Intensities -> amplitudes (square root); amplitudes pass through. float32."""
-    return (np.sqrt(frame) if input_kind == "intensity" else frame).astype(np.float32)
+    return (np.sqrt(np.maximum(frame, 0)) if input_kind == "intensity" else frame).astype(np.float32)
 
 
 def load_mask(spec: str) -> np.ndarray:
@@ -373,14 +384,36 @@ class Preprocessor:
                 continue
             groups.setdefault((kind, *_group_key(frame, masks[i])), []).append(i)
         for (kind, *_), members in groups.items():
-            per_stack = max(1, STACK_BYTES // frames[members[0]].nbytes)
+            first = frames[members[0]]
+            window = self._known_window(first.shape, centres[members[0]])
+            per_stack = max(1, STACK_BYTES // (first.itemsize * (window[2] ** 2 if window else first.size)))
             for start in range(0, len(members), per_stack):
                 part = members[start : start + per_stack]
-                stack = np.stack([frames[i] for i in part])
-                prepared = self._prepare_stack(stack, masks[part[0]], [centres[i] for i in part], kind)
+                window = self._known_window(first.shape, centres[part[0]])
+                if window is not None and all(centres[i] == centres[part[0]] for i in part):
+                    stack = np.stack([_cut(frames[i], window) for i in part])
+                    prepared = self._prepare_stack(stack, masks[part[0]], [None] * len(part), kind, cut=window)
+                else:
+                    stack = np.stack([frames[i] for i in part])
+                    prepared = self._prepare_stack(stack, masks[part[0]], [centres[i] for i in part], kind)
                 for i, result in zip(part, prepared, strict=True):
                     results[i] = result
         return [result for result in results if result is not None]  # every slot was filled above
+
+    def _known_window(self, shape: tuple[int, ...], centre: tuple[float, float] | None) -> tuple[int, int, int] | None:
+        """The crop window ``(first row, first column, size)`` of frames of ``shape`` centred on ``centre`` (the
+        source's) when it is known before looking at their pixels (the binning chosen, the centre calibrated,
+        given by the source or the frame's middle) and lies on the detector: such frames are cut to it first,
+        and every later step works on the window alone. None otherwise."""
+        where = self._given_centre(centre)
+        if where is None and self.cfg.centre == "frame":
+            where = shape[0] // 2, shape[1] // 2
+        if self.binning is None or where is None:
+            return None
+        size = self.binning * self.cfg.output_size
+        if not _within(shape, where, size):
+            return None
+        return where[0] - size // 2, where[1] - size // 2, size
 
     def _check(self, frame: np.ndarray, mask: np.ndarray | None) -> None:
         """What one frame must be before it can be stacked with others (CdinnError otherwise)."""
@@ -397,11 +430,16 @@ class Preprocessor:
             if other is not None and other.shape != frame.shape:
                 raise CdinnError(f"frame shape {frame.shape} does not match the {name} {other.shape}")
 
-    def _masked(self, stack: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
-        """(B or 1, H, W) pixels without a measurement: the detector's and the user's masks, the unsigned
-        sentinel, saturation; None when every pixel of every frame is measured."""
+    def _masked(
+        self, stack: np.ndarray, mask: np.ndarray | None, window: tuple[int, int, int] | None
+    ) -> np.ndarray | None:
+        """(B or 1, H, W) pixels without a measurement: the detector's and the user's masks (cut to the
+        ``window`` the stack was cut to), the unsigned sentinel, saturation; None when every pixel of every
+        frame is measured."""
         masked = None
         for flags in (mask, self.mask):
+            if flags is not None and window is not None:
+                flags = _cut(flags, window)
             if flags is not None:
                 masked = flags[None] if masked is None else masked | flags
         if stack.dtype.kind == "u":
@@ -437,12 +475,19 @@ class Preprocessor:
         return reasons
 
     def _prepare_stack(
-        self, stack: np.ndarray, mask: np.ndarray | None, centres: list[tuple[float, float] | None], kind: str
+        self,
+        stack: np.ndarray,
+        mask: np.ndarray | None,
+        centres: list[tuple[float, float] | None],
+        kind: str,
+        cut: tuple[int, int, int] | None = None,
     ) -> list[Prepared | CdinnError]:
         """The steps of :meth:`prepare` over a stack (B, H, W) of frames of one ``kind`` sharing one detector
-        mask (the stack is this call's own copy: it is changed in place)."""
+        mask (the stack is this call's own copy: it is changed in place). With a ``cut``
+        (:meth:`_known_window`), the frames were cut to it: the masks and the dark frame are cut alike and the
+        window's middle is the centre."""
         b = len(stack)
-        masked = self._masked(stack, mask)
+        masked = self._masked(stack, mask, cut)
         valid = None if masked is None else ~masked
         non_finite = None
         if stack.dtype.kind == "f":
@@ -455,14 +500,18 @@ class Preprocessor:
         results: list[Prepared | CdinnError | None] = [
             CdinnError(r) if r else None for r in self._reasons(measured, valid, non_finite, kind)
         ]
-        clean = subtract(measured, self.dark, self.cfg.background)
+        dark = self.dark if self.dark is None or cut is None else _cut(self.dark, cut)
+        clean = subtract(measured, dark, self.cfg.background)
         if clean is not measured:  # masked pixels hold 0
             for empty in np.flatnonzero(~clean.reshape(b, -1).any(axis=1)):
                 results[empty] = results[empty] or CdinnError("frame is empty after dark/background subtraction")
         good = [i for i in range(b) if results[i] is None]
         if not good:
             return results  # type: ignore[return-value]
-        wheres = [self._centre_of(clean[i], centres[i]) for i in range(b)]
+        if cut is not None:
+            wheres = [(cut[2] // 2, cut[2] // 2)] * b
+        else:
+            wheres = [self._centre_of(clean[i], centres[i]) for i in range(b)]
         if self.cfg.beamstop > 0:
             valid = np.stack(
                 [
@@ -507,11 +556,16 @@ class Preprocessor:
 
     def _centre_of(self, clean: np.ndarray, centre: tuple[float, float] | None) -> tuple[int, int]:
         """The zero-frequency pixel (row, col) of one frame: the calibrated one, the source's, else found."""
+        given = self._given_centre(centre)
+        return given if given is not None else find_centre(clean, self.cfg.centre)
+
+    def _given_centre(self, centre: tuple[float, float] | None) -> tuple[int, int] | None:
+        """The calibrated zero-frequency pixel, else the source's ``centre`` rounded; None: neither."""
         if self.cfg.centre_pixel:
             return self.cfg.centre_pixel
         if centre is not None:
             return int(round(centre[0])), int(round(centre[1]))
-        return find_centre(clean, self.cfg.centre)
+        return None
 
     @staticmethod
     def _windows(

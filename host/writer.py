@@ -46,6 +46,7 @@ class RunWriter:
             self._reserve.release()
             raise
         self._fh = fh
+        self._datasets = output.datasets(fh)
 
     def write(self, record, frames: list, completion: float) -> None:
         """Append one batch of reconstructions (a :class:`cdinn.inversion.Reconstruction` of the ``frames``,
@@ -54,7 +55,7 @@ class RunWriter:
             record, [f.number for f in frames], [f.source for f in frames], [f.arrival for f in frames], completion
         )
         try:
-            output.append(self._fh, fields)
+            output.append(self._fh, fields, self._datasets)
             self._fh.flush()
         except (NoRoom, OSError, RuntimeError) as exc:
             self._failed(exc)

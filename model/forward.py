@@ -297,12 +297,23 @@ def _kernel_matrices(sigma: np.ndarray, size: int, scale: int, kind: str) -> np.
     return kernel / kernel.sum(axis=1, keepdims=True)
 
 
+@lru_cache(maxsize=64)
+def _shared_kernel(sigma: float, size: int, scale: int, kind: str) -> np.ndarray:
+    """:func:`_kernel_matrices` for one width, (1, size, size) (read-only: shared between calls)."""
+    kernel = _kernel_matrices(np.array([sigma]), size, scale, kind)
+    kernel.flags.writeable = False
+    return kernel
+
+
 def blur(intensity: np.ndarray, sigma: np.ndarray, scale: int, kind: str = "gaussian") -> np.ndarray:
     """Convolve each (M, M) intensity with a separable ``kind`` kernel of width ``sigma`` (B,) network pixels
     (partial coherence, detector PSF); total intensity conserved. Frames with sigma 0 are unchanged."""
     if not sigma.any():
         return intensity
-    k = _kernel_matrices(sigma, intensity.shape[-1], scale, kind)
+    if np.all(sigma == sigma.flat[0]):  # one width for every frame (the fit's trials): one kernel, made once
+        k = _shared_kernel(float(sigma.flat[0]), intensity.shape[-1], scale, kind)
+    else:
+        k = _kernel_matrices(sigma, intensity.shape[-1], scale, kind)
     return (k @ intensity @ np.swapaxes(k, -1, -2)).astype(np.float32)
 
 

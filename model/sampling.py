@@ -15,6 +15,8 @@ when its oversampling *on that grid* is at least 1, and the training objects spa
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.fft
 
@@ -39,8 +41,18 @@ def _neighbour_sum(values: np.ndarray) -> np.ndarray:
 
 def fill_from_neighbours(values: np.ndarray, empty: np.ndarray) -> np.ndarray:
     """``values`` (..., M, M) with each ``empty`` pixel set to the mean of its non-empty 4-neighbours,
-    repeated inwards for wider holes (a frame with no non-empty pixel stays as it is)."""
+    repeated inwards for wider holes (a frame with no non-empty pixel stays as it is). An ``empty`` shared by
+    every frame (leading axes of length 1, a detector's mask) is filled by a plan made once per mask: the
+    same numbers, computed at the empty pixels only."""
     values = np.where(empty, 0.0, values)
+    if empty.ndim >= 2 and all(n == 1 for n in empty.shape[:-2]) and values.dtype.kind == "f":
+        flat = values.reshape(*values.shape[:-2], -1)
+        for targets, neighbours, weights, count in _fill_plan(np.ascontiguousarray(empty).reshape(empty.shape[-2:])):
+            total = flat[..., neighbours[0]] * weights[0]
+            for j in range(1, 4):
+                total += flat[..., neighbours[j]] * weights[j]
+            flat[..., targets] = total / count
+        return values
     empty = empty.copy()
     while empty.any() and not empty.all():
         total = _neighbour_sum(np.where(empty, 0.0, values))
@@ -53,6 +65,34 @@ def fill_from_neighbours(values: np.ndarray, empty: np.ndarray) -> np.ndarray:
     return values
 
 
+def _fill_plan(empty: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`fill_from_neighbours`'s rounds for one (M, N) mask: per round the flat indices it fills (K,),
+    their neighbours' flat indices (4, K; above, below, left, right, as :func:`_neighbour_sum` adds them), 1.0
+    where that neighbour holds a value by then and 0.0 where not (or off the grid), and their count (K,)."""
+    return _plan_cached(empty.shape, np.packbits(empty).tobytes())
+
+
+@lru_cache(maxsize=32)
+def _plan_cached(shape: tuple[int, int], packed: bytes) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    rows, cols = shape
+    empty = np.unpackbits(np.frombuffer(packed, np.uint8), count=rows * cols).reshape(shape).astype(bool)
+    index = np.arange(rows * cols).reshape(shape)
+    r, c = np.indices(shape)
+    steps = ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1))
+    on_grid = np.stack([(0 <= i) & (i < rows) & (0 <= j) & (j < cols) for i, j in steps])
+    neighbour = np.stack([np.clip(i, 0, rows - 1) * cols + np.clip(j, 0, cols - 1) for i, j in steps])
+    plan = []
+    while empty.any() and not empty.all():
+        weights = (on_grid & ~empty.ravel()[neighbour]).astype(np.float64)
+        count = weights.sum(axis=0)
+        fill = empty & (count > 0)
+        if not fill.any():
+            break
+        plan.append((index[fill], neighbour[:, fill], weights[:, fill], count[fill]))
+        empty = empty & ~fill
+    return plan
+
+
 def oversampling(
     intensity: np.ndarray, mask: np.ndarray | None = None, threshold: float = AUTOCORRELATION_THRESHOLD
 ) -> np.ndarray:
@@ -62,9 +102,15 @@ def oversampling(
     values = np.asarray(intensity, np.float64)
     if mask is not None and mask.any():
         values = fill_from_neighbours(values, np.asarray(mask, bool))
-    auto = np.abs(scipy.fft.ifft2(np.fft.ifftshift(values, axes=(-2, -1)), axes=(-2, -1)))
-    auto = np.fft.fftshift(auto, axes=(-2, -1))
+    # |autocorrelation| up to a scale: the magnitude of the intensity's transform, whose zero shift sits at
+    # pixel (0, 0) (the input's centring only changes signs); it is point-symmetric (the intensity is real), so
+    # the real transform's columns 0..M/2 hold it all
+    auto = np.abs(scipy.fft.rfft2(values))
     above = auto > threshold * auto.max(axis=(-2, -1), keepdims=True)
     size = values.shape[-1]
-    extent = np.stack([above.any(axis=2).sum(axis=1), above.any(axis=1).sum(axis=1)], axis=1)
+    rows = above.any(axis=-1)
+    rows |= np.roll(rows[..., ::-1], 1, axis=-1)  # row r holds what the missing columns hold in row -r
+    cols = above.any(axis=-2)  # columns c and -c hold the same; 0 and M/2 are their own mirror
+    extent_cols = 2 * cols.sum(axis=-1) - cols[..., 0] - cols[..., size // 2]
+    extent = np.stack([rows.sum(axis=-1), extent_cols], axis=1)
     return 2.0 * size / (extent + 1.0)

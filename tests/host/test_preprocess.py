@@ -175,3 +175,29 @@ def test_frames_smaller_than_the_grid_are_rejected_not_padded():
     for shape in ((1, 1), (31, 31), (1, 5000)):
         with pytest.raises(CdinnError, match="smaller than the 32x32 grid"):
             Preprocessor(PreprocessConfig(input_kind="intensity")).prepare(np.ones(shape, np.uint16))
+
+
+def test_frames_cut_to_their_known_window_first_give_what_the_whole_frame_gives():
+    """With the window known before the pixels are read (the frame's middle, the source's or a calibrated
+    centre), frames are cut to it before masking and binning: the same amplitudes, grid masks, oversampling and
+    rejections as going through the whole frame (here: centring on the maximum, which sits at the middle)."""
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[-128:128, -128:128]
+    peak = 5e4 * np.sinc(yy / 9.0) ** 2 * np.sinc(xx / 7.0) ** 2
+    frames = [rng.poisson(peak * s).astype(np.uint32) for s in (1.0, 0.5, 2.0)]
+    frames.append(np.zeros((256, 256), np.uint32))  # empty: rejected either way
+    frames[0][100, 90] = np.iinfo(np.uint32).max  # a sentinel inside the window
+    frames[1][3, 3] = np.iinfo(np.uint32).max  # and one outside it
+    mask = np.zeros((256, 256), bool)
+    mask[148:156, :] = True  # chip gaps, off the maximum (which then finds the middle), two grid rows wide
+    mask[:, 96:98] = True
+    window_first = Preprocessor(PreprocessConfig(binning=4))
+    whole = Preprocessor(PreprocessConfig(binning=4, centre="max"))
+    assert window_first._known_window((256, 256), None) == (64, 64, 128)
+    assert whole._known_window((256, 256), None) is None
+    cut = window_first.prepare_many(frames, [mask] * 4)
+    full = whole.prepare_many([f.copy() for f in frames], [mask] * 4)
+    for a, b in zip(cut[:3], full[:3], strict=True):
+        assert np.array_equal(a.amplitude, b.amplitude) and a.oversampling == b.oversampling
+        assert a.mask is not None and np.array_equal(a.mask, b.mask) and a.mask.sum() == 2 * 32
+    assert isinstance(cut[3], CdinnError) and str(cut[3]) == str(full[3])
