@@ -8,7 +8,9 @@ pixel in the pixel mask), the default networks:
 * the runner from an NXmx master with bitshuffle-LZ4 data files, and from DECTRIS stream v2 and v1 over ZeroMQ
   on loopback (the messages encoded per the DECTRIS specifications by ``tests/host/dectris_messages.py``).
 
-Prints frames/s (first frame to last), each stage's microseconds per frame and the ratio to the network alone.
+Prints frames/s (first frame to last), each stage's microseconds per frame and the ratio to the network alone;
+then each stage alone on one core (decode, preprocess, network, fit, write) and the end-to-end rate their sum
+allows with the two cores scaling as they scale the network alone (the front: what limits the runner here).
 With more than one backend named, the NXmx file goes through each (side by side: network alone and runner).
 
     python experiments/runner_rate.py [FRAMES [BACKEND ...]]     # default 3000 frames per source, openvino
@@ -56,6 +58,48 @@ def network_alone(frames: np.ndarray, threads: int | None, backend: str = "onnx"
             cdinn.reconstruct(binned, **options)
         best = min(best, (time.perf_counter() - start) / (4 * 64))
     return 1.0 / best
+
+
+def stages_alone(frames: np.ndarray, mask: np.ndarray, master: Path, backend: str) -> dict[str, float]:
+    """Each stage of the runner alone on one core, microseconds a frame (best of 3): decoding the NXmx file's
+    bitshuffle-LZ4 chunks, preprocessing 64-frame batches, the network and the fit at batch 64, writing them."""
+    from cdinn.host.hdf5_frames import Hdf5Frames
+    from cdinn.inversion import complex_object
+    from cdinn.model.fit import fit_experiment
+
+    n = min(len(frames), 1000)
+    engine = get_backend(backend, threads=RUNNER_INFERENCE_THREADS)
+    prepare = Preprocessor(PreprocessConfig(input_kind="intensity"))
+    batches = [list(frames[i : i + 64]) for i in range(0, n, 64)]
+    prepared = [prepare.prepare_many(b, [mask != 0] * len(b)) for b in batches]
+    amplitudes = np.stack([p.amplitude for p in prepared[0]])
+    masks = np.stack([np.zeros((32, 32), bool) if p.mask is None else p.mask for p in prepared[0]])
+    shape, phase = engine.infer(amplitudes, masks)
+    record = cdinn.inversion.network_pass(engine, amplitudes, masks, sigma=np.ones(len(amplitudes), np.float32))
+    items = [type("F", (), {"number": i, "source": "f", "arrival": 0.0})() for i in range(len(amplitudes))]
+
+    def best(work, frames_done: int) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        return 1e6 * min(times) / frames_done
+
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = RunWriter(Path(tmp) / "w.h5", engine.provenance(), {})
+        costs = {
+            "decode": best(lambda: sum(1 for _ in Hdf5Frames(master).iter(0)), len(frames)),
+            "preprocess": best(lambda: [prepare.prepare_many(b, [mask != 0] * len(b)) for b in batches], n),
+            "network": best(lambda: [engine.infer(amplitudes, masks) for _ in range(4)], 4 * len(amplitudes)),
+            "fit": best(
+                lambda: [fit_experiment(complex_object(shape, phase), amplitudes, masks) for _ in range(4)],
+                4 * len(amplitudes),
+            ),
+            "write": best(lambda: [writer.write(record, items, 0.0) for _ in range(4)], 4 * len(amplitudes)),
+        }
+        writer.close({"received": 0, "written": 0, "rejected": 0, "missed": 0, "refined": 0})
+    return costs
 
 
 def master_file(folder: Path, frames: np.ndarray, mask: np.ndarray) -> Path:
@@ -130,6 +174,16 @@ def main() -> None:
             (folder / other).mkdir()
             master = master_file(folder / other, frames, mask)
             results[f"NXmx bslz4 file, {other}"] = run(FileSource(str(master)), folder / f"f-{other}.h5", other)
+    with tempfile.TemporaryDirectory() as tmp:
+        costs = stages_alone(frames, mask, master_file(Path(tmp), frames, mask), first)
+    total = sum(costs.values())
+    scaling = alone[None] / alone[RUNNER_INFERENCE_THREADS]
+    print(
+        "each stage alone on one core (us/frame): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in costs.items())
+        + f"; sum {total:.0f} -> {1e6 / total:.0f} frames/s on one core; both cores ran the network alone "
+        f"{scaling:.2f}x one core's rate -> at most {scaling * 1e6 / total:.0f} frames/s end to end with that scaling"
+    )
     best = max(alone.values())
     print(
         f"| source ({n} frames) | frames/s | runner / network alone | preprocess, network + fit, write (us/frame) "
