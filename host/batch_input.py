@@ -92,9 +92,11 @@ def load_patterns(spec: str, size: int, preprocess: PreprocessConfig | None = No
     )
 
 
-def iter_patterns(spec: str, size: int, prepare: Preprocessor, block: int | None = None) -> Iterator[Patterns]:
-    """The :class:`Patterns` of a file, block by block (at most ``block`` frames each, default
-    :data:`BLOCK_FRAMES`, in order). The mask is
+def iter_patterns(
+    spec: str, size: int, prepare: Preprocessor, block: int | None = None, channel: str | None = None
+) -> Iterator[Patterns]:
+    """The :class:`Patterns` of a file (``channel``: of multi-channel data, :class:`FileSource`), block by block
+    (at most ``block`` frames each, default :data:`BLOCK_FRAMES`, in order). The mask is
     True where a pixel has no measurement: the file's pixel mask and ``preprocess.mask`` ((size, size) or one
     per frame) for frames stored on the grid, the binned detector mask for detector frames.
 
@@ -109,7 +111,7 @@ def iter_patterns(spec: str, size: int, prepare: Preprocessor, block: int | None
     block = block or BLOCK_FRAMES
     items: list[Frame] = []
     done = 0
-    for item in FileSource(spec):
+    for item in FileSource(spec, channel):
         if isinstance(item, Rejected):
             raise CdinnError(item.reason)
         items.append(item)
@@ -207,6 +209,9 @@ def invert_block(engine, loaded: Patterns, refine: Refine = 0) -> dict[str, np.n
     ``engine`` through :func:`cdinn.inversion.invert` (``refine``: see there; the patterns must then be 2x
     oversampled)."""
     size = loaded.patterns.shape[-1]
-    amplitudes, mask = validate_frames(loaded.patterns, size, loaded.intensity, loaded.mask)
+    if loaded.oversampling is None:  # frames stored on the grid: validated, their unmeasured pixels set to 0
+        amplitudes, mask = validate_frames(loaded.patterns, size, loaded.intensity, loaded.mask)
+    else:  # the detector preprocessing's amplitudes, checked there, as `cdinn run` gives them to the networks
+        amplitudes, mask = loaded.patterns, loaded.mask  # (unmeasured blocks hold their neighbours' mean)
     result = invert(engine, amplitudes, mask, refine, loaded.oversampling)
     return output.frame_fields(result, loaded.numbers, loaded.sources, loaded.arrivals, time.time())

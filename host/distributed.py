@@ -50,7 +50,8 @@ class ClusterConfig:
 @dataclass(frozen=True)
 class Chunk:
     """Frames ``start:stop`` of one dataset (``dataset`` None: a ``.npy`` file), the first numbered ``first``
-    and at ``position`` (from 0) among all the frames of the input."""
+    and at ``position`` (from 0) among all the frames of the input; ``channel`` (index, name) of multi-channel
+    data (:func:`cdinn.host.hdf5_frames.frame_channel`), None for frames of one channel."""
 
     path: str
     dataset: str | None
@@ -58,14 +59,16 @@ class Chunk:
     stop: int
     first: int
     position: int
+    channel: tuple[int, str] | None = None
 
 
-def plan(spec: str, chunk: int) -> list[Chunk]:
-    """The chunks of every dataset a file spec names, in frame order (metadata only, no frame data)."""
+def plan(spec: str, chunk: int, channel: str | None = None) -> list[Chunk]:
+    """The chunks of every dataset a file spec names (``channel``: of multi-channel data), in frame order
+    (metadata only, no frame data)."""
     import h5py
     import hdf5plugin  # noqa: F401
 
-    from cdinn.host.hdf5_frames import dataset_paths, first_frame_number, open_dataset
+    from cdinn.host.hdf5_frames import dataset_paths, first_frame_number, frame_channel, open_dataset
 
     path, dataset = split_spec(spec)
     files = expand_files(path)
@@ -88,10 +91,11 @@ def plan(spec: str, chunk: int) -> list[Chunk]:
             with h5py.File(name, "r") as fh:
                 for inner in dataset_paths(fh, dataset, Path(name)):
                     dset = open_dataset(fh, inner, Path(name))
+                    picked = frame_channel(dset, channel)
                     first = first_frame_number(dset, number)
                     count = len(dset)
                     chunks += [
-                        Chunk(name, inner, s, min(s + chunk, count), first + s, position + s)
+                        Chunk(name, inner, s, min(s + chunk, count), first + s, position + s, picked)
                         for s in range(0, count, chunk)
                     ]
                     number = first + count
@@ -114,9 +118,11 @@ def _read(chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None, tuple[float, flo
     from cdinn.host.hdf5_frames import declared_kind, detector_info
 
     with h5py.File(chunk.path, "r") as fh:
-        info = detector_info(fh)
+        info = detector_info(fh, None if chunk.channel is None else chunk.channel[1])
         dset = fh[chunk.dataset]
-        return dset[chunk.start : chunk.stop], info.pixel_mask, info.beam_centre, declared_kind(dset)
+        rows = slice(chunk.start, chunk.stop)
+        frames = dset[rows] if chunk.channel is None else dset[rows, chunk.channel[0]]
+        return frames, info.pixel_mask, info.beam_centre, declared_kind(dset)
 
 
 def _frames(chunk: Chunk) -> list:
@@ -127,6 +133,7 @@ def _frames(chunk: Chunk) -> list:
 
     frames, mask, centre, kind = _read(chunk)
     label = chunk.path if chunk.dataset is None else f"{chunk.path}:{chunk.dataset}"
+    label += "" if chunk.channel is None else f"[{chunk.channel[1]}]"
     now = time.time()
     return [Frame(chunk.first + i, frame, label, now, mask, centre, kind) for i, frame in enumerate(frames)]
 
@@ -228,13 +235,14 @@ def reprocess(
     on_result=None,
     backend: str = "onnx",
     backend_options: dict | None = None,
+    channel: str | None = None,
 ) -> dict:
-    """Reconstruct every frame of ``spec`` on a Dask cluster with ``backend``; write ``out`` through the output
-    schema (:mod:`cdinn.host.output`) in frame order, each chunk as soon as those before it are written; return
-    counts. ``run``: more of the run to record in the provenance (e.g. the ``command``); ``backend_options``: the
-    backend's (the CPU runtimes: :func:`worker_threads` by default); ``client``: an
-    existing ``dask.distributed.Client`` to use (``cluster`` is then only recorded); ``on_result(i)`` is called
-    as chunk ``i``'s result arrives."""
+    """Reconstruct every frame of ``spec`` (``channel``: of multi-channel data) on a Dask cluster with
+    ``backend``; write ``out`` through the output schema (:mod:`cdinn.host.output`) in frame order, each chunk as
+    soon as those before it are written; return counts. ``run``: more of the run to record in the provenance
+    (e.g. the ``command``); ``backend_options``: the backend's (the CPU runtimes: :func:`worker_threads` by
+    default); ``client``: an existing ``dask.distributed.Client`` to use (``cluster`` is then only recorded);
+    ``on_result(i)`` is called as chunk ``i``'s result arrives."""
     from dask.distributed import as_completed
     from tqdm import tqdm
 
@@ -244,7 +252,7 @@ def reprocess(
     from cdinn.io import atomic_hdf5
 
     size = OVERSAMPLED_GRID if refine else GRID
-    chunks = plan(spec, chunk)
+    chunks = plan(spec, chunk, channel)
     pre = planned_preprocessing(chunks, batch_config(preprocess, size))
     options = dict(backend_options or {})
     if takes_threads(backend):

@@ -20,6 +20,11 @@ not the file).
   plugins trust the sizes a chunk claims, and a corrupt chunk crashed the process (found by fuzzing).
 * An Eiger data file given alone (``*_data_NNNNNN.h5``: ``/entry/data/data`` with ``image_nr_low``) is read
   without naming its dataset.
+* Multi-channel data (DECTRIS FileWriter's ``"hdf5 nexus v2024.2 nxmx"`` format: ``/entry/data/data`` of shape
+  (N, channels, rows, cols), a virtual dataset over the data files, one channel per enabled threshold or
+  difference mode): the channel named by ``--channel`` (the NXdata group's ``channel`` axis names them; without
+  names they are ``0``, ``1``, ...), else the one its ``default_slice`` names, else the first; that channel's
+  own ``pixel_mask`` (``detector/<name>_channel/pixel_mask``) is its mask.
 """
 
 from __future__ import annotations
@@ -58,10 +63,12 @@ class DetectorInfo:
     beam_centre: tuple[float, float] | None = None
 
 
-def detector_info(fh: h5py.File) -> DetectorInfo:
-    """The pixel mask and beam centre an NXmx file records (absent ones are None)."""
+def detector_info(fh: h5py.File, channel: str | None = None) -> DetectorInfo:
+    """The pixel mask (``channel``'s own, where the file records one per channel) and beam centre an NXmx file
+    records (absent ones are None)."""
     mask = None
-    for path in (f"{DETECTOR}/detectorSpecific/pixel_mask", f"{DETECTOR}/pixel_mask"):
+    own = [f"{DETECTOR}/{channel}_channel/pixel_mask"] if channel is not None else []
+    for path in (*own, f"{DETECTOR}/detectorSpecific/pixel_mask", f"{DETECTOR}/pixel_mask"):
         if path in fh:
             mask = np.asarray(fh[path][()]) != 0
             break
@@ -158,6 +165,36 @@ def first_frame_number(dset: h5py.Dataset, number: int) -> int:
         raise CdinnError(f"{dset.file.filename}:{dset.name}: image_nr_low {low!r} is not a frame number") from None
 
 
+def _texts(values: object) -> list[str]:
+    """An HDF5 string attribute or dataset's values (one or many, bytes or str) as a list of str."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(np.asarray(values, dtype=object))]
+
+
+def frame_channel(dset: h5py.Dataset, channel: str | None) -> tuple[int, str] | None:
+    """Which channel of a multi-channel frame stack (N, channels, rows, cols) to read, as (index, name): the
+    one named ``channel``, else the NXdata ``default_slice``'s, else the first (see the module docstring);
+    None for a stack of one channel (N, rows, cols) or a single frame. CdinnError for a channel the data do not
+    have, a channel asked of single-channel data, or any other shape."""
+    where = f"{dset.file.filename}:{dset.name}"
+    if dset.ndim in (2, 3):
+        if channel is not None:
+            raise CdinnError(f"{where}: --channel {channel!r} given, but the frames {dset.shape} have one channel")
+        return None
+    if dset.ndim != 4:
+        raise CdinnError(f"{where}: expected frames (N, rows, cols) or (N, channels, rows, cols), got {dset.shape}")
+    count = dset.shape[1]
+    axis = dset.parent.get("channel")
+    names = _texts(axis[()]) if isinstance(axis, h5py.Dataset) else []
+    if len(names) != count:
+        names = [str(i) for i in range(count)]
+    if channel is None:
+        default = _texts(dset.parent.attrs.get("default_slice", []))
+        channel = default[1] if len(default) == 4 and default[1] in names else names[0]
+    if channel not in names:
+        raise CdinnError(f"{where}: no channel {channel!r} (it has {', '.join(names)}); choose one with --channel")
+    return names.index(channel), channel
+
+
 COUNT_UNITS = ("counts", "count", "photons", "cts")
 """Units attributes that say a dataset holds detector counts."""
 
@@ -179,17 +216,19 @@ def declared_kind(dset: h5py.Dataset) -> str | None:
 
 
 def direct_decoder(dset: h5py.Dataset) -> Callable[[bytes], np.ndarray] | None:
-    """For a frame stack stored one frame per chunk with bitshuffle-LZ4 or LZ4 as its only filter (how Eiger
-    and most areaDetector files are written): a decoder of one raw chunk into its (rows, cols) frame through
-    cdinn's own decompressors, which check every size a chunk claims before decompressing (the HDF5 filter
-    plugins trust them: a corrupt chunk could crash the process). None for any other layout (HDF5 reads it)."""
-    if dset.ndim != 3 or dset.chunks != (1, *dset.shape[1:]) or dset.dtype.kind not in "uif":
+    """For a frame stack (N, rows, cols) or (N, channels, rows, cols) stored one frame per chunk with
+    bitshuffle-LZ4 or LZ4 as its only filter (how Eiger and most areaDetector files are written): a decoder of one
+    raw chunk into its (rows, cols) frame through cdinn's own decompressors, which check every size a chunk
+    claims before decompressing (the HDF5 filter plugins trust them: a corrupt chunk could crash the process).
+    None for any other layout (HDF5 reads it)."""
+    one_frame = (1,) * (dset.ndim - 2) + dset.shape[-2:]
+    if dset.ndim not in (3, 4) or dset.chunks != one_frame or dset.dtype.kind not in "uif":
         return None
     plist = dset.id.get_create_plist()
     if plist.get_nfilters() != 1:
         return None
     code, _, values, _ = plist.get_filter(0)
-    shape, dtype = dset.shape[1:], dset.dtype
+    shape, dtype = dset.shape[-2:], dset.dtype
     frame_bytes = int(np.prod(shape)) * dtype.itemsize
 
     def frame(raw: np.ndarray | bytes) -> np.ndarray:
@@ -206,24 +245,25 @@ def direct_decoder(dset: h5py.Dataset) -> Callable[[bytes], np.ndarray] | None:
 
 def _raw_frame(raw: bytes, dset: h5py.Dataset) -> np.ndarray:
     """A chunk stored without its filter (the filter mask says it was skipped) as its frame."""
-    if len(raw) != int(np.prod(dset.shape[1:])) * dset.dtype.itemsize:
+    if len(raw) != int(np.prod(dset.shape[-2:])) * dset.dtype.itemsize:
         raise ValueError(f"unfiltered chunk of {len(raw)} bytes does not match the frame")
-    return np.frombuffer(raw, dset.dtype).reshape(dset.shape[1:])
+    return np.frombuffer(raw, dset.dtype).reshape(dset.shape[-2:])
 
 
 def _block_rows(dset: h5py.Dataset) -> int:
     """Frames per read: whole chunks along the frame axis, at most BLOCK_BYTES."""
-    frame_bytes = max(1, int(np.prod(dset.shape[1:])) * dset.dtype.itemsize)
+    frame_bytes = max(1, int(np.prod(dset.shape[1:])) * dset.dtype.itemsize)  # every channel is read
     chunk = dset.chunks[0] if dset.chunks else 1
     return max(1, (BLOCK_BYTES // frame_bytes) // chunk * chunk or chunk)
 
 
 class Hdf5Frames:
-    """Iterate the frames of one HDF5 spec (path, dataset or None); ``info`` holds the detector metadata and
-    ``ended_normally`` is False once a data file could not be read."""
+    """Iterate the frames of one HDF5 spec (path, dataset or None; ``channel``: of multi-channel data, see
+    :func:`frame_channel`); ``info`` holds the detector metadata and ``ended_normally`` is False once a data file
+    could not be read."""
 
-    def __init__(self, path: str | Path, dataset: str | None = None):
-        self.path, self.dataset = Path(path), dataset
+    def __init__(self, path: str | Path, dataset: str | None = None, channel: str | None = None):
+        self.path, self.dataset, self.channel = Path(path), dataset, channel
         self.info = DetectorInfo()
         self.ended_normally = True
 
@@ -249,17 +289,19 @@ class Hdf5Frames:
             for name in names:
                 try:
                     dset = open_dataset(fh, name, self.path)
-                    if dset.ndim not in (2, 3):
-                        raise CdinnError(f"{self.path}:{name}: expected frames (N, rows, cols), got {dset.shape}")
-                    yield from self._frames(dset, name, number)
-                    number = first_frame_number(dset, number) + (len(dset) if dset.ndim == 3 else 1)
+                    picked = frame_channel(dset, self.channel)
+                    if picked is not None:
+                        self.info = detector_info(fh, picked[1])
+                    yield from self._frames(dset, name, number, picked)
+                    number = first_frame_number(dset, number) + (len(dset) if dset.ndim > 2 else 1)
                 except CdinnError as exc:  # one missing or broken data file: rejected, the next ones still read
                     self.ended_normally = False
                     yield Rejected(number, str(exc), f"{self.path}:{name}", time.time())
                     number += 1
 
-    def _frames(self, dset: h5py.Dataset, name: str, number: int) -> Iterator[Frame]:
-        label = f"{self.path}:{name}"
+    def _frames(self, dset: h5py.Dataset, name: str, number: int, picked: tuple[int, str] | None) -> Iterator[Frame]:
+        label = f"{self.path}:{name}" + (f"[{picked[1]}]" if picked else "")
+        channel = () if picked is None else (picked[0],)
         kind = declared_kind(dset)
         if dset.ndim == 2:
             yield Frame(number, dset[()], label, time.time(), self.info.pixel_mask, self.info.beam_centre, kind)
@@ -270,7 +312,7 @@ class Hdf5Frames:
             for i in range(len(dset)):
                 try:
                     with phil:  # h5py does not hold its own lock here; the runner's writer uses HDF5 meanwhile
-                        filter_mask, raw = dset.id.read_direct_chunk((i, 0, 0))
+                        filter_mask, raw = dset.id.read_direct_chunk((i, *channel, 0, 0))
                     frame = decode(raw) if not filter_mask & 1 else _raw_frame(raw, dset)
                 except (OSError, ValueError) as exc:
                     raise CdinnError(f"{label}: frame {i} cannot be read ({str(exc).splitlines()[0]})") from None
@@ -279,7 +321,7 @@ class Hdf5Frames:
         step = _block_rows(dset)
         for start in range(0, len(dset), step):
             try:
-                block = dset[start : start + step]
+                block = dset[(slice(start, start + step), *channel)]
             except OSError as exc:
                 raise CdinnError(
                     f"{label}: frames {start}-{start + step - 1} cannot be read ({str(exc).splitlines()[0]})"

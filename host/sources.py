@@ -106,9 +106,10 @@ class _SpecReader:
     """The frames of file specs one after another, numbered on from each other; remembers whether every
     file ended normally."""
 
-    def __init__(self) -> None:
+    def __init__(self, channel: str | None = None) -> None:
         self.ended_normally = True
         self.next_number = 0
+        self.channel = channel
 
     def frames(self, spec: str) -> Iterator[Item]:
         path, dataset = split_spec(spec)
@@ -123,7 +124,7 @@ class _SpecReader:
             elif path.suffix.lower() in TIFF_SUFFIXES:
                 items = _tiff_frames(path, self.next_number)
             elif path.suffix.lower() in HDF5_SUFFIXES or dataset:
-                reader = Hdf5Frames(path, dataset)
+                reader = Hdf5Frames(path, dataset, self.channel)
                 items = reader.iter(self.next_number)
             else:
                 raise CdinnError(f"{path}: unknown input format (use .npy, TIFF or HDF5: {', '.join(HDF5_SUFFIXES)})")
@@ -140,18 +141,19 @@ class _SpecReader:
 
 class FileSource:
     """Frames from one or more files (``.npy``, TIFF or HDF5; a glob or a folder allowed, read in natural
-    order), numbered consecutively (HDF5 data files that record ``image_nr_low``: by the detector's numbers).
-    Ends normally when the last file ended normally and none failed."""
+    order), numbered consecutively (HDF5 data files that record ``image_nr_low``: by the detector's numbers);
+    ``channel``: of multi-channel HDF5 data (:func:`cdinn.host.hdf5_frames.frame_channel`). Ends normally when
+    the last file ended normally and none failed."""
 
     missed = 0
 
-    def __init__(self, spec: str):
+    def __init__(self, spec: str, channel: str | None = None):
         path, dataset = split_spec(spec)
         files = expand_files(path)
         if not files:
             raise CdinnError(f"no input files match {path}")
         self.specs = [f"{f}:{dataset}" if dataset and not f.endswith((".npy", *TIFF_SUFFIXES)) else f for f in files]
-        self._reader = _SpecReader()
+        self._reader = _SpecReader(channel)
 
     @property
     def ended_normally(self) -> bool:
@@ -183,8 +185,10 @@ class DirectorySource:
         poll: float = 0.2,
         idle_timeout: float | None = None,
         stop: threading.Event | None = None,
+        channel: str | None = None,
     ):
         self.folder = Path(folder)
+        self.channel = channel
         if not self.folder.is_dir():
             raise CdinnError(f"watched folder does not exist: {folder}")
         self.dataset, self.poll, self.idle_timeout = dataset, poll, idle_timeout
@@ -205,7 +209,7 @@ class DirectorySource:
         return ready
 
     def __iter__(self) -> Iterator[Item]:
-        reader = _SpecReader()  # a bad file in a watched folder is rejected; the watch goes on
+        reader = _SpecReader(self.channel)  # a bad file in a watched folder is rejected; the watch goes on
         last_new = time.monotonic()
         while not self.stop.is_set():
             files = self._ready_files()
@@ -320,14 +324,15 @@ class ZmqSource:
         self._socket.close(linger=0)
 
 
-def read_stack(spec: str) -> tuple[np.ndarray, str | None]:
+def read_stack(spec: str, channel: str | None = None) -> tuple[np.ndarray, str | None]:
     """Every frame of a file spec, read as ``cdinn run`` reads files (:class:`FileSource`: ``.npy``, TIFF, HDF5
-    with its NeXus default or a dataset path, NXmx masters and their data files, globs), as one
+    with its NeXus default or a dataset path, NXmx masters and their data files, globs; ``channel`` of
+    multi-channel data), as one
     (N, rows, cols) array, and the kind the input declares (None: undeclared); CdinnError for an input that
     cannot be read, frames of different shapes or kinds, or no frame."""
     frames: list[np.ndarray] = []
     kinds: set[str | None] = set()
-    for item in FileSource(spec):
+    for item in FileSource(spec, channel):
         if isinstance(item, Rejected):
             raise CdinnError(item.reason)
         if frames and item.data.shape != frames[0].shape:
@@ -359,7 +364,11 @@ class SourceConfig:
         flag="format",
     )
     channel: str | None = option(
-        None, "DECTRIS stream v2: the threshold channel of multi-threshold images to use (default: the first)"
+        None,
+        "the channel (threshold, difference mode) of multi-channel data: DECTRIS stream v2 images (default: the "
+        "first) and NXmx files of the FileWriter's v2024.2 format, frames (N, channels, rows, cols) (default: "
+        "their default_slice's)",
+        metavar="NAME",
     )
     max_frame_mb: float = option(
         MAX_FRAME_BYTES / 1e6,
@@ -416,5 +425,5 @@ def open_source(spec: str, config: SourceConfig | None = None, stop: threading.E
         return SCHEMES[scheme](spec, cfg, stop)
     path, dataset = split_spec(spec)
     if path.is_dir():
-        return DirectorySource(str(path), dataset, idle_timeout=cfg.idle_timeout, stop=stop)
-    return FileSource(spec)
+        return DirectorySource(str(path), dataset, idle_timeout=cfg.idle_timeout, stop=stop, channel=cfg.channel)
+    return FileSource(spec, cfg.channel)

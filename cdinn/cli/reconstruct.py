@@ -15,6 +15,7 @@ DETECTOR_OPTIONS = ("input_kind", "centre_pixel", "mask", "crop", "binning", "be
 def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
     from cdinn.host.distributed import ClusterConfig
     from cdinn.host.preprocess import PreprocessConfig
+    from cdinn.host.sources import SourceConfig
 
     p.add_argument(
         "input",
@@ -24,16 +25,19 @@ def reconstruct_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", help="output HDF5 file (written atomically)")
     add_inversion_options(p)
     add_config_options(p, PreprocessConfig, only=DETECTOR_OPTIONS)
+    add_config_options(p, SourceConfig, only=("channel",))
     add_config_options(p, ClusterConfig)
 
 
 def reconstruct_run(args: argparse.Namespace) -> None:
     from cdinn.host.distributed import ClusterConfig
     from cdinn.host.preprocess import PreprocessConfig
+    from cdinn.host.sources import SourceConfig
     from cdinn.io import check_output
 
     check_output(args.output, [args.input, *([args.mask] if getattr(args, "mask", None) else [])])
     preprocess = config_from(PreprocessConfig, args, only=DETECTOR_OPTIONS)
+    channel = config_from(SourceConfig, args, only=("channel",)).channel
     cluster = config_from(ClusterConfig, args)
     if cluster.cluster:
         from cdinn.host.distributed import reprocess
@@ -49,16 +53,17 @@ def reconstruct_run(args: argparse.Namespace) -> None:
             run={"command": command_line(args)},
             backend=args.backend,
             backend_options=backend_options(args),
+            channel=channel,
         )
         print(
             f"reconstructed {counts['written']} of {counts['frames']} frame(s) in {counts['chunks']} chunks on "
             f"{cluster.cluster}, {counts['rejected']} rejected -> {args.output}"
         )
         return
-    _reconstruct_here(args, preprocess)
+    _reconstruct_here(args, preprocess, channel)
 
 
-def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
+def _reconstruct_here(args: argparse.Namespace, preprocess, channel: str | None) -> None:
     """Block by block (:data:`cdinn.host.batch_input.BLOCK_FRAMES` frames at a time: memory independent of the
     file's length) into a temporary file beside the output, renamed over it only when every block is done. A
     frame that cannot be reconstructed is rejected with its reason (``rejected/frame_number``, ``reason``) and
@@ -83,7 +88,7 @@ def _reconstruct_here(args: argparse.Namespace, preprocess) -> None:
             engine.provenance(), args.input, args.net, args.refine, command=command_line(args)
         )
         output.describe(fh, provenance, prepare.cfg.as_dict())
-        for loaded in iter_patterns(args.input, size, prepare):
+        for loaded in iter_patterns(args.input, size, prepare, channel=channel):
             rejected += loaded.rejected
             output.reject(fh, loaded.rejected)
             if not len(loaded.numbers):

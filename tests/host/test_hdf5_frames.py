@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 
 from cdinn.api import reconstruct
+from cdinn.errors import CdinnError
 from cdinn.host.backends import get_backend
+from cdinn.host.distributed import _frames as chunk_frames
+from cdinn.host.distributed import plan
 from cdinn.host.hdf5_frames import Hdf5Frames
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.host.runner import Runner
-from cdinn.host.sources import FileSource
+from cdinn.host.sources import FileSource, read_stack
 from cdinn.host.writer import RunWriter
 from cdinn.io import nexus_default_dataset
 from cdinn.model.conventions import complex_object
@@ -333,3 +336,108 @@ def test_a_corrupt_compressed_chunk_is_rejected_not_a_crash(tmp_path, patterns):
         counts = json.loads(fh.attrs["counts"])
         assert counts["written"] == 1 and counts["rejected"] == 1 and not fh.attrs["complete"]
         assert "frame 1 cannot be read" in fh["rejected/reason"][0].decode()
+
+
+CHANNELS = ("threshold_1", "threshold_2", "difference")
+
+
+def write_eiger_channels(folder: Path, frames: np.ndarray, masks: np.ndarray, per_file: int) -> Path:
+    """An NXmx master in the DECTRIS FileWriter's "hdf5 nexus v2024.2 nxmx" format: ``frames`` (N, C, rows,
+    cols) in data files of (n, C, rows, cols) chunked one frame of one channel at a time (bitshuffle-LZ4), and
+    in the master one virtual ``/entry/data/data`` over them, the ``channel`` axis naming the channels,
+    ``default_slice`` naming threshold_1, and each channel's pixel mask in ``detector/<name>_channel``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n, c = frames.shape[:2]
+    layout = h5py.VirtualLayout(shape=frames.shape, dtype=frames.dtype)
+    for i, start in enumerate(range(0, n, per_file)):
+        name = f"series_data_{i + 1:06d}.h5"
+        block = frames[start : start + per_file]
+        with h5py.File(folder / name, "w") as dfh:
+            d = dfh.create_dataset(
+                "entry/data/data", data=block, chunks=(1, 1, SIDE, SIDE), **hdf5plugin.Bitshuffle(cname="lz4")
+            )
+            d.attrs["image_nr_low"] = start + 1
+        layout[start : start + len(block)] = h5py.VirtualSource(name, "entry/data/data", shape=block.shape)
+    master = folder / "series_master.h5"
+    with h5py.File(master, "w") as fh:
+        fh.attrs["default"] = "entry"
+        entry = fh.create_group("entry")
+        entry.attrs.update({"NX_class": "NXentry", "default": "data"})
+        data = entry.create_group("data")
+        data.attrs.update({"NX_class": "NXdata", "signal": "data", "channel_indices": 1})
+        data.attrs["axes"] = ["image_id", "channel", ".", "."]
+        data.attrs["default_slice"] = [".", "threshold_1", ".", "."]
+        data.create_virtual_dataset("data", layout)
+        data["channel"] = list(CHANNELS[:c])
+        data["image_id"] = np.arange(1, n + 1)
+        det = fh.create_group("entry/instrument/detector")
+        det["beam_center_x"] = float(CENTRE[1])
+        det["beam_center_x"].attrs["units"] = "pixel"
+        det["beam_center_y"] = float(CENTRE[0])
+        det["beam_center_y"].attrs["units"] = "pixel"
+        for name, mask in zip(CHANNELS, masks, strict=False):
+            det.create_dataset(f"{name}_channel/pixel_mask", data=mask)
+    return master
+
+
+def _three_channels(patterns):
+    """(N, 3, rows, cols) frames (the second threshold sees a brighter pattern, the difference what is between
+    them) and one pixel mask per channel (the second has one more dead column)."""
+    upper = _detector_frames(patterns)
+    frames = np.stack([upper // 3, upper, upper - upper // 3], axis=1)
+    masks = np.stack([_gaps()] * 3)
+    masks[1][:, 200] = 1
+    return frames, masks
+
+
+def test_multi_channel_nxmx_reads_the_default_or_the_named_channel_with_its_own_mask(tmp_path, patterns):
+    frames, masks = _three_channels(patterns)
+    master = write_eiger_channels(tmp_path / "eiger", frames, masks, per_file=10)
+    default = list(FileSource(str(master)))  # the default_slice's channel, threshold_1
+    assert len(default) == 24 and np.array_equal(np.stack([f.data for f in default]), frames[:, 0])
+    assert default[0].source.endswith("/entry/data/data[threshold_1]")
+    second = list(FileSource(str(master), channel="threshold_2"))
+    assert np.array_equal(np.stack([f.data for f in second]), frames[:, 1])
+    assert np.array_equal(second[0].mask, masks[1] != 0) and second[0].centre == CENTRE
+    alone = list(FileSource(str(tmp_path / "eiger" / "series_data_000002.h5"), channel="1"))  # no names there
+    assert [f.number for f in alone] == list(range(11, 21)) and np.array_equal(alone[0].data, frames[10, 1])
+    with pytest.raises(CdinnError, match="no channel 'threshold_3' .*threshold_1, threshold_2, difference"):
+        read_stack(str(master), channel="threshold_3")
+    single = write_eiger(tmp_path / "single", frames[:, 1], per_file=24, mask=masks[1])
+    with pytest.raises(CdinnError, match="have one channel"):
+        read_stack(str(single), channel="threshold_2")
+    # the batch command and the Dask plan read the same channel: the same file as a single-channel series
+    outputs = {}
+    for name, spec, extra in (
+        ("channel", master, ["--channel", "threshold_2"]),
+        ("single", single, []),
+    ):
+        out = tmp_path / f"{name}.h5"
+        done = subprocess.run(
+            [CDINN, "reconstruct", str(spec), str(out), "--net", "edge", *extra], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        with h5py.File(out) as fh:
+            outputs[name] = fh["amplitude"][()]
+    assert np.array_equal(outputs["channel"], outputs["single"])
+    live = subprocess.run(
+        [CDINN, "run", "--source", str(master), "--channel", "threshold_2", "--out", str(tmp_path / "run.h5")]
+        + ["--net", "edge", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert live.returncode == 0, live.stderr
+    with h5py.File(tmp_path / "run.h5") as fh:
+        order = np.argsort(fh["frame_number"][()])
+        # the same amplitudes as the batch command (one-channel edge: unmeasured blocks filled the same way)
+        assert np.allclose(fh["amplitude"][()][order], outputs["single"], atol=2e-5)
+    chunks = plan(str(master), 16, "threshold_2")
+    assert [c.channel for c in chunks] == [(1, "threshold_2")] * 2
+    assert np.array_equal(np.stack([f.data for f in chunk_frames(chunks[1])]), frames[16:, 1])
+    wrong = subprocess.run(
+        [CDINN, "reconstruct", str(master), str(tmp_path / "x.h5"), "--channel", "nope"],
+        capture_output=True,
+        text=True,
+    )
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1 and "no channel 'nope'" in wrong.stderr
+    assert not (tmp_path / "x.h5").exists()
