@@ -73,8 +73,9 @@ class PartialCoherence:
     offset: np.ndarray
 
     @property
-    def active(self) -> bool:
-        return bool(np.any(self.sigma > 0) or np.any(self.offset > 0))
+    def active(self) -> np.ndarray:
+        """(B,) whether each frame has a blur or a background to model (the others take the plain modulus)."""
+        return (self.sigma > 0) | (self.offset > 0)
 
     def kernel(self, size: int) -> np.ndarray:
         """(B, M, M) separable circular Gaussian blur matrices (the unshifted layout wraps around), columns
@@ -96,7 +97,9 @@ class _Projector:
     once. ``G * m / |G|`` replaces ``m * exp(i angle(G))`` (the same value, ~10x cheaper), transforms run on
     one thread (threading a 64x64 FFT costs more than it saves) and stay complex64. With ``missing``
     (unshifted (B, M, M) bool, True = no measurement) the constraint applies to measured pixels only: the
-    others keep the iterate's own modulus."""
+    others keep the iterate's own modulus. With ``coherence``, the frames it gives a blur or a background
+    (:attr:`PartialCoherence.active`) are projected through it; each frame's projection is its own, whatever
+    frames share its batch."""
 
     def __init__(
         self, measured: np.ndarray, missing: np.ndarray | None = None, coherence: PartialCoherence | None = None
@@ -104,30 +107,28 @@ class _Projector:
         self.measured = measured  # (B, M, M) float32, unshifted
         self.magnitude = np.empty(measured.shape, np.float32)
         self.missing = missing if missing is not None and missing.any() else None
-        self.coherence = coherence if coherence is not None and coherence.active else None
-        if self.coherence is not None:
-            self.kernel = self.coherence.kernel(measured.shape[-1])
+        self.modelled = np.flatnonzero(coherence.active) if coherence is not None else np.zeros(0, np.intp)
+        if len(self.modelled):
+            modelled = coherence.take(self.modelled)  # type: ignore[union-attr]
+            self.offset = modelled.offset[:, None, None]
+            self.kernel = modelled.kernel(measured.shape[-1])
             self.kernel_t = np.ascontiguousarray(np.swapaxes(self.kernel, -1, -2))
             # a floor of 1e-4 of the mean intensity on both sides of the ratio keeps the pixels where the
             # model is ~0 (or slightly negative from the FFT's rounding) from exploding
-            self.floor = 1e-4 * np.square(measured).mean(axis=(-2, -1), keepdims=True)
-            self.intensity = np.square(measured) + self.floor
+            intensity = np.square(measured[self.modelled])
+            self.floor = 1e-4 * intensity.mean(axis=(-2, -1), keepdims=True)
+            self.intensity = intensity + self.floor
 
     def __call__(self, obj: np.ndarray) -> np.ndarray:
         spectrum = scipy.fft.fft2(obj, axes=(-2, -1))
-        if self.coherence is not None:  # PCDI: scale by sqrt(I_meas / (K * |G|^2 + c))
-            power = spectrum.real**2 + spectrum.imag**2
-            blurred = self.kernel @ power @ self.kernel_t
-            blurred += self.coherence.offset[:, None, None] + self.floor
-            np.divide(self.intensity, np.maximum(blurred, self.floor), out=self.magnitude)
-            np.sqrt(self.magnitude, out=self.magnitude)
-            if self.missing is not None:
-                self.magnitude[self.missing] = 1.0
-            spectrum *= self.magnitude
-            return scipy.fft.ifft2(spectrum, axes=(-2, -1), overwrite_x=True)
         np.abs(spectrum, out=self.magnitude)
         np.maximum(self.magnitude, np.float32(1e-30), out=self.magnitude)
         np.divide(self.measured, self.magnitude, out=self.magnitude)
+        if len(self.modelled):  # PCDI: scale by sqrt(I_meas / (K * |G|^2 + c))
+            modelled = spectrum[self.modelled]
+            blurred = self.kernel @ (modelled.real**2 + modelled.imag**2) @ self.kernel_t
+            blurred += self.offset + self.floor
+            self.magnitude[self.modelled] = np.sqrt(self.intensity / np.maximum(blurred, self.floor))
         if self.missing is not None:
             self.magnitude[self.missing] = 1.0
         spectrum *= self.magnitude
