@@ -30,6 +30,7 @@ RECORD_FIELDS = (
     "oversampling",
     "coherence_sigma",
     "background",
+    "centre_offset",
 )
 """The per-frame fields of a :class:`Reconstruction` by their output names, in order."""
 
@@ -49,7 +50,9 @@ class Reconstruction(tuple):
       estimate from a 32x32 pattern resolves values down to 2 only, from a 64x64 one or a detector frame
       down to 1; below 1 the object does not fit the grid);
     * ``coherence_sigma`` (network pixels) and ``background`` (fraction of the pattern's total per pixel):
-      the experiment the fit assumed, fitted to the network's result.
+      the experiment the fit assumed, fitted to the network's result;
+    * ``centre_offset`` (rows, cols; network-grid pixels; (B, 2)): where the pattern's zero frequency lies off
+      the grid's centre pixel, fitted the same way (the beam centre the input assumed was that far off).
     """
 
     amplitude: np.ndarray
@@ -131,6 +134,10 @@ class Reconstruction(tuple):
     def background(self) -> np.ndarray:
         return self.experiment.background
 
+    @property
+    def centre_offset(self) -> np.ndarray:
+        return self.experiment.centre_offset
+
     def fields(self) -> dict[str, np.ndarray]:
         """Every per-frame field by its output name (:data:`RECORD_FIELDS`)."""
         values = (
@@ -144,6 +151,7 @@ class Reconstruction(tuple):
             self.oversampling,
             self.coherence_sigma,
             self.background,
+            self.centre_offset,
         )
         return dict(zip(RECORD_FIELDS, values, strict=True))
 

@@ -12,6 +12,8 @@ Layout (N = frames written, R = frames rejected, S = the networks' grid, 32, or 
   of the pattern's pixels without a measurement; ``oversampling`` float32 the object's oversampling on the
   networks' grid (:mod:`cdinn.model.sampling`); ``coherence_sigma`` float32 pixels and ``background`` float32
   (fraction of the pattern's total per pixel): the experiment the fit assumed, fitted per frame;
+  ``centre_offset`` (N, 2) float32 pixels of the networks' grid (rows, cols): where the pattern's zero
+  frequency lies off the grid's centre pixel, fitted per frame (times ``preprocess.binning``: detector pixels);
   ``arrival_time`` (read or received) and ``completion_time`` float64 UNIX seconds, ``latency`` float64 s;
 * ``rejected/frame_number`` (R,) int64, ``rejected/reason`` (R,) UTF-8, ``rejected/arrival_time`` (R,) float64;
 * root attributes (:data:`ROOT_ATTRS`): ``provenance`` (JSON: backend, network sha256s, library versions,
@@ -45,12 +47,17 @@ from cdinn.model.conventions import GRID
 @dataclass(frozen=True)
 class Field:
     """One per-frame dataset: its dtype, ``units`` (NeXus units attribute; "" dimensionless, None: not a
-    quantity) and ``long_name``; ``image`` fields are (N, S, S), the others (N,)."""
+    quantity) and ``long_name``; ``image`` fields are (N, S, S), ``columns`` ones (N, columns), the others (N,)."""
 
     dtype: Any
     units: str | None
     long_name: str
     image: bool = False
+    columns: int = 0  # > 0: (N, columns)
+
+    def shape(self) -> tuple[int, ...]:
+        """One frame's shape: (S, S) for images, (columns,) for vectors, () for scalars."""
+        return (GRID, GRID) if self.image else (self.columns,) if self.columns else ()
 
 
 PER_FRAME: dict[str, Field] = {
@@ -66,6 +73,12 @@ PER_FRAME: dict[str, Field] = {
     "oversampling": Field(np.float32, "", "the object's oversampling on the networks' grid"),
     "coherence_sigma": Field(np.float32, "pixel", "fitted partial-coherence width"),
     "background": Field(np.float32, "", "fitted background, fraction of the pattern's total per pixel"),
+    "centre_offset": Field(
+        np.float32,
+        "pixel",
+        "fitted offset (row, col) of the pattern's zero frequency from the grid's centre",
+        columns=2,
+    ),
     "arrival_time": Field(np.float64, "s", "UNIX time the frame was received or read"),
     "completion_time": Field(np.float64, "s", "UNIX time its reconstruction was done"),
     "latency": Field(np.float64, "s", "completion_time - arrival_time"),
@@ -90,13 +103,13 @@ def create(fh: h5py.File, compression: str | None = None) -> None:
     with their units and the NeXus structure. ``compression`` (e.g. "gzip") applies to the images: whole-file
     writers compress, the streaming writer does not."""
     for name, field in PER_FRAME.items():
-        shape = (GRID, GRID) if field.image else ()
+        shape = field.shape()
         fh.create_dataset(
             name,
             shape=(0, *shape),
             maxshape=(None, *shape),
             dtype=field.dtype,
-            chunks=(16, *shape) if field.image else (1024,),
+            chunks=(16, *shape) if field.image else (1024, *shape),
             compression=compression if field.image else None,
         )
         if field.units is not None:

@@ -14,7 +14,9 @@ is neither a perfect fit nor a miss.
 :func:`fit_experiment` is the fit through the detector forward model (:mod:`cdinn.model.forward`): the
 predicted intensity blurred by partial coherence (a Gaussian of the width, from :data:`COHERENCE_WIDTHS`,
 that fits best) plus a constant background ``c >= 0``, ``fit = min sum (I_meas - s J_sigma - c)^2 /
-sum I_meas^2``; it returns the fitted width and background too (what the tool assumed of the experiment).
+sum I_meas^2``; it returns the fitted width and background too (what the tool assumed of the experiment), and
+how far the measured pattern's intensity centroid lies off the grid's centre pixel (:func:`centre_offset`: the
+beam centre the input assumed, by the usual convention, was that far off).
 Networks trained on the forward model return the coherent object of a blurred pattern, whose own pattern
 does not show the blur: this is the fit that judges them fairly.
 """
@@ -80,16 +82,57 @@ class ExperimentFit:
     """Per frame (B,): the fit error through the forward model, the fitted partial-coherence width
     ``coherence_sigma`` (network-grid pixels) and the fitted ``background`` (fraction of the pattern's total
     intensity per pixel, the forward model's unit) and ``offset`` (the same background in the measured
-    pattern's intensity units per pixel, what the refinement subtracts)."""
+    pattern's intensity units per pixel, what the refinement subtracts); per frame (B, 2): ``centre_offset``
+    (rows, cols; network-grid pixels), how far the measured intensity's centroid lies off the grid's centre
+    pixel (:func:`centre_offset`)."""
 
     error: np.ndarray
     coherence_sigma: np.ndarray
     background: np.ndarray
     offset: np.ndarray
+    centre_offset: np.ndarray
 
     def take(self, index) -> ExperimentFit:
         """The frames ``index`` selects."""
-        return ExperimentFit(self.error[index], self.coherence_sigma[index], self.background[index], self.offset[index])
+        return ExperimentFit(
+            self.error[index],
+            self.coherence_sigma[index],
+            self.background[index],
+            self.offset[index],
+            self.centre_offset[index],
+        )
+
+
+CENTRE_ROUNDS = 3
+""":func:`centre_offset` re-centres its symmetric window on the nearest pixel this many times."""
+
+
+def centre_offset(intensity: np.ndarray, measured: np.ndarray | None = None) -> np.ndarray:
+    """(B, 2) float32 (rows, cols), pixels of the patterns' grid: how far the intensity centroid of (B, M, M)
+    fftshifted patterns lies off the grid's centre pixel (M // 2, M // 2). The centroid is taken over the pixels
+    measured (``measured`` bool, None: all) at both sides of a window symmetric about the pixel nearest the
+    estimate so far (starting from the grid's centre, :data:`CENTRE_ROUNDS` rounds), so that neither the grid's
+    edge nor a gap or a beamstop on one side pulls it. That is the usual convention for where the beam centre
+    lies: at the zero frequency for objects without an overall phase gradient (an object's mean phase gradient
+    moves the centroid as much as a beam-centre error does, and a pattern cannot tell the two apart; the
+    networks return such a gradient as phase)."""
+    b, m = intensity.shape[0], intensity.shape[-1]
+    values = intensity.astype(np.float64)
+    ok = np.broadcast_to(True if measured is None else np.asarray(measured, bool), intensity.shape)
+    index, frame = np.arange(m), np.arange(b)[:, None, None]
+    estimate = np.zeros((b, 2))
+    for _ in range(CENTRE_ROUNDS):
+        centre = m // 2 + np.round(estimate).astype(int)  # (B, 2)
+        partner_r, partner_c = 2 * centre[:, :1] - index, 2 * centre[:, 1:] - index  # (B, M): the mirror pixel
+        inside_r, inside_c = (partner_r >= 0) & (partner_r < m), (partner_c >= 0) & (partner_c < m)
+        mirrored = ok[frame, np.clip(partner_r, 0, m - 1)[:, :, None], np.clip(partner_c, 0, m - 1)[:, None, :]]
+        pair = ok & mirrored & inside_r[:, :, None] & inside_c[:, None, :]
+        weighted = np.where(pair, values, 0.0)
+        total = np.maximum(weighted.sum(axis=(-2, -1)), 1e-300)
+        rows = (weighted.sum(axis=-1) * index).sum(axis=-1) / total
+        cols = (weighted.sum(axis=-2) * index).sum(axis=-1) / total
+        estimate = np.stack([rows, cols], axis=1) - m // 2
+    return estimate.astype(np.float32)
 
 
 def fit_experiment(
@@ -113,7 +156,11 @@ def fit_experiment(
     s_ii = np.square(i_meas).sum(axis=axes, dtype=np.float64)
     coherent = predicted_intensity(obj, m)
     best = ExperimentFit(
-        np.full(b, np.inf, np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32)
+        np.full(b, np.inf, np.float32),
+        np.zeros(b, np.float32),
+        np.zeros(b, np.float32),
+        np.zeros(b, np.float32),
+        centre_offset(i_meas, None if mask is None else ~mask) / scale,
     )
     trials = [np.full(b, w) for w in widths] if sigma is None else [np.asarray(sigma, np.float64)]
     for width in trials:

@@ -441,3 +441,24 @@ def test_multi_channel_nxmx_reads_the_default_or_the_named_channel_with_its_own_
     )
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1 and "no channel 'nope'" in wrong.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_recorded_beam_centre_that_is_off_is_found_by_the_fit(tmp_path, patterns):
+    """A master that records the beam centre 8 detector pixels (one grid pixel at 8x8 binning) below and 16 to
+    the left of where the zero frequency is: every written frame's fitted centre_offset moves by (-1, +2) grid
+    pixels from what the right centre gives (the objects' own phase gradients give the rest)."""
+    frames = _detector_frames(patterns)
+    found = {}
+    for name, error in (("right", (0.0, 0.0)), ("off", (8.0, -16.0))):
+        master = write_eiger(tmp_path / name, frames, per_file=24)
+        with h5py.File(master, "a") as fh:
+            fh["entry/instrument/detector/beam_center_y"][()] = CENTRE[0] + error[0]
+            fh["entry/instrument/detector/beam_center_x"][()] = CENTRE[1] + error[1]
+        pre = PreprocessConfig(input_kind="intensity", binning=8)
+        _, summary = _run(str(master), tmp_path / f"{name}.h5", net="default", pre=pre)
+        assert summary["written"] == 24
+        with h5py.File(tmp_path / f"{name}.h5") as fh:
+            assert fh["centre_offset"].attrs["units"] == "pixel" and fh["centre_offset"].shape == (24, 2)
+            found[name] = fh["centre_offset"][()][np.argsort(fh["frame_number"][()])]
+    moved = found["off"] - found["right"]
+    assert np.allclose(np.median(moved, axis=0), [-1.0, 2.0], atol=0.1), np.median(moved, axis=0)

@@ -45,7 +45,8 @@ def test_each_frame_is_refined_alike_whatever_frames_share_its_batch(patterns):
     seed = cdinn.reconstruct(patterns.diffraction[:3], net="edge")
     over = patterns.diffraction_oversampled[:3]
     zeros = np.zeros(3, np.float32)
-    mixed = ExperimentFit(zeros, np.array([0.0, 0.5, 0.0], np.float32), zeros, np.array([0, 0, 1e-3], np.float32))
+    sigma, offset = np.array([0.0, 0.5, 0.0], np.float32), np.array([0, 0, 1e-3], np.float32)
+    mixed = ExperimentFit(zeros, sigma, zeros, offset, np.zeros((3, 2), np.float32))
     together = refine(seed.amplitude, seed.phase, over, 10, experiment=mixed)
     for i in range(3):
         alone = refine(
