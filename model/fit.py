@@ -104,35 +104,55 @@ class ExperimentFit:
 
 
 CENTRE_ROUNDS = 3
-""":func:`centre_offset` re-centres its symmetric window on the nearest pixel this many times."""
+""":func:`centre_offset` re-centres its symmetric window on the nearest pixel up to this many times."""
 
 
 def centre_offset(intensity: np.ndarray, measured: np.ndarray | None = None) -> np.ndarray:
     """(B, 2) float32 (rows, cols), pixels of the patterns' grid: how far the intensity centroid of (B, M, M)
     fftshifted patterns lies off the grid's centre pixel (M // 2, M // 2). The centroid is taken over the pixels
     measured (``measured`` bool, None: all) at both sides of a window symmetric about the pixel nearest the
-    estimate so far (starting from the grid's centre, :data:`CENTRE_ROUNDS` rounds), so that neither the grid's
-    edge nor a gap or a beamstop on one side pulls it. That is the usual convention for where the beam centre
-    lies: at the zero frequency for objects without an overall phase gradient (an object's mean phase gradient
-    moves the centroid as much as a beam-centre error does, and a pattern cannot tell the two apart; the
-    networks return such a gradient as phase)."""
+    estimate so far (starting from the grid's centre; again while that pixel moves, at most
+    :data:`CENTRE_ROUNDS` times), so that neither the grid's edge nor a gap or a beamstop on one side pulls it.
+    That is the usual convention for where the beam centre lies: at the zero frequency for objects without an
+    overall phase gradient (an object's mean phase gradient moves the centroid as much as a beam-centre error
+    does, and a pattern cannot tell the two apart; the networks return such a gradient as phase)."""
     b, m = intensity.shape[0], intensity.shape[-1]
     values = intensity.astype(np.float64)
-    ok = np.broadcast_to(True if measured is None else np.asarray(measured, bool), intensity.shape)
-    index, frame = np.arange(m), np.arange(b)[:, None, None]
+    ok = None if measured is None else np.broadcast_to(np.asarray(measured, bool), intensity.shape)
     estimate = np.zeros((b, 2))
+    centre = np.zeros((b, 2), int)  # the window's centre, pixels off the grid's
+    todo = np.arange(b)
     for _ in range(CENTRE_ROUNDS):
-        centre = m // 2 + np.round(estimate).astype(int)  # (B, 2)
-        partner_r, partner_c = 2 * centre[:, :1] - index, 2 * centre[:, 1:] - index  # (B, M): the mirror pixel
-        inside_r, inside_c = (partner_r >= 0) & (partner_r < m), (partner_c >= 0) & (partner_c < m)
-        mirrored = ok[frame, np.clip(partner_r, 0, m - 1)[:, :, None], np.clip(partner_c, 0, m - 1)[:, None, :]]
-        pair = ok & mirrored & inside_r[:, :, None] & inside_c[:, None, :]
-        weighted = np.where(pair, values, 0.0)
-        total = np.maximum(weighted.sum(axis=(-2, -1)), 1e-300)
-        rows = (weighted.sum(axis=-1) * index).sum(axis=-1) / total
-        cols = (weighted.sum(axis=-2) * index).sum(axis=-1) / total
-        estimate = np.stack([rows, cols], axis=1) - m // 2
+        estimate[todo] = _windowed_centroid(values[todo], None if ok is None else ok[todo], centre[todo])
+        nearest = np.round(estimate[todo]).astype(int)
+        moved = (nearest != centre[todo]).any(axis=1)
+        centre[todo] = nearest
+        todo = todo[moved]
+        if not len(todo):
+            break
     return estimate.astype(np.float32)
+
+
+def _windowed_centroid(values: np.ndarray, ok: np.ndarray | None, centre: np.ndarray) -> np.ndarray:
+    """:func:`centre_offset`'s centroid (B, 2) of (B, M, M) ``values`` over the pixels ``ok`` (None: all) whose
+    mirror about ``centre`` (B, 2; pixels off the grid's centre) is on the grid and ``ok`` too."""
+    m = values.shape[-1]
+    index = np.arange(m)
+    partner = 2 * (m // 2 + centre)[:, :, None] - index  # (B, 2, M): each row's / column's mirror
+    inside = (partner >= 0) & (partner < m)
+    pair = inside[:, 0, :, None] & inside[:, 1, None, :]
+    if ok is not None:
+        mirror = np.clip(partner, 0, m - 1)
+        if (centre == centre[0]).all():  # one window for all (the usual case): one gather
+            mirrored = ok[:, mirror[0, 0]][:, :, mirror[0, 1]]
+        else:
+            mirrored = ok[np.arange(len(ok))[:, None, None], mirror[:, 0, :, None], mirror[:, 1, None, :]]
+        pair = pair & ok & mirrored
+    weighted = np.where(pair, values, 0.0)
+    total = np.maximum(weighted.sum(axis=(-2, -1)), 1e-300)
+    rows = weighted.sum(axis=-1) @ index / total
+    cols = weighted.sum(axis=-2) @ index / total
+    return np.stack([rows, cols], axis=1) - m // 2
 
 
 def fit_experiment(
