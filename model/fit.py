@@ -116,7 +116,7 @@ def centre_offset(intensity: np.ndarray, measured: np.ndarray | None = None) -> 
     That is the usual convention for where the beam centre lies: at the zero frequency for objects without an
     overall phase gradient (an object's mean phase gradient moves the centroid as much as a beam-centre error
     does, and a pattern cannot tell the two apart; the networks return such a gradient as phase)."""
-    b, m = intensity.shape[0], intensity.shape[-1]
+    b = intensity.shape[0]
     values = intensity.astype(np.float64)
     ok = None if measured is None else np.broadcast_to(np.asarray(measured, bool), intensity.shape)
     estimate = np.zeros((b, 2))
