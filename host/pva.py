@@ -4,8 +4,10 @@ NTNDArray channels that areaDetector viewers display live.
 Source (``pva://CHANNEL``): the channel is monitored; every update is decoded by pvapy's
 ``AdImageUtility`` (its codecs included) into a (rows, cols) frame numbered by the array's ``uniqueId``;
 the empty update a channel may send first is skipped; a jump in ``uniqueId`` counts the frames in between as
-``missed`` (monitor queues overflow when a client falls behind). Ends when ``stop`` is set or after
-``idle_timeout`` seconds without an update.
+``missed`` (monitor queues overflow when a client falls behind). Decoded frames wait for the runner in a queue
+of at most ``max_queued_bytes`` (:data:`MAX_QUEUED_BYTES`): when frames arrive faster than they are
+reconstructed, those that do not fit are dropped, and so counted as missed, instead of memory growing without
+bound. Ends when ``stop`` is set or after ``idle_timeout`` seconds without an update.
 
 Publisher (``--publish pva://PREFIX``): a pvAccess server with the channels ``PREFIX:amplitude``,
 ``PREFIX:phase`` (radians) and ``PREFIX:fit`` (a 1x1 image), each updated with every written frame, its
@@ -78,10 +80,20 @@ def _pvapy():
     return pvaccess, AdImageUtility
 
 
+MAX_QUEUED_BYTES = 512 * 2**20
+"""Frames a pvAccess source holds for the runner at most (bytes): 4,000 256x256 16-bit frames, 64 of a 4M Eiger."""
+
+
 class PvaSource:
     """Frames from an NTNDArray channel (see the module docstring)."""
 
-    def __init__(self, channel: str, idle_timeout: float | None = None, stop: threading.Event | None = None):
+    def __init__(
+        self,
+        channel: str,
+        idle_timeout: float | None = None,
+        stop: threading.Event | None = None,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
+    ):
         pva, self._ad = _pvapy()
         self.channel_name = channel.removeprefix(SCHEME)
         self.idle_timeout = idle_timeout
@@ -89,6 +101,10 @@ class PvaSource:
         self.missed = 0
         self.ended_normally = False  # an NTNDArray channel has no end of series
         self._queue: queue.Queue = queue.Queue()
+        self._queued_bytes = 0  # of the frames in the queue; the monitor's thread adds, the reader takes
+        self._room = threading.Lock()
+        self._numbers: tuple[int, int] | None = None  # (first, newest) uniqueId the monitor decoded
+        self.max_queued_bytes = max_queued_bytes
         try:
             self._channel = pva.Channel(self.channel_name, pva.PVA)
             self._channel.monitor(self._on_update, "field()")
@@ -103,24 +119,38 @@ class PvaSource:
             self._queue.put(Rejected(-1, f"cannot decode NTNDArray ({exc})", self.channel_name, now))
             return
         if image is not None and image.size:
+            with self._room:
+                first = int(number) if self._numbers is None else self._numbers[0]
+                self._numbers = first, max(int(number), first if self._numbers is None else self._numbers[1])
+                if self._queued_bytes + image.nbytes > self.max_queued_bytes:
+                    return  # no room: dropped, and counted as missed by the gap in uniqueId it leaves
+                self._queued_bytes += image.nbytes
             self._queue.put(Frame(int(number), np.array(image), self.channel_name, now, kind="intensity"))
 
     def __iter__(self) -> Iterator[Frame | Rejected]:
         last_number: int | None = None
         last = time.monotonic()
-        while not self.stop.is_set():
-            try:
-                item = self._queue.get(timeout=0.1)
-            except queue.Empty:
-                if self.idle_timeout is not None and time.monotonic() - last > self.idle_timeout:
-                    return
-                continue
-            last = time.monotonic()
-            if isinstance(item, Frame):
-                if last_number is not None and item.number > last_number + 1:
-                    self.missed += item.number - last_number - 1
-                last_number = item.number
-            yield item
+        try:
+            while not self.stop.is_set():
+                try:
+                    item = self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    if self.idle_timeout is not None and time.monotonic() - last > self.idle_timeout:
+                        return
+                    continue
+                last = time.monotonic()
+                if isinstance(item, Frame):
+                    with self._room:
+                        self._queued_bytes -= item.data.nbytes
+                    if last_number is not None and item.number > last_number + 1:
+                        self.missed += item.number - last_number - 1
+                    last_number = item.number
+                yield item
+        finally:  # frames decoded after the last one delivered (still queued, or dropped) were not delivered
+            with self._room:
+                if self._numbers is not None:
+                    delivered_up_to = self._numbers[0] - 1 if last_number is None else last_number
+                    self.missed += max(self._numbers[1] - delivered_up_to, 0)
 
     def close(self) -> None:
         self.stop.set()

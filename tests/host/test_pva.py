@@ -156,3 +156,23 @@ def test_the_publisher_in_a_network_namespace_with_loopback_only(tmp_path, patte
     last = down.stderr.strip().splitlines()[-1]  # (pvAccess itself prints one line about the interfaces first)
     assert last.startswith("cdinn: error: cannot serve pvAccess on 127.0.0.1: Failed to introspect")
     assert not (tmp_path / "down.h5").exists()
+
+
+def test_frames_beyond_the_source_queue_are_dropped_and_counted_as_missed(tmp_path, patterns, loopback):
+    """A runner that falls behind: the pvAccess source holds at most max_queued_bytes of frames (memory stays
+    flat); the frames it had no room for, and those still queued when the run ends, count as missed."""
+    from cdinn.host.frames import Frame
+    from cdinn.host.pva import PvaSource
+
+    frames = np.round(patterns.diffraction.astype(np.float64) ** 2 * 50).astype(np.uint16)
+    np.save(tmp_path / "frames.npy", frames)
+    channel = "cdinn:test:overflow"
+    source = PvaSource(f"pva://{channel}", idle_timeout=3, max_queued_bytes=10 * frames[0].nbytes)
+    server = _sim_server(tmp_path / "frames.npy", channel, loopback, fps=400, seconds=1)
+    server.wait(timeout=60)  # nothing is taken from the source while the simulator sends ~400 frames
+    assert source._queued_bytes <= 10 * frames[0].nbytes
+    delivered = [item.number for item in source if isinstance(item, Frame)]
+    first, newest = source._numbers
+    assert len(delivered) == 10 and source.missed > 100
+    assert len(delivered) + source.missed == newest - first + 1  # every frame the monitor saw is accounted for
+    source.close()
