@@ -253,6 +253,11 @@ def read(path: str) -> dict[str, Any]:
     (``"attrs"``: JSON ones parsed); CdinnError if ``path`` is not a cdinn output."""
     try:
         with h5py.File(path, "r", libver="latest", swmr=True) as fh:
+            lacking = [name for name in PER_FRAME if name not in fh]
+            if lacking and "provenance" in fh.attrs and "amplitude" in fh:
+                raise CdinnError(
+                    f"{path}: written by an older cdinn (it lacks {', '.join(lacking)}); reconstruct its input again"
+                )
             data: dict[str, Any] = {name: _values(fh[name]) for name in PER_FRAME}
             data["rejected"] = {name: _values(fh["rejected"][name]) for name in REJECTED}
             attrs = dict(fh.attrs)

@@ -137,3 +137,14 @@ def test_merge_refuses_outputs_of_different_networks(outputs, tmp_path):
 
         merge([outputs["run"], str(other)], tmp_path / "m.h5")
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_an_output_of_an_older_cdinn_is_refused_by_name(outputs, tmp_path):
+    older = tmp_path / "older.h5"
+    with h5py.File(outputs["run"]) as src, h5py.File(older, "w") as fh:
+        for name in src:
+            if name != "centre_offset":  # a field this version added
+                src.copy(name, fh)
+        fh.attrs.update(src.attrs)
+    with pytest.raises(CdinnError, match="written by an older cdinn \\(it lacks centre_offset\\)"):
+        output.read(str(older))
