@@ -41,29 +41,9 @@ print(json.dumps({"received": len(stamps), "missed": missed, "fps": len(stamps) 
 
 def _serve(channel: str, frames: Path, seconds: int, env: dict) -> subprocess.Popen:
     """pvapy's areaDetector simulator serving ``frames`` on ``channel`` at RATE for ``seconds``."""
-    return subprocess.Popen(
-        [
-            str(BIN / "pvapy-ad-sim-server"),
-            "-cn",
-            channel,
-            "-if",
-            str(frames),
-            "-fps",
-            str(RATE),
-            "-rt",
-            str(seconds),
-            "-std",
-            "2",
-            "-shd",
-            "1",
-            "-rp",
-            "0",
-            "-dc",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    from tests.host.test_pva import _sim_server  # the tests' own launcher of the simulator
+
+    return _sim_server(frames, channel, env, RATE, seconds)
 
 
 def _bare_pvapy_rate(channel: str, frames: Path, seconds: int, env: dict) -> dict:
