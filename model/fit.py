@@ -160,11 +160,12 @@ def fit_experiment(
     measured_amplitude: np.ndarray,
     mask: np.ndarray | None = None,
     widths: tuple[float, ...] = COHERENCE_WIDTHS,
-    sigma: np.ndarray | None = None,
+    known: ExperimentFit | None = None,
 ) -> ExperimentFit:
     """The fit through the forward model (module docstring) of objects (B, N, N) to fftshifted amplitudes
-    (B, M, M), M = N or 2N, over the measured pixels; the best of ``widths`` per frame, or each frame's own
-    width ``sigma`` (B,) when given."""
+    (B, M, M), M = N or 2N, over the measured pixels; the best of ``widths`` per frame, or, with ``known`` (an
+    experiment already fitted to these patterns, e.g. before refinement), each frame at its known width, keeping
+    its centre offset (a property of the patterns alone)."""
     _check(obj, measured_amplitude, mask)
     b, m = len(obj), measured_amplitude.shape[-1]
     scale = m // obj.shape[-1]
@@ -180,9 +181,9 @@ def fit_experiment(
         np.zeros(b, np.float32),
         np.zeros(b, np.float32),
         np.zeros(b, np.float32),
-        centre_offset(i_meas, None if mask is None else ~mask) / scale,
+        centre_offset(i_meas, None if mask is None else ~mask) / scale if known is None else known.centre_offset,
     )
-    trials = [np.full(b, w) for w in widths] if sigma is None else [np.asarray(sigma, np.float64)]
+    trials = [np.full(b, w) for w in widths] if known is None else [np.asarray(known.coherence_sigma, np.float64)]
     for width in trials:
         model = blur(coherent, width, scale)
         j = model * weight
@@ -199,7 +200,7 @@ def fit_experiment(
             s_ii - 2 * gain * s_ij - 2 * offset * s_i + gain**2 * s_jj + 2 * gain * offset * s_j + offset**2 * count
         )
         error = (np.maximum(residual, 0.0) / np.maximum(s_ii, 1e-300)).astype(np.float32)
-        better = error < (best.error * WIDER_GAIN if sigma is None and width.any() else best.error)
+        better = error < (best.error * WIDER_GAIN if known is None and width.any() else best.error)
         total = model[..., ::scale, ::scale].sum(axis=axes, dtype=np.float64)
         best.error[better] = error[better]
         best.coherence_sigma[better] = width[better]

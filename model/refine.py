@@ -93,8 +93,7 @@ def _fit(
     obj: np.ndarray, oversampled: np.ndarray, mask: np.ndarray | None, experiment: ExperimentFit | None
 ) -> np.ndarray:
     """The fit through the forward model: each frame at its own fitted width (the best width without one)."""
-    sigma = None if experiment is None else experiment.coherence_sigma
-    return fit_experiment(obj, oversampled, mask, sigma=sigma).error
+    return fit_experiment(obj, oversampled, mask, known=experiment).error
 
 
 def _cropped(obj: np.ndarray, network_amplitude: np.ndarray) -> np.ndarray:
