@@ -107,7 +107,10 @@ class _Projector:
         self.measured = measured  # (B, M, M) float32, unshifted
         self.magnitude = np.empty(measured.shape, np.float32)
         self.missing = missing if missing is not None and missing.any() else None
-        self.modelled = np.flatnonzero(coherence.active) if coherence is not None else np.zeros(0, np.intp)
+        active = coherence.active if coherence is not None else np.zeros(len(measured), bool)
+        self.modelled, self.plain = np.flatnonzero(active), np.flatnonzero(~active)
+        if 0 < len(self.plain) < len(measured):
+            self.plain_measured = measured[self.plain]
         if len(self.modelled):
             modelled = coherence.take(self.modelled)  # type: ignore[union-attr]
             self.offset = modelled.offset[:, None, None]
@@ -121,9 +124,13 @@ class _Projector:
 
     def __call__(self, obj: np.ndarray) -> np.ndarray:
         spectrum = scipy.fft.fft2(obj, axes=(-2, -1))
-        np.abs(spectrum, out=self.magnitude)
-        np.maximum(self.magnitude, np.float32(1e-30), out=self.magnitude)
-        np.divide(self.measured, self.magnitude, out=self.magnitude)
+        if not len(self.modelled):  # every frame: the plain modulus m / |G|, in place
+            np.abs(spectrum, out=self.magnitude)
+            np.maximum(self.magnitude, np.float32(1e-30), out=self.magnitude)
+            np.divide(self.measured, self.magnitude, out=self.magnitude)
+        elif len(self.plain):  # the plain modulus for the frames without a blur or a background
+            plain = np.maximum(np.abs(spectrum[self.plain]), np.float32(1e-30))
+            self.magnitude[self.plain] = self.plain_measured / plain
         if len(self.modelled):  # PCDI: scale by sqrt(I_meas / (K * |G|^2 + c))
             modelled = spectrum[self.modelled]
             blurred = self.kernel @ (modelled.real**2 + modelled.imag**2) @ self.kernel_t
