@@ -51,8 +51,9 @@ class Reconstruction(tuple):
       down to 1; below 1 the object does not fit the grid);
     * ``coherence_sigma`` (network pixels) and ``background`` (fraction of the pattern's total per pixel):
       the experiment the fit assumed, fitted to the network's result;
-    * ``centre_offset`` (rows, cols; network-grid pixels; (B, 2)): where the pattern's zero frequency lies off
-      the grid's centre pixel, fitted the same way (the beam centre the input assumed was that far off).
+    * ``centre_offset`` (rows, cols; network-grid pixels; (B, 2)): how far the pattern's intensity centroid lies
+      off the grid's centre pixel (:func:`cdinn.model.fit.centre_offset`: by the usual convention, the beam
+      centre the input assumed was that far off).
     """
 
     amplitude: np.ndarray
@@ -271,7 +272,7 @@ def refine_frames(
     amplitude, phase = refine_objects(
         record.amplitude, record.phase, patterns, int(refine), mask=mask, experiment=experiment
     )
-    after = fit_experiment(complex_object(amplitude, phase), patterns, mask, sigma=experiment.coherence_sigma).error
+    after = fit_experiment(complex_object(amplitude, phase), patterns, mask, known=experiment).error
     return Reconstruction(
         amplitude,
         phase,

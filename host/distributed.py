@@ -130,10 +130,10 @@ def _frames(chunk: Chunk) -> list:
     import time
 
     from cdinn.host.frames import Frame
+    from cdinn.host.hdf5_frames import frame_source
 
     frames, mask, centre, kind = _read(chunk)
-    label = chunk.path if chunk.dataset is None else f"{chunk.path}:{chunk.dataset}"
-    label += "" if chunk.channel is None else f"[{chunk.channel[1]}]"
+    label = chunk.path if chunk.dataset is None else frame_source(chunk.path, chunk.dataset, chunk.channel)
     now = time.time()
     return [Frame(chunk.first + i, frame, label, now, mask, centre, kind) for i, frame in enumerate(frames)]
 

@@ -195,6 +195,11 @@ def frame_channel(dset: h5py.Dataset, channel: str | None) -> tuple[int, str] | 
     return names.index(channel), channel
 
 
+def frame_source(path: str | Path, dataset: str, picked: tuple[int, str] | None) -> str:
+    """What a frame's ``source`` says: ``file:dataset``, and ``[channel]`` for multi-channel data."""
+    return f"{path}:{dataset}" + (f"[{picked[1]}]" if picked else "")
+
+
 COUNT_UNITS = ("counts", "count", "photons", "cts")
 """Units attributes that say a dataset holds detector counts."""
 
@@ -300,7 +305,7 @@ class Hdf5Frames:
                     number += 1
 
     def _frames(self, dset: h5py.Dataset, name: str, number: int, picked: tuple[int, str] | None) -> Iterator[Frame]:
-        label = f"{self.path}:{name}" + (f"[{picked[1]}]" if picked else "")
+        label = frame_source(self.path, name, picked)
         channel = () if picked is None else (picked[0],)
         kind = declared_kind(dset)
         if dset.ndim == 2:

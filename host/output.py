@@ -12,8 +12,9 @@ Layout (N = frames written, R = frames rejected, S = the networks' grid, 32, or 
   of the pattern's pixels without a measurement; ``oversampling`` float32 the object's oversampling on the
   networks' grid (:mod:`cdinn.model.sampling`); ``coherence_sigma`` float32 pixels and ``background`` float32
   (fraction of the pattern's total per pixel): the experiment the fit assumed, fitted per frame;
-  ``centre_offset`` (N, 2) float32 pixels of the networks' grid (rows, cols): where the pattern's zero
-  frequency lies off the grid's centre pixel, fitted per frame (times ``preprocess.binning``: detector pixels);
+  ``centre_offset`` (N, 2) float32 pixels of the networks' grid (rows, cols): how far the pattern's intensity
+  centroid lies off the grid's centre pixel, the beam centre's error by convention
+  (:func:`cdinn.model.fit.centre_offset`; times ``preprocess.binning``: detector pixels);
   ``arrival_time`` (read or received) and ``completion_time`` float64 UNIX seconds, ``latency`` float64 s;
 * ``rejected/frame_number`` (R,) int64, ``rejected/reason`` (R,) UTF-8, ``rejected/arrival_time`` (R,) float64;
 * root attributes (:data:`ROOT_ATTRS`): ``provenance`` (JSON: backend, network sha256s, library versions,
@@ -76,7 +77,7 @@ PER_FRAME: dict[str, Field] = {
     "centre_offset": Field(
         np.float32,
         "pixel",
-        "fitted offset (row, col) of the pattern's zero frequency from the grid's centre",
+        "offset (row, col) of the pattern's intensity centroid from the grid's centre",
         columns=2,
     ),
     "arrival_time": Field(np.float64, "s", "UNIX time the frame was received or read"),
