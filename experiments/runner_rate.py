@@ -74,8 +74,8 @@ def stages_alone(frames: np.ndarray, mask: np.ndarray, master: Path, backend: st
     prepared = [prepare.prepare_many(b, [mask != 0] * len(b)) for b in batches]
     amplitudes = np.stack([p.amplitude for p in prepared[0]])
     masks = np.stack([np.zeros((32, 32), bool) if p.mask is None else p.mask for p in prepared[0]])
-    shape, phase = engine.infer(amplitudes, masks)
     record = cdinn.inversion.network_pass(engine, amplitudes, masks, sigma=np.ones(len(amplitudes), np.float32))
+    obj = complex_object(record.amplitude, record.phase)
     items = [type("F", (), {"number": i, "source": "f", "arrival": 0.0})() for i in range(len(amplitudes))]
 
     def best(work, frames_done: int) -> float:
@@ -93,7 +93,7 @@ def stages_alone(frames: np.ndarray, mask: np.ndarray, master: Path, backend: st
             "preprocess": best(lambda: [prepare.prepare_many(b, [mask != 0] * len(b)) for b in batches], n),
             "network": best(lambda: [engine.infer(amplitudes, masks) for _ in range(4)], 4 * len(amplitudes)),
             "fit": best(
-                lambda: [fit_experiment(complex_object(shape, phase), amplitudes, masks) for _ in range(4)],
+                lambda: [fit_experiment(obj, amplitudes, masks) for _ in range(4)],
                 4 * len(amplitudes),
             ),
             "write": best(lambda: [writer.write(record, items, 0.0) for _ in range(4)], 4 * len(amplitudes)),

@@ -120,8 +120,8 @@ class PvaSource:
             return
         if image is not None and image.size:
             with self._room:
-                first = int(number) if self._numbers is None else self._numbers[0]
-                self._numbers = first, max(int(number), first if self._numbers is None else self._numbers[1])
+                n = int(number)
+                self._numbers = (n, n) if self._numbers is None else (self._numbers[0], max(self._numbers[1], n))
                 if self._queued_bytes + image.nbytes > self.max_queued_bytes:
                     return  # no room: dropped, and counted as missed by the gap in uniqueId it leaves
                 self._queued_bytes += image.nbytes
