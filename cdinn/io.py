@@ -37,19 +37,21 @@ flush its caches (the 1 MiB raw-data chunk cache of each dataset, the metadata) 
 
 
 class SpaceReserve:
-    """``nbytes`` of disk allocated in a hidden file beside ``output`` (``.NAME.reserve``), released (deleted) by
-    :meth:`release` when a write fails or the output is closed. CdinnError when the file system lacks them, before
-    the output exists (so an already full disk leaves no empty output behind)."""
+    """``nbytes`` of disk allocated beside ``output`` in a file that has no name: created hidden
+    (``.NAME.reserve``), unlinked at once and held open, so the file system keeps the space until :meth:`release`
+    closes it (when a write fails or the output is closed) or the process ends, however it ends (a killed
+    process leaves nothing behind). CdinnError when the file system lacks them, before the output exists (so an
+    already full disk leaves no empty output behind)."""
 
     def __init__(self, output: str | os.PathLike, nbytes: int = RESERVE_BYTES):
         output = Path(output)
-        self.path = output.with_name(f".{output.name}.reserve")
-        fd = os.open(self.path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        hidden = output.with_name(f".{output.name}.reserve")
+        fd = os.open(hidden, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        hidden.unlink()
         try:
             os.posix_fallocate(fd, 0, nbytes)
         except OSError as exc:
             os.close(fd)
-            self.path.unlink(missing_ok=True)
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             free = shutil.disk_usage(output.parent).free
@@ -57,11 +59,13 @@ class SpaceReserve:
                 f"not enough space for {output}: {free / 2**20:.1f} MiB free on its file system, an output needs "
                 f"{nbytes / 2**20:.0f} MiB of headroom; nothing was written"
             ) from None
-        os.close(fd)
+        self._fd: int | None = fd
 
     def release(self) -> None:
         """Give the reserved space back (idempotent)."""
-        self.path.unlink(missing_ok=True)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def write_failure(exc: BaseException) -> str | None:

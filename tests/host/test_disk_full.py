@@ -81,3 +81,21 @@ def test_a_disk_full_from_the_start_leaves_no_output_to_block_the_rerun(small_fs
     again = _cdinn("run", "--source", str(frames), "--input-kind", "intensity", "--out", str(out), "--quiet")
     assert again.returncode == 0, again.stderr[-2000:]
     assert output.read(str(out))["attrs"]["counts"]["written"] == 640
+
+
+def test_a_killed_writer_leaves_its_reserve_to_the_file_system(small_fs):
+    """SIGKILL runs no cleanup: the reserve is a file without a name, so the kernel frees it with the process."""
+    free = shutil.disk_usage(small_fs).free
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from cdinn.io import SpaceReserve; r = SpaceReserve({str(small_fs / 'run.h5')!r}); "
+         "print('held', flush=True); import time; time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert shutil.disk_usage(small_fs).free <= free - RESERVE_BYTES  # the space is held ...
+        assert sorted(p.name for p in small_fs.iterdir()) == ["filler"]  # ... by no file a user must remove
+    finally:
+        holder.kill()
+        holder.wait()
+    assert shutil.disk_usage(small_fs).free == free
