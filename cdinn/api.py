@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from cdinn.host.backends import cached_backend
-from cdinn.inversion import Reconstruction, invert, parse_refine
+from cdinn.inversion import Reconstruction, invert, parse_refine, parse_views
 from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
 from cdinn.model.refine import AutoRefineConfig
 from cdinn.model.validation import validate_frames
@@ -26,6 +26,7 @@ def reconstruct(
     intensity: bool = False,
     refine: int | str | AutoRefineConfig = 0,
     mask=None,
+    views: int = 1,
     **backend_options,
 ) -> Reconstruction:
     """Reconstruct objects from far-field diffraction.
@@ -39,15 +40,18 @@ def reconstruct(
     (only frames whose fit exceeds :class:`cdinn.model.refine.AutoRefineConfig`'s threshold, each until its
     fit stops improving; an ``AutoRefineConfig`` instance sets the threshold and stop rule); with any
     refinement the frames (and the mask) must be the 2x oversampled (64, 64) patterns, of which the network
-    sees every other pixel. ``backend_options`` go to the backend (e.g. ``threads=1`` for onnx,
+    sees every other pixel. ``views``: 1, 2, 4 or 8 views of each pattern (its mirrors and transposes,
+    :mod:`cdinn.model.views`) in one batch, each frame keeping the estimate that fits best: better results
+    (median chi^2 ~20 % lower with 8, docs/experiment.md) for up to ``views`` times the networks' time.
+    ``backend_options`` go to the backend (e.g. ``threads=1`` for onnx,
     ``project=...`` for emulator).
 
     Returns a :class:`Reconstruction`: ``amplitude`` in [0, 1] and ``phase`` in radians (0 outside the
     support), float32 (B, 32, 32) or (32, 32), plus the per-frame fit error and refinement record.
     """
-    how = parse_refine(refine)
+    how, views = parse_refine(refine), parse_views(views)
     single = np.ndim(diffraction) == 2
     amplitudes, missing = validate_frames(diffraction, OVERSAMPLED_GRID if refine else GRID, intensity, mask)
     engine = cached_backend(backend, net, tuple(sorted(backend_options.items())))
-    result = invert(engine, amplitudes, missing, how)
+    result = invert(engine, amplitudes, missing, how, views=views)
     return result.first() if single else result

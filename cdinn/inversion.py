@@ -17,6 +17,7 @@ from cdinn.model.fit import ExperimentFit, fit_experiment
 from cdinn.model.refine import AutoRefineConfig, refine_auto
 from cdinn.model.refine import refine as refine_objects
 from cdinn.model.sampling import oversampling
+from cdinn.model.views import VIEW_COUNTS, stack_views, unstack_views
 
 Refine = int | AutoRefineConfig
 RECORD_FIELDS = (
@@ -218,33 +219,49 @@ def grid_oversampling(patterns: np.ndarray, mask: np.ndarray | None, oversampled
     return sigma.astype(np.float32)
 
 
+def parse_views(views: int) -> int:
+    """How many views of each pattern the networks see (:data:`cdinn.model.views.VIEW_COUNTS`)."""
+    if views not in VIEW_COUNTS:
+        raise CdinnError(f"views must be one of {', '.join(map(str, VIEW_COUNTS))}, got {views!r}")
+    return int(views)
+
+
 def network_pass(
     engine,
     patterns: np.ndarray,
     mask: np.ndarray | None = None,
     oversampled: bool = False,
     sigma: np.ndarray | None = None,
+    views: int = 1,
 ) -> Reconstruction:
     """The backend's reconstruction of (B, M, M) patterns (their every other pixel when ``oversampled``,
-    M = 2N) with its fit through the forward model against the patterns themselves, computed."""
+    M = 2N) with its fit through the forward model against the patterns themselves, computed. With ``views``
+    > 1 the networks see that many views of each pattern (:mod:`cdinn.model.views`) in one batch, and each
+    frame keeps the estimate that fits best."""
+    count = len(patterns)
+    seen, seen_mask = stack_views(patterns, views), None if mask is None else stack_views(mask, views)
     if oversampled:
-        small_mask = None if mask is None else subsample_oversampled(mask)
-        amplitude, phase = engine.infer(subsample_oversampled(patterns), small_mask)
-    else:
-        amplitude, phase = engine.infer(patterns, mask)
-    fitted = fit_experiment(complex_object(amplitude, phase), patterns, mask)
-    count = len(amplitude)
+        seen = subsample_oversampled(seen)
+        seen_mask = None if seen_mask is None else subsample_oversampled(seen_mask)
+    amplitude, phase = (unstack_views(x, views) for x in engine.infer(seen, seen_mask))
+    repeat = (views, 1, 1)
+    fitted = fit_experiment(
+        complex_object(amplitude, phase),
+        np.tile(patterns, repeat) if views > 1 else patterns,
+        None if mask is None else np.tile(mask, repeat) if views > 1 else mask,
+    )
+    best = slice(None) if views == 1 else fitted.error.reshape(views, count).argmin(axis=0) * count + np.arange(count)
     sigma = grid_oversampling(patterns, mask, oversampled) if sigma is None else np.asarray(sigma, np.float32)
     return Reconstruction(
-        amplitude,
-        phase,
+        amplitude[best],
+        phase[best],
         None,
         None,
         np.zeros(count, np.int64),
         np.zeros(count, bool),
         masked_fraction(mask, count),
         sigma,
-        fitted,
+        fitted.take(best),
     )
 
 
@@ -287,13 +304,20 @@ def refine_frames(
 
 
 def invert(
-    engine, patterns: np.ndarray, mask: np.ndarray | None = None, refine: Refine = 0, sigma: np.ndarray | None = None
+    engine,
+    patterns: np.ndarray,
+    mask: np.ndarray | None = None,
+    refine: Refine = 0,
+    sigma: np.ndarray | None = None,
+    views: int = 1,
 ) -> Reconstruction:
     """Reconstruct validated (B, M, M) patterns with ``engine`` (a :class:`cdinn.host.backends.base.Backend`):
     the networks, then no refinement (``refine=0``, M = N), ``refine`` iterations of NN-seeded ER/HIO for
     every frame or, with an :class:`AutoRefineConfig`, for the badly fitting ones (M = 2N). ``sigma``: the
-    frames' oversampling where the caller measured it."""
-    if isinstance(refine, int | np.integer) and refine == 0:
+    frames' oversampling where the caller measured it. ``views``: how many views of each pattern the networks
+    see, the best-fitting estimate kept (:func:`network_pass`)."""
+    oversampled = not (isinstance(refine, int | np.integer) and refine == 0)
+    if not oversampled and views == 1:  # the fit is computed when it is asked for
         amplitude, phase = engine.infer(patterns, mask)
         count = len(amplitude)
         return Reconstruction(
@@ -307,4 +331,5 @@ def invert(
             None if sigma is None else np.asarray(sigma, np.float32),
             patterns=(patterns, mask),
         )
-    return refine_frames(network_pass(engine, patterns, mask, True, sigma), patterns, mask, refine)
+    record = network_pass(engine, patterns, mask, oversampled, sigma, views)
+    return refine_frames(record, patterns, mask, refine) if oversampled else record

@@ -30,10 +30,11 @@ def detector_preprocessor(preprocess: PreprocessConfig | None, size: int) -> Pre
     return Preprocessor(batch_config(preprocess, size))
 
 
-def batch_provenance(backend: dict, spec: str, net: str, refine: int | str, **run: object) -> dict:
+def batch_provenance(backend: dict, spec: str, net: str, refine: int | str, views: int, **run: object) -> dict:
     """The provenance record of a batch command's output, the same in one process and on Dask: the backend's,
-    the input ``spec``, the network set, the refinement asked for and ``run`` (e.g. the command line)."""
-    return output.provenance(backend, source=spec, net=net, refine=refine_label(refine), **run)
+    the input ``spec``, the network set, the refinement and views asked for and ``run`` (e.g. the command
+    line)."""
+    return output.provenance(backend, source=spec, net=net, refine=refine_label(refine), views=views, **run)
 
 
 def stack_masks(masks: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray | None:
@@ -204,14 +205,14 @@ def block_patterns(items: list[Frame], size: int, prepare: Preprocessor, offset:
     )
 
 
-def invert_block(engine, loaded: Patterns, refine: Refine = 0) -> dict[str, np.ndarray]:
+def invert_block(engine, loaded: Patterns, refine: Refine = 0, views: int = 1) -> dict[str, np.ndarray]:
     """Every per-frame output field (:data:`cdinn.host.output.PER_FRAME`) of a block's frames, reconstructed by
-    ``engine`` through :func:`cdinn.inversion.invert` (``refine``: see there; the patterns must then be 2x
-    oversampled)."""
+    ``engine`` through :func:`cdinn.inversion.invert` (``refine``, ``views``: see there; with a refinement the
+    patterns must be 2x oversampled)."""
     size = loaded.patterns.shape[-1]
     if loaded.oversampling is None:  # frames stored on the grid: validated, their unmeasured pixels set to 0
         amplitudes, mask = validate_frames(loaded.patterns, size, loaded.intensity, loaded.mask)
     else:  # the detector preprocessing's amplitudes, checked there, as `cdinn run` gives them to the networks
         amplitudes, mask = loaded.patterns, loaded.mask  # (unmeasured blocks hold their neighbours' mean)
-    result = invert(engine, amplitudes, mask, refine, loaded.oversampling)
+    result = invert(engine, amplitudes, mask, refine, loaded.oversampling, views)
     return output.frame_fields(result, loaded.numbers, loaded.sources, loaded.arrivals, time.time())

@@ -159,11 +159,12 @@ def process_chunk(
     refine: int | str = 0,
     backend: str = "onnx",
     options: tuple[tuple[str, Any], ...] = (),
+    views: int = 1,
 ) -> dict:
     """Read, preprocess and reconstruct one chunk (runs on a worker; ``preprocess.output_size`` is 64 when
-    ``refine`` asks for refinement) as ``cdinn reconstruct`` does a block; returns the
-    :data:`cdinn.host.output.PER_FRAME` fields of the good frames (``"fields"``, None if there is none) and
-    ``"rejected"`` = [(frame number, reason, arrival)]."""
+    ``refine`` asks for refinement; ``views``: :func:`cdinn.inversion.invert`'s) as ``cdinn reconstruct`` does a
+    block; returns the :data:`cdinn.host.output.PER_FRAME` fields of the good frames (``"fields"``, None if there
+    is none) and ``"rejected"`` = [(frame number, reason, arrival)]."""
     from cdinn.host.backends import cached_backend
     from cdinn.host.batch_input import block_patterns, detector_preprocessor, invert_block
     from cdinn.inversion import parse_refine
@@ -173,7 +174,7 @@ def process_chunk(
     out: dict[str, Any] = {"rejected": loaded.rejected, "fields": None}
     if len(loaded.numbers):
         engine = cached_backend(backend, net, options)
-        out["fields"] = invert_block(engine, loaded, parse_refine(refine))
+        out["fields"] = invert_block(engine, loaded, parse_refine(refine), views)
     return out
 
 
@@ -236,8 +237,10 @@ def reprocess(
     backend: str = "onnx",
     backend_options: dict | None = None,
     channel: str | None = None,
+    views: int = 1,
 ) -> dict:
-    """Reconstruct every frame of ``spec`` (``channel``: of multi-channel data) on a Dask cluster with
+    """Reconstruct every frame of ``spec`` (``channel``: of multi-channel data; ``views``: how many views of each
+    pattern the networks see, :func:`cdinn.inversion.invert`) on a Dask cluster with
     ``backend``; write ``out`` through the output schema (:mod:`cdinn.host.output`) in frame order, each chunk as
     soon as those before it are written; return counts. ``run``: more of the run to record in the provenance
     (e.g. the ``command``); ``backend_options``: the backend's (the CPU runtimes: :func:`worker_threads` by
@@ -259,7 +262,7 @@ def reprocess(
         options.setdefault("threads", worker_threads(cluster))
     workers = tuple(sorted(options.items()))
     provenance = batch_provenance(  # the backend the workers load, checked here first
-        cached_backend(backend, net, workers).provenance(), spec, net, refine, cluster=cluster, **(run or {})
+        cached_backend(backend, net, workers).provenance(), spec, net, refine, views, cluster=cluster, **(run or {})
     )
     owned_client = client is None
     if owned_client:
@@ -270,7 +273,7 @@ def reprocess(
             output.create(fh, compression="gzip")
             output.describe(fh, provenance, pre.as_dict())
             futures = {
-                client.submit(process_chunk, c, net, pre, refine, backend, workers, pure=False, retries=2): i
+                client.submit(process_chunk, c, net, pre, refine, backend, workers, views, pure=False, retries=2): i
                 for i, c in enumerate(chunks)
             }
             pending: dict[int, dict] = {}

@@ -134,7 +134,8 @@ class Runner:
     """``refiner``: K > 0 iterations for every frame or the automatic refinement's settings (None: network
     only; :func:`cdinn.inversion.parse_refine`); ``refine_workers`` threads run it.
     ``publisher``: also serve every written frame (e.g. :class:`cdinn.host.pva.PvaPublisher`). ``missed``
-    counts frames the source reports as sent but never delivered (part of received)."""
+    counts frames the source reports as sent but never delivered (part of received). ``views``: how many views of
+    each pattern the networks see (:func:`cdinn.inversion.network_pass`)."""
 
     def __init__(
         self,
@@ -148,12 +149,14 @@ class Runner:
         refiner: Refine | None = None,
         refine_workers: int = RunnerConfig.refine_workers,
         publisher=None,
+        views: int = 1,
     ):
         if max_batch < 1:
             raise CdinnError(f"max batch must be >= 1, got {max_batch}")
         if refiner is not None and preprocessor.cfg.output_size != 64:
             raise CdinnError("automatic refinement needs 2x oversampled (64x64) patterns: preprocess to 64")
         self.refiner = refiner
+        self.views = views
         self.publisher = publisher
         self._refine_pool = ThreadPoolExecutor(refine_workers, "cdinn-refine") if refiner else None
         self._pending: list[Future] = []
@@ -264,7 +267,7 @@ class Runner:
         if frames:
             patterns = np.stack(inputs)
             mask = stack_masks(masks, patterns.shape[1:])
-            record = network_pass(self.backend, patterns, mask, self.refiner is not None, np.array(sigmas))
+            record = network_pass(self.backend, patterns, mask, self.refiner is not None, np.array(sigmas), self.views)
             self.stats.stage_seconds["network"] += time.perf_counter() - started
             self.stats.batches += 1
             bad = self._to_refine(record.fit)

@@ -142,10 +142,26 @@ def add_refine(parser: argparse.ArgumentParser) -> None:
 
 def add_inversion_options(parser: argparse.ArgumentParser, backend: str = "onnx") -> None:
     """What every command that inverts frames through :mod:`cdinn.inversion` takes: the network set, the backend
-    (``backend`` by default) with its options, and the refinement."""
+    (``backend`` by default) with its options, the refinement and the views."""
     add_net(parser)
     add_backend_options(parser, default=backend)
     add_refine(parser)
+    add_views(parser)
+
+
+def add_views(parser: argparse.ArgumentParser) -> None:
+    """``--views 1|2|4|8``, the same for every command that reconstructs (:func:`cdinn.inversion.parse_views`)."""
+    from cdinn.model.views import VIEW_COUNTS
+
+    parser.add_argument(
+        "--views",
+        type=int,
+        choices=VIEW_COUNTS,
+        default=1,
+        help="the networks see this many views of each pattern (its mirrors, then their transposes) and each frame "
+        "keeps the estimate that fits its pattern best: better results for up to that many times the networks' "
+        "time (default: 1)",
+    )
 
 
 def add_test_n(parser: argparse.ArgumentParser, default: int) -> None:

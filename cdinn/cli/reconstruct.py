@@ -54,6 +54,7 @@ def reconstruct_run(args: argparse.Namespace) -> None:
             backend=args.backend,
             backend_options=backend_options(args),
             channel=channel,
+            views=args.views,
         )
         print(
             f"reconstructed {counts['written']} of {counts['frames']} frame(s) in {counts['chunks']} chunks on "
@@ -85,7 +86,7 @@ def _reconstruct_here(args: argparse.Namespace, preprocess, channel: str | None)
     with atomic_hdf5(args.output) as fh:
         output.create(fh, compression="gzip")
         provenance = batch_provenance(
-            engine.provenance(), args.input, args.net, args.refine, command=command_line(args)
+            engine.provenance(), args.input, args.net, args.refine, args.views, command=command_line(args)
         )
         output.describe(fh, provenance, prepare.cfg.as_dict())
         for loaded in iter_patterns(args.input, size, prepare, channel=channel):
@@ -93,7 +94,7 @@ def _reconstruct_here(args: argparse.Namespace, preprocess, channel: str | None)
             output.reject(fh, loaded.rejected)
             if not len(loaded.numbers):
                 continue
-            fields = invert_block(engine, loaded, refine)
+            fields = invert_block(engine, loaded, refine, args.views)
             output.append(fh, fields)
             fits.append(fields["fit"])
             refined += int(np.sum(fields["refined"]))

@@ -80,6 +80,7 @@ def run_run(args: argparse.Namespace) -> None:
                 source=args.source,
                 net=args.net,
                 refine=refine_label(args.refine),
+                views=args.views,
             ),
             pre_cfg.as_dict(),
         )
@@ -96,6 +97,7 @@ def run_run(args: argparse.Namespace) -> None:
             refiner=refiner,
             refine_workers=runner_cfg.refine_workers,
             publisher=publisher,
+            views=args.views,
         )
         summary = runner.run()
     finally:

@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cdinn.errors import CdinnError
+from cdinn.inversion import parse_views
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
 from cdinn.model.conventions import ROLES, complex_object, crop_centred, pad_centred
@@ -72,6 +73,11 @@ class EvaluateConfig:
         "detector effects scored beside the ideal patterns (labels of cdinn.model.effects.EFFECTS; empty: none)",
     )
     effect_n: int = option(300, "patterns per detector effect")
+    views: int = option(
+        1,
+        "views of each pattern (1, 2, 4, 8: cdinn.model.views) the first set also sees, the best-fitting estimate "
+        "kept per frame: above 1, a row of its own, and the refinement's seed",
+    )
 
 
 def _entry(result, **extra) -> dict:
@@ -79,17 +85,17 @@ def _entry(result, **extra) -> dict:
     return {"result": result, "object": complex_object(result.amplitude, result.phase), **extra}
 
 
-def _network_results(name: str, data: SimulatedBatch) -> dict:
+def _network_results(name: str, data: SimulatedBatch, views: int = 1) -> dict:
     from cdinn.api import reconstruct
 
-    return _entry(reconstruct(data.diffraction, net=name, mask=data.mask))
+    return _entry(reconstruct(data.diffraction, net=name, mask=data.mask, views=views))
 
 
 def _refined_results(name: str, data: SimulatedBatch, cfg: EvaluateConfig) -> dict:
     """The network set seeding ER/HIO (``cfg.refine``: K iterations or 'auto') on the oversampled patterns."""
     from cdinn.api import reconstruct
 
-    result = reconstruct(data.oversampled, net=name, refine=cfg.refine, mask=data.mask_oversampled)
+    result = reconstruct(data.oversampled, net=name, refine=cfg.refine, mask=data.mask_oversampled, views=cfg.views)
     return _entry(
         result, refined_fraction=float(np.mean(result.refined)), iterations_mean=float(np.mean(result.iterations))
     )
@@ -198,10 +204,14 @@ def _held_out(cfg: EvaluateConfig) -> dict:
 
 
 def _methods(cfg: EvaluateConfig, data: SimulatedBatch) -> dict[str, dict]:
-    """Every method's result on ``data``: each network set, the first seeding ER/HIO (``cfg.refine``), ER/HIO."""
+    """Every method's result on ``data``: each network set, the first with ``cfg.views`` views, the first seeding
+    ER/HIO (``cfg.refine``, with those views), ER/HIO."""
     results = {name: _network_results(name, data) for name in cfg.nets}
+    first = cfg.nets[0] if cfg.views == 1 else f"{cfg.nets[0]}, {cfg.views} views"
+    if cfg.views > 1:
+        results[first] = _network_results(cfg.nets[0], data, cfg.views)
     if cfg.refine:
-        results[f"{cfg.nets[0]} + {cfg.refine} ER/HIO"] = _refined_results(cfg.nets[0], data, cfg)
+        results[f"{first} + {cfg.refine} ER/HIO"] = _refined_results(cfg.nets[0], data, cfg)
     results[ERHIO] = _erhio_results(data, cfg)
     return results
 
@@ -241,6 +251,7 @@ def effect_table(report: dict) -> str:
 def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = False, command: str = "") -> dict:
     """Run every method on the same test set; write report.json, table.md (overall, by regime, held-out
     families, fit ranking), per-pattern metrics and figures to ``out_dir``."""
+    parse_views(cfg.views)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = test_set(cfg.n, cfg.seed, cfg.data, cfg.photons)
@@ -251,6 +262,7 @@ def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = Fals
         "command": command,
         "test_set": {"n": cfg.n, "seed": cfg.seed, "data": cfg.data, "position": "random", "photons": cfg.photons},
         "refine": cfg.refine,
+        "views": cfg.views,
         "phase_retrieval": cfg.phase_retrieval.as_dict(),
         "methods": {
             name: {

@@ -11,11 +11,19 @@ from cdinn.model.phase_retrieval import PhaseRetrievalConfig
 @pytest.mark.slow
 def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
     cfg = EvaluateConfig(
-        n=40, seed=2, nets=("edge",), phase_retrieval=PhaseRetrievalConfig(iterations=120), refine="auto", family_n=16
+        n=40,
+        seed=2,
+        nets=("edge",),
+        phase_retrieval=PhaseRetrievalConfig(iterations=120),
+        refine="auto",
+        family_n=16,
+        views=2,
     )
     report = evaluate(cfg, tmp_path, command="test")
-    assert set(report["methods"]) == {"edge", "edge + auto ER/HIO", ERHIO}
-    assert 0 < report["methods"]["edge + auto ER/HIO"]["refined_fraction"] <= 1
+    assert set(report["methods"]) == {"edge", "edge, 2 views", "edge, 2 views + auto ER/HIO", ERHIO}
+    assert 0 < report["methods"]["edge, 2 views + auto ER/HIO"]["refined_fraction"] <= 1
+    two, one = (report["methods"][k]["chi2_best_scale_median"] for k in ("edge, 2 views", "edge"))
+    assert two <= one  # the fit chooses the view; this is that fit's median
     # every pattern is in exactly one gradient bin and one size bin
     counts = {name: r["count"] for name, r in report["regimes"].items()}
     assert sum(c for name, c in counts.items() if "rad/px" in name and "strong" not in name) == 40

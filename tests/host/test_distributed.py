@@ -1,5 +1,6 @@
 """Archive reprocessing on Dask distributed: real LocalClusters of worker processes on loopback."""
 
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ def _datasets(path):
 
 
 def test_cluster_output_equals_the_single_process_command(tmp_path, patterns):
+    """Two views of each pattern (--views) as well: the workers are given every inversion option."""
     frames = _frames(patterns, 90)
     frames[17] = np.nan  # bad frames are rejected with their reason, the others go on
     np.save(tmp_path / "in.npy", frames)
@@ -43,6 +45,8 @@ def test_cluster_output_equals_the_single_process_command(tmp_path, patterns):
             "intensity",
             "--net",
             "edge",
+            "--views",
+            "2",
         ],
         capture_output=True,
         text=True,
@@ -62,6 +66,8 @@ def test_cluster_output_equals_the_single_process_command(tmp_path, patterns):
             "local:2",
             "--chunk",
             "16",
+            "--views",
+            "2",
         ],
         capture_output=True,
         text=True,
@@ -75,6 +81,7 @@ def test_cluster_output_equals_the_single_process_command(tmp_path, patterns):
     with h5py.File(tmp_path / "dask.h5") as fh:
         assert fh["rejected/frame_number"][()].tolist() == [17]
         assert "NaN" in fh["rejected/reason"][0].decode()
+        assert json.loads(fh.attrs["provenance"])["views"] == 2
 
 
 def _discs(radii, size=128):
