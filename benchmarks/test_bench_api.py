@@ -8,12 +8,18 @@ from cdinn.api import cached_backend
 from cdinn.model.conventions import network_input
 
 
+@pytest.mark.parametrize("views", [1, 8])
 @pytest.mark.parametrize("batch", [1, 64])
-def test_api_reconstruct(benchmark, bench_patterns, batch):
+def test_api_reconstruct(benchmark, bench_patterns, batch, views):
+    """With one view the fit is computed when it is read (after the timing); with more it chooses the view."""
     frames = bench_patterns.diffraction[:batch]
     cdinn.reconstruct(frames)  # first call creates the session (cached for every later call)
-    benchmark.extra_info.update(patterns_per_call=batch, backend="cdinn.reconstruct", config="default", batch=batch)
-    result = benchmark.pedantic(cdinn.reconstruct, args=(frames,), rounds=300 if batch == 1 else 30, warmup_rounds=5)
+    benchmark.extra_info.update(
+        patterns_per_call=batch, backend="cdinn.reconstruct", config="default", batch=batch, views=views
+    )
+    result = benchmark.pedantic(
+        cdinn.reconstruct, args=(frames,), kwargs={"views": views}, rounds=300 if batch == 1 else 30, warmup_rounds=5
+    )
     assert result.amplitude.shape == (batch, 32, 32) and result.fit.shape == (batch,)
 
 

@@ -70,6 +70,7 @@ def main(net: str = "default", out: str = "results/measured") -> None:
     er_fit = float(fit_experiment(er, amp[None], mask[None]).error[0])
     sigma = float(oversampling(counts[None], mask[None]).min())
     rows.append(("32x32 crop", f"{sigma:.2f}", "network", f"{nn.fit:.4f}"))
+    rows.append(("32x32 crop", "", "network, 8 views", f"{reconstruct(amp, net=net, mask=mask, views=8).fit:.4f}"))
     rows.append(("32x32 crop", "", "ER/HIO 620 (mask-aware)", f"{er_fit:.4f}"))
     images["network, 32 crop"] = complex_object(nn.amplitude, nn.phase)
     images["ER/HIO, 32 crop"] = er[0]

@@ -12,8 +12,10 @@ Output equals the single-process command's for the same frames. Bad frames are r
 (``rejected/frame_number``, ``rejected/reason``). A worker lost mid-run is replaced by Dask, which recomputes
 its tasks; chunks are written by their place in the plan, so no frame is lost or written twice.
 
-``local:N`` starts a LocalCluster of N single-threaded worker processes (bound to loopback); any other
-address is an existing scheduler (dask-jobqueue on Slurm/PBS, Kubernetes, ...).
+``local:N`` starts a LocalCluster of N single-threaded worker processes (bound to loopback); ``local:1`` runs
+its one worker in this process (threads, Dask's in-process transport): nothing to spawn or import again, so
+one worker costs what the plain command does. Any other address is an existing scheduler (dask-jobqueue on
+Slurm/PBS, Kubernetes, ...).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class ClusterConfig:
 
     cluster: str | None = option(
         None,
-        "reprocess on Dask distributed: a LocalCluster of N worker processes, or an "
+        "reprocess on Dask distributed: a LocalCluster of N worker processes (local:1: one in-process worker), or an "
         "existing scheduler; frames are read, preprocessed and reconstructed on the workers "
         "in chunks, bad frames are rejected with reasons (default: one process, no Dask)",
         metavar="local:N|tcp://HOST:PORT",
@@ -210,8 +212,9 @@ def _client(cluster: str):
 
     workers = local_workers(cluster)
     if workers is not None:
+        where = {"host": "127.0.0.1"} if workers > 1 else {}  # one in-process worker: inproc://, no socket at all
         local = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            n_workers=workers, threads_per_worker=1, processes=workers > 1, dashboard_address=None, **where
         )
         client = Client(local)
         _stop_http_servers(client, local)

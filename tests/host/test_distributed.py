@@ -176,14 +176,16 @@ def test_plan_follows_nxmx_masters_and_frame_numbers(tmp_path, patterns):
     assert sum(c.stop - c.start for c in chunks) == 24
 
 
-def test_a_local_cluster_serves_no_http(tmp_path):
+@pytest.mark.parametrize("cluster", ["local:1", "local:2"])
+def test_a_local_cluster_serves_no_http(tmp_path, cluster):
     """A LocalCluster opens HTTP servers on the scheduler (8787) and every worker although the dashboard is
-    off; the Dask path closes them, so only Dask's own comm ports stay open, on loopback."""
+    off; the Dask path closes them, so only Dask's own comm ports stay open, on loopback (worker processes) or
+    none at all (local:1's one worker in this process talks inproc://)."""
     import socket
 
     from cdinn.host.distributed import _client
 
-    client, local = _client("local:1")
+    client, local = _client(cluster)
     try:
 
         def listening(server) -> int:
@@ -193,6 +195,8 @@ def test_a_local_cluster_serves_no_http(tmp_path):
         assert set(client.run(lambda dask_worker: listening(dask_worker.http_server)).values()) == {0}
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", 8787)) != 0
+        address = local.scheduler_address
+        assert address.startswith("inproc://" if cluster == "local:1" else "tcp://127.0.0.1:"), address
     finally:
         client.close()
         local.close()
