@@ -23,3 +23,17 @@ def free_tcp_endpoint():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"tcp://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def edge_firmware(tmp_path_factory):
+    """``cdinn firmware --net edge`` built once per session (hls4ml projects, compiled emulation, C simulation):
+    the build folder."""
+    from cdinn.cli import main
+
+    out = tmp_path_factory.mktemp("firmware") / "edge"
+    code = main(
+        ["firmware", "--net", "edge", "--out", str(out), "--validate", "40", "--test-n", "40", "--workers", "2"]
+    )
+    assert code == 0
+    return out

@@ -42,7 +42,8 @@ def reconstruct(
     refinement the frames (and the mask) must be the 2x oversampled (64, 64) patterns, of which the network
     sees every other pixel. ``views``: 1, 2, 4 or 8 views of each pattern (its mirrors and transposes,
     :mod:`cdinn.model.views`) in one batch, each frame keeping the estimate that fits best: better results
-    (median chi^2 ~20 % lower with 8, docs/experiment.md) for up to ``views`` times the networks' time.
+    (with 8: median chi^2 3-36 % lower, by detector effect, docs/experiment.md) for ~``views`` times the
+    networks' time.
     ``backend_options`` go to the backend (e.g. ``threads=1`` for onnx,
     ``project=...`` for emulator).
 

@@ -19,20 +19,6 @@ def centred_patterns():
     return simulate(64, seed=5)
 
 
-@pytest.fixture(scope="session")
-def edge_firmware(tmp_path_factory):
-    """``cdinn firmware --net edge`` built once per session (hls4ml projects, compiled emulation, C simulation):
-    the build folder."""
-    from cdinn.cli import main
-
-    out = tmp_path_factory.mktemp("firmware") / "edge"
-    code = main(
-        ["firmware", "--net", "edge", "--out", str(out), "--validate", "40", "--test-n", "40", "--workers", "2"]
-    )
-    assert code == 0
-    return out
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

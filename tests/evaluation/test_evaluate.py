@@ -17,6 +17,8 @@ def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
         phase_retrieval=PhaseRetrievalConfig(iterations=120),
         refine="auto",
         family_n=16,
+        effects=("3x3 beamstop", "rectangular beamstop 3x7"),
+        effect_n=16,
         views=2,
     )
     report = evaluate(cfg, tmp_path, command="test")
@@ -48,11 +50,21 @@ def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
     assert per["edge_chi2"].shape == per["fit"].shape == (40,)
     text = (tmp_path / "table.md").read_text()
     assert "By regime" in text and "| defect | edge |" in text and "Spearman" in text
+    effects = report["effects"]
+    assert list(effects) == ["ideal", "3x3 beamstop", "rectangular beamstop 3x7"]
+    assert effects["rectangular beamstop 3x7"]["regime"] == "held out"
+    assert effects["3x3 beamstop"]["masked_fraction"] == pytest.approx(9 / 1024)
+    assert set(effects["3x3 beamstop"]["methods"]) == set(report["methods"])
+    assert "| 3x3 beamstop | moderate | edge, 2 views |" in text
 
 
 def test_evaluate_cli_prints_the_table(tmp_path, capsys):
     code = main(
-        ["evaluate", "--test-n", "8", "--nets", "edge", "--iterations", "30", "--family-n", "4", "--out", str(tmp_path)]
+        [
+            "evaluate",
+            *("--test-n", "8", "--nets", "edge", "--iterations", "30", "--family-n", "4", "--effect-n", "4"),
+            *("--out", str(tmp_path)),
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0 and "| edge |" in out and "| ER/HIO |" in out
