@@ -68,12 +68,15 @@ def merge(inputs: list[str], output_path: str | os.PathLike) -> dict:
 
 
 def _check_same_run(inputs: list[str], parts: list[dict]) -> None:
-    """CdinnError unless every input was made by the same backend, networks and preprocessing."""
+    """CdinnError unless every input was made by the same backend, networks, inversion (refinement and views)
+    and preprocessing."""
 
     def key(part: dict) -> tuple:
         prov = part["attrs"].get("provenance", {})
         return (
             prov.get("backend"),
+            prov.get("refine"),
+            prov.get("views"),
             tuple(sorted((k, v) for k, v in prov.items() if k.endswith("_sha256"))),
             json.dumps(part["attrs"].get("preprocess"), sort_keys=True),
             part["amplitude"].shape[1:],
@@ -82,6 +85,6 @@ def _check_same_run(inputs: list[str], parts: list[dict]) -> None:
     for path, part in zip(inputs[1:], parts[1:], strict=True):
         if key(part) != key(parts[0]):
             raise CdinnError(
-                f"{path} was not made like {inputs[0]} (another backend, network set, preprocessing or "
-                "grid); merge only the outputs of one run's runners"
+                f"{path} was not made like {inputs[0]} (another backend, network set, refinement, views, "
+                "preprocessing or grid); merge only the outputs of one run's runners"
             )

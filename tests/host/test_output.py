@@ -124,17 +124,19 @@ def test_the_schema_refuses_a_batch_without_every_field(tmp_path):
         assert len(fh["amplitude"]) == 1
 
 
-def test_merge_refuses_outputs_of_different_networks(outputs, tmp_path):
+@pytest.mark.parametrize("change", [{"shape_sha256": "0" * 64}, {"views": 8}])
+def test_merge_refuses_outputs_of_different_networks_or_inversion(outputs, tmp_path, change):
+    from cdinn.host.merge import merge
+
     other = tmp_path / "other.h5"
     with h5py.File(outputs["run"]) as src, h5py.File(other, "w") as fh:
         for name in src:
             src.copy(name, fh)
         fh.attrs.update(src.attrs)
         provenance = json.loads(src.attrs["provenance"])
-        fh.attrs["provenance"] = json.dumps(dict(provenance, shape_sha256="0" * 64))
+        assert provenance["views"] == 1
+        fh.attrs["provenance"] = json.dumps(dict(provenance, **change))
     with pytest.raises(CdinnError, match="was not made like"):
-        from cdinn.host.merge import merge
-
         merge([outputs["run"], str(other)], tmp_path / "m.h5")
     assert not (tmp_path / "m.h5").exists()
 
