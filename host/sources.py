@@ -197,12 +197,19 @@ class DirectorySource:
         self._sizes: dict[str, int] = {}
 
     def _ready_files(self) -> list[Path]:
-        ready = []
-        candidates = [p for p in self.folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
-        for p in sorted(candidates, key=lambda p: (p.stat().st_mtime, natural_key(p.name))):
-            if p.name in self._seen or p.name.startswith("."):
+        """New frame files whose size held over one poll, oldest first. Hidden files (a writer's temporary
+        names) are not looked at; a file gone since the listing (renamed into place meanwhile) is skipped."""
+        found = {}
+        for p in self.folder.iterdir():
+            if p.suffix.lower() not in FRAME_SUFFIXES or p.name.startswith(".") or p.name in self._seen:
                 continue
-            size = p.stat().st_size
+            try:
+                found[p] = p.stat()
+            except FileNotFoundError:
+                continue
+        ready = []
+        for p in sorted(found, key=lambda p: (found[p].st_mtime, natural_key(p.name))):
+            size = found[p].st_size
             if self._sizes.get(p.name) == size and size > 0:
                 ready.append(p)
             self._sizes[p.name] = size

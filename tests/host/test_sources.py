@@ -50,6 +50,15 @@ def test_watched_directory_picks_up_files_as_they_appear(tmp_path):
     assert [f.data[0, 0] for f in items] == [1, 1, 2, 2, 3, 3]
 
 
+def test_a_watched_file_gone_between_listing_and_reading_is_skipped(tmp_path):
+    """A name listed whose file is gone (here a dangling link; in the wild a temporary file renamed into place
+    between the listing and its stat) does not stop the watch."""
+    (tmp_path / "gone.npy").symlink_to(tmp_path / "nowhere.npy")
+    np.save(tmp_path / "frames.npy", np.ones((2, 32, 32)))
+    items = list(DirectorySource(str(tmp_path), poll=0.05, idle_timeout=0.5))
+    assert [f.number for f in items] == [0, 1]
+
+
 def test_decode_message_formats():
     decode_message = CdinnDecoder("x")
     frame = np.arange(6, dtype=np.uint16).reshape(2, 3)
