@@ -5,9 +5,10 @@ import threading
 import numpy as np
 
 from cdinn.host.backends import get_backend
-from cdinn.host.preprocess import PreprocessConfig, Preprocessor
-from cdinn.host.runner import Runner
-from cdinn.host.sources import ZmqSource
+from cdinn.host.front import open_front
+from cdinn.host.preprocess import PreprocessConfig
+from cdinn.host.runner import Runner, RunnerConfig
+from cdinn.host.sources import SourceConfig
 from cdinn.host.stream_sim import stream
 from cdinn.host.writer import RunWriter
 
@@ -20,13 +21,13 @@ def test_runner_zeromq_to_hdf5(benchmark, bench_patterns, tmp_path, free_tcp_end
     counter = iter(range(1_000_000))
 
     def one_run():
-        source = ZmqSource(free_tcp_endpoint, "pull", idle_timeout=30)
+        pre = PreprocessConfig(input_kind="intensity")
+        front = open_front(RunnerConfig.front, free_tcp_endpoint, SourceConfig(idle_timeout=30), pre)
+        front.start()
         sender = threading.Thread(target=stream, args=(frames, free_tcp_endpoint), kwargs={"connect_wait": 0.2})
         sender.start()
         writer = RunWriter(tmp_path / f"run{next(counter)}.h5", backend.provenance(), {})
-        summary = Runner(
-            source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False
-        ).run()
+        summary = Runner(front, backend, writer, progress=False).run()
         sender.join()
         return summary
 

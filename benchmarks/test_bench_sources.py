@@ -18,9 +18,10 @@ import psutil
 import pytest
 
 from cdinn.host.backends import get_backend
+from cdinn.host.front import open_front
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
-from cdinn.host.runner import Runner
-from cdinn.host.sources import ZmqSource
+from cdinn.host.runner import Runner, RunnerConfig
+from cdinn.host.sources import SourceConfig
 from cdinn.host.writer import RunWriter
 
 SIDE = 256
@@ -124,11 +125,10 @@ def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpo
 
     def one_run():
         sender = push(free_tcp_endpoint, messages)
-        source = ZmqSource(free_tcp_endpoint, idle_timeout=30)
+        pre = PreprocessConfig(input_kind="intensity")
+        front = open_front(RunnerConfig.front, free_tcp_endpoint, SourceConfig(idle_timeout=30), pre)
         writer = RunWriter(tmp_path / f"run{next(counter)}.h5", backend.provenance(), {})
-        summary = Runner(
-            source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False
-        ).run()
+        summary = Runner(front, backend, writer, progress=False).run()
         sender.join()
         return summary
 

@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "host"))
 
 import cdinn  # noqa: E402
 from cdinn.host.backends import get_backend  # noqa: E402
+from cdinn.host.front import open_front  # noqa: E402
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor  # noqa: E402
-from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS, Runner  # noqa: E402
-from cdinn.host.sources import FileSource, ZmqSource  # noqa: E402
+from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS, Runner, RunnerConfig  # noqa: E402
+from cdinn.host.sources import SourceConfig  # noqa: E402
 from cdinn.host.writer import RunWriter  # noqa: E402
 from cdinn.model.simulate import broad, simulate  # noqa: E402
 
@@ -124,13 +125,24 @@ def master_file(folder: Path, frames: np.ndarray, mask: np.ndarray) -> Path:
     return folder / "m_master.h5"
 
 
-def run(source, out: Path, name: str = "onnx") -> dict:
-    backend = get_backend(name, threads=RUNNER_INFERENCE_THREADS)
+def run(
+    spec: str,
+    out: Path,
+    name: str = "onnx",
+    front: str = RunnerConfig.front,
+    threads: int = RUNNER_INFERENCE_THREADS,
+    **source: object,
+) -> dict:
+    """``cdinn run`` on ``spec`` with the backend ``name`` on ``threads`` inference threads and the ``front``
+    end."""
+    backend = get_backend(name, threads=threads)
     writer = RunWriter(out, backend.provenance(), {})
-    return Runner(source, backend, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), progress=False).run()
+    frames = open_front(front, spec, SourceConfig(**source), PreprocessConfig(input_kind="intensity"))  # type: ignore[arg-type]
+    frames.start()
+    return Runner(frames, backend, writer, progress=False).run()
 
 
-def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path, backend: str) -> dict:
+def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path, backend: str, front: str) -> dict:
     import socket
 
     from dectris_messages import push, v1_messages, v2_messages
@@ -145,7 +157,7 @@ def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path, backend: s
         s.bind(("127.0.0.1", 0))
         endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
     sender = push(endpoint, [head, *(images[i % len(images)] for i in range(len(frames))), end])
-    summary = run(ZmqSource(endpoint, idle_timeout=30), out, backend)
+    summary = run(endpoint, out, backend, front, idle_timeout=30)
     sender.join()
     return summary
 
@@ -163,17 +175,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         master = master_file(folder, frames, mask)
-        results = {
-            f"NXmx bslz4 file, {first}": run(FileSource(str(master)), folder / "f.h5", first),
-            f"DECTRIS stream v2, {first}": stream("dectris-v2", frames, mask, folder / "v2.h5", first),
-            f"DECTRIS stream v1, {first}": stream("dectris-v1", frames, mask, folder / "v1.h5", first),
-        }
+        results = {}
+        for front in ("process", "thread"):
+            results[f"NXmx bslz4 file, {first}, {front} front"] = run(
+                str(master), folder / f"f{front}.h5", first, front
+            )
+            for fmt in ("dectris-v2", "dectris-v1"):
+                name = f"DECTRIS stream {fmt[-2:]}, {first}, {front} front"
+                results[name] = stream(fmt, frames, mask, folder / f"{fmt}{front}.h5", first, front)
         for other in backends[1:]:
             alone[other] = network_alone(frames, RUNNER_INFERENCE_THREADS, other)
             print(f"network alone, batch 64, {other}: {alone[other]:.0f} frames/s, {RUNNER_INFERENCE_THREADS} thread")
             (folder / other).mkdir()
             master = master_file(folder / other, frames, mask)
-            results[f"NXmx bslz4 file, {other}"] = run(FileSource(str(master)), folder / f"f-{other}.h5", other)
+            results[f"NXmx bslz4 file, {other}"] = run(str(master), folder / f"f-{other}.h5", other)
     with tempfile.TemporaryDirectory() as tmp:
         costs = stages_alone(frames, mask, master_file(Path(tmp), frames, mask), first)
     total = sum(costs.values())

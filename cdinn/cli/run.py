@@ -48,9 +48,10 @@ def run_run(args: argparse.Namespace) -> None:
 
     from cdinn.host import output
     from cdinn.host.backends import get_backend, takes_threads
-    from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+    from cdinn.host.front import open_front
+    from cdinn.host.preprocess import PreprocessConfig
     from cdinn.host.runner import RUNNER_INFERENCE_THREADS, Runner, RunnerConfig
-    from cdinn.host.sources import SourceConfig, open_source
+    from cdinn.host.sources import SourceConfig
     from cdinn.host.writer import RunWriter
     from cdinn.inversion import parse_refine, refine_label
     from cdinn.model.conventions import GRID, OVERSAMPLED_GRID
@@ -63,15 +64,18 @@ def run_run(args: argparse.Namespace) -> None:
     pre_cfg = config_from(PreprocessConfig, args, output_size=OVERSAMPLED_GRID if refiner else GRID)
     stop = threading.Event()
     runner_cfg = config_from(RunnerConfig, args)
-    source = open_source(args.source, config_from(SourceConfig, args), stop)
-    preprocessor = Preprocessor(pre_cfg)  # reads --dark and --mask: a bad one stops the run before any output
+    front = open_front(
+        runner_cfg.front, args.source, config_from(SourceConfig, args), pre_cfg, runner_cfg.max_batch, stop
+    )
+    front.start()  # opens the source and reads --dark and --mask: a bad one stops the run before any output
     publisher = None
-    if args.publish:
-        from cdinn.host.pva import PvaPublisher, serving_interfaces
-
-        publisher = PvaPublisher(args.publish)
-        print(f"cdinn: serving {', '.join(publisher.channels.values())} on {serving_interfaces()}", file=sys.stderr)
     try:
+        if args.publish:
+            from cdinn.host.pva import PvaPublisher, serving_interfaces
+
+            publisher = PvaPublisher(args.publish)
+            where = serving_interfaces()
+            print(f"cdinn: serving {', '.join(publisher.channels.values())} on {where}", file=sys.stderr)
         writer = RunWriter(
             args.out,
             output.provenance(
@@ -87,12 +91,9 @@ def run_run(args: argparse.Namespace) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         runner = Runner(
-            source,
+            front,
             backend,
             writer,
-            preprocessor,
-            max_batch=runner_cfg.max_batch,
-            stop=stop,
             progress=not args.quiet,
             refiner=refiner,
             refine_workers=runner_cfg.refine_workers,
@@ -101,6 +102,7 @@ def run_run(args: argparse.Namespace) -> None:
         )
         summary = runner.run()
     finally:
+        front.finish()  # done by the run; here for a failure before it (an existing output, a busy port)
         if publisher is not None:
             publisher.close()
     stages = ", ".join(f"{k} {v:.0f}" for k, v in summary["stage_us_per_frame"].items())

@@ -16,6 +16,7 @@ from cdinn.errors import CdinnError
 from cdinn.host.backends import get_backend
 from cdinn.host.distributed import _frames as chunk_frames
 from cdinn.host.distributed import plan
+from cdinn.host.front import ThreadFront
 from cdinn.host.hdf5_frames import Hdf5Frames
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.host.runner import Runner
@@ -93,7 +94,7 @@ def _run(spec, out, net="edge", pre=None):
     backend = get_backend("onnx", net=net)
     pre = pre or PreprocessConfig(input_kind="intensity")
     writer = RunWriter(out, backend.provenance(), pre.as_dict())
-    runner = Runner(FileSource(spec), backend, writer, Preprocessor(pre), max_batch=8, progress=False)
+    runner = Runner(ThreadFront(FileSource(spec), Preprocessor(pre), max_batch=8), backend, writer, progress=False)
     return runner, runner.run()
 
 

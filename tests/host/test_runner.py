@@ -9,12 +9,14 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import psutil
 import pytest
 
 from cdinn.api import reconstruct as cdinn_reconstruct
 from cdinn.cli import main
 from cdinn.errors import CdinnError
 from cdinn.host.backends import get_backend
+from cdinn.host.front import ThreadFront
 from cdinn.host.merge import merge, missing_numbers
 from cdinn.host.output import PER_FRAME
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
@@ -32,9 +34,8 @@ def _intensities(patterns, n=None):
 def _run(source, out, backend="onnx", max_batch=8):
     b = get_backend(backend, net="edge")
     writer = RunWriter(out, b.provenance(), PreprocessConfig(input_kind="intensity").as_dict())
-    return Runner(
-        source, b, writer, Preprocessor(PreprocessConfig(input_kind="intensity")), max_batch=max_batch, progress=False
-    ).run()
+    front = ThreadFront(source, Preprocessor(PreprocessConfig(input_kind="intensity")), max_batch)
+    return Runner(front, b, writer, progress=False).run()
 
 
 def test_npy_run_writes_every_frame_with_metadata(tmp_path, patterns):
@@ -189,8 +190,11 @@ def _interrupt_live_run(tmp_path, patterns, endpoint, out, sig) -> subprocess.Po
     sender = _stream_sim(tmp_path / "frames.npy", endpoint, rate=200, count=4000)
     try:
         _wait_for_frames(out, 30)
+        front = psutil.Process(runner.pid).children()  # the front end's process
         runner.send_signal(sig)
         runner.communicate(timeout=60)
+        _, alive = psutil.wait_procs(front, timeout=30)
+        assert len(front) == 1 and not alive  # it ends with the runner, however the runner ended
     finally:
         sender.kill()
         sender.wait()
@@ -286,11 +290,9 @@ def test_refinement_workers_keep_the_counters_and_record_every_frame(tmp_path, p
     probe = cdinn_reconstruct(patterns.diffraction_oversampled, net="edge", refine=30)
     refiner = AutoRefineConfig(threshold=float(np.median(probe.fit_before)))
     summary = Runner(
-        FileSource(str(tmp_path / "over.npy")),
+        ThreadFront(FileSource(str(tmp_path / "over.npy")), Preprocessor(pre), max_batch=5),
         backend,
         writer,
-        Preprocessor(pre),
-        max_batch=5,
         progress=False,
         refiner=refiner,
         refine_workers=2,
@@ -342,10 +344,9 @@ def test_refinement_needs_oversampled_preprocessing(tmp_path):
     writer = RunWriter(tmp_path / "out.h5", backend.provenance(), {})
     with pytest.raises(CdinnError, match="oversampled"):
         Runner(
-            FileSource(str(tmp_path / "none.npy")),
+            ThreadFront(FileSource(str(tmp_path / "none.npy")), Preprocessor(PreprocessConfig(input_kind="intensity"))),
             backend,
             writer,
-            Preprocessor(PreprocessConfig(input_kind="intensity")),
             refiner=AutoRefineConfig(),
         )
 

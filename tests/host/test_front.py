@@ -1,0 +1,111 @@
+"""The runner's front ends: the same batches in threads and in a process of their own, real files and sockets,
+a real child process (killed for real where the test says so)."""
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+from cdinn.errors import CdinnError
+from cdinn.host import sources
+from cdinn.host.backends import get_backend
+from cdinn.host.front import ProcessFront, open_front
+from cdinn.host.preprocess import PreprocessConfig
+from cdinn.host.runner import Runner
+from cdinn.host.sources import SourceConfig
+from cdinn.host.writer import RunWriter
+from tests.host.test_hdf5_frames import SENTINEL, _detector_frames, _gaps, write_eiger
+from tests.host.test_runner import _intensities, _stream_sim
+
+PRE = PreprocessConfig(input_kind="intensity")
+
+
+def _drain(front):
+    """Every batch of a started front end, then how it ended."""
+    front.start()
+    batches = list(front)
+    return batches, front.finish()
+
+
+def test_process_and_thread_fronts_deliver_the_same_batches(tmp_path, patterns):
+    """An NXmx master with a pixel mask, a sentinel pixel and a frame of NaN: the frames, rejections, patterns,
+    masks, oversampling and the preprocessing as applied are the same whichever front end prepared them."""
+    frames = _detector_frames(patterns).astype(np.float32)
+    frames[3, 40, 40] = SENTINEL
+    frames[7] = np.nan
+    master = write_eiger(tmp_path / "eiger", frames, per_file=10, mask=_gaps())
+    got = {
+        kind: _drain(open_front(kind, str(master), SourceConfig(), PRE, max_batch=5)) for kind in ("thread", "process")
+    }
+    (thread, thread_end), (process, process_end) = got["thread"], got["process"]
+    assert thread_end == process_end and process_end.ended_normally and process_end.error is None
+    assert process_end.missed == 0 and process_end.applied["binning"] == 8  # --bin auto, as the first frame chose
+
+    def kept(batches):  # all but the arrival times
+        return [(f.number, f.source) for b in batches for f in b.frames]
+
+    def rejected(batches):
+        return [(r.number, r.reason, r.source) for b in batches for r in b.rejected]
+
+    assert kept(process) == kept(thread) and rejected(process) == rejected(thread)
+    reasons = {number: reason for number, reason, _ in rejected(process)}
+    assert "NaN" in reasons[8] and "undersampled" in reasons[4]  # a bad frame, and one whose object does not fit
+    assert sum(b.received for b in process) == len(frames)
+    for name in ("patterns", "mask", "oversampling"):
+        np.testing.assert_array_equal(
+            np.concatenate([getattr(b, name) for b in process]), np.concatenate([getattr(b, name) for b in thread])
+        )
+    assert np.concatenate([b.mask for b in process]).any()  # the chip gap reached the grid
+
+
+def test_sources_only_this_process_can_open_refuse_the_process_front(monkeypatch):
+    with pytest.raises(CdinnError, match="use --front thread"):
+        ProcessFront("inproc://frames", SourceConfig(), PRE)
+    monkeypatch.setitem(sources.SCHEMES, "mem://", lambda spec, cfg, stop: None)
+    with pytest.raises(CdinnError, match="use --front thread"):
+        ProcessFront("mem://x", SourceConfig(), PRE)
+
+
+def test_a_bad_setting_is_one_line_from_the_process(tmp_path):
+    np.save(tmp_path / "frames.npy", np.ones((2, 32, 32), np.float32))
+    front = ProcessFront(str(tmp_path / "frames.npy"), SourceConfig(), PreprocessConfig(mask=str(tmp_path / "no.npy")))
+    with pytest.raises(CdinnError) as raised:
+        front.start()
+    assert "no.npy" in str(raised.value) and "\n" not in str(raised.value)
+    assert front._process.poll() is not None  # the child ended
+
+
+@pytest.mark.slow
+def test_a_front_end_process_that_dies_ends_the_run_keeping_what_was_written(tmp_path, patterns, free_tcp_endpoint):
+    """The child reading a live stream is killed (SIGKILL, as a decompressor's crash would end it): the run ends
+    as a failed source, every frame written before stays, and the counts still add up."""
+    np.save(tmp_path / "frames.npy", _intensities(patterns))
+    front = open_front("process", free_tcp_endpoint, SourceConfig(idle_timeout=20), PRE, max_batch=8)
+    front.start()
+    backend = get_backend("onnx", net="edge")
+    out = tmp_path / "out.h5"
+    runner = Runner(front, backend, RunWriter(out, backend.provenance(), PRE.as_dict()), progress=False)
+    sender = _stream_sim(tmp_path / "frames.npy", free_tcp_endpoint, rate=200, count=4000)
+
+    def kill_after_30_frames():
+        while runner.stats.written < 30:
+            threading.Event().wait(0.05)
+        os.kill(front._process.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_after_30_frames, daemon=True)
+    killer.start()
+    try:
+        with pytest.raises(CdinnError, match=r"front-end process ended unexpectedly \(exit code -9\)"):
+            runner.run()
+    finally:
+        sender.kill()
+        sender.wait()
+    from cdinn.host import output
+
+    written = output.read(str(out))
+    counts = written["attrs"]["counts"]
+    assert not written["attrs"]["complete"] and counts["written"] >= 30
+    assert counts["received"] == counts["written"] + counts["rejected"] + counts["missed"]
+    assert written["frame_number"].tolist() == list(range(counts["written"]))
