@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
-from typing import Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -278,7 +278,8 @@ def child_main() -> None:
     threading.Thread(target=_watch_runner, args=(stop,), daemon=True).start()
     try:
         source_cfg = SourceConfig(**settings["source"])
-        pre_cfg = PreprocessConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings["pre"].items()})
+        pre: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings["pre"].items()}
+        pre_cfg = PreprocessConfig(**pre)
         front = ThreadFront(
             open_source(settings["spec"], source_cfg, stop), Preprocessor(pre_cfg), settings["max_batch"], stop
         )
