@@ -244,12 +244,17 @@ def network_pass(
         seen = subsample_oversampled(seen)
         seen_mask = None if seen_mask is None else subsample_oversampled(seen_mask)
     amplitude, phase = (unstack_views(x, views) for x in engine.infer(seen, seen_mask))
-    repeat = (views, 1, 1)
-    fitted = fit_experiment(
-        complex_object(amplitude, phase),
-        np.tile(patterns, repeat) if views > 1 else patterns,
-        None if mask is None else np.tile(mask, repeat) if views > 1 else mask,
-    )
+    obj = complex_object(amplitude, phase)
+    fitted = fit_experiment(obj[:count], patterns, mask)  # the first view is the pattern itself
+    if views > 1:  # the other views' estimates against the same patterns, whose centre offset is known now
+        repeat = (views - 1, 1, 1)
+        others = fit_experiment(
+            obj[count:],
+            np.tile(patterns, repeat),
+            None if mask is None else np.tile(mask, repeat),
+            centre=np.tile(fitted.centre_offset, (views - 1, 1)),
+        )
+        fitted = ExperimentFit.concatenate([fitted, others])
     best = slice(None) if views == 1 else fitted.error.reshape(views, count).argmin(axis=0) * count + np.arange(count)
     sigma = grid_oversampling(patterns, mask, oversampled) if sigma is None else np.asarray(sigma, np.float32)
     return Reconstruction(

@@ -21,7 +21,7 @@ Slurm/PBS, Kubernetes, ...).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,16 +141,21 @@ def _frames(chunk: Chunk) -> list:
 
 
 def planned_preprocessing(chunks: list[Chunk], preprocess: PreprocessConfig) -> PreprocessConfig:
-    """What every chunk applies: ``preprocess`` with ``binning='auto'`` resolved once, on the first chunk's frames,
-    as one process resolves it on the input's first frame (chunks choosing their own binning could bin one scan
-    two ways). Unchanged when the binning is given, or the frames are already on the grid."""
+    """What every chunk applies: ``preprocess`` with ``binning='auto'`` resolved once, on the input's first frame
+    (the first chunk's frames where that one is rejected), as one process resolves it (chunks choosing their own
+    binning could bin one scan two ways). Unchanged when the binning is given, or the frames are already on the
+    grid."""
     from cdinn.host.batch_input import block_patterns
     from cdinn.host.preprocess import Preprocessor
 
     if preprocess.binning != "auto" or preprocess.crop:
         return preprocess
     prepare = Preprocessor(preprocess)
-    block_patterns(_frames(chunks[0]), preprocess.output_size, prepare, chunks[0].position)
+    first = chunks[0]
+    for part in (replace(first, stop=min(first.start + 1, first.stop)), first):
+        block_patterns(_frames(part), preprocess.output_size, prepare, part.position)
+        if prepare.binning is not None:
+            break
     return prepare.applied_config()
 
 

@@ -26,6 +26,7 @@ Two front ends:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -390,10 +391,14 @@ class ProcessFront:
         os.close(send)
         self._conn = Connection(receive, writable=False)
         assert self._process.stdin is not None  # a pipe
-        self._process.stdin.write(json.dumps(settings).encode() + b"\n")
-        self._process.stdin.flush()
+        try:
+            self._process.stdin.write(json.dumps(settings).encode() + b"\n")
+            self._process.stdin.flush()
+        except OSError:  # the child is gone already: said below, with its exit code
+            pass
         header = self._next()
         if header is None:
+            self.finish()
             raise CdinnError(f"the front-end process ended before opening {self.spec}{self._exit_text()}")
         if header["kind"] == "error":
             self.finish()
@@ -403,11 +408,10 @@ class ProcessFront:
         """Ask the child to stop reading (once)."""
         assert self._process is not None and self._process.stdin is not None  # start() made them
         if not self._process.stdin.closed:
-            try:
+            with contextlib.suppress(OSError):  # the child is gone
                 self._process.stdin.write(b"stop\n")
+            with contextlib.suppress(OSError):
                 self._process.stdin.close()
-            except OSError:  # the child is gone
-                pass
 
     def __iter__(self) -> Iterator[Batch]:
         self.start()

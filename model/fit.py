@@ -92,6 +92,11 @@ class ExperimentFit:
     offset: np.ndarray
     centre_offset: np.ndarray
 
+    @classmethod
+    def concatenate(cls, parts: list[ExperimentFit]) -> ExperimentFit:
+        """The fits of several batches as one, in order."""
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in cls.__dataclass_fields__))
+
     def take(self, index) -> ExperimentFit:
         """The frames ``index`` selects."""
         return ExperimentFit(
@@ -161,11 +166,13 @@ def fit_experiment(
     mask: np.ndarray | None = None,
     widths: tuple[float, ...] = COHERENCE_WIDTHS,
     known: ExperimentFit | None = None,
+    centre: np.ndarray | None = None,
 ) -> ExperimentFit:
     """The fit through the forward model (module docstring) of objects (B, N, N) to fftshifted amplitudes
     (B, M, M), M = N or 2N, over the measured pixels; the best of ``widths`` per frame, or, with ``known`` (an
     experiment already fitted to these patterns, e.g. before refinement), each frame at its known width, keeping
-    its centre offset (a property of the patterns alone)."""
+    its centre offset (a property of the patterns alone). ``centre``: (B, 2) the patterns' centre offset where
+    it was already measured (:func:`centre_offset`; e.g. the same patterns fitted for another estimate)."""
     _check(obj, measured_amplitude, mask)
     b, m = len(obj), measured_amplitude.shape[-1]
     scale = m // obj.shape[-1]
@@ -176,12 +183,18 @@ def fit_experiment(
     s_i = i_meas.sum(axis=axes, dtype=np.float64)
     s_ii = np.square(i_meas).sum(axis=axes, dtype=np.float64)
     coherent = predicted_intensity(obj, m)
+    if known is not None:
+        where = known.centre_offset
+    elif centre is not None:
+        where = np.asarray(centre, np.float32)
+    else:
+        where = centre_offset(i_meas, None if mask is None else ~mask) / scale
     best = ExperimentFit(
         np.full(b, np.inf, np.float32),
         np.zeros(b, np.float32),
         np.zeros(b, np.float32),
         np.zeros(b, np.float32),
-        centre_offset(i_meas, None if mask is None else ~mask) / scale if known is None else known.centre_offset,
+        where,
     )
     trials = [np.full(b, w) for w in widths] if known is None else [np.asarray(known.coherence_sigma, np.float64)]
     for width in trials:

@@ -103,6 +103,10 @@ def test_auto_binning_is_chosen_once_for_the_whole_input_as_in_one_process(tmp_p
     assert (alone[0].binning, alone[1].binning) == (4, 2)  # what each chunk would choose by itself
     planned = planned_preprocessing(plan(str(tmp_path / "scan.npy"), 4), cfg)
     assert planned.binning == 4 and cfg.binning == "auto"
+    bad_first = frames.copy()
+    bad_first[0] = np.nan  # rejected: the first good frame chooses, as in one process
+    np.save(tmp_path / "bad.npy", bad_first)
+    assert planned_preprocessing(plan(str(tmp_path / "bad.npy"), 4), cfg).binning == 4
     common = ["--input-kind", "intensity", "--net", "edge"]
     single = subprocess.run([CDINN, "reconstruct", str(tmp_path / "scan.npy"), str(tmp_path / "one.h5"), *common])
     assert single.returncode == 0
