@@ -233,11 +233,13 @@ def network_pass(
     oversampled: bool = False,
     sigma: np.ndarray | None = None,
     views: int = 1,
+    centre: np.ndarray | None = None,
 ) -> Reconstruction:
     """The backend's reconstruction of (B, M, M) patterns (their every other pixel when ``oversampled``,
     M = 2N) with its fit through the forward model against the patterns themselves, computed. With ``views``
     > 1 the networks see that many views of each pattern (:mod:`cdinn.model.views`) in one batch, and each
-    frame keeps the estimate that fits best."""
+    frame keeps the estimate that fits best. ``sigma`` (B,) and ``centre`` (B, 2): the patterns' oversampling
+    and centre offset where already measured (:func:`cdinn.model.fit.pattern_centre`)."""
     count = len(patterns)
     seen, seen_mask = stack_views(patterns, views), None if mask is None else stack_views(mask, views)
     if oversampled:
@@ -245,7 +247,7 @@ def network_pass(
         seen_mask = None if seen_mask is None else subsample_oversampled(seen_mask)
     amplitude, phase = (unstack_views(x, views) for x in engine.infer(seen, seen_mask))
     obj = complex_object(amplitude, phase)
-    fitted = fit_experiment(obj[:count], patterns, mask)  # the first view is the pattern itself
+    fitted = fit_experiment(obj[:count], patterns, mask, centre=centre)  # the first view is the pattern itself
     if views > 1:  # the other views' estimates against the same patterns, whose centre offset is known now
         repeat = (views - 1, 1, 1)
         others = fit_experiment(

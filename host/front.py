@@ -45,6 +45,7 @@ from cdinn.errors import CdinnError
 from cdinn.host.frames import Rejected, Source
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.host.sources import SCHEMES, SourceConfig, open_source
+from cdinn.model.fit import pattern_centre
 
 FrontKind = Literal["process", "thread"]
 FRONTS: tuple[str, ...] = ("process", "thread")
@@ -66,8 +67,9 @@ class Batch(NamedTuple):
     """One batch for the network: ``received`` items the source delivered (frames and its own rejections),
     the first of them arrived at ``first_arrival`` (UNIX s); ``rejected`` (the source's rejections, then the
     frames preprocessing rejected, in order); the ``frames`` kept, their ``patterns`` (B, S, S) float32
-    amplitudes, ``mask`` (B, S, S) bool (True = no measurement; None: all measured) and ``oversampling``
-    (B,); ``seconds`` the preprocessing took. B may be 0."""
+    amplitudes, ``mask`` (B, S, S) bool (True = no measurement; None: all measured), ``oversampling`` (B,) and
+    ``centre_offset`` (B, 2; :func:`cdinn.model.fit.pattern_centre`, measured here to spare the network's
+    process); ``seconds`` the preprocessing took. B may be 0."""
 
     received: int
     first_arrival: float
@@ -76,6 +78,7 @@ class Batch(NamedTuple):
     patterns: np.ndarray
     mask: np.ndarray | None
     oversampling: np.ndarray
+    centre_offset: np.ndarray
     seconds: float
 
 
@@ -138,6 +141,7 @@ def _batch(items: list, preprocess: Preprocessor, output_size: int, started: flo
         patterns,
         mask,
         np.asarray(sigmas, np.float32),
+        pattern_centre(patterns, mask).astype(np.float32) if frames else np.zeros((0, 2), np.float32),
         time.perf_counter() - started,
     )
 
@@ -308,7 +312,7 @@ def _send(conn: Connection, header: dict, *arrays: np.ndarray) -> None:
 
 
 def _send_batch(conn: Connection, batch: Batch, applied: dict) -> None:
-    arrays = [batch.patterns, batch.oversampling] + ([] if batch.mask is None else [batch.mask])
+    arrays = [batch.patterns, batch.oversampling, batch.centre_offset] + ([] if batch.mask is None else [batch.mask])
     header = {
         "kind": "batch",
         "received": batch.received,
@@ -327,6 +331,7 @@ def _receive_batch(conn: Connection, header: dict) -> Batch:
     shape = tuple(header["shape"])
     patterns = np.frombuffer(conn.recv_bytes(), np.float32).reshape(shape)
     oversampling = np.frombuffer(conn.recv_bytes(), np.float32)
+    centre = np.frombuffer(conn.recv_bytes(), np.float32).reshape(shape[0], 2)
     mask = np.frombuffer(conn.recv_bytes(), bool).reshape(shape) if header["masked"] else None
     return Batch(
         header["received"],
@@ -336,6 +341,7 @@ def _receive_batch(conn: Connection, header: dict) -> Batch:
         patterns,
         mask,
         oversampling,
+        centre,
         header["seconds"],
     )
 

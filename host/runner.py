@@ -168,7 +168,10 @@ class Runner:
         if not batch.frames:
             return
         patterns, mask, frames = batch.patterns, batch.mask, batch.frames
-        record = network_pass(self.backend, patterns, mask, self.refiner is not None, batch.oversampling, self.views)
+        oversampled = self.refiner is not None
+        record = network_pass(
+            self.backend, patterns, mask, oversampled, batch.oversampling, self.views, batch.centre_offset
+        )
         self.stats.stage_seconds["network"] += time.perf_counter() - started
         self.stats.batches += 1
         bad = self._to_refine(record.fit)

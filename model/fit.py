@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.model.conventions import GRID
 from cdinn.model.forward import blur, expected_intensity, predicted_intensity
 
 COHERENCE_WIDTHS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
@@ -160,6 +161,16 @@ def _windowed_centroid(values: np.ndarray, ok: np.ndarray | None, centre: np.nda
     return np.stack([rows, cols], axis=1) - m // 2
 
 
+def pattern_centre(measured_amplitude: np.ndarray, mask: np.ndarray | None = None, grid: int = GRID) -> np.ndarray:
+    """(B, 2) float32, pixels of the objects' ``grid``: :func:`centre_offset` of (B, M, M) fftshifted amplitudes
+    (M = grid or 2 grid) over their measured pixels, as :func:`fit_experiment` reports it. It depends on the
+    patterns alone, so it can be measured where the patterns are made (the runner's front end does) and passed
+    to the fit."""
+    weight = np.ones(measured_amplitude.shape, np.float32) if mask is None else (~mask).astype(np.float32)
+    i_meas = np.square(measured_amplitude, dtype=np.float32) * weight
+    return centre_offset(i_meas, None if mask is None else ~mask) / (measured_amplitude.shape[-1] // grid)
+
+
 def fit_experiment(
     obj: np.ndarray,
     measured_amplitude: np.ndarray,
@@ -172,7 +183,7 @@ def fit_experiment(
     (B, M, M), M = N or 2N, over the measured pixels; the best of ``widths`` per frame, or, with ``known`` (an
     experiment already fitted to these patterns, e.g. before refinement), each frame at its known width, keeping
     its centre offset (a property of the patterns alone). ``centre``: (B, 2) the patterns' centre offset where
-    it was already measured (:func:`centre_offset`; e.g. the same patterns fitted for another estimate)."""
+    it was already measured (:func:`pattern_centre`; e.g. the same patterns fitted for another estimate)."""
     _check(obj, measured_amplitude, mask)
     b, m = len(obj), measured_amplitude.shape[-1]
     scale = m // obj.shape[-1]
@@ -188,7 +199,7 @@ def fit_experiment(
     elif centre is not None:
         where = np.asarray(centre, np.float32)
     else:
-        where = centre_offset(i_meas, None if mask is None else ~mask) / scale
+        where = pattern_centre(measured_amplitude, mask, obj.shape[-1])
     best = ExperimentFit(
         np.full(b, np.inf, np.float32),
         np.zeros(b, np.float32),

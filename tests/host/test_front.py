@@ -53,7 +53,7 @@ def test_process_and_thread_fronts_deliver_the_same_batches(tmp_path, patterns):
     reasons = {number: reason for number, reason, _ in rejected(process)}
     assert "NaN" in reasons[8] and "undersampled" in reasons[4]  # a bad frame, and one whose object does not fit
     assert sum(b.received for b in process) == len(frames)
-    for name in ("patterns", "mask", "oversampling"):
+    for name in ("patterns", "mask", "oversampling", "centre_offset"):
         np.testing.assert_array_equal(
             np.concatenate([getattr(b, name) for b in process]), np.concatenate([getattr(b, name) for b in thread])
         )
