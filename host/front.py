@@ -42,6 +42,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.host.batch_input import stack_masks
 from cdinn.host.frames import Rejected, Source
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.host.sources import SCHEMES, SourceConfig, open_source
@@ -122,7 +123,7 @@ def _batch(items: list, preprocess: Preprocessor, output_size: int, started: flo
     frames, inputs, masks, sigmas = [], [], [], []
     for item, result in zip(delivered, prepared, strict=True):
         if isinstance(result, CdinnError):
-            rejected.append(Rejected(int(item.number), str(result), str(item.source), float(item.arrival)))
+            rejected.append(Rejected(item.number, str(result), item.source, item.arrival))
             continue
         frames.append(FrameInfo(int(item.number), str(item.source), float(item.arrival)))
         inputs.append(result.amplitude)
@@ -130,9 +131,7 @@ def _batch(items: list, preprocess: Preprocessor, output_size: int, started: flo
         sigmas.append(result.oversampling)
     shape = (len(frames), output_size, output_size)
     patterns = np.stack(inputs).astype(np.float32, copy=False) if inputs else np.zeros(shape, np.float32)
-    mask = None
-    if any(m is not None for m in masks):
-        mask = np.stack([np.zeros(shape[1:], bool) if m is None else m for m in masks])
+    mask = stack_masks(masks, shape[1:])
     return Batch(
         len(items),
         min(item.arrival for item in items),
@@ -421,6 +420,10 @@ class ProcessFront:
 
     def __iter__(self) -> Iterator[Batch]:
         self.start()
+        yield from self._batches()
+
+    def _batches(self) -> Iterator[Batch]:
+        """The child's batches until its end message (kept as the result) or its death."""
         assert self._conn is not None  # start() connected
         while (header := self._next()) is not None:
             if header["kind"] == "end":
@@ -464,13 +467,8 @@ class ProcessFront:
         self._tell_stop()
         if self._result is None and self._conn is not None:  # abandoned: drain to the end, frames discarded
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and (header := self._next()) is not None:
-                if header["kind"] == "end":
-                    self._result = FrontResult(**{k: v for k, v in header.items() if k != "kind"})
-                    break
-                try:
-                    _receive_batch(self._conn, header)
-                except (EOFError, OSError):
+            for _ in self._batches():
+                if time.monotonic() > deadline:
                     break
         try:
             self._process.wait(timeout=30)

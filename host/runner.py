@@ -37,7 +37,7 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.backends.base import Backend
-from cdinn.host.front import Batch, FrameInfo, FrontEnd, FrontKind, FrontResult
+from cdinn.host.front import Batch, FrameInfo, FrontEnd, FrontKind
 from cdinn.host.writer import RunWriter
 from cdinn.inversion import Reconstruction, Refine, network_pass, refine_frames
 from cdinn.model.refine import AutoRefineConfig
@@ -230,7 +230,6 @@ class Runner:
 
         bar = tqdm(unit="frame", desc="cdinn run", disable=not self.progress, file=sys.stderr, mininterval=0.5)
         drained = False
-        result = FrontResult()
         try:
             for batch in self.front:
                 self._process(batch, bar)

@@ -166,9 +166,18 @@ def pattern_centre(measured_amplitude: np.ndarray, mask: np.ndarray | None = Non
     (M = grid or 2 grid) over their measured pixels, as :func:`fit_experiment` reports it. It depends on the
     patterns alone, so it can be measured where the patterns are made (the runner's front end does) and passed
     to the fit."""
+    return _centre(_measured(measured_amplitude, mask)[1], mask, measured_amplitude.shape[-1] // grid)
+
+
+def _measured(measured_amplitude: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 0/1 weight of the measured pixels of (B, M, M) amplitudes and their intensity (0 elsewhere)."""
     weight = np.ones(measured_amplitude.shape, np.float32) if mask is None else (~mask).astype(np.float32)
-    i_meas = np.square(measured_amplitude, dtype=np.float32) * weight
-    return centre_offset(i_meas, None if mask is None else ~mask) / (measured_amplitude.shape[-1] // grid)
+    return weight, np.square(measured_amplitude, dtype=np.float32) * weight
+
+
+def _centre(i_meas: np.ndarray, mask: np.ndarray | None, scale: int) -> np.ndarray:
+    """:func:`centre_offset` of measured intensities on a grid ``scale`` times the objects', in object pixels."""
+    return centre_offset(i_meas, None if mask is None else ~mask) / scale
 
 
 def fit_experiment(
@@ -187,8 +196,7 @@ def fit_experiment(
     _check(obj, measured_amplitude, mask)
     b, m = len(obj), measured_amplitude.shape[-1]
     scale = m // obj.shape[-1]
-    weight = np.ones(measured_amplitude.shape, np.float32) if mask is None else (~mask).astype(np.float32)
-    i_meas = np.square(measured_amplitude, dtype=np.float32) * weight
+    weight, i_meas = _measured(measured_amplitude, mask)
     axes = (-2, -1)
     count = weight.sum(axis=axes, dtype=np.float64)
     s_i = i_meas.sum(axis=axes, dtype=np.float64)
@@ -199,7 +207,7 @@ def fit_experiment(
     elif centre is not None:
         where = np.asarray(centre, np.float32)
     else:
-        where = pattern_centre(measured_amplitude, mask, obj.shape[-1])
+        where = _centre(i_meas, mask, scale)
     best = ExperimentFit(
         np.full(b, np.inf, np.float32),
         np.zeros(b, np.float32),
