@@ -153,3 +153,41 @@ def test_preprocessing_rate(benchmark, bench_patterns):
     benchmark.extra_info.update(patterns_per_call=len(frames), backend="preprocessing (256x256 uint16)", batch=1)
     out = benchmark(run)
     assert len(out) == len(frames) and all(o.shape == (32, 32) and np.isfinite(o).all() for o in out)
+
+
+def test_file_rate_float32_vs_bfloat16(benchmark, bench_patterns, tmp_path):
+    """The runner from the NXmx bslz4 file with the networks computed in float32 (``openvino``, the default) and
+    in bfloat16 (``openvino-bf16``), alternating in one run: frames/s of each (best of the rounds) and their
+    ratio. Both write every frame; their median fits agree within 5 %."""
+    from cdinn.host.backends.openvino_backend import bf16_available
+
+    if not bf16_available():
+        pytest.skip("this CPU has no bfloat16 arithmetic")
+    n = 300 if benchmark.disabled else 8000
+    master = _master(tmp_path, _frames(bench_patterns, n))
+    engines = {name: get_backend(name, threads=1) for name in ("openvino", "openvino-bf16")}
+    rates: dict[str, list[float]] = {name: [] for name in engines}
+    fits: dict[str, float] = {}
+
+    def one_run(name: str, round_: int) -> None:
+        out = tmp_path / f"{name}{round_}.h5"
+        front = open_front(RunnerConfig.front, str(master), SourceConfig(), PreprocessConfig(input_kind="intensity"))
+        front.start()
+        summary = Runner(front, engines[name], RunWriter(out, engines[name].provenance(), {}), progress=False).run()
+        assert summary["written"] == n == summary["received"]
+        rates[name].append(summary["frames_per_s"])
+        with h5py.File(out) as fh:
+            fits[name] = float(np.median(fh["fit"][:]))
+
+    def alternate() -> None:
+        for round_ in range(1 if benchmark.disabled else 3):
+            for name in engines:
+                one_run(name, round_)
+
+    benchmark.extra_info.update(patterns_per_call=2 * n, backend="runner (file), float32 vs bfloat16", batch="adaptive")
+    benchmark.pedantic(alternate, rounds=1)
+    best = {name: max(r) for name, r in rates.items()}
+    benchmark.extra_info.update(
+        frames_per_s=rates, median_fit=fits, bf16_over_f32=best["openvino-bf16"] / best["openvino"]
+    )
+    assert abs(fits["openvino-bf16"] - fits["openvino"]) <= 0.05 * fits["openvino"]

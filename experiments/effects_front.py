@@ -1,6 +1,7 @@
 """Network sets side by side under each detector effect of cdinn.model.effects (network alone, the mask given):
 median chi^2, its maximum and the median support IoU, beside the ideal patterns. ``SET@V``: the set with V views
-of each pattern (``cdinn.reconstruct(..., views=V)``).
+of each pattern (``cdinn.reconstruct(..., views=V)``); ``SET:BACKEND``: run by that backend (default: keras, the
+float networks), e.g. ``default:openvino-bf16``.
 
     python experiments/effects_front.py N SET [SET ...]     (e.g. 300 default build/robust-stage7 default@8)
 """
@@ -23,7 +24,10 @@ def main(n: int, nets: list[str]) -> None:
         cells = []
         for column in nets:
             net, _, views = column.partition("@")
-            r = reconstruct(data.diffraction, net=net, backend="keras", mask=data.mask, views=int(views or 1))
+            net, _, backend = net.partition(":")
+            r = reconstruct(
+                data.diffraction, net=net, backend=backend or "keras", mask=data.mask, views=int(views or 1)
+            )
             m = score(r.amplitude, r.phase, data)
             cells.append(f"{np.median(m['chi2']):.3g} / {m['chi2'].max():.3g}, {np.median(m['support_iou']):.3f}")
         print(f"| {label} | {regime} | " + " | ".join(cells) + " |", flush=True)

@@ -11,7 +11,8 @@ pixel in the pixel mask), the default networks:
 Prints frames/s (first frame to last), each stage's microseconds per frame and the ratio to the network alone;
 then each stage alone on one core (decode, preprocess, network, fit, write) and the end-to-end rate their sum
 allows with the two cores scaling as they scale the network alone (the front: what limits the runner here).
-With more than one backend named, the NXmx file goes through each (side by side: network alone and runner).
+With more than one backend named, every source goes through each with the process front end (side by side:
+network alone and runner).
 
     python experiments/runner_rate.py [FRAMES [BACKEND ...]]     # default 3000 frames per source, openvino
 """
@@ -189,6 +190,9 @@ def main() -> None:
             (folder / other).mkdir()
             master = master_file(folder / other, frames, mask)
             results[f"NXmx bslz4 file, {other}"] = run(str(master), folder / f"f-{other}.h5", other)
+            for fmt in ("dectris-v2", "dectris-v1"):
+                name = f"DECTRIS stream {fmt[-2:]}, {other}"
+                results[name] = stream(fmt, frames, mask, folder / f"{fmt}-{other}.h5", other, "process")
     with tempfile.TemporaryDirectory() as tmp:
         costs = stages_alone(frames, mask, master_file(Path(tmp), frames, mask), first)
     total = sum(costs.values())

@@ -1,13 +1,11 @@
 """The default set's two-network ONNX graph under every CPU runtime available, side by side in one process:
 onnxruntime's CPU provider (1 or 2 intra-op threads, sequential or parallel execution of the two independent
 networks), onnxruntime's XNNPACK provider where the installed wheel has it, and OpenVINO (latency and throughput
-hints, 1 or 2 threads) where it is installed. Per runtime: median microseconds per frame at batch 1 and at
-batch 64, and the largest difference from onnxruntime's sequential single-thread output (exactness).
+hints, 1 or 2 threads; float32, and bfloat16 where the CPU has it). Per runtime: median microseconds per frame
+at batch 1 and at batch 64, and the largest difference from onnxruntime's sequential single-thread output
+(exactness).
 
     python experiments/runtimes.py [ONNX]      (default: model/weights/robust/cdinn.onnx)
-
-OpenVINO is not a cdinn dependency: run this in an environment that has it (``pip install openvino`` beside
-onnxruntime and numpy); the script reports what it could not run.
 """
 
 import sys
@@ -65,17 +63,18 @@ def openvino_runners() -> dict:
     model = core.read_model(PATH)
     model.reshape({"diffraction": [-1, 32, 32, int(model.input(0).partial_shape[3].get_length())]})
     runners = {}
-    for hint in ("LATENCY", "THROUGHPUT"):
-        for threads in (1, 2):
-            compiled = core.compile_model(
-                model,
-                "CPU",
-                {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"},
-            )
-            request = compiled.create_infer_request()
-            runners[f"OpenVINO {ov.__version__.split('-')[0]} {hint.lower()}, {threads} thread(s)"] = (
-                lambda x, r=request: list(r.infer({0: x}).values())
-            )
+    precisions = ["f32"] + (["bf16"] if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else [])
+    for precision in precisions:
+        for hint in ("LATENCY", "THROUGHPUT"):
+            for threads in (1, 2):
+                compiled = core.compile_model(
+                    model,
+                    "CPU",
+                    {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision},
+                )
+                request = compiled.create_infer_request()
+                name = f"OpenVINO {ov.__version__.split('-')[0]} {precision} {hint.lower()}, {threads} thread(s)"
+                runners[name] = lambda x, r=request: list(r.infer({0: x}).values())
     return runners
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple
@@ -74,6 +75,9 @@ def _hdf5_framing(data: bytes) -> tuple[int, int, bytes]:
     return int.from_bytes(data[:8], "big"), int.from_bytes(data[8:12], "big"), data[12:]
 
 
+_BIG_ENDIAN_U32 = struct.Struct(">I")
+
+
 def _bslz4_layout(payload: bytes, elements: int, element_size: int, block: int) -> None:
     """ValueError unless ``payload`` is exactly a bitshuffle-LZ4 stream of ``elements`` elements in blocks of
     ``block`` elements: per block a big-endian uint32 compressed size and that many bytes, then the
@@ -82,14 +86,14 @@ def _bslz4_layout(payload: bytes, elements: int, element_size: int, block: int) 
     if block <= 0 or block % 8:
         raise ValueError(f"bitshuffle block of {block} elements (must be a positive multiple of 8)")
     full, leftover = divmod(elements, block)
-    sizes = [block] * full + ([leftover - leftover % 8] if leftover >= 8 else [])
+    blocks = full + (leftover >= 8)
     pos, end = 0, len(payload)
-    for _ in sizes:
+    for _ in range(blocks):
         if pos + 4 > end:
             raise ValueError(f"bitshuffle-LZ4 stream truncated at byte {pos} of {end}")
-        pos += 4 + int.from_bytes(payload[pos : pos + 4], "big")
+        pos += 4 + _BIG_ENDIAN_U32.unpack_from(payload, pos)[0]
     if pos + (leftover % 8) * element_size != end:
-        raise ValueError(f"bitshuffle-LZ4 stream of {end} bytes does not match its {len(sizes)} block sizes")
+        raise ValueError(f"bitshuffle-LZ4 stream of {end} bytes does not match its {blocks} block sizes")
 
 
 @lru_cache(maxsize=1)

@@ -135,10 +135,21 @@ def create(fh: h5py.File, compression: str | None = None) -> None:
 
 
 def _extend(dset: h5py.Dataset, values: Any) -> None:
-    n = dset.shape[0]
+    """Append ``values`` along the first axis. Numbers go through HDF5's own calls (extent, selection, write):
+    h5py's slicing took ~2.5x as long for the runner's small batches; text goes through h5py's conversion."""
     values = np.asarray(values)
-    dset.resize(n + len(values), axis=0)
-    dset[n:] = values.astype(object) if values.dtype.kind == "U" else values
+    if dset.dtype.kind == "O":
+        n = dset.shape[0]
+        dset.resize(n + len(values), axis=0)
+        dset[n:] = values.astype(object)
+        return
+    dsid = dset.id
+    n, *rest = dsid.shape
+    values = np.ascontiguousarray(np.broadcast_to(values, (len(values), *rest)), dtype=dset.dtype)
+    dsid.set_extent((n + len(values), *rest))
+    target = dsid.get_space()
+    target.select_hyperslab((n, *[0] * len(rest)), (len(values), *rest))
+    dsid.write(h5py.h5s.create_simple(values.shape), target, values)
 
 
 def datasets(fh: h5py.File) -> dict[str, h5py.Dataset]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -180,6 +181,26 @@ def _block_sums(values: np.ndarray, k: int) -> np.ndarray:
     return blocks
 
 
+def _valid_counts(valid: np.ndarray | None, k: int) -> np.ndarray | None:
+    """The number of valid pixels in each ``k x k`` block of ``valid`` (B or 1, S, S) bool (float64), None when
+    every pixel is valid. One mask for every frame (a detector's) is counted once per mask: the same numbers."""
+    if valid is None:
+        return None
+    if len(valid) == 1:
+        return _shared_counts(valid.shape, np.packbits(valid).tobytes(), k)
+    return None if valid.all() else _block_sums(valid, k)
+
+
+@lru_cache(maxsize=32)
+def _shared_counts(shape: tuple[int, ...], packed: bytes, k: int) -> np.ndarray | None:
+    valid = np.unpackbits(np.frombuffer(packed, np.uint8), count=int(np.prod(shape))).reshape(shape).astype(bool)
+    if valid.all():
+        return None
+    counts = _block_sums(valid, k)
+    counts.flags.writeable = False  # shared between calls
+    return counts
+
+
 def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Sum ``k x k`` blocks of square frames (..., k * size, k * size) (counts are conserved). With a
     ``valid`` mask (broadcast against the frames), each block's sum of valid pixels is scaled by
@@ -189,9 +210,10 @@ def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> tup
     k = frame.shape[-1] // size
     if frame.shape[-2:] != (k * size, k * size):
         raise CdinnError(f"cannot bin a {frame.shape[-2:]} window to {size}x{size}")
-    if valid is None or valid.all():
+    counts = _valid_counts(valid, k)
+    if valid is None or counts is None:
         return _block_sums(frame, k), None
-    return _scaled(_block_sums(np.where(valid, frame, 0), k), _block_sums(valid, k), k)
+    return _scaled(_block_sums(np.where(valid, frame, 0), k), counts, k)
 
 
 def _scaled(sums: np.ndarray, counts: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -221,11 +243,23 @@ def bin_with_estimate(
         sigma, resolved = window_oversampling(window, valid, output_size, binned)
         return binned, missing, sigma, resolved
     fine_sums = _block_sums(window, k // ratio)
-    fine_counts = _block_sums(valid, k // ratio) if valid is not None and not valid.all() else None
+    fine_counts = _valid_counts(valid, k // ratio)
     fine_binned = _scaled(fine_sums, fine_counts, k // ratio)[0]
     counts = _block_sums(fine_counts, ratio) if fine_counts is not None else None
     binned, missing = _scaled(_block_sums(fine_sums, ratio), counts, k)
     return binned, missing, oversampling(fine_binned).min(axis=1) / 2, True
+
+
+def _zero(stack: np.ndarray, masked: np.ndarray) -> None:
+    """Set the ``masked`` pixels (B or 1, H, W) bool of ``stack`` (B, H, W) to 0, in place. One detector mask
+    for every frame, with few pixels masked (chip gaps, dead pixels): by their indices, touching those pixels
+    alone instead of every pixel of every frame."""
+    if len(masked) == 1 and stack.flags.c_contiguous:
+        index = np.flatnonzero(masked[0])
+        if len(index) <= masked[0].size // 8:
+            stack.reshape(len(stack), -1)[:, index] = 0
+            return
+    np.copyto(stack, 0, where=masked)
 
 
 def to_amplitude(frame: np.ndarray, input_kind: str) -> np.ndarray:
@@ -442,10 +476,9 @@ class Preprocessor:
                 flags = _cut(flags, window)
             if flags is not None:
                 masked = flags[None] if masked is None else masked | flags
-        if stack.dtype.kind == "u":
+        if stack.dtype.kind == "u" and stack.max() == np.iinfo(stack.dtype).max:  # (one pass, no bool stack)
             sentinel = stack == np.iinfo(stack.dtype).max
-            if sentinel.any():
-                masked = sentinel if masked is None else masked | sentinel
+            masked = sentinel if masked is None else masked | sentinel
         if self.cfg.saturation is not None:
             saturated = stack >= self.cfg.saturation
             masked = saturated if masked is None else masked | saturated
@@ -468,7 +501,9 @@ class Preprocessor:
             checks.append((~valid.reshape(len(valid), -1).any(axis=1), f"frame {validation.ALL_MASKED}"))
         if measured.dtype.kind != "u":
             checks.append(((flat < 0).any(axis=1), f"frame {validation.negative(kind == 'intensity')}"))
-        checks.append((~flat.any(axis=1), f"frame {validation.EMPTY}"))
+            checks.append((~flat.any(axis=1), f"frame {validation.EMPTY}"))
+        else:  # the same for counts that cannot be negative, in one vectorised reduction
+            checks.append((flat.max(axis=1) == 0, f"frame {validation.EMPTY}"))
         for flags, reason in checks:
             for i in np.flatnonzero(np.broadcast_to(flags, (b,))):
                 reasons[i] = reasons[i] or reason
@@ -495,7 +530,7 @@ class Preprocessor:
             non_finite = ~(finite if valid is None else finite | masked).reshape(b, -1).all(axis=1)
             np.copyto(stack, 0, where=~finite)  # NaN/Inf: masked ones carry no measurement, others reject
         if masked is not None:
-            np.copyto(stack, 0, where=masked)
+            _zero(stack, masked)
         measured = stack
         results: list[Prepared | CdinnError | None] = [
             CdinnError(r) if r else None for r in self._reasons(measured, valid, non_finite, kind)

@@ -23,6 +23,7 @@ from cdinn.host.backends.options import (
 REGISTRY: dict[str, str] = {
     "onnx": "cdinn.host.backends.onnx_backend:OnnxBackend",
     "openvino": "cdinn.host.backends.openvino_backend:OpenvinoBackend",
+    "openvino-bf16": "cdinn.host.backends.openvino_backend:OpenvinoBf16Backend",
     "keras": "cdinn.host.backends.keras_backend:KerasBackend",
     "emulator": "cdinn.host.backends.emulator_backend:EmulatorBackend",
     "fpga": "cdinn.host.backends.fpga_backend:FpgaBackend",
@@ -30,6 +31,7 @@ REGISTRY: dict[str, str] = {
 OPTIONS: dict[str, type] = {
     "onnx": OnnxOptions,
     "openvino": OpenvinoOptions,
+    "openvino-bf16": OpenvinoOptions,
     "keras": NoOptions,
     "emulator": EmulatorOptions,
     "fpga": FpgaOptions,
