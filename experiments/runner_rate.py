@@ -11,8 +11,8 @@ pixel in the pixel mask), the default networks:
 Prints frames/s (first frame to last), each stage's microseconds per frame and the ratio to the network alone;
 then each stage alone on one core (decode, preprocess, network, fit, write) and the end-to-end rate their sum
 allows with the two cores scaling as they scale the network alone (the front: what limits the runner here).
-With more than one backend named, every source goes through each with the process front end (side by side:
-network alone and runner).
+With more than one backend named, each source goes through every backend with the process front end, one after
+the other (side by side: network alone and runner); the thread front end runs the first backend.
 
     python experiments/runner_rate.py [FRAMES [BACKEND ...]]     # default 3000 frames per source, openvino
 """
@@ -173,26 +173,22 @@ def main() -> None:
         f"network alone, batch 64, {first}: {alone[RUNNER_INFERENCE_THREADS]:.0f} frames/s with "
         f"{RUNNER_INFERENCE_THREADS} thread, {alone[None]:.0f} with the runtime's default"
     )
+    for other in backends[1:]:
+        alone[other] = network_alone(frames, RUNNER_INFERENCE_THREADS, other)
+        print(f"network alone, batch 64, {other}: {alone[other]:.0f} frames/s, {RUNNER_INFERENCE_THREADS} thread")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         master = master_file(folder, frames, mask)
         results = {}
-        for front in ("process", "thread"):
-            results[f"NXmx bslz4 file, {first}, {front} front"] = run(
-                str(master), folder / f"f{front}.h5", first, front
-            )
-            for fmt in ("dectris-v2", "dectris-v1"):
-                name = f"DECTRIS stream {fmt[-2:]}, {first}, {front} front"
-                results[name] = stream(fmt, frames, mask, folder / f"{fmt}{front}.h5", first, front)
-        for other in backends[1:]:
-            alone[other] = network_alone(frames, RUNNER_INFERENCE_THREADS, other)
-            print(f"network alone, batch 64, {other}: {alone[other]:.0f} frames/s, {RUNNER_INFERENCE_THREADS} thread")
-            (folder / other).mkdir()
-            master = master_file(folder / other, frames, mask)
-            results[f"NXmx bslz4 file, {other}"] = run(str(master), folder / f"f-{other}.h5", other)
-            for fmt in ("dectris-v2", "dectris-v1"):
-                name = f"DECTRIS stream {fmt[-2:]}, {other}"
-                results[name] = stream(fmt, frames, mask, folder / f"{fmt}-{other}.h5", other, "process")
+        runs = [(name, "process") for name in backends] + [(first, "thread")]  # per source, backends side by side
+        for name, front in runs:
+            results[f"NXmx bslz4 file, {name}, {front} front"] = run(str(master), folder / "f.h5", name, front)
+            (folder / "f.h5").unlink()
+        for fmt in ("dectris-v2", "dectris-v1"):
+            for name, front in runs:
+                label = f"DECTRIS stream {fmt[-2:]}, {name}, {front} front"
+                results[label] = stream(fmt, frames, mask, folder / "s.h5", name, front)
+                (folder / "s.h5").unlink()
     with tempfile.TemporaryDirectory() as tmp:
         costs = stages_alone(frames, mask, master_file(Path(tmp), frames, mask), first)
     total = sum(costs.values())

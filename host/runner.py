@@ -47,10 +47,6 @@ STAGES = ("preprocess", "network", "write")
 RUNNER_INFERENCE_THREADS = 1
 """The runner's thread layout on a 2-core readout node: the network on one inference thread, while the front
 end (decoding and preprocessing) has the other core (docs/runner.md)."""
-RUNNER_BLAS_THREADS = 1
-"""numpy's BLAS threads in the runner's process while it runs: the fit's blur products are large enough for
-OpenBLAS to spread them over both cores, whose spinning threads then took the front end's core (the runner
-1.2x slower, ``docs/runner.md``)."""
 RUNNER_BACKEND = "openvino"
 """The backend ``cdinn run`` uses unless told: on one thread and the runner's batches, OpenVINO's CPU plugin runs
 the same graph 1.5x faster than onnxruntime, to the same numbers within 3e-6 (``experiments/runtimes.py``;
@@ -229,14 +225,7 @@ class Runner:
         return errors
 
     def run(self) -> dict:
-        """Process until the source ends (or ``stop``); close the output; return the run summary. numpy's BLAS
-        runs one thread meanwhile (:data:`RUNNER_BLAS_THREADS`)."""
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(RUNNER_BLAS_THREADS, user_api="blas"):
-            return self._run()
-
-    def _run(self) -> dict:
+        """Process until the source ends (or ``stop``); close the output; return the run summary."""
         from tqdm import tqdm
 
         bar = tqdm(unit="frame", desc="cdinn run", disable=not self.progress, file=sys.stderr, mininterval=0.5)

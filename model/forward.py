@@ -310,14 +310,10 @@ def blur(intensity: np.ndarray, sigma: np.ndarray, scale: int, kind: str = "gaus
     (partial coherence, detector PSF); total intensity conserved. Frames with sigma 0 are unchanged."""
     if not sigma.any():
         return intensity
-    if np.all(sigma == sigma.flat[0]):  # one width for every frame (the fit's trials): one kernel, made once,
-        # applied to the whole batch in two matrix products, (B M, M) @ K^T for the rows then for the columns
-        k = _shared_kernel(float(sigma.flat[0]), intensity.shape[-1], scale, kind)[0]
-        b, m = len(intensity), intensity.shape[-1]
-        rows = (intensity.reshape(-1, m) @ k.T).reshape(b, m, m)  # I K^T
-        both = rows.transpose(0, 2, 1).reshape(-1, m) @ k.T  # (K I K^T)^T
-        return np.ascontiguousarray(both.reshape(b, m, m).transpose(0, 2, 1), dtype=np.float32)
-    k = _kernel_matrices(sigma, intensity.shape[-1], scale, kind)
+    if np.all(sigma == sigma.flat[0]):  # one width for every frame (the fit's trials): one kernel, made once
+        k = _shared_kernel(float(sigma.flat[0]), intensity.shape[-1], scale, kind)
+    else:
+        k = _kernel_matrices(sigma, intensity.shape[-1], scale, kind)
     return (k @ intensity @ np.swapaxes(k, -1, -2)).astype(np.float32)
 
 

@@ -20,7 +20,7 @@ from cdinn.host.front import ThreadFront
 from cdinn.host.merge import merge, missing_numbers
 from cdinn.host.output import PER_FRAME
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
-from cdinn.host.runner import RUNNER_BLAS_THREADS, Runner
+from cdinn.host.runner import Runner
 from cdinn.host.sources import FileSource
 from cdinn.host.writer import RunWriter
 
@@ -49,30 +49,6 @@ def test_npy_run_writes_every_frame_with_metadata(tmp_path, patterns):
         provenance = json.loads(fh.attrs["provenance"])
         assert provenance["backend"] == "onnx" and len(provenance["shape_sha256"]) == 64
         assert "tensorflow" in provenance["versions"]
-
-
-def test_the_runner_runs_numpy_blas_on_one_thread_and_restores_it(tmp_path, patterns):
-    """OpenBLAS spreading the fit's products over both cores took the front end's core (docs/runner.md)."""
-    from threadpoolctl import threadpool_info
-
-    def blas_threads() -> list[int]:
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-    class Watcher:  # a publisher (the runner's collaborator) that records the BLAS threads as each batch is served
-        seen: list[list[int]] = []
-
-        def publish(self, numbers, amplitude, phase, fit) -> None:
-            self.seen.append(blas_threads())
-
-    before = blas_threads()
-    np.save(tmp_path / "in.npy", _intensities(patterns))
-    b = get_backend("onnx", net="edge")
-    writer = RunWriter(tmp_path / "out.h5", b.provenance(), {})
-    front = ThreadFront(FileSource(str(tmp_path / "in.npy")), Preprocessor(PreprocessConfig(input_kind="intensity")))
-    watcher = Watcher()
-    Runner(front, b, writer, progress=False, publisher=watcher).run()
-    assert watcher.seen and all(threads == [RUNNER_BLAS_THREADS] * len(before) for threads in watcher.seen)
-    assert blas_threads() == before
 
 
 def test_bad_frames_are_rejected_and_counted(tmp_path, patterns):
