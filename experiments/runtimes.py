@@ -54,16 +54,15 @@ def onnxruntime_runners() -> dict:
 
 
 def openvino_runners() -> dict:
-    try:
-        import openvino as ov
-    except ImportError:
-        print("OpenVINO is not installed here: pip install openvino")
-        return {}
+    import openvino as ov
+
+    from cdinn.host.backends.openvino_backend import bf16_available
+
     core = ov.Core()
     model = core.read_model(PATH)
     model.reshape({"diffraction": [-1, 32, 32, int(model.input(0).partial_shape[3].get_length())]})
     runners = {}
-    precisions = ["f32"] + (["bf16"] if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else [])
+    precisions = ["f32"] + (["bf16"] if bf16_available(core) else [])
     for precision in precisions:
         for hint in ("LATENCY", "THROUGHPUT"):
             for threads in (1, 2):

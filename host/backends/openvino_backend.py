@@ -39,8 +39,8 @@ class OpenvinoBackend(Backend[OpenvinoOptions]):
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = core.compile_model(model, "CPU", config)
+        # the precision OpenVINO compiled the graph for, which provenance records
         self.compiled_precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
-        """The precision OpenVINO compiled the graph for (``precision`` unless the CPU cannot)."""
         self._outputs = [compiled.output(role) for role in ROLES]
         self._request = compiled.create_infer_request()
         self._lock = threading.Lock()  # one infer request: calls from several threads take turns
