@@ -213,6 +213,6 @@ def invert_block(engine, loaded: Patterns, refine: Refine = 0, views: int = 1) -
     if loaded.oversampling is None:  # frames stored on the grid: validated, their unmeasured pixels set to 0
         amplitudes, mask = validate_frames(loaded.patterns, size, loaded.intensity, loaded.mask)
     else:  # the detector preprocessing's amplitudes, checked there, as `cdinn run` gives them to the networks
-        amplitudes, mask = loaded.patterns, loaded.mask  # (unmeasured blocks hold their neighbours' mean)
+        amplitudes, mask = loaded.patterns, loaded.mask  # (unmeasured blocks hold 0, as validated frames do)
     result = invert(engine, amplitudes, mask, refine, loaded.oversampling, views)
     return output.frame_fields(result, loaded.numbers, loaded.sources, loaded.arrivals, time.time())

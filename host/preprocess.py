@@ -14,10 +14,10 @@ summing ``k x k`` pixel blocks down to the network's grid (``output_size``, 32) 
 (intensities -> amplitudes).
 
 Masked pixels: a block's sum of valid pixels is scaled by ``k^2 / valid pixels``; a block with no valid pixel
-has no measurement (it is in the returned grid mask, which mask-input networks and the fit use) and takes the
-mean of its valid 4-neighbour blocks (repeated inwards for wider holes: what one-channel networks see). Friedel's rule
-``|F(-q)| = |F(q)|`` is not used: it holds for real objects only, and the objects CDI images carry phase.
-Scale does not matter downstream: the networks normalise each frame to its maximum.
+has no measurement: it holds 0 and is in the returned grid mask, which the networks' input
+(:func:`cdinn.model.conventions.network_input`), the fit and the oversampling estimate take, as they do the API's
+masks. Friedel's rule ``|F(-q)| = |F(q)|`` is not used: it holds for real objects only, and the objects CDI images
+carry phase. Scale does not matter downstream: the networks normalise each frame to its maximum.
 
 Where the crop window is known before a frame's pixels are looked at (the binning chosen, the centre calibrated,
 given by the source or the frame's middle), the frame is cut to that window first and every step, the checks
@@ -37,7 +37,7 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.model import validation
 from cdinn.model.conventions import GRID
-from cdinn.model.sampling import AUTO_OVERSAMPLING, MIN_OVERSAMPLING, fill_from_neighbours, oversampling
+from cdinn.model.sampling import AUTO_OVERSAMPLING, MIN_OVERSAMPLING, oversampling
 from cdinn.options import centre_pixel_text, option
 
 
@@ -204,9 +204,9 @@ def _shared_counts(shape: tuple[int, ...], packed: bytes, k: int) -> np.ndarray 
 def bin_to(frame: np.ndarray, size: int, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Sum ``k x k`` blocks of square frames (..., k * size, k * size) (counts are conserved). With a
     ``valid`` mask (broadcast against the frames), each block's sum of valid pixels is scaled by
-    ``k^2 / valid count``, and a block with none is filled from its neighbours (see the module docstring).
-    Returns the binned frames (float64) and the (..., size, size) bool mask of the blocks that hold no valid
-    pixel (None: none anywhere)."""
+    ``k^2 / valid count``, and a block with none holds 0. Returns the binned frames (float64) and the (B or 1,
+    size, size) bool mask of the blocks that hold no valid pixel (None: none anywhere; shared by every frame
+    where ``valid`` is)."""
     k = frame.shape[-1] // size
     if frame.shape[-2:] != (k * size, k * size):
         raise CdinnError(f"cannot bin a {frame.shape[-2:]} window to {size}x{size}")
@@ -223,9 +223,7 @@ def _scaled(sums: np.ndarray, counts: np.ndarray | None, k: int) -> tuple[np.nda
         return sums, None
     binned = np.where(counts > 0, sums * (k * k) / np.maximum(counts, 1), 0.0)
     missing = counts == 0
-    # a block with no valid pixel: the mean of its valid 4-neighbour blocks, repeated inwards for wider holes
-    # (Friedel's |F(-q)| = |F(q)| holds only for real objects, not for the phase objects CDI images)
-    return fill_from_neighbours(binned, missing), (missing if missing.any() else None)
+    return binned, (missing if missing.any() else None)
 
 
 def bin_with_estimate(
@@ -240,14 +238,14 @@ def bin_with_estimate(
     ratio = fine // output_size
     if output_size >= fine or k % ratio:
         binned, missing = bin_to(window, output_size, valid)
-        sigma, resolved = window_oversampling(window, valid, output_size, binned)
+        sigma, resolved = window_oversampling(window, valid, output_size, (binned, missing))
         return binned, missing, sigma, resolved
     fine_sums = _block_sums(window, k // ratio)
     fine_counts = _valid_counts(valid, k // ratio)
-    fine_binned = _scaled(fine_sums, fine_counts, k // ratio)[0]
+    fine_binned, fine_missing = _scaled(fine_sums, fine_counts, k // ratio)
     counts = _block_sums(fine_counts, ratio) if fine_counts is not None else None
     binned, missing = _scaled(_block_sums(fine_sums, ratio), counts, k)
-    return binned, missing, oversampling(fine_binned).min(axis=1) / 2, True
+    return binned, missing, oversampling(fine_binned, fine_missing).min(axis=1) / 2, True
 
 
 def _zero(stack: np.ndarray, masked: np.ndarray) -> None:
@@ -298,24 +296,27 @@ class Prepared(NamedTuple):
 
 
 def window_oversampling(
-    window: np.ndarray, valid: np.ndarray | None, output_size: int, binned: np.ndarray | None = None
+    window: np.ndarray,
+    valid: np.ndarray | None,
+    output_size: int,
+    binned: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> tuple[np.ndarray, bool]:
     """The (B,) oversampling on the networks' grid (the smaller axis) of cropped intensity windows (B, S, S)
     binned to ``output_size`` (32, or 64 for refinement, whose every other pixel is the networks' grid), and
     whether it is resolved (estimated on a grid twice the networks' one, where the autocorrelation resolves an
-    oversampling down to 1). ``binned``: the windows already binned to ``output_size`` (not binned again where
-    that is the grid the estimate needs)."""
+    oversampling down to 1). ``binned``: :func:`bin_to`'s result at ``output_size`` when already made (not
+    binned again where that is the grid the estimate needs)."""
     k = window.shape[-1] // output_size
     fine = 2 * GRID
 
-    def on_grid() -> np.ndarray:
-        return bin_to(window, output_size, valid)[0] if binned is None else binned
+    def on_grid() -> tuple[np.ndarray, np.ndarray | None]:
+        return bin_to(window, output_size, valid) if binned is None else binned
 
     if output_size == fine:
-        return oversampling(on_grid()).min(axis=1) / 2, True
+        return oversampling(*on_grid()).min(axis=1) / 2, True
     if k % (fine // output_size) == 0:
-        return oversampling(bin_to(window, fine, valid)[0]).min(axis=1) / 2, True
-    return oversampling(on_grid()).min(axis=1) * GRID / output_size, False
+        return oversampling(*bin_to(window, fine, valid)).min(axis=1) / 2, True
+    return oversampling(*on_grid()).min(axis=1) * GRID / output_size, False
 
 
 STACK_BYTES = 1 << 20
@@ -585,7 +586,8 @@ class Preprocessor:
                     "object does not fit the networks' grid; bin less (--bin, --crop)"
                 )
                 continue
-            grid_mask = None if missing is None or not missing[i].any() else missing[i]
+            grid_mask = None if missing is None else missing[min(i, len(missing) - 1)]  # (1, S, S): shared
+            grid_mask = grid_mask if grid_mask is not None and grid_mask.any() else None
             results[i] = Prepared(amplitude[i], grid_mask, float(sigma[i]))
         return results  # type: ignore[return-value]
 

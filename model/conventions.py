@@ -10,14 +10,17 @@
   ``phase = 2 * pi * u - pi`` (so phase 0, the value outside the object, is ``u = 0.5``).
 * Network input is the amplitude divided by its per-frame maximum (scale-free: any photon count or
   detector gain gives the same input). Masks are True where a pixel has no measurement (the NXmx
-  ``pixel_mask`` sense); such pixels enter the networks as 0, and networks with two input channels also see
-  the mask itself (1.0 = not measured) as the second channel.
+  ``pixel_mask`` sense). Networks with two input channels see such pixels as 0 and the mask itself (1.0 = not
+  measured) as the second channel; one-channel networks, which cannot tell a missing measurement from a dark
+  pixel, see the mean of its measured 4-neighbours instead (repeated inwards for wider holes).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+
+from cdinn.model.sampling import fill_from_neighbours
 
 TWO_PI = 2.0 * np.pi
 GRID = 32
@@ -64,13 +67,16 @@ def normalise_amplitude(amplitude: np.ndarray) -> np.ndarray:
 def network_input(diffraction: np.ndarray, mask: np.ndarray | None = None, channels: int = 1) -> np.ndarray:
     """(B, N, N) diffraction amplitudes -> (B, N, N, channels) float32 normalised to a per-frame maximum of 1.
 
-    ``channels=1``: the pattern as given (``mask`` unused: unmeasured pixels hold what the caller put there,
-    0 from :func:`cdinn.model.validation.validate_frames`, neighbour means from the detector preprocessing).
-    ``channels=2``: the measured pixels normalised to their maximum, 0 where ``mask`` (B, N, N) bool is True
-    (no measurement), and the mask as float (1.0 = not measured) in the second channel."""
+    ``mask`` (B or 1, N, N) bool is True where a pixel has no measurement. ``channels=1``: each such pixel
+    takes the mean of its measured 4-neighbours, repeated inwards for wider holes
+    (:func:`cdinn.model.sampling.fill_from_neighbours`; the API, the runner and training fill the same way).
+    ``channels=2``: the measured pixels normalised to their maximum, 0 where ``mask``, and the mask as float
+    (1.0 = not measured) in the second channel."""
     if channels not in (1, 2):
         raise ValueError(f"networks take 1 or 2 input channels, not {channels}")
     if channels == 1:
+        if mask is not None and np.any(mask):
+            diffraction = fill_from_neighbours(np.asarray(diffraction, np.float32), np.asarray(mask, bool))
         return normalise_amplitude(diffraction)[..., None]
     if mask is not None:
         diffraction = np.where(mask, 0, diffraction)

@@ -142,12 +142,14 @@ def test_chip_gaps_and_dead_pixels_cost_almost_nothing(tmp_path, patterns):
     assert np.isclose(raw(gappy[0], mask != 0).max(), raw(frames[0]).max(), rtol=0.2)
 
 
-def test_the_nxmx_pixel_mask_reaches_the_mask_input_networks(tmp_path, patterns):
+@pytest.mark.parametrize("fill", [SENTINEL, 0], ids=["sentinel", "zero"])
+def test_the_nxmx_pixel_mask_reaches_the_mask_input_networks(tmp_path, patterns, fill):
+    """Gap pixels holding the sentinel (found in every frame) or 0 (the pixel mask alone, one for all frames)."""
     frames = _detector_frames(patterns)
     mask = np.zeros((SIDE, SIDE), np.uint32)
     mask[96:112, :] = 1  # a 16-row gap: two whole rows of the 32x32 grid (8x8 blocks) carry no measurement
     gappy = frames.copy()
-    gappy[:, mask != 0] = SENTINEL
+    gappy[:, mask != 0] = fill
     master = write_eiger(tmp_path / "eiger", gappy, per_file=24, mask=mask)
     # --bin 8: a gap this wide next to the beam biases the first frame's sampling estimate low (docs)
     _, summary = _run(
@@ -246,19 +248,36 @@ def test_every_frame_rejected_exits_non_zero(tmp_path):
     assert run.returncode == 2 and "no frame was reconstructed" in run.stderr
 
 
-def test_an_empty_block_is_filled_from_its_neighbours():
+def test_an_empty_block_holds_no_measurement_and_is_in_the_grid_mask():
     from cdinn.host.preprocess import bin_to
 
     rows, cols = np.indices((64, 64))
-    frame = (3.0 * rows + 2.0 * cols).astype(np.float64)  # smooth: neighbours predict a block to a few %
+    frame = (3.0 * rows + 2.0 * cols).astype(np.float64)
     valid = np.ones_like(frame, bool)
     valid[20:24, 40:44] = False  # blocks (10, 20), (10, 21), (11, 20), (11, 21) of the 2x2 binning
-    valid[0:4, 0:2] = False  # two empty blocks at the edge, (0, 0) and (1, 0)
-    binned = bin_to(frame, 32, valid)[0]
+    valid[0:4, 0:1] = False  # half of blocks (0, 0) and (1, 0): scaled up from the valid half
+    binned, missing = bin_to(frame, 32, valid)
     expected = bin_to(frame, 32)[0]
-    assert np.allclose(binned[10:12, 20:22], expected[10:12, 20:22], rtol=0.05)
-    assert np.array_equal(binned[9, 19:23], expected[9, 19:23])  # valid blocks are untouched
-    assert binned[1, 0] == (expected[2, 0] + expected[1, 1]) / 2 and binned[0, 0] == expected[0, 1]
+    assert missing is not None and np.argwhere(missing).tolist() == [[10, 20], [10, 21], [11, 20], [11, 21]]
+    assert (binned[missing] == 0).all()
+    assert binned[0, 0] == 4 * (frame[0, 1] + frame[1, 1]) / 2 and binned[1, 0] == 4 * (frame[2, 1] + frame[3, 1]) / 2
+    whole = ~missing
+    whole[0:2, 0] = False
+    assert np.array_equal(binned[whole], expected[whole])  # blocks with every pixel valid are untouched
+
+
+def test_a_detector_gap_wider_than_a_block_masks_grid_pixels_of_every_frame():
+    """One detector mask shared by a stack of frames (an Eiger's pixel_mask) that leaves whole grid blocks
+    without a measurement: every frame gets the grid mask, none is lost."""
+    from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+
+    gap = np.zeros((64, 64), bool)
+    gap[30:34, :] = True  # 4 rows: two whole rows of 2x2 blocks
+    frames = [np.random.default_rng(i).poisson(50, (64, 64)).astype(np.uint32) for i in range(3)]
+    prepared = Preprocessor(PreprocessConfig(binning=2)).prepare_many(frames, [gap] * 3)
+    assert [type(p).__name__ for p in prepared] == ["Prepared"] * 3
+    for p in prepared:
+        assert p.mask is not None and p.mask[15:17].all() and p.mask.sum() == 64 and (p.amplitude[p.mask] == 0).all()
 
 
 def test_beam_centres_as_area_detector_writes_them_and_bad_ones(tmp_path, patterns, capsys):

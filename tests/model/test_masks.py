@@ -83,4 +83,17 @@ def test_network_input_carries_the_mask_as_a_second_channel(patterns):
     assert x.shape == (4, 32, 32, 2) and np.array_equal(x[..., 1], mask.astype(np.float32))
     assert (x[..., 0][mask] == 0).all() and np.allclose(x[..., 0].max(axis=(1, 2)), 1.0)
     assert np.array_equal(x, network_input(data, mask, channels=2))
-    assert np.array_equal(network_input(data, mask, channels=1), network_input(data))  # one channel: as given
+
+
+def test_one_channel_networks_see_unmeasured_pixels_filled_from_their_neighbours(patterns):
+    data = patterns.diffraction[:4]
+    mask = _mask(data.shape)
+    x = network_input(_spoiled(data, mask), mask, channels=1)[..., 0]
+    assert x.shape == (4, 32, 32) and np.array_equal(x, network_input(_spoiled(data, mask, 0.0), mask)[..., 0])
+    measured = data / np.where(mask, 0, data).max(axis=(1, 2), keepdims=True)  # the beamstop held the maximum
+    assert np.allclose(x[~mask], measured[~mask], rtol=1e-6)
+    row, col = np.argwhere(mask[0] & ~np.roll(mask[0], 1, 0) & ~np.roll(mask[0], -1, 0))[0]  # a dead pixel
+    neighbours = [(row - 1, col), (row + 1, col), (row, col - 1), (row, col + 1)]
+    around = [x[0][p] for p in neighbours if 0 <= min(p) and max(p) < 32 and not mask[0][p]]
+    assert np.isclose(x[0, row, col], np.mean(around), rtol=1e-6)
+    assert np.array_equal(network_input(data, None, channels=1), network_input(data))  # no mask: as given
