@@ -21,7 +21,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from cdinn.model.conventions import ROLES, network_input
 from cdinn.model.dataset import make_dataset, network_target, stacked_targets
 from cdinn.model.distribute import Worker, output_folder, worker
 from cdinn.model.distribute import strategy as distribution_strategy
-from cdinn.model.forward import experiment
+from cdinn.model.forward import ExperimentConfig, experiment, fixed
 from cdinn.model.inference import load_network, network_folder
 from cdinn.model.losses import get_loss, is_joint
 from cdinn.model.simulate import (
@@ -67,7 +67,10 @@ class TrainConfig:
     ``fresh``: simulate a new training set for every epoch instead of repeating one. ``init``: a network set
     (shipped name or folder) whose weights the networks start from instead of random ones (fine-tuning);
     its architecture must be ``config``'s. ``data_shards``: the fresh data comes in this many independently
-    seeded shards per batch (set to the number of workers in a multi-worker run; see :func:`fresh_batches`)."""
+    seeded shards per batch (set to the number of workers in a multi-worker run; see :func:`fresh_batches`).
+    ``effects``: fields of the forward model (:class:`cdinn.model.forward.ExperimentConfig`, e.g.
+    ``{"beamstop": (0.5, 4.0)}``) that change the named ``experiment``: ``cdinn train``'s forward-model options
+    and recipe keys, as ``cdinn simulate``'s."""
 
     roles: tuple[str, ...] = ROLES
     config: str = option("paper", "architecture: paper, edge or robust (cdinn.model.architectures)")
@@ -117,6 +120,7 @@ class TrainConfig:
         "networks take the mask of unmeasured pixels as a second input channel "
         "(from a one-channel --init set, its weights start at zero)",
     )
+    effects: dict[str, Any] = field(default_factory=dict)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     def __post_init__(self) -> None:
@@ -139,7 +143,19 @@ class TrainConfig:
                     "--photons augments ideal patterns; with --experiment the forward model counts "
                     "photons (its --flux range)"
                 )
-            self.simulation = replace(self.simulation, experiment=experiment(self.experiment))
+            model = experiment(self.experiment)
+            unknown = set(self.effects) - {f.name for f in fields(ExperimentConfig)}
+            if unknown:
+                raise CdinnError(f"unknown forward-model field(s) {sorted(unknown)} (cdinn.model.forward)")
+            if self.effects:  # a range given as one number is a fixed value, as in fixed()
+                typed = fixed(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.effects.items()})
+                self.effects = {k: getattr(typed, k) for k in self.effects}
+                model = replace(model, **self.effects)
+            self.simulation = replace(self.simulation, experiment=model)
+        elif self.effects:
+            raise CdinnError(
+                f"forward-model options {sorted(self.effects)} change a forward model: name one with --experiment"
+            )
         if self.simulation.experiment is not None and self.simulation.experiment.held_out:
             raise CdinnError(
                 f"effects {self.simulation.experiment.held_out} are held out for evaluation: "

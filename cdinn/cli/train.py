@@ -17,6 +17,7 @@ training commands turn them on."""
 
 
 def train_arguments(p: argparse.ArgumentParser) -> None:
+    from cdinn.model.forward import ExperimentConfig
     from cdinn.model.simulate import DISTRIBUTIONS
     from cdinn.model.train import TrainConfig
 
@@ -33,19 +34,31 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
         help="training distribution: the paper's Methods ranges or the broad one (default: paper)",
     )
     add_config_options(p, TrainConfig)
+    effects = p.add_argument_group(
+        "forward model", "effect ranges that change the --experiment model (cdinn.model.forward; as cdinn simulate's)"
+    )
+    add_config_options(effects, ExperimentConfig)
     p.add_argument("--out", required=True, help="output folder")
 
 
 def recipe_keys() -> set[str]:
-    """What a recipe file may set: TrainConfig's documented fields and ``data`` (the distribution's name)."""
+    """What a recipe file may set: TrainConfig's documented fields, ``data`` (the distribution's name) and the
+    forward model's effect fields (changing the recipe's ``experiment``)."""
     from cdinn.model.train import TrainConfig
 
-    return {f.name for f in dataclasses.fields(TrainConfig) if "help" in f.metadata} | {"data"}
+    return {f.name for f in dataclasses.fields(TrainConfig) if "help" in f.metadata} | {"data"} | _effect_keys()
+
+
+def _effect_keys() -> set[str]:
+    from cdinn.model.forward import ExperimentConfig
+
+    return {f.name for f in dataclasses.fields(ExperimentConfig) if "help" in f.metadata}
 
 
 def train_config(args: argparse.Namespace):
     """TrainConfig's defaults, overridden by the recipe file's keys, overridden by the options typed."""
     from cdinn.io import read_yaml
+    from cdinn.model.forward import ExperimentConfig
     from cdinn.model.simulate import distribution
     from cdinn.model.train import TrainConfig
 
@@ -58,12 +71,14 @@ def train_config(args: argparse.Namespace):
                 f"training recipe {args.recipe} has unknown keys {sorted(unknown)}; known: {sorted(recipe_keys())}"
             )
     values.update(given(TrainConfig, args))
+    values.update(given(ExperimentConfig, args))
     if hasattr(args, "data"):
         values["data"] = args.data
+    effects = {key: values.pop(key) for key in _effect_keys() & set(values)}
     if values.get("photon_range"):
         values["photon_range"] = tuple(float(v) for v in values["photon_range"])
     data = values.pop("data", "paper")
-    return TrainConfig(roles=roles(args), simulation=distribution(data), **values)
+    return TrainConfig(roles=roles(args), simulation=distribution(data), effects=effects, **values)
 
 
 def train_run(args: argparse.Namespace) -> None:

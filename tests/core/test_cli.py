@@ -110,6 +110,23 @@ def test_training_options_come_from_defaults_then_recipe_then_command_line(tmp_p
     assert main(["train", "--recipe", str(recipe), "--out", str(tmp_path / "o")]) == 2
 
 
+def test_forward_model_options_change_the_named_training_experiment(tmp_path, capsys):
+    from cdinn.model.forward import experiment
+
+    recipe = tmp_path / "r.yml"
+    recipe.write_text("config: robust\nexperiment: detector+clean\nbeamstop: [0.5, 4.0]\nflux: [1.0e+4, 1.0e+6]\n")
+    cfg = _train_config("--recipe", str(recipe), "--flux", "1e3,1e5", "--out", "x")
+    model = cfg.simulation.experiment
+    assert model.beamstop == (0.5, 4.0) and model.flux == (1e3, 1e5)  # typed: wins over the recipe
+    assert model.clean_fraction == experiment("detector+clean").clean_fraction  # the rest: the named model's
+    assert cfg.effects == {"beamstop": (0.5, 4.0), "flux": (1e3, 1e5)}  # what the model card records
+    out = str(tmp_path / "o")
+    assert main(["train", "--beamstop", "0.5,4", "--out", out]) == 2
+    assert "name one with --experiment" in capsys.readouterr().err
+    assert main(["train", "--experiment", "detector", "--beamstop-shape", "rectangle", "--out", out]) == 2
+    assert "held out for evaluation" in capsys.readouterr().err
+
+
 def test_every_documented_config_field_is_an_option_of_its_command():
     """The options come from the config dataclasses: each documented field appears, with its default in the
     help, and a config built from no options equals the dataclass default."""
