@@ -99,14 +99,15 @@ def oversampling(
     """(B, 2) oversampling (rows, columns) of (B, M, M) fftshifted intensities; unmeasured pixels (where
     ``mask`` is True) are filled from their neighbours first (a gap or a beamstop left at 0 would broaden the
     autocorrelation and read as undersampling)."""
-    values = np.asarray(intensity, np.float64)
+    values = np.asarray(intensity, np.float32)  # (the threshold is far above float32's resolution)
     if mask is not None and mask.any():
         values = fill_from_neighbours(values, np.asarray(mask, bool))
-    # |autocorrelation| up to a scale: the magnitude of the intensity's transform, whose zero shift sits at
-    # pixel (0, 0) (the input's centring only changes signs); it is point-symmetric (the intensity is real), so
-    # the real transform's columns 0..M/2 hold it all
-    auto = np.abs(scipy.fft.rfft2(values))
-    above = auto > threshold * auto.max(axis=(-2, -1), keepdims=True)
+    # |autocorrelation|^2 up to a scale: the squared magnitude of the intensity's transform, whose zero shift
+    # sits at pixel (0, 0) (the input's centring only changes signs); it is point-symmetric (the intensity is
+    # real), so the real transform's columns 0..M/2 hold it all
+    spectrum = scipy.fft.rfft2(values)
+    power = np.square(spectrum.real) + np.square(spectrum.imag)
+    above = power > threshold**2 * power.max(axis=(-2, -1), keepdims=True)
     size = values.shape[-1]
     rows = above.any(axis=-1)
     rows |= np.roll(rows[..., ::-1], 1, axis=-1)  # row r holds what the missing columns hold in row -r
