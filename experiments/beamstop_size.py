@@ -3,7 +3,7 @@ pixels; the training model draws 0.5-2) on the broad test patterns, network alon
 ``refine="auto"`` beside a mask-aware 620-iteration ER/HIO, the same objects in every row: median chi^2 against
 the true pattern, median fit on the measured pixels, median support IoU.
 
-    python experiments/beamstop_size.py N [HALF_WIDTH ...]     (e.g. 200 1 2 3 4 6)
+    python experiments/beamstop_size.py N NET [HALF_WIDTH ...]     (e.g. 200 default 1 2 3 4 6)
 """
 
 import sys
@@ -19,12 +19,12 @@ from cdinn.model.scoring import score
 from cdinn.model.test_set import test_set
 
 
-def row(n: int, half_width: float) -> str:
+def row(n: int, net: str, half_width: float) -> str:
     data = test_set(n, experiment=fixed(beamstop=half_width, beamstop_shape="square", beamstop_arm=False))
     masked = 100 * data.mask.mean() if data.mask is not None else 0.0
     cells = []
-    alone = reconstruct(data.diffraction, mask=data.mask)
-    refined = reconstruct(data.oversampled, mask=data.mask_oversampled, refine="auto")
+    alone = reconstruct(data.diffraction, mask=data.mask, net=net)
+    refined = reconstruct(data.oversampled, mask=data.mask_oversampled, refine="auto", net=net)
     for r in (alone, refined):
         m = score(r.amplitude, r.phase, data)
         cells.append(f"{np.median(m['chi2']):.3g} / {np.median(r.fit):.3g}, {np.median(m['support_iou']):.3f}")
@@ -36,15 +36,15 @@ def row(n: int, half_width: float) -> str:
     return f"| {2 * half_width + 1:g}x{2 * half_width + 1:g} | {masked:.1f} % | " + " | ".join(cells) + " |"
 
 
-def main(n: int, widths: list[float]) -> None:
+def main(n: int, net: str, widths: list[float]) -> None:
     print(
         "| beamstop | unmeasured | network: chi^2 / fit, IoU | + refine='auto': chi^2 / fit, IoU | "
         "ER/HIO 620: chi^2, IoU |"
     )
     print("|---|---|---|---|---|")
     for w in widths:
-        print(row(n, w), flush=True)
+        print(row(n, net, w), flush=True)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), [float(w) for w in sys.argv[2:]] or [1, 2, 3, 4, 6])
+    main(int(sys.argv[1]), sys.argv[2], [float(w) for w in sys.argv[3:]] or [1, 2, 3, 4, 6])

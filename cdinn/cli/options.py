@@ -63,9 +63,13 @@ def _argument_kwargs(hint: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def add_config_options(
-    parser: argparse.ArgumentParser, cls: type, only: Iterable[str] | None = None, skip: Iterable[str] = ()
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    cls: type,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
 ) -> None:
-    """One option per documented field of the dataclass ``cls`` (``only`` those named; none of ``skip``)."""
+    """One option per documented field of the dataclass ``cls`` (``only`` those named; none of ``skip``), on a
+    parser or one of its argument groups."""
     hints = typing.get_type_hints(cls)
     chosen = None if only is None else set(only)
     for f in dataclasses.fields(cls):
