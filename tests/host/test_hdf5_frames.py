@@ -142,9 +142,13 @@ def test_chip_gaps_and_dead_pixels_cost_almost_nothing(tmp_path, patterns):
     assert np.isclose(raw(gappy[0], mask != 0).max(), raw(frames[0]).max(), rtol=0.2)
 
 
-@pytest.mark.parametrize("fill", [SENTINEL, 0], ids=["sentinel", "zero"])
-def test_the_nxmx_pixel_mask_reaches_the_mask_input_networks(tmp_path, patterns, fill):
-    """Gap pixels holding the sentinel (found in every frame) or 0 (the pixel mask alone, one for all frames)."""
+@pytest.mark.parametrize(
+    "fill, net", [(SENTINEL, "default"), (0, "default"), (SENTINEL, "edge")], ids=["sentinel", "zero", "one-channel"]
+)
+def test_the_nxmx_pixel_mask_reaches_the_networks_as_the_api_gives_it(tmp_path, patterns, fill, net):
+    """Gap pixels holding the sentinel (found in every frame) or 0 (the pixel mask alone, one for all frames);
+    the runner's result equals the API's on the same grid pattern and mask, for the mask-input networks and for
+    one-channel ones (which see unmeasured pixels filled from their neighbours in both)."""
     frames = _detector_frames(patterns)
     mask = np.zeros((SIDE, SIDE), np.uint32)
     mask[96:112, :] = 1  # a 16-row gap: two whole rows of the 32x32 grid (8x8 blocks) carry no measurement
@@ -153,7 +157,7 @@ def test_the_nxmx_pixel_mask_reaches_the_mask_input_networks(tmp_path, patterns,
     master = write_eiger(tmp_path / "eiger", gappy, per_file=24, mask=mask)
     # --bin 8: a gap this wide next to the beam biases the first frame's sampling estimate low (docs)
     _, summary = _run(
-        str(master), tmp_path / "out.h5", net="default", pre=PreprocessConfig(input_kind="intensity", binning=8)
+        str(master), tmp_path / "out.h5", net=net, pre=PreprocessConfig(input_kind="intensity", binning=8)
     )
     assert summary["written"] == 24
     with h5py.File(tmp_path / "out.h5") as fh:
@@ -165,9 +169,9 @@ def test_the_nxmx_pixel_mask_reaches_the_mask_input_networks(tmp_path, patterns,
     # rows 104-119, grid rows 13 and 14; its first grid row and last grid column lie off the detector
     assert prepared.mask is not None and prepared.mask[[0, 13, 14]].all() and prepared.mask[:, 31].all()
     assert np.allclose(masked_fraction, prepared.mask.mean())
-    direct = reconstruct(prepared.amplitude, mask=prepared.mask)  # the API with the same grid mask
+    direct = reconstruct(prepared.amplitude, mask=prepared.mask, net=net)  # the API with the same grid mask
     assert np.abs(amplitude[0] - direct.amplitude).max() < 1e-5
-    unmasked = reconstruct(prepared.amplitude)  # the same pattern, its gap taken as measured
+    unmasked = reconstruct(prepared.amplitude, net=net)  # the same pattern, its gap taken as measured
     assert np.abs(unmasked.amplitude - direct.amplitude).max() > 0.05
 
 
