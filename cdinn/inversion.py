@@ -43,7 +43,9 @@ class Reconstruction(tuple):
     * ``fit``: fit error of the returned object against the pattern it came from, over its measured pixels,
       through the fitted forward model (:func:`cdinn.model.fit.fit_experiment`; against the oversampled
       pattern when ``refine`` was asked for); without refinement it is computed on first access, so callers
-      that only unpack ``(amplitude, phase)`` do not pay for it;
+      that only unpack ``(amplitude, phase)`` do not pay for it. It cannot judge what lies under unmeasured
+      pixels: with a beamstop wider than a few pixels a refined object can fit the measured ones well while
+      its missing low frequencies are wrong (docs/experiment.md), so read it beside ``masked``;
     * ``fit_before``: the network's own fit against the same pattern (equal to ``fit`` without refinement);
     * ``iterations``: ER/HIO iterations spent on the frame; ``refined``: whether it was refined;
     * ``masked``: the fraction of the pattern's pixels without a measurement;
