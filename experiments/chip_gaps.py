@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cdinn.api import reconstruct
+from cdinn.host.batch_input import stack_masks
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.model.conventions import complex_object, diffraction_amplitude, pad_centred
 from cdinn.model.metrics import reconstruction_metrics
@@ -45,14 +46,15 @@ def line(label: str, frames: np.ndarray, mask: np.ndarray | None, data, net: str
     prepared = Preprocessor(PreprocessConfig(binning=8)).prepare_many(list(frames), [mask] * len(frames))
     kept = [i for i, p in enumerate(prepared) if not isinstance(p, Exception)]
     amplitudes = np.stack([prepared[i].amplitude for i in kept])
-    grid_mask = np.stack([np.zeros((32, 32), bool) if prepared[i].mask is None else prepared[i].mask for i in kept])
+    grid_mask = stack_masks([prepared[i].mask for i in kept], amplitudes.shape[1:])
+    unmeasured = 0 if grid_mask is None else int(grid_mask[0].sum())
     r = reconstruct(amplitudes, mask=grid_mask, net=net)
     scores = reconstruction_metrics(complex_object(r.amplitude, r.phase), data.amplitude[kept], data.phase[kept])
     m = {name: float(np.median(values)) for name, values in scores.items()}
     return (
         f"{net}, {label}: median chi2 {m['chi2']:.4f}, IoU {m['support_iou']:.3f}, shape error "
         f"{m['shape_error']:.3f}, weighted phase {m['phase_rmse_weighted']:.3f} rad "
-        f"({int(grid_mask[0].sum())} of 1024 grid pixels unmeasured; {len(frames) - len(kept)} frames rejected)"
+        f"({unmeasured} of {amplitudes[0].size} grid pixels unmeasured; {len(frames) - len(kept)} frames rejected)"
     )
 
 
