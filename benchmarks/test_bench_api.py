@@ -33,3 +33,24 @@ def test_bare_session_run(benchmark, bench_patterns, batch):
         session.run, args=(None, {"diffraction": x}), rounds=300 if batch == 1 else 30, warmup_rounds=5
     )
     assert shape.shape == phase.shape == (batch, 32, 32, 1)
+
+
+@pytest.mark.parametrize("unmeasured", ["3x3 beamstop", "5x5 beamstop", "2-pixel gaps"])
+def test_unconstrained_figure(benchmark, bench_patterns, unmeasured):
+    """The per-frame unconstrained-mode figure (every output's ``unconstrained``) for 64 frames under a shared
+    mask, beside ``test_api_reconstruct[64-1]`` (the networks, which it adds to wherever the grid has
+    unmeasured pixels)."""
+    import numpy as np
+
+    from cdinn.model.constraint import unconstrained
+
+    mask = np.zeros((32, 32), bool)
+    if unmeasured == "2-pixel gaps":
+        mask[15:17] = mask[:, 15:17] = True
+    else:
+        half = 1 if unmeasured == "3x3 beamstop" else 2
+        mask[16 - half : 17 + half, 16 - half : 17 + half] = True
+    amplitude = cdinn.reconstruct(bench_patterns.diffraction[:64], mask=mask).amplitude
+    benchmark.extra_info.update(patterns_per_call=64, backend="unconstrained", config=unmeasured, batch=64)
+    figure = benchmark.pedantic(unconstrained, args=(amplitude, mask), rounds=30, warmup_rounds=3)
+    assert figure.shape == (64,) and (figure > 0).all()

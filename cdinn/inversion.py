@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.model.constraint import unconstrained
 from cdinn.model.conventions import complex_object, subsample_oversampled
 from cdinn.model.fit import ExperimentFit, fit_experiment
 from cdinn.model.refine import AutoRefineConfig, refine_auto
@@ -28,6 +29,7 @@ RECORD_FIELDS = (
     "iterations",
     "refined",
     "masked_fraction",
+    "unconstrained",
     "oversampling",
     "coherence_sigma",
     "background",
@@ -45,10 +47,14 @@ class Reconstruction(tuple):
       pattern when ``refine`` was asked for); without refinement it is computed on first access, so callers
       that only unpack ``(amplitude, phase)`` do not pay for it. It cannot judge what lies under unmeasured
       pixels: with a beamstop wider than a few pixels a refined object can fit the measured ones well while
-      its missing low frequencies are wrong (docs/experiment.md), so read it beside ``masked``;
+      its missing low frequencies are wrong (docs/experiment.md), so read it beside ``unconstrained``;
     * ``fit_before``: the network's own fit against the same pattern (equal to ``fit`` without refinement);
     * ``iterations``: ER/HIO iterations spent on the frame; ``refined``: whether it was refined;
     * ``masked``: the fraction of the pattern's pixels without a measurement;
+    * ``unconstrained``: how much of the returned object the measured pixels cannot see, in [0, 1]: the largest
+      fraction of any object mode within its support that falls on unmeasured pixels
+      (:func:`cdinn.model.constraint.unconstrained`; computed on first access). 0 with every pixel measured;
+      near 1 some mode of the result is the network's or the refinement's guess, whatever ``fit`` says;
     * ``oversampling``: the object's oversampling on the networks' grid (:mod:`cdinn.model.sampling`; an
       estimate from a 32x32 pattern resolves values down to 2 only, from a 64x64 one or a detector frame
       down to 1; below 1 the object does not fit the grid);
@@ -64,6 +70,8 @@ class Reconstruction(tuple):
     iterations: np.ndarray
     refined: np.ndarray
     masked: np.ndarray
+    _mask: np.ndarray | None
+    _unconstrained: np.ndarray | None
     _oversampling: np.ndarray | None
     _fit: np.ndarray | None
     _fit_before: np.ndarray | None
@@ -84,17 +92,31 @@ class Reconstruction(tuple):
         experiment: ExperimentFit | None = None,
         patterns: tuple[np.ndarray, np.ndarray | None] | None = None,
         single: bool = False,
+        mask: np.ndarray | None = None,
+        unconstrained: np.ndarray | None = None,
     ):
         """``experiment=None``: the fit through the forward model is computed on first access against
         ``patterns`` ((B, N, N) amplitudes, mask or None), and so is ``oversampling=None``; ``fit=None``:
-        ``experiment.error``; ``fit_before=None``: the same as ``fit``. ``single``: the fields are one frame's
-        (scalars)."""
+        ``experiment.error``; ``fit_before=None``: the same as ``fit``; ``unconstrained=None``: computed on first
+        access from the objects and ``mask``, the patterns' ((B, M, M), M = N or 2N; None: all measured).
+        ``single``: the fields are one frame's (scalars)."""
         self = super().__new__(cls, (amplitude, phase))
         self.amplitude, self.phase, self.iterations, self.refined = amplitude, phase, iterations, refined
         self.masked, self._oversampling = masked, oversampling
         self._fit, self._fit_before, self._experiment = fit, fit_before, experiment
         self._patterns, self._single = patterns, single
+        self._mask, self._unconstrained = mask, unconstrained
         return self
+
+    @property
+    def unconstrained(self) -> np.ndarray:
+        if self._unconstrained is None:
+            if self._single:
+                value = unconstrained(self.amplitude[None], None if self._mask is None else self._mask[None])
+                self._unconstrained = value[0]
+            else:
+                self._unconstrained = unconstrained(self.amplitude, self._mask)
+        return self._unconstrained
 
     @property
     def oversampling(self) -> np.ndarray:
@@ -152,6 +174,7 @@ class Reconstruction(tuple):
             self.iterations,
             self.refined,
             self.masked,
+            self.unconstrained,
             self.oversampling,
             self.coherence_sigma,
             self.background,
@@ -171,6 +194,7 @@ class Reconstruction(tuple):
             self.masked[index],
             np.asarray(self.oversampling)[index],
             self.experiment.take(index),
+            unconstrained=np.asarray(self.unconstrained)[index],
         )
 
     def first(self) -> Reconstruction:
@@ -190,6 +214,8 @@ class Reconstruction(tuple):
                 None,
                 patterns,
                 single=True,
+                mask=patterns[1],
+                unconstrained=None if self._unconstrained is None else self._unconstrained[0],
             )
         return self.take(0)
 
@@ -238,7 +264,8 @@ def network_pass(
     centre: np.ndarray | None = None,
 ) -> Reconstruction:
     """The backend's reconstruction of (B, M, M) patterns (their every other pixel when ``oversampled``,
-    M = 2N) with its fit through the forward model against the patterns themselves, computed. With ``views``
+    M = 2N) with its fit through the forward model against the patterns themselves and its unconstrained-mode
+    figure, computed. With ``views``
     > 1 the networks see that many views of each pattern (:mod:`cdinn.model.views`) in one batch, and each
     frame keeps the estimate that fits best. ``sigma`` (B,) and ``centre`` (B, 2): the patterns' oversampling
     and centre offset where already measured (:func:`cdinn.model.fit.pattern_centre`)."""
@@ -271,6 +298,7 @@ def network_pass(
         masked_fraction(mask, count),
         sigma,
         fitted.take(best),
+        unconstrained=unconstrained(amplitude[best], mask),
     )
 
 
@@ -294,6 +322,7 @@ def refine_frames(
             record.masked,
             record.oversampling,
             experiment,
+            mask=mask,
         )
     amplitude, phase = refine_objects(
         record.amplitude, record.phase, patterns, int(refine), mask=mask, experiment=experiment
@@ -309,6 +338,7 @@ def refine_frames(
         record.masked,
         record.oversampling,
         experiment,
+        mask=mask,
     )
 
 
@@ -339,6 +369,7 @@ def invert(
             masked_fraction(mask, count),
             None if sigma is None else np.asarray(sigma, np.float32),
             patterns=(patterns, mask),
+            mask=mask,
         )
     record = network_pass(engine, patterns, mask, oversampled, sigma, views)
     return refine_frames(record, patterns, mask, refine) if oversampled else record

@@ -1,7 +1,9 @@
 """How wide an unmeasured centre the networks bridge: a square beamstop of growing half-width (network-grid
 pixels; the training model draws 0.5-2) on the broad test patterns, network alone (the mask given) and with
 ``refine="auto"`` beside a mask-aware 620-iteration ER/HIO, the same objects in every row: median chi^2 against
-the true pattern, median fit on the measured pixels, median support IoU.
+the true pattern, median fit on the measured pixels, median support IoU; and the networks' unconstrained-mode
+figure (``result.unconstrained``, :mod:`cdinn.model.constraint`): its median, and the network's median chi^2 on
+the frames where it is below 0.5 and at or above (their counts in brackets).
 
     python experiments/beamstop_size.py N NET [HALF_WIDTH ...]     (e.g. 200 default 1 2 3 4 6)
 """
@@ -28,6 +30,11 @@ def row(n: int, net: str, half_width: float) -> str:
     for r in (alone, refined):
         m = score(r.amplitude, r.phase, data)
         cells.append(f"{np.median(m['chi2']):.3g} / {np.median(r.fit):.3g}, {np.median(m['support_iou']):.3f}")
+    chi2, hidden = score(alone.amplitude, alone.phase, data)["chi2"], alone.unconstrained
+    split = [
+        f"{np.median(chi2[part]):.3g} ({part.sum()})" if part.any() else "-" for part in (hidden < 0.5, hidden >= 0.5)
+    ]
+    cells.append(f"{np.median(hidden):.2f}; {' / '.join(split)}")
     result = phase_retrieve(data.oversampled, PhaseRetrievalConfig(), mask=data.mask_oversampled)
     truth = complex_object(data.amplitude, data.phase)
     obj = crop_centred(register(result, pad_centred(truth, 2 * truth.shape[-1])), truth.shape[-1])
@@ -39,9 +46,9 @@ def row(n: int, net: str, half_width: float) -> str:
 def main(n: int, net: str, widths: list[float]) -> None:
     print(
         "| beamstop | unmeasured | network: chi^2 / fit, IoU | + refine='auto': chi^2 / fit, IoU | "
-        "ER/HIO 620: chi^2, IoU |"
+        "unconstrained: median; chi^2 below / above 0.5 | ER/HIO 620: chi^2, IoU |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for w in widths:
         print(row(n, net, w), flush=True)
 

@@ -9,9 +9,12 @@ Layout (N = frames written, R = frames rejected, S = the networks' grid, 32, or 
   the frame); ``fit`` float32 the fit error of the written object against its measured pattern
   (:mod:`cdinn.model.fit`); ``fit_before`` the network's own fit (equal to ``fit`` unless refined);
   ``iterations`` int32 ER/HIO iterations spent; ``refined`` bool; ``masked_fraction`` float32 the fraction
-  of the pattern's pixels without a measurement; ``oversampling`` float32 the object's oversampling on the
-  networks' grid (:mod:`cdinn.model.sampling`); ``coherence_sigma`` float32 pixels and ``background`` float32
-  (fraction of the pattern's total per pixel): the experiment the fit assumed, fitted per frame;
+  of the pattern's pixels without a measurement; ``unconstrained`` float32 in [0, 1] how much of the object
+  the measured pixels cannot see (:mod:`cdinn.model.constraint`: the largest fraction of an object mode within
+  its support on unmeasured pixels; near 1, some of the result is unchecked by any measurement);
+  ``oversampling`` float32 the object's oversampling on the networks' grid (:mod:`cdinn.model.sampling`);
+  ``coherence_sigma`` float32 pixels and ``background`` float32 (fraction of the pattern's total per pixel):
+  the experiment the fit assumed, fitted per frame;
   ``centre_offset`` (N, 2) float32 pixels of the networks' grid (rows, cols): how far the pattern's intensity
   centroid lies off the grid's centre pixel, the beam centre's error by convention
   (:func:`cdinn.model.fit.centre_offset`; times ``preprocess.binning``: detector pixels);
@@ -71,6 +74,9 @@ PER_FRAME: dict[str, Field] = {
     "iterations": Field(np.int32, None, "ER/HIO iterations spent"),
     "refined": Field(np.bool_, None, "refined by ER/HIO"),
     "masked_fraction": Field(np.float32, "", "fraction of the pattern's pixels without a measurement"),
+    "unconstrained": Field(
+        np.float32, "", "largest fraction of an object mode within the support on unmeasured pixels (0-1)"
+    ),
     "oversampling": Field(np.float32, "", "the object's oversampling on the networks' grid"),
     "coherence_sigma": Field(np.float32, "pixel", "fitted partial-coherence width"),
     "background": Field(np.float32, "", "fitted background, fraction of the pattern's total per pixel"),

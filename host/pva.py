@@ -161,10 +161,11 @@ class PvaSource:
 
 
 class PvaPublisher:
-    """Serve reconstructions as NTNDArray channels ``PREFIX:amplitude``, ``PREFIX:phase``, ``PREFIX:fit``,
-    on loopback unless the user configured EPICS (:func:`use_loopback_unless_configured`)."""
+    """Serve reconstructions as NTNDArray channels ``PREFIX:amplitude``, ``PREFIX:phase``, and the frame's two
+    trust figures ``PREFIX:fit`` and ``PREFIX:unconstrained`` (1x1; :mod:`cdinn.host.output` says what they
+    are), on loopback unless the user configured EPICS (:func:`use_loopback_unless_configured`)."""
 
-    FIELDS = ("amplitude", "phase", "fit")
+    FIELDS = ("amplitude", "phase", "fit", "unconstrained")
 
     def __init__(self, prefix: str, size: int = GRID):
         use_loopback_unless_configured()
@@ -181,14 +182,22 @@ class PvaPublisher:
             "amplitude": np.zeros((size, size), np.float32),
             "phase": np.zeros((size, size), np.float32),
             "fit": np.zeros((1, 1), np.float32),
+            "unconstrained": np.zeros((1, 1), np.float32),
         }
         for field, name in self.channels.items():
             self._server.addRecord(name, self._ad.generateNtNdArray2D(0, blank[field]))
 
-    def publish(self, numbers, amplitude: np.ndarray, phase: np.ndarray, fit: np.ndarray) -> None:
-        """Update every channel with each frame of a batch, in order."""
+    def publish(
+        self, numbers, amplitude: np.ndarray, phase: np.ndarray, fit: np.ndarray, unconstrained: np.ndarray
+    ) -> None:
+        """Update every channel with each frame of a batch, in order (``fit``, ``unconstrained``: (B,))."""
         for i, number in enumerate(numbers):
-            images = {"amplitude": amplitude[i], "phase": phase[i], "fit": np.float32(fit[i]).reshape(1, 1)}
+            images = {
+                "amplitude": amplitude[i],
+                "phase": phase[i],
+                "fit": np.float32(fit[i]).reshape(1, 1),
+                "unconstrained": np.float32(unconstrained[i]).reshape(1, 1),
+            }
             for field, name in self.channels.items():
                 self._server.update(
                     name, self._ad.generateNtNdArray2D(int(number), np.ascontiguousarray(images[field], np.float32))

@@ -19,9 +19,9 @@ frame the source delivered or reported as sent. The run is complete only when th
 every frame delivered was written or rejected.
 
 Stage timings (seconds, summed over the run; ``stage_seconds`` in the summary and the output's ``timing``):
-``preprocess`` (validation, masks, centring, crop, binning), ``network`` (the backend, the fit),
-``write`` (HDF5 and the publisher); the throughput is measured from the first frame's arrival to the last
-frame's completion, so time spent waiting for the first frame does not count.
+``preprocess`` (validation, masks, centring, crop, binning), ``network`` (the backend, the fit, the
+unconstrained-mode figure), ``write`` (HDF5 and the publisher); the throughput is measured from the first
+frame's arrival to the last frame's completion, so time spent waiting for the first frame does not count.
 """
 
 from __future__ import annotations
@@ -197,7 +197,8 @@ class Runner:
             done = time.time()
             self.writer.write(record, frames, done)
             if self.publisher is not None:
-                self.publisher.publish([f.number for f in frames], record.amplitude, record.phase, record.fit)
+                numbers = [f.number for f in frames]
+                self.publisher.publish(numbers, record.amplitude, record.phase, record.fit, record.unconstrained)
             self.stats.stage_seconds["write"] += time.perf_counter() - started
             self.stats.last = done
             self.stats.written += len(frames)

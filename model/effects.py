@@ -2,7 +2,9 @@
 
 :data:`EFFECTS` maps a label to ``(regime, model)``: ``regime`` is "moderate", "strong", "combined" (all
 moderate effects at once) or "held out" (effect kinds the networks never train on,
-:data:`cdinn.model.forward.HELD_OUT_EFFECTS`); lengths in network-grid pixels.
+:data:`cdinn.model.forward.HELD_OUT_EFFECTS`); lengths in network-grid pixels. Every kind the networks train on
+has a moderate and a strong row; the strong ones lie at or beyond the edge of the training ranges
+(:class:`cdinn.model.forward.ExperimentConfig`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ EFFECTS: dict[str, tuple[str, ExperimentConfig]] = {
     "1 % dead pixels": ("moderate", fixed(dead_fraction=0.01)),
     "centre offset <= 0.5 px": ("moderate", fixed(centre_offset=0.5)),
     "coherence 1 px": ("strong", fixed(coherence_sigma=1.0)),
+    "PSF 1 px": ("strong", fixed(psf_sigma=1.0)),
     "background 1e-3": ("strong", fixed(background=1e-3, background_kind="flat")),
     "1e3 photons": ("strong", fixed(flux=1e3)),
+    "2 % saturated": ("strong", fixed(saturation=0.02)),
+    "5x5 beamstop": ("strong", fixed(**{**_BEAMSTOP, "beamstop": 2.0})),
+    "gaps of 4 rows and 4 columns": ("strong", fixed(gap_width=4.0)),
+    "5 % dead pixels": ("strong", fixed(dead_fraction=0.05)),
+    "centre offset <= 1 px": ("strong", fixed(centre_offset=1.0)),
     COMBINED_EFFECTS: (
         "combined",
         fixed(

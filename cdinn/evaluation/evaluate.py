@@ -29,6 +29,7 @@ from cdinn.errors import CdinnError
 from cdinn.inversion import parse_views
 from cdinn.io import write_json_atomic, write_text_atomic
 from cdinn.model import figures
+from cdinn.model.constraint import unconstrained
 from cdinn.model.conventions import ROLES, complex_object, crop_centred, pad_centred
 from cdinn.model.effects import EFFECTS
 from cdinn.model.fit import fit_error
@@ -234,18 +235,22 @@ def _by_effect(cfg: EvaluateConfig) -> dict:
                 name: summarise(reconstruction_metrics(r["object"], data.amplitude, data.phase))
                 for name, r in results.items()
             },
+            "unconstrained": {
+                name: float(np.median(unconstrained(np.abs(r["object"]), data.mask))) for name, r in results.items()
+            },
         }
     return out
 
 
 def effect_table(report: dict) -> str:
-    """Medians and tails of every method under each detector effect."""
+    """Medians and tails of every method under each detector effect, with the median of its results'
+    unconstrained-mode figure (:mod:`cdinn.model.constraint`, on the networks' grid)."""
     rows: list[Row] = [
-        ([label, entry["regime"], name], summary, [])
+        ([label, entry["regime"], name], summary, [f"{entry['unconstrained'][name]:.2f}"])
         for label, entry in report["effects"].items()
         for name, summary in entry["methods"].items()
     ]
-    return table(["detector effect", "regime", "method"], [], rows)
+    return table(["detector effect", "regime", "method"], ["unconstrained (median)"], rows)
 
 
 def evaluate(cfg: EvaluateConfig, out_dir: str | Path, update_cards: bool = False, command: str = "") -> dict:

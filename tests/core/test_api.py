@@ -85,6 +85,7 @@ def test_fixed_refinement_reports_fit_before_and_after(patterns):
 
 def test_the_default_networks_take_the_mask_and_survive_a_beamstop():
     from cdinn.model import forward
+    from cdinn.model.constraint import unconstrained
     from cdinn.model.scoring import score
     from cdinn.model.test_set import test_set
 
@@ -96,6 +97,10 @@ def test_the_default_networks_take_the_mask_and_survive_a_beamstop():
     same = cdinn.reconstruct(data.diffraction, mask=data.mask)
     assert np.array_equal(result.amplitude, same.amplitude) and np.allclose(result.fit, same.fit)
     assert np.allclose(result.masked, 9 / 1024)
+    # the 3x3 hole hides part of some mode of every object, and with every pixel measured nothing is hidden
+    assert np.array_equal(result.unconstrained, unconstrained(result.amplitude, data.mask))
+    assert (result.unconstrained > 0.1).all() and np.median(result.unconstrained) > 0.3
+    assert not cdinn.reconstruct(data.diffraction).unconstrained.any()
     # the networks trained with a beamstop: the stage-6 ones (no mask input) had median chi^2 4.5 here
     assert np.median(score(result.amplitude, result.phase, data)["chi2"]) < 0.3
     with pytest.raises(CdinnError, match="mask must be"):

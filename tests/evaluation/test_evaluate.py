@@ -56,6 +56,10 @@ def test_evaluation_compares_networks_and_er_hio_side_by_side(tmp_path):
     assert effects["3x3 beamstop"]["masked_fraction"] == pytest.approx(9 / 1024)
     assert set(effects["3x3 beamstop"]["methods"]) == set(report["methods"])
     assert "| 3x3 beamstop | moderate | edge, 2 views |" in text
+    hidden = {label: entry["unconstrained"] for label, entry in effects.items()}  # every method's median figure
+    assert set(hidden["ideal"].values()) == {0.0} and min(hidden["3x3 beamstop"].values()) > 0.1
+    assert min(hidden["rectangular beamstop 3x7"].values()) > min(hidden["3x3 beamstop"].values())
+    assert "unconstrained (median)" in text
 
 
 def test_evaluate_cli_prints_the_table(tmp_path, capsys):

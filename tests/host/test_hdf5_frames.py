@@ -164,6 +164,7 @@ def test_the_nxmx_pixel_mask_reaches_the_networks_as_the_api_gives_it(tmp_path, 
         order = np.argsort(fh["frame_number"][()])
         amplitude = fh["amplitude"][()][order]
         masked_fraction = fh["masked_fraction"][()]
+        hidden = fh["unconstrained"][()][order]
     prepared = Preprocessor(PreprocessConfig(input_kind="intensity", binning=8)).prepare(gappy[0], mask != 0, CENTRE)
     # the window (zero frequency at CENTRE) starts 8 rows above the detector: detector rows 96-111 are its
     # rows 104-119, grid rows 13 and 14; its first grid row and last grid column lie off the detector
@@ -171,6 +172,7 @@ def test_the_nxmx_pixel_mask_reaches_the_networks_as_the_api_gives_it(tmp_path, 
     assert np.allclose(masked_fraction, prepared.mask.mean())
     direct = reconstruct(prepared.amplitude, mask=prepared.mask, net=net)  # the API with the same grid mask
     assert np.abs(amplitude[0] - direct.amplitude).max() < 1e-5
+    assert hidden[0] == pytest.approx(float(direct.unconstrained), abs=1e-3) and hidden[0] > 0.5  # two whole rows
     unmasked = reconstruct(prepared.amplitude, net=net)  # the same pattern, its gap taken as measured
     assert np.abs(unmasked.amplitude - direct.amplitude).max() > 0.05
 

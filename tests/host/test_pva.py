@@ -56,6 +56,7 @@ def test_run_from_an_ntndarray_channel_and_publish_the_reconstructions(tmp_path,
     from pvapy.utility.adImageUtility import AdImageUtility
 
     frames = np.round(patterns.diffraction.astype(np.float64) ** 2 * 50).astype(np.uint16)
+    frames[::2, 15:18, 15:18] = np.iinfo(np.uint16).max  # a beamstop (the sentinel) on every other frame
     np.save(tmp_path / "frames.npy", frames)
     out = tmp_path / "run.h5"
     run = subprocess.Popen(
@@ -84,21 +85,24 @@ def test_run_from_an_ntndarray_channel_and_publish_the_reconstructions(tmp_path,
     while not out.exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)  # the output exists once the runner monitors the channel and serves its own
     server = _sim_server(tmp_path / "frames.npy", "cdinn:sim:image", loopback, fps=50, seconds=4)
-    published, finished = [], threading.Event()
+    published: dict[str, list] = {"amplitude": [], "unconstrained": []}
+    finished = threading.Event()
 
-    def watch():  # a viewer: monitor the published amplitude channel until the run ends
-        channel = pva.Channel("cdinn:rec:amplitude", pva.PVA)
-        channel.monitor(lambda pv: published.append(AdImageUtility.reshapeNtNdArray(pv)[:2]), "field()")
+    def watch(field):  # a viewer: monitor a published channel until the run ends
+        channel = pva.Channel(f"cdinn:rec:{field}", pva.PVA)
+        channel.monitor(lambda pv: published[field].append(AdImageUtility.reshapeNtNdArray(pv)[:2]), "field()")
         finished.wait(120)
         channel.stopMonitor()
 
-    viewer = threading.Thread(target=watch)
-    viewer.start()
+    viewers = [threading.Thread(target=watch, args=(field,)) for field in published]
+    for viewer in viewers:
+        viewer.start()
     try:
         stdout, stderr = run.communicate(timeout=120)
     finally:
         finished.set()
-        viewer.join()
+        for viewer in viewers:
+            viewer.join()
     server.wait(timeout=30)
     assert run.returncode == 0, stderr
     with h5py.File(out) as fh:
@@ -110,13 +114,18 @@ def test_run_from_an_ntndarray_channel_and_publish_the_reconstructions(tmp_path,
     # frame numbers are the arrays' uniqueIds: increasing, and a gap would be counted as missed
     assert (np.diff(numbers) > 0).all() and counts["missed"] == int(numbers[-1] - numbers[0] + 1 - len(numbers))
     assert f"missed {counts['missed']}" in stdout
-    assert "cdinn:rec:amplitude, cdinn:rec:phase, cdinn:rec:fit on 127.0.0.1" in stderr  # where it serves
-    images = [(n, img) for n, img in published if img is not None and img.shape == (32, 32)]
+    channels = "cdinn:rec:amplitude, cdinn:rec:phase, cdinn:rec:fit, cdinn:rec:unconstrained"
+    assert f"{channels} on 127.0.0.1" in stderr  # where it serves
+    images = [(n, img) for n, img in published["amplitude"] if img is not None and img.shape == (32, 32)]
     assert len(images) >= 10 and {n for n, _ in images} <= set(numbers.tolist()) | {0}
+    figures = [(n, img) for n, img in published["unconstrained"] if img is not None and img.shape == (1, 1) and n]
     with h5py.File(out) as fh:
         index = {int(n): i for i, n in enumerate(fh["frame_number"][()])}
         n, img = images[-1]
         assert np.allclose(img, fh["amplitude"][index[n]], atol=1e-6)
+        written = fh["unconstrained"][()]
+    assert (written > 0).any() and (written == 0).any()  # the beamstop frames and the others
+    assert len(figures) >= 10 and all(img[0, 0] == written[index[n]] for n, img in figures)
 
 
 def test_the_publisher_serves_on_loopback_unless_epics_is_configured(monkeypatch):
@@ -165,6 +174,7 @@ def test_frames_beyond_the_source_queue_are_dropped_and_counted_as_missed(tmp_pa
     from cdinn.host.pva import PvaSource
 
     frames = np.round(patterns.diffraction.astype(np.float64) ** 2 * 50).astype(np.uint16)
+    frames[::2, 15:18, 15:18] = np.iinfo(np.uint16).max  # a beamstop (the sentinel) on every other frame
     np.save(tmp_path / "frames.npy", frames)
     channel = "cdinn:test:overflow"
     source = PvaSource(f"pva://{channel}", idle_timeout=3, max_queued_bytes=10 * frames[0].nbytes)
