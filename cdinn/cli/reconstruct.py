@@ -81,7 +81,7 @@ def _reconstruct_here(args: argparse.Namespace, preprocess, channel: str | None)
     size = OVERSAMPLED_GRID if args.refine else GRID
     engine = cached_backend(args.backend, args.net, tuple(sorted(backend_options(args).items())))
     refine = parse_refine(args.refine)
-    fits, refined, rejected = [], 0, []
+    fits, hidden, refined, rejected = [], [], 0, []
     prepare = detector_preprocessor(preprocess, size)  # the user's mask and dark frame, read once, before any frame
     with atomic_hdf5(args.output) as fh:
         output.create(fh, compression="gzip")
@@ -97,9 +97,10 @@ def _reconstruct_here(args: argparse.Namespace, preprocess, channel: str | None)
             fields = invert_block(engine, loaded, refine, args.views)
             output.append(fh, fields)
             fits.append(fields["fit"])
+            hidden.append(fields["unconstrained"])
             refined += int(np.sum(fields["refined"]))
         output.check_written(fh)
-        fit = np.concatenate(fits)
+        fit, unconstrained = np.concatenate(fits), np.concatenate(hidden)
         output.finish(
             fh,
             {
@@ -117,9 +118,10 @@ def _reconstruct_here(args: argparse.Namespace, preprocess, channel: str | None)
         if rejected
         else ""
     )
+    unchecked = f", median unconstrained {float(np.median(unconstrained)):.2f}" if unconstrained.any() else ""
     print(
-        f"reconstructed {len(fit)} frame(s), {refined} refined, median fit {float(np.median(fit)):.3g}{note} -> "
-        f"{args.output}"
+        f"reconstructed {len(fit)} frame(s), {refined} refined, median fit {float(np.median(fit)):.3g}"
+        f"{unchecked}{note} -> {args.output}"
     )
 
 

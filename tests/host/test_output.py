@@ -52,13 +52,17 @@ def outputs(tmp_path_factory, patterns):
     tmp_path = tmp_path_factory.mktemp("writers")
     first, second = _data_files(tmp_path, patterns)
     spec = str(tmp_path / "series_data_*.h5")
+    beamstop = np.zeros((32, 32), np.uint8)
+    beamstop[15:18, 15:18] = 1  # every frame's 3x3 centre unmeasured: the mask-dependent fields are not all 0
+    np.save(tmp_path / "beamstop.npy", beamstop)
+    mask = ["--mask", str(tmp_path / "beamstop.npy")]
     out = {name: str(tmp_path / f"{name}.h5") for name in ("run", "reconstruct", "cluster", "merge")}
-    assert main(["run", "--source", spec, "--out", out["run"], "--backend", "onnx", "--quiet"]) == 0  # as the others
-    assert main(["reconstruct", spec, out["reconstruct"]]) == 0  # the data files declare counts: no option
-    assert main(["reconstruct", spec, out["cluster"], "--cluster", "local:2", "--chunk", "8"]) == 0
+    assert main(["run", "--source", spec, "--out", out["run"], "--backend", "onnx", "--quiet", *mask]) == 0
+    assert main(["reconstruct", spec, out["reconstruct"], *mask]) == 0  # the data files declare counts
+    assert main(["reconstruct", spec, out["cluster"], "--cluster", "local:2", "--chunk", "8", *mask]) == 0
     halves = [str(tmp_path / "half1.h5"), str(tmp_path / "half2.h5")]
     for source, half in zip((second, first), halves, strict=True):  # merge puts them back in frame order
-        assert main(["run", "--source", source, "--out", half, "--backend", "onnx", "--quiet"]) == 0
+        assert main(["run", "--source", source, "--out", half, "--backend", "onnx", "--quiet", *mask]) == 0
     assert main(["merge", *halves, "--out", out["merge"]]) == 0
     return out
 
@@ -69,6 +73,7 @@ def test_every_writer_writes_the_same_datasets_and_attributes(outputs):
         assert layout == layouts["run"], name  # every dataset and group, their dtypes, units and NeXus attributes
     reference = output.read(outputs["run"])
     assert reference["frame_number"].tolist() == [n for n in range(1, 41) if n != 8]
+    assert np.allclose(reference["masked_fraction"], 9 / 1024) and (reference["unconstrained"] > 0.1).all()
     assert reference["rejected"]["frame_number"].tolist() == [8] and "NaN" in reference["rejected"]["reason"][0]
     for name, path in outputs.items():
         data = output.read(path)
@@ -150,3 +155,17 @@ def test_an_output_of_an_older_cdinn_is_refused_by_name(outputs, tmp_path):
         fh.attrs.update(src.attrs)
     with pytest.raises(CdinnError, match="written by an older cdinn \\(it lacks centre_offset\\)"):
         output.read(str(older))
+
+
+def test_reconstruct_says_how_much_is_unchecked_only_when_pixels_are_unmeasured(outputs, tmp_path, capsys):
+    """`cdinn reconstruct` ends with the median fit, and the median unconstrained-mode figure when some pixels
+    had no measurement (the fixture's 3x3 beamstop)."""
+    spec = str(next(iter(outputs.values())).rsplit("/", 1)[0] + "/series_data_*.h5")
+    beamstop = spec.replace("series_data_*.h5", "beamstop.npy")
+    written = output.read(outputs["reconstruct"])
+    capsys.readouterr()
+    assert main(["reconstruct", spec, str(tmp_path / "masked.h5"), "--mask", beamstop]) == 0
+    said = capsys.readouterr().out
+    assert f"median unconstrained {np.median(written['unconstrained']):.2f}" in said
+    assert main(["reconstruct", spec, str(tmp_path / "plain.h5")]) == 0
+    assert "unconstrained" not in capsys.readouterr().out
