@@ -266,8 +266,9 @@ def network_pass(
     """The backend's reconstruction of (B, M, M) patterns (their every other pixel when ``oversampled``,
     M = 2N) with its fit through the forward model against the patterns themselves and its unconstrained-mode
     figure, computed. With ``views`` > 1 the networks see that many views of each pattern
-    (:mod:`cdinn.model.views`) in one batch, and each frame keeps the estimate that fits best. ``sigma`` (B,) and ``centre`` (B, 2): the patterns' oversampling
-    and centre offset where already measured (:func:`cdinn.model.fit.pattern_centre`)."""
+    (:mod:`cdinn.model.views`) in one batch, and each frame keeps the estimate that fits best. ``sigma`` (B,)
+    and ``centre`` (B, 2): the patterns' oversampling and centre offset where already measured
+    (:func:`cdinn.model.fit.pattern_centre`)."""
     count = len(patterns)
     seen, seen_mask = stack_views(patterns, views), None if mask is None else stack_views(mask, views)
     if oversampled:
