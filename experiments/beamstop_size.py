@@ -13,10 +13,9 @@ import sys
 import numpy as np
 
 from cdinn.api import reconstruct
-from cdinn.model.conventions import complex_object, crop_centred, pad_centred
+from cdinn.evaluation.evaluate import erhio_objects
 from cdinn.model.forward import fixed
-from cdinn.model.metrics import reconstruction_metrics, register
-from cdinn.model.phase_retrieval import PhaseRetrievalConfig, phase_retrieve
+from cdinn.model.metrics import reconstruction_metrics
 from cdinn.model.scoring import score
 from cdinn.model.test_set import test_set
 
@@ -35,10 +34,7 @@ def row(n: int, net: str, half_width: float) -> str:
         f"{np.median(chi2[part]):.3g} ({part.sum()})" if part.any() else "-" for part in (hidden < 0.5, hidden >= 0.5)
     ]
     cells.append(f"{np.median(hidden):.2f}; {' / '.join(split)}")
-    result = phase_retrieve(data.oversampled, PhaseRetrievalConfig(), mask=data.mask_oversampled)
-    truth = complex_object(data.amplitude, data.phase)
-    obj = crop_centred(register(result, pad_centred(truth, 2 * truth.shape[-1])), truth.shape[-1])
-    m = reconstruction_metrics(obj, data.amplitude, data.phase)
+    m = reconstruction_metrics(erhio_objects(data), data.amplitude, data.phase)
     cells.append(f"{np.median(m['chi2']):.3g}, {np.median(m['support_iou']):.3f}")
     return f"| {2 * half_width + 1:g}x{2 * half_width + 1:g} | {masked:.1f} % | " + " | ".join(cells) + " |"
 
