@@ -102,7 +102,11 @@ def test_the_default_networks_take_the_mask_and_survive_a_beamstop():
     assert (result.unconstrained > 0.1).all() and np.median(result.unconstrained) > 0.3
     assert not cdinn.reconstruct(data.diffraction).unconstrained.any()
     # the networks trained with a beamstop: the stage-6 ones (no mask input) had median chi^2 4.5 here
-    assert np.median(score(result.amplitude, result.phase, data)["chi2"]) < 0.3
+    chi2 = score(result.amplitude, result.phase, data)["chi2"]
+    assert np.median(chi2) < 0.3
+    # where the beamstop hides most of a mode the true error is larger (here 0.129 against 0.062, 43/57 frames)
+    hidden = result.unconstrained >= 0.5
+    assert 20 <= hidden.sum() <= 80 and np.median(chi2[hidden]) > 1.5 * np.median(chi2[~hidden])
     with pytest.raises(CdinnError, match="mask must be"):
         cdinn.reconstruct(data.diffraction, mask=np.zeros((16, 16), bool))
 
