@@ -37,8 +37,7 @@ def _lanczos_largest(matvec: Callable[[np.ndarray], np.ndarray], start: np.ndarr
     """(B,) largest eigenvalue estimates of B Hermitian positive semi-definite operators ``matvec`` acting on
     (B, K) vectors, from :data:`LANCZOS_STEPS` Lanczos steps from (B, K) ``start``. A Krylov space that runs out
     (an exact invariant subspace) leaves zero rows, whose zero eigenvalues cannot exceed the largest."""
-    count = len(start)
-    steps = LANCZOS_STEPS
+    count, steps = len(start), LANCZOS_STEPS
     alpha, beta = np.zeros((count, steps), np.float32), np.zeros((count, steps), np.float32)
     norm = np.linalg.norm(start, axis=1, keepdims=True)
     q = np.divide(start, norm, out=np.zeros(start.shape, start.dtype), where=norm > 0)

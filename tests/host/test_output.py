@@ -2,6 +2,7 @@
 process and on a Dask LocalCluster, ``cdinn merge`` of two runs) give the same datasets and attributes."""
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -160,8 +161,8 @@ def test_an_output_of_an_older_cdinn_is_refused_by_name(outputs, tmp_path):
 def test_reconstruct_says_how_much_is_unchecked_only_when_pixels_are_unmeasured(outputs, tmp_path, capsys):
     """`cdinn reconstruct` ends with the median fit, and the median unconstrained-mode figure when some pixels
     had no measurement (the fixture's 3x3 beamstop)."""
-    spec = str(next(iter(outputs.values())).rsplit("/", 1)[0] + "/series_data_*.h5")
-    beamstop = spec.replace("series_data_*.h5", "beamstop.npy")
+    folder = Path(outputs["run"]).parent  # the fixture's data files and mask
+    spec, beamstop = str(folder / "series_data_*.h5"), str(folder / "beamstop.npy")
     written = output.read(outputs["reconstruct"])
     capsys.readouterr()
     assert main(["reconstruct", spec, str(tmp_path / "masked.h5"), "--mask", beamstop]) == 0
