@@ -2,9 +2,14 @@
 
 Every benchmark records ``extra_info["patterns_per_call"]`` so per-pattern times can be derived, and the
 machine description (CPU model, cores, library versions) is added to each saved run, so results from
-different readout nodes can be compared honestly. Run with ``make bench``.
+different readout nodes can be compared honestly. Run with ``make bench``. A benchmark that compares two things
+measured side by side in its own run records them as ``extra_info["ratios"]`` (label -> ratio), which the
+report lists.
 """
 
+import time
+
+import numpy as np
 import pytest
 
 import cdinn  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
@@ -21,3 +26,23 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 def bench_patterns():
     """64 simulated patterns of the broad distribution (random positions) with their 2x oversampled versions."""
     return simulate(64, seed=2024, config=broad(position="random"), oversampled=True)
+
+
+def network_alone_fps(frames: np.ndarray, rounds: int = 3) -> float:
+    """Frames/s of the runner's networks alone (``cdinn.reconstruct`` with the runner's backend and inference
+    threads, batch 64, best of ``rounds``) on (N, 256, 256) detector frames binned 8x8 to the 32x32 grid: what a
+    runner on these frames cannot beat, measured beside it."""
+    from cdinn.api import reconstruct
+    from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS
+
+    batch = frames[:64].astype(np.float64)
+    binned = np.sqrt(batch.reshape(len(batch), 32, 8, 32, 8).sum(axis=(2, 4))).astype(np.float32)
+    options = {"backend": RUNNER_BACKEND, "threads": RUNNER_INFERENCE_THREADS}
+    reconstruct(binned, **options)
+    best = np.inf
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(4):
+            reconstruct(binned, **options)
+        best = min(best, (time.perf_counter() - started) / (4 * len(binned)))
+    return 1.0 / best

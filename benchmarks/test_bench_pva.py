@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from cdinn.host.pva import loopback_environment
+from conftest import network_alone_fps  # benchmarks/conftest.py, beside this file
 
 BIN = Path(sys.executable).parent
 RATE = 5000  # frames/s asked of the simulator
@@ -113,3 +114,8 @@ def test_pva_source_rate(benchmark, bench_patterns, tmp_path):
         pvapy_alone_missed=bare["missed"],
         runner_over_pvapy_alone=fps / bare["fps"] if bare["fps"] else None,
     )
+    alone = network_alone_fps(frames)
+    benchmark.extra_info["ratios"] = {
+        "runner (pvAccess) / networks alone, frames/s": fps / alone,
+        **({"runner (pvAccess) / pvapy's own monitor alone, frames/s": fps / bare["fps"]} if bare["fps"] else {}),
+    }

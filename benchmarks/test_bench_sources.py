@@ -1,11 +1,14 @@
 """The runner end to end from each source with 256x256 uint16 detector frames: files (an NXmx master with
 bitshuffle/LZ4 data files, read block by block), DECTRIS stream v2 and v1 over ZeroMQ on loopback.
 
-Frames per second are recorded in ``extra_info``; received == written + rejected is asserted. The file
+Frames per second (the runner's own, first frame to last) are recorded in ``extra_info``, with the ratio to the
+networks alone on the same frames measured right after (``ratios``); received == written + rejected is
+asserted. The file
 benchmark also runs ``cdinn run`` as a process on a >= 1 GB file and records its peak RSS (target: <= 600 MB,
 asserted when timing is enabled; with ``--benchmark-disable``, as in CI, the file is 300 frames).
 """
 
+import re
 import subprocess
 import sys
 import time
@@ -20,9 +23,10 @@ import pytest
 from cdinn.host.backends import get_backend
 from cdinn.host.front import open_front
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
-from cdinn.host.runner import Runner, RunnerConfig
+from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS, Runner, RunnerConfig
 from cdinn.host.sources import SourceConfig
 from cdinn.host.writer import RunWriter
+from conftest import network_alone_fps  # benchmarks/conftest.py, beside this file
 
 SIDE = 256
 FULL_FILE_FRAMES = 8192  # 8192 x 256 x 256 x 2 bytes = 1.07 GB of frames
@@ -103,40 +107,44 @@ def test_file_source_memory_and_rate(benchmark, bench_patterns, tmp_path):
     peak_mb = max(peaks)
     benchmark.extra_info["peak_rss_mb"] = peak_mb
     benchmark.extra_info["runner_summary"] = stdout.strip().splitlines()[-1]
+    _record_rate(benchmark, "file", float(re.findall(r"([0-9.]+) frames/s", stdout)[-1]), _frames(bench_patterns, 64))
     if not benchmark.disabled:
         assert peak_mb <= 600, f"peak RSS {peak_mb:.0f} MB for a {n * SIDE * SIDE * 2 / 1e9:.2f} GB file"
 
 
 @pytest.mark.parametrize("fmt", ["dectris-v2", "dectris-v1"])
 def test_dectris_stream_rate(benchmark, bench_patterns, tmp_path, free_tcp_endpoint, fmt):
-    from tests.host.dectris_messages import push, v1_messages, v2_messages  # the stream tests' encoders and sender
+    from tests.host.dectris_messages import push_process  # the stream tests' encoders, sending from a process
 
     frames = _frames(bench_patterns, 64).astype(np.uint32)
     centre = (SIDE / 2, SIDE / 2)  # the beam centre the start message records: the frames' middle
-    unique = (
-        v2_messages(frames, np.zeros((SIDE, SIDE), np.uint32), centre=centre)
-        if fmt == "dectris-v2"
-        else v1_messages(frames, centre=centre)
-    )
-    head, images, end = unique[0], unique[1:-1], unique[-1]
-    messages = [head, *(images[i % len(images)] for i in range(STREAM_FRAMES)), end]
-    backend = get_backend("onnx")
+    mask = np.zeros((SIDE, SIDE), np.uint32)
+    backend = get_backend(RUNNER_BACKEND, threads=RUNNER_INFERENCE_THREADS)
     counter = iter(range(1_000_000))
 
     def one_run():
-        sender = push(free_tcp_endpoint, messages)
+        # the detector stand-in in a process of its own: this one measures the runner alone
+        sender = push_process(free_tcp_endpoint, fmt, frames, mask, STREAM_FRAMES, centre, tmp_path)
         pre = PreprocessConfig(input_kind="intensity")
         front = open_front(RunnerConfig.front, free_tcp_endpoint, SourceConfig(idle_timeout=30), pre)
         writer = RunWriter(tmp_path / f"run{next(counter)}.h5", backend.provenance(), {})
         summary = Runner(front, backend, writer, progress=False).run()
-        sender.join()
+        assert sender.wait(timeout=60) == 0
         return summary
 
     benchmark.extra_info.update(patterns_per_call=STREAM_FRAMES, backend=f"runner ({fmt}, 256x256)", batch="adaptive")
     summary = benchmark.pedantic(one_run, rounds=1 if benchmark.disabled else 2)
     assert summary["received"] == STREAM_FRAMES == summary["written"] and summary["rejected"] == 0
-    benchmark.extra_info["frames_per_s_last_round"] = summary["frames_per_s"]
     benchmark.extra_info["stage_us_per_frame"] = summary["stage_us_per_frame"]
+    _record_rate(benchmark, fmt, summary["frames_per_s"], frames)
+
+
+def _record_rate(benchmark, source: str, frames_per_s: float, frames: np.ndarray) -> None:
+    """The runner's own frames/s (first frame to last; the last round's) and its ratio to the networks alone on
+    the same frames, measured now."""
+    alone = network_alone_fps(frames)
+    benchmark.extra_info.update(frames_per_s=frames_per_s, network_alone_frames_per_s=alone)
+    benchmark.extra_info["ratios"] = {f"runner ({source}) / networks alone, frames/s": frames_per_s / alone}
 
 
 def test_preprocessing_rate(benchmark, bench_patterns):

@@ -9,6 +9,8 @@ refining, of which the networks see every other pixel. Its output is one :class:
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from cdinn.errors import CdinnError
@@ -262,19 +264,23 @@ def network_pass(
     sigma: np.ndarray | None = None,
     views: int = 1,
     centre: np.ndarray | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> Reconstruction:
     """The backend's reconstruction of (B, M, M) patterns (their every other pixel when ``oversampled``,
     M = 2N) with its fit through the forward model against the patterns themselves and its unconstrained-mode
     figure, computed. With ``views`` > 1 the networks see that many views of each pattern
     (:mod:`cdinn.model.views`) in one batch, and each frame keeps the estimate that fits best. ``sigma`` (B,)
     and ``centre`` (B, 2): the patterns' oversampling and centre offset where already measured
-    (:func:`cdinn.model.fit.pattern_centre`)."""
+    (:func:`cdinn.model.fit.pattern_centre`). ``seconds``: where given, the time this took is added to its
+    ``inference`` (the views and the backend) and ``fit`` (the fit, the oversampling, the figure) entries."""
+    started = time.perf_counter()
     count = len(patterns)
     seen, seen_mask = stack_views(patterns, views), None if mask is None else stack_views(mask, views)
     if oversampled:
         seen = subsample_oversampled(seen)
         seen_mask = None if seen_mask is None else subsample_oversampled(seen_mask)
     amplitude, phase = (unstack_views(x, views) for x in engine.infer(seen, seen_mask))
+    inferred = time.perf_counter()
     obj = complex_object(amplitude, phase)
     fitted = fit_experiment(obj[:count], patterns, mask, centre=centre)  # the first view is the pattern itself
     if views > 1:  # the other views' estimates against the same patterns, whose centre offset is known now
@@ -288,7 +294,7 @@ def network_pass(
         fitted = ExperimentFit.concatenate([fitted, others])
     best = slice(None) if views == 1 else fitted.error.reshape(views, count).argmin(axis=0) * count + np.arange(count)
     sigma = grid_oversampling(patterns, mask, oversampled) if sigma is None else np.asarray(sigma, np.float32)
-    return Reconstruction(
+    record = Reconstruction(
         amplitude[best],
         phase[best],
         None,
@@ -300,6 +306,10 @@ def network_pass(
         fitted.take(best),
         unconstrained=unconstrained(amplitude[best], mask),
     )
+    if seconds is not None:
+        seconds["inference"] += inferred - started
+        seconds["fit"] += time.perf_counter() - inferred
+    return record
 
 
 def refine_frames(

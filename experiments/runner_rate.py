@@ -6,9 +6,11 @@ pixel in the pixel mask), the default networks:
 * network alone: ``cdinn.reconstruct`` on the same frames binned to 32x32, batch 64 (the inference the runner
   cannot beat), with the inference threads the runner uses and with the runtime's default;
 * the runner from an NXmx master with bitshuffle-LZ4 data files, and from DECTRIS stream v2 and v1 over ZeroMQ
-  on loopback (the messages encoded per the DECTRIS specifications by ``tests/host/dectris_messages.py``).
+  on loopback (the messages encoded per the DECTRIS specifications by ``tests/host/dectris_messages.py``, sent
+  from a process of its own).
 
-Prints frames/s (first frame to last), each stage's microseconds per frame and the ratio to the network alone;
+Prints frames/s (first frame to last), each stage's microseconds per frame as the runner measured it (decode,
+validate, bin in the front end; inference, fit, write in the runner's process) and the ratio to the network alone;
 then each stage alone on one core (decode, preprocess, network, fit, write) and the end-to-end rate their sum
 allows with the two cores scaling as they scale the network alone (the front: what limits the runner here).
 With more than one backend named, each source goes through every backend with the process front end, one after
@@ -30,7 +32,7 @@ import cdinn  # noqa: E402
 from cdinn.host.backends import get_backend  # noqa: E402
 from cdinn.host.front import open_front  # noqa: E402
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor  # noqa: E402
-from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS, Runner, RunnerConfig  # noqa: E402
+from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS, STAGES, Runner, RunnerConfig  # noqa: E402
 from cdinn.host.sources import SourceConfig  # noqa: E402
 from cdinn.host.writer import RunWriter  # noqa: E402
 from cdinn.model.simulate import broad, simulate  # noqa: E402
@@ -144,22 +146,17 @@ def run(
 
 
 def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path, backend: str, front: str) -> dict:
+    """The runner on a ``fmt`` stream of ``frames`` sent by the detector stand-in in a process of its own."""
     import socket
 
-    from dectris_messages import push, v1_messages, v2_messages
+    from dectris_messages import push_process
 
-    unique = (
-        v2_messages(frames[:64], mask, centre=(SIDE / 2, SIDE / 2))
-        if fmt == "dectris-v2"
-        else v1_messages(frames[:64], centre=(SIDE / 2, SIDE / 2))
-    )
-    head, images, end = unique[0], unique[1:-1], unique[-1]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-    sender = push(endpoint, [head, *(images[i % len(images)] for i in range(len(frames))), end])
+    sender = push_process(endpoint, fmt, frames[:64], mask, len(frames), (SIDE / 2, SIDE / 2), out.parent)
     summary = run(endpoint, out, backend, front, idle_timeout=30)
-    sender.join()
+    sender.wait(timeout=60)
     return summary
 
 
@@ -201,7 +198,7 @@ def main() -> None:
     )
     best = max(alone.values())
     print(
-        f"| source ({n} frames) | frames/s | runner / network alone | preprocess, network + fit, write (us/frame) "
+        f"| source ({n} frames) | frames/s | runner / network alone | {', '.join(STAGES)} (us/frame) "
         "| received = written + rejected + missed |"
     )
     print("|---|---|---|---|---|")

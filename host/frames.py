@@ -45,7 +45,11 @@ class Source(Protocol):
     ``ended_normally`` is True only when the source's own end arrived (end of the last file, end of the
     series), never after an idle timeout, a ``stop``, a lost sender or a failure; ``missed`` counts frames the
     source knows were sent but never delivered (lost by a monitor queue, or left in a socket at a stop).
-    ``close()`` releases what the source holds; calling it again does nothing."""
+    ``close()`` releases what the source holds; calling it again does nothing.
+
+    A source may also report ``decode_seconds``: the seconds it has spent so far turning what it reads into
+    frames (reading files, receiving and decoding messages, decompressing), time spent waiting for data not
+    included. The runner reports it as its ``decode`` stage (0 for a source that does not say)."""
 
     @property
     def ended_normally(self) -> bool: ...

@@ -44,7 +44,7 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.host.batch_input import stack_masks
 from cdinn.host.frames import Rejected, Source
-from cdinn.host.preprocess import PreprocessConfig, Preprocessor
+from cdinn.host.preprocess import PREPROCESS_STEPS, PreprocessConfig, Preprocessor
 from cdinn.host.sources import SCHEMES, SourceConfig, open_source
 from cdinn.model.fit import pattern_centre
 
@@ -53,6 +53,10 @@ FRONTS: tuple[str, ...] = ("process", "thread")
 
 _END = object()
 _POLL_S = 0.1
+FRONT_STAGES = ("decode", *PREPROCESS_STEPS)
+"""The front end's stages, each batch's seconds in them: ``decode`` (the source's own ``decode_seconds``:
+reading, receiving, decompressing), then the preprocessing's ``validate`` and ``bin``
+(:data:`cdinn.host.preprocess.PREPROCESS_STEPS`; ``bin`` also measures the patterns' centre offset)."""
 
 
 class FrameInfo(NamedTuple):
@@ -70,7 +74,7 @@ class Batch(NamedTuple):
     frames preprocessing rejected, in order); the ``frames`` kept, their ``patterns`` (B, S, S) float32
     amplitudes, ``mask`` (B, S, S) bool (True = no measurement; None: all measured), ``oversampling`` (B,) and
     ``centre_offset`` (B, 2; :func:`cdinn.model.fit.pattern_centre`, measured here to spare the network's
-    process); ``seconds`` the preprocessing took. B may be 0."""
+    process); ``stage_seconds`` what the batch cost in each of :data:`FRONT_STAGES`. B may be 0."""
 
     received: int
     first_arrival: float
@@ -80,7 +84,7 @@ class Batch(NamedTuple):
     mask: np.ndarray | None
     oversampling: np.ndarray
     centre_offset: np.ndarray
-    seconds: float
+    stage_seconds: dict[str, float]
 
 
 @dataclass
@@ -110,8 +114,10 @@ class FrontEnd(Protocol):
     def finish(self) -> FrontResult: ...
 
 
-def _batch(items: list, preprocess: Preprocessor, output_size: int, started: float) -> Batch:
-    """The queued ``items`` (frames and rejections) preprocessed into one :class:`Batch`."""
+def _batch(items: list, preprocess: Preprocessor, output_size: int, decoded: float) -> Batch:
+    """The queued ``items`` (frames and rejections) preprocessed into one :class:`Batch`; ``decoded``: the
+    seconds the source took to decode them."""
+    before = dict(preprocess.seconds)
     rejected = [item for item in items if isinstance(item, Rejected)]
     delivered = [item for item in items if not isinstance(item, Rejected)]
     prepared = preprocess.prepare_many(
@@ -120,6 +126,7 @@ def _batch(items: list, preprocess: Preprocessor, output_size: int, started: flo
         [f.centre for f in delivered],
         [f.kind for f in delivered],
     )
+    started = time.perf_counter()  # stacking the batch and its centre offset: part of ``bin``
     frames, inputs, masks, sigmas = [], [], [], []
     for item, result in zip(delivered, prepared, strict=True):
         if isinstance(result, CdinnError):
@@ -132,6 +139,9 @@ def _batch(items: list, preprocess: Preprocessor, output_size: int, started: flo
     shape = (len(frames), output_size, output_size)
     patterns = np.stack(inputs).astype(np.float32, copy=False) if inputs else np.zeros(shape, np.float32)
     mask = stack_masks(masks, shape[1:])
+    centre = pattern_centre(patterns, mask).astype(np.float32) if frames else np.zeros((0, 2), np.float32)
+    seconds = {"decode": decoded, **{k: v - before[k] for k, v in preprocess.seconds.items()}}
+    seconds["bin"] += time.perf_counter() - started
     return Batch(
         len(items),
         min(item.arrival for item in items),
@@ -140,8 +150,8 @@ def _batch(items: list, preprocess: Preprocessor, output_size: int, started: flo
         patterns,
         mask,
         np.asarray(sigmas, np.float32),
-        pattern_centre(patterns, mask).astype(np.float32) if frames else np.zeros((0, 2), np.float32),
-        time.perf_counter() - started,
+        centre,
+        seconds,
     )
 
 
@@ -163,6 +173,7 @@ class ThreadFront:
         self._reader_error: BaseException | None = None
         self._prepare_error: BaseException | None = None
         self._threads: list[threading.Thread] = []
+        self._decoded = 0.0  # the source's decode_seconds the batches so far were charged
 
     def start(self) -> None:
         if self._threads:
@@ -224,7 +235,9 @@ class ThreadFront:
             while not drained:
                 items, drained = self._next_items()
                 if items:
-                    batch = _batch(items, self.preprocess, self.output_size, time.perf_counter())
+                    decoded = getattr(self.source, "decode_seconds", 0.0)  # the reader's, up to these items
+                    batch = _batch(items, self.preprocess, self.output_size, decoded - self._decoded)
+                    self._decoded = decoded
                     if not self._put(self._ready, batch):
                         return
         except BaseException as exc:  # reported by finish()
@@ -320,7 +333,7 @@ def _send_batch(conn: Connection, batch: Batch, applied: dict) -> None:
         "frames": [list(f) for f in batch.frames],
         "shape": list(batch.patterns.shape),
         "masked": batch.mask is not None,
-        "seconds": batch.seconds,
+        "stage_seconds": batch.stage_seconds,
         "applied": applied,
     }
     _send(conn, header, *arrays)
@@ -341,7 +354,7 @@ def _receive_batch(conn: Connection, header: dict) -> Batch:
         mask,
         oversampling,
         centre,
-        header["seconds"],
+        header["stage_seconds"],
     )
 
 

@@ -27,6 +27,7 @@ the window; ``tests/host/test_preprocess.py`` checks that the results equal thos
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
@@ -329,12 +330,19 @@ def _group_key(frame: np.ndarray, mask: np.ndarray | None) -> tuple:
     return frame.shape, frame.dtype.str, id(mask)
 
 
+PREPROCESS_STEPS = ("validate", "bin")
+"""What :attr:`Preprocessor.seconds` times: ``validate`` (checks, masks, sentinels and saturation, dark and
+background, the rejections) and ``bin`` (centring, crop, beamstop, binning and the sampling check)."""
+
+
 class Preprocessor:
     """All steps for one configuration (the dark frame and the mask file loaded once). With ``binning='auto'``
-    and no crop, the binning is chosen on the first frame and kept for the run (:attr:`binning`)."""
+    and no crop, the binning is chosen on the first frame and kept for the run (:attr:`binning`).
+    :attr:`seconds`: the time spent so far in each of :data:`PREPROCESS_STEPS`."""
 
     def __init__(self, cfg: PreprocessConfig):
         self.cfg = cfg
+        self.seconds = dict.fromkeys(PREPROCESS_STEPS, 0.0)
         self.binning: int | None = (
             cfg.crop // cfg.output_size if cfg.crop else None if cfg.binning == "auto" else int(cfg.binning)
         )
@@ -410,6 +418,7 @@ class Preprocessor:
         declared = list(kinds) if kinds is not None else [None] * n
         results: list[Prepared | CdinnError | None] = [None] * n
         groups: dict[tuple, list[int]] = {}
+        started = time.perf_counter()
         for i, frame in enumerate(frames):
             try:
                 self._check(frame, masks[i])
@@ -418,22 +427,32 @@ class Preprocessor:
                 results[i] = exc
                 continue
             groups.setdefault((kind, *_group_key(frame, masks[i])), []).append(i)
+        self._lap("validate", started)
         for (kind, *_), members in groups.items():
             first = frames[members[0]]
             window = self._known_window(first.shape, centres[members[0]])
             per_stack = max(1, STACK_BYTES // (first.itemsize * (window[2] ** 2 if window else first.size)))
             for start in range(0, len(members), per_stack):
                 part = members[start : start + per_stack]
+                started = time.perf_counter()
                 window = self._known_window(first.shape, centres[part[0]])
                 if window is not None and all(centres[i] == centres[part[0]] for i in part):
                     stack = np.stack([_cut(frames[i], window) for i in part])
+                    self._lap("bin", started)
                     prepared = self._prepare_stack(stack, masks[part[0]], [None] * len(part), kind, cut=window)
                 else:
                     stack = np.stack([frames[i] for i in part])
+                    self._lap("validate", started)
                     prepared = self._prepare_stack(stack, masks[part[0]], [centres[i] for i in part], kind)
                 for i, result in zip(part, prepared, strict=True):
                     results[i] = result
         return [result for result in results if result is not None]  # every slot was filled above
+
+    def _lap(self, step: str, started: float) -> float:
+        """Add the time since ``started`` (``time.perf_counter()``) to ``step``; return the time now."""
+        now = time.perf_counter()
+        self.seconds[step] += now - started
+        return now
 
     def _known_window(self, shape: tuple[int, ...], centre: tuple[float, float] | None) -> tuple[int, int, int] | None:
         """The crop window ``(first row, first column, size)`` of frames of ``shape`` centred on ``centre`` (the
@@ -523,6 +542,7 @@ class Preprocessor:
         (:meth:`_known_window`), the frames were cut to it: the masks and the dark frame are cut alike and the
         window's middle is the centre."""
         b = len(stack)
+        started = time.perf_counter()
         masked = self._masked(stack, mask, cut)
         valid = None if masked is None else ~masked
         non_finite = None
@@ -542,6 +562,7 @@ class Preprocessor:
             for empty in np.flatnonzero(~clean.reshape(b, -1).any(axis=1)):
                 results[empty] = results[empty] or CdinnError("frame is empty after dark/background subtraction")
         good = [i for i in range(b) if results[i] is None]
+        started = self._lap("validate", started)
         if not good:
             return results  # type: ignore[return-value]
         if cut is not None:
@@ -589,6 +610,7 @@ class Preprocessor:
             grid_mask = None if missing is None else missing[min(i, len(missing) - 1)]  # (1, S, S): shared
             grid_mask = grid_mask if grid_mask is not None and grid_mask.any() else None
             results[i] = Prepared(amplitude[i], grid_mask, float(sigma[i]))
+        self._lap("bin", started)
         return results  # type: ignore[return-value]
 
     def _centre_of(self, clean: np.ndarray, centre: tuple[float, float] | None) -> tuple[int, int]:

@@ -99,6 +99,7 @@ class PvaSource:
         self.idle_timeout = idle_timeout
         self.stop = stop or threading.Event()
         self.missed = 0
+        self.decode_seconds = 0.0  # the monitor's thread turning NTNDArrays into frames
         self.ended_normally = False  # an NTNDArray channel has no end of series
         self._queue: queue.Queue = queue.Queue()
         self._queued_bytes = 0  # of the frames in the queue; the monitor's thread adds, the reader takes
@@ -112,7 +113,7 @@ class PvaSource:
             raise CdinnError(f"cannot monitor pvAccess channel {self.channel_name}: {exc}") from None
 
     def _on_update(self, pv) -> None:
-        now = time.time()
+        now, started = time.time(), time.perf_counter()
         try:
             number, image = self._ad.reshapeNtNdArray(pv)[:2]
         except Exception as exc:  # a malformed NTNDArray
@@ -123,9 +124,12 @@ class PvaSource:
                 n = int(number)
                 self._numbers = (n, n) if self._numbers is None else (self._numbers[0], max(self._numbers[1], n))
                 if self._queued_bytes + image.nbytes > self.max_queued_bytes:
+                    self.decode_seconds += time.perf_counter() - started
                     return  # no room: dropped, and counted as missed by the gap in uniqueId it leaves
                 self._queued_bytes += image.nbytes
-            self._queue.put(Frame(int(number), np.array(image), self.channel_name, now, kind="intensity"))
+            frame = Frame(int(number), np.array(image), self.channel_name, now, kind="intensity")
+            self.decode_seconds += time.perf_counter() - started
+            self._queue.put(frame)
 
     def __iter__(self) -> Iterator[Frame | Rejected]:
         last_number: int | None = None

@@ -19,9 +19,12 @@ frame the source delivered or reported as sent. The run is complete only when th
 every frame delivered was written or rejected.
 
 Stage timings (seconds, summed over the run; ``stage_seconds`` in the summary and the output's ``timing``):
-``preprocess`` (validation, masks, centring, crop, binning), ``network`` (the backend, the fit, the
-unconstrained-mode figure), ``write`` (HDF5 and the publisher); the throughput is measured from the first
-frame's arrival to the last frame's completion, so time spent waiting for the first frame does not count.
+``decode`` (the source reading, receiving and decompressing frames), ``validate`` (checks, masks, sentinels,
+dark and background), ``bin`` (centring, crop, beamstop, binning, the sampling check, the centre offset),
+``inference`` (the backend), ``fit`` (the fit through the forward model, the unconstrained-mode figure),
+``write`` (HDF5 and the publisher). The first three run in the front end, beside the others. The throughput is
+measured from the first frame's arrival to the last frame's completion, so time spent waiting for the first
+frame does not count.
 """
 
 from __future__ import annotations
@@ -37,13 +40,13 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.backends.base import Backend
-from cdinn.host.front import Batch, FrameInfo, FrontEnd, FrontKind
+from cdinn.host.front import FRONT_STAGES, Batch, FrameInfo, FrontEnd, FrontKind
 from cdinn.host.writer import RunWriter
 from cdinn.inversion import Reconstruction, Refine, network_pass, refine_frames
 from cdinn.model.refine import AutoRefineConfig
 from cdinn.options import option
 
-STAGES = ("preprocess", "network", "write")
+STAGES = (*FRONT_STAGES, "inference", "fit", "write")
 RUNNER_INFERENCE_THREADS = 1
 """The runner's thread layout on a 2-core readout node: the network on one inference thread, while the front
 end (decoding and preprocessing) has the other core (docs/runner.md)."""
@@ -158,11 +161,11 @@ class Runner:
         bar.write(f"cdinn: frame {number} from {source} rejected: {reason}", file=sys.stderr)
 
     def _process(self, batch: Batch, bar) -> None:
-        started = time.perf_counter()
         if self.stats.first is None and batch.received:
             self.stats.first = batch.first_arrival
         self.stats.received += batch.received
-        self.stats.stage_seconds["preprocess"] += batch.seconds
+        for stage, seconds in batch.stage_seconds.items():
+            self.stats.stage_seconds[stage] += seconds
         for item in batch.rejected:
             self._reject(item.number, item.reason, item.arrival, item.source, bar)
         if not batch.frames:
@@ -170,9 +173,15 @@ class Runner:
         patterns, mask, frames = batch.patterns, batch.mask, batch.frames
         oversampled = self.refiner is not None
         record = network_pass(
-            self.backend, patterns, mask, oversampled, batch.oversampling, self.views, batch.centre_offset
+            self.backend,
+            patterns,
+            mask,
+            oversampled,
+            batch.oversampling,
+            self.views,
+            batch.centre_offset,
+            self.stats.stage_seconds,
         )
-        self.stats.stage_seconds["network"] += time.perf_counter() - started
         self.stats.batches += 1
         bad = self._to_refine(record.fit)
         good = np.flatnonzero(~bad)

@@ -110,6 +110,7 @@ class _SpecReader:
         self.ended_normally = True
         self.next_number = 0
         self.channel = channel
+        self.decode_seconds = 0.0  # reading and decoding the files' frames
 
     def frames(self, spec: str) -> Iterator[Item]:
         path, dataset = split_spec(spec)
@@ -128,7 +129,12 @@ class _SpecReader:
                 items = reader.iter(self.next_number)
             else:
                 raise CdinnError(f"{path}: unknown input format (use .npy, TIFF or HDF5: {', '.join(HDF5_SUFFIXES)})")
-            for item in items:
+            while True:
+                started = time.perf_counter()
+                item = next(items, None)
+                self.decode_seconds += time.perf_counter() - started
+                if item is None:
+                    break
                 self.next_number = max(self.next_number, item.number + 1)
                 yield item
             if reader is not None and not reader.ended_normally:
@@ -158,6 +164,10 @@ class FileSource:
     @property
     def ended_normally(self) -> bool:
         return self._reader.ended_normally
+
+    @property
+    def decode_seconds(self) -> float:
+        return self._reader.decode_seconds
 
     def __iter__(self) -> Iterator[Item]:
         for spec in self.specs:
@@ -195,6 +205,11 @@ class DirectorySource:
         self.stop = stop or threading.Event()
         self._seen: set[str] = set()
         self._sizes: dict[str, int] = {}
+        self._reader = _SpecReader(channel)  # a bad file in a watched folder is rejected; the watch goes on
+
+    @property
+    def decode_seconds(self) -> float:
+        return self._reader.decode_seconds
 
     def _ready_files(self) -> list[Path]:
         """New frame files whose size held over one poll, oldest first. Hidden files (a writer's temporary
@@ -216,7 +231,7 @@ class DirectorySource:
         return ready
 
     def __iter__(self) -> Iterator[Item]:
-        reader = _SpecReader(self.channel)  # a bad file in a watched folder is rejected; the watch goes on
+        reader = self._reader
         last_new = time.monotonic()
         while not self.stop.is_set():
             files = self._ready_files()
@@ -275,6 +290,7 @@ class ZmqSource:
         self.stop = stop or threading.Event()
         self.ended_normally = False
         self.missed = 0
+        self.decode_seconds = 0.0  # receiving and decoding messages (not the polls that wait for them)
         self._ctx: zmq.Context = zmq.Context.instance()
         self._socket = self._ctx.socket(zmq.PULL if mode == "pull" else zmq.SUB)
         if mode == "sub":
@@ -304,9 +320,11 @@ class ZmqSource:
                         return
                     continue
                 last = time.monotonic()
+                started = time.perf_counter()
                 parts = self._socket.recv_multipart()
                 decode = decode or self._decoder(parts)
                 item = decode(parts)
+                self.decode_seconds += time.perf_counter() - started
                 if item is END:
                     self.ended_normally = True
                     return

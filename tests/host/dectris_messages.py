@@ -1,9 +1,17 @@
 """DECTRIS stream messages encoded per the public specifications (stream v2: CBOR with RFC 8746 typed arrays and
 the tag-56500 compression; stream v1: multipart JSON + blobs), and a detector stand-in that sends them over a
-real ZeroMQ socket: shared by the stream tests and the fuzzing harness's seed corpus."""
+real ZeroMQ socket: shared by the stream tests and the fuzzing harness's seed corpus. The stand-in also runs as
+a process of its own (:func:`push_process`), so that a measurement of the receiver does not share its
+interpreter and core with the sender:
+
+    python tests/host/dectris_messages.py ENDPOINT dectris-v2|dectris-v1 FRAMES.npy MASK.npy COUNT ROW COL
+"""
 
 import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import bitshuffle
 import cbor2
@@ -130,3 +138,41 @@ def push(endpoint: str, messages) -> threading.Thread:
     thread = threading.Thread(target=send)
     thread.start()
     return thread
+
+
+def series(fmt: str, frames: np.ndarray, mask: np.ndarray, count: int, centre: tuple[float, float]) -> list:
+    """A ``fmt`` series (``dectris-v2`` or ``dectris-v1``) of ``count`` images, ``frames`` sent round-robin,
+    between its start (recording ``mask`` for v2 and the beam ``centre``) and its end message."""
+    unique = v2_messages(frames, mask, centre=centre) if fmt == "dectris-v2" else v1_messages(frames, centre=centre)
+    head, images, end = unique[0], unique[1:-1], unique[-1]
+    return [head, *(images[i % len(images)] for i in range(count)), end]
+
+
+def push_process(
+    endpoint: str, fmt: str, frames: np.ndarray, mask: np.ndarray, count: int, centre: tuple[float, float], folder: Path
+) -> subprocess.Popen:
+    """:func:`push` of a :func:`series` in a process of its own (``frames`` and ``mask`` pass through .npy files
+    in ``folder``); wait for it with ``wait()``."""
+    np.save(folder / "push_frames.npy", frames)
+    np.save(folder / "push_mask.npy", mask)
+    args = [
+        endpoint,
+        fmt,
+        str(folder / "push_frames.npy"),
+        str(folder / "push_mask.npy"),
+        str(count),
+        *map(str, centre),
+    ]
+    return subprocess.Popen([sys.executable, __file__, *args])
+
+
+if __name__ == "__main__":
+    endpoint, fmt, frames_npy, mask_npy, count, row, col = sys.argv[1:]
+    messages = series(
+        fmt,
+        np.load(frames_npy, allow_pickle=False),
+        np.load(mask_npy, allow_pickle=False),
+        int(count),
+        (float(row), float(col)),
+    )
+    push(endpoint, messages).join()

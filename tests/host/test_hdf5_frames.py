@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from cdinn.api import reconstruct
+from cdinn.cli import main
 from cdinn.errors import CdinnError
 from cdinn.host.backends import get_backend
 from cdinn.host.distributed import _frames as chunk_frames
@@ -19,7 +20,7 @@ from cdinn.host.distributed import plan
 from cdinn.host.front import ThreadFront
 from cdinn.host.hdf5_frames import Hdf5Frames
 from cdinn.host.preprocess import PreprocessConfig, Preprocessor
-from cdinn.host.runner import Runner
+from cdinn.host.runner import STAGES, Runner
 from cdinn.host.sources import FileSource, read_stack
 from cdinn.host.writer import RunWriter
 from cdinn.io import nexus_default_dataset
@@ -140,6 +141,23 @@ def test_chip_gaps_and_dead_pixels_cost_almost_nothing(tmp_path, patterns):
     # without the mask handling the sentinels (4.3e9 counts) would dominate the pattern
     raw = Preprocessor(PreprocessConfig(input_kind="intensity", centre_pixel=CENTRE))
     assert np.isclose(raw(gappy[0], mask != 0).max(), raw(frames[0]).max(), rtol=0.2)
+
+
+def test_cdinn_run_reports_what_each_stage_cost_a_frame(tmp_path, patterns, capsys):
+    """Decoding (bitshuffle-LZ4 chunks), validation with the pixel mask, binning, inference, the fit and the
+    write each cost something, and `cdinn run` says how much, as the output's timing records it; the thread
+    front end reports the same stages."""
+    frames = _detector_frames(patterns)
+    master = write_eiger(tmp_path / "eiger", frames, per_file=12, mask=_gaps())
+    code = main(["run", "--source", str(master), "--input-kind", "intensity", "--out", str(tmp_path / "p.h5")])
+    printed = capsys.readouterr().out.split("us/frame: ")[1].split(" -> ")[0]
+    per_frame = {name: float(value) for name, value in (part.split() for part in printed.split(", "))}
+    assert code == 0 and tuple(per_frame) == STAGES and all(v > 0 for v in per_frame.values())
+    with h5py.File(tmp_path / "p.h5") as fh:
+        seconds = json.loads(fh.attrs["timing"])["stage_seconds"]
+    assert {k: round(1e6 * v / 24) for k, v in seconds.items()} == {k: round(v) for k, v in per_frame.items()}
+    _, summary = _run(str(master), tmp_path / "t.h5")
+    assert tuple(summary["stage_us_per_frame"]) == STAGES and all(summary["stage_us_per_frame"].values())
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,23 @@ def test_zeromq_stream_on_loopback(free_tcp_endpoint):
     assert np.array_equal(np.stack([f.data for f in items]), frames)
 
 
+def test_sources_count_the_time_they_decode_not_the_time_they_wait(tmp_path, free_tcp_endpoint):
+    """A stream's idle seconds between frames are not decoding; a file's frames cost some reading."""
+    frames = np.random.default_rng(0).random((10, 256, 256)).astype(np.float32)
+    source = ZmqSource(free_tcp_endpoint, "pull", idle_timeout=10)
+    sender = threading.Thread(target=stream, args=(frames, free_tcp_endpoint), kwargs={"rate": 10, "connect_wait": 0.3})
+    started = time.perf_counter()
+    sender.start()
+    assert len(list(source)) == 10
+    waited = time.perf_counter() - started
+    sender.join()
+    source.close()
+    assert waited > 0.9 and 0 < source.decode_seconds < 0.1 * waited
+    np.save(tmp_path / "f.npy", frames)
+    files = FileSource(str(tmp_path / "f.npy"))
+    assert files.decode_seconds == 0 and len(list(files)) == 10 and files.decode_seconds > 0
+
+
 def test_bad_zeromq_settings(free_tcp_endpoint):
     with pytest.raises(CdinnError, match="mode must be"):
         ZmqSource(free_tcp_endpoint, "req")
