@@ -122,22 +122,22 @@ def onnx_sources(path: str | os.PathLike) -> dict[str, str]:
     return {p.key.removesuffix("_sha256"): p.value for p in model.metadata_props if p.key.endswith("_sha256")}
 
 
-def verified_onnx(net: str) -> tuple[Path, dict[str, str]]:
-    """The set's combined ONNX graph and the sha256 of the networks it was exported from. The graph's own
-    sha256 must be the one its export recorded, and the networks it names must be the set's Keras networks
-    (their cards)."""
+def verified_onnx(net: str, graph: str = COMBINED_ONNX) -> tuple[Path, dict[str, str]]:
+    """The set's combined ONNX graph (or ``graph``: ``shape.onnx``, ``phase.onnx``, one network each) and the
+    sha256 of the networks it was exported from. The graph's own sha256 must be the one its export recorded,
+    and the networks it holds must be the set's Keras networks (their cards)."""
     folder = network_folder(net)
-    path = folder / COMBINED_ONNX
+    path = folder / graph
     if not path.is_file():
         raise CdinnError(f"no ONNX export at {path}: run `cdinn export-onnx --net {net}`")
     recorded = read_json(folder / ONNX_RECORD, "ONNX record", f"re-run `cdinn export-onnx --net {net}`")
-    if recorded.get(COMBINED_ONNX) != sha256(path):
+    if recorded.get(graph) != sha256(path):
         raise CdinnError(
             f"{path} does not match the sha256 its export recorded in {folder / ONNX_RECORD} "
             f"(changed or corrupt); re-run `cdinn export-onnx --net {net}`"
         )
     sources = onnx_sources(path)
-    for name in ("shape", "phase"):
+    for name in ("shape", "phase") if graph == COMBINED_ONNX else (graph.removesuffix(".onnx"),):
         if sources.get(name) != read_card(folder / f"{name}.keras")["sha256"]:
             raise CdinnError(
                 f"{path} was exported from other {name} weights than {folder}; re-run `cdinn export-onnx --net {net}`"

@@ -69,6 +69,23 @@ def test_backend_contract(name, net, masked, request):
         assert np.array_equal(backend.infer(spoiled, mask)[0], amplitude)
 
 
+@pytest.mark.parametrize("net", ["default", "edge"])
+def test_onnx_layouts_compute_the_same_numbers(net, masked):
+    """onnxruntime's two layouts: the combined graph on one thread, and the two networks' own graphs as two
+    sessions run concurrently (the default with two or more threads): the same maps, to the bit; the
+    provenance says which layout ran."""
+    amplitudes, mask = masked
+    one = get_backend("onnx", net=net, threads=1)
+    two = get_backend("onnx", net=net, threads=2)
+    assert (one.layout, len(one.sessions), two.layout, len(two.sessions)) == ("one graph", 1, "two sessions", 2)
+    assert two.provenance()["layout"] == "two sessions" and two.provenance()["threads"] == 2
+    for got, expected in zip(two.infer(amplitudes, mask), one.infer(amplitudes, mask), strict=True):
+        assert np.array_equal(got, expected)
+    x = np.random.default_rng(1).random((64, 32, 32, one.channels)).astype(np.float32)
+    for got, expected in zip(two.run_graphs(x), one.run_graphs(x), strict=True):
+        assert got.shape == (64, 32, 32, 1) and np.array_equal(got, expected)
+
+
 def test_bf16_backend_refuses_or_computes_in_bf16():
     """OpenVINO silently computes in float32 where the CPU has no bfloat16: the backend says so instead."""
     if bf16_available():
