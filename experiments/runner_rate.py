@@ -157,6 +157,8 @@ def stream(fmt: str, frames: np.ndarray, mask: np.ndarray, out: Path, backend: s
     sender = push_process(endpoint, fmt, frames[:64], mask, len(frames), (SIDE / 2, SIDE / 2), out.parent)
     summary = run(endpoint, out, backend, front, idle_timeout=30)
     sender.wait(timeout=60)
+    if summary["received"] != len(frames):
+        print(f"warning: {fmt} sent {len(frames)} frames, the runner received {summary['received']}")
     return summary
 
 

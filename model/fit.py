@@ -129,7 +129,12 @@ def centre_offset(intensity: np.ndarray, measured: np.ndarray | None = None) -> 
     centre = np.zeros((b, 2), int)  # the window's centre, pixels off the grid's
     todo = np.arange(b)
     for _ in range(CENTRE_ROUNDS):
-        estimate[todo] = _windowed_centroid(values[todo], None if ok is None else ok[todo], centre[todo])
+        every = len(todo) == b  # the whole batch (the first round): no copies of it
+        estimate[todo] = _windowed_centroid(
+            values if every else values[todo],
+            None if ok is None else ok if every else ok[todo],
+            centre if every else centre[todo],
+        )
         nearest = np.round(estimate[todo]).astype(int)
         moved = (nearest != centre[todo]).any(axis=1)
         centre[todo] = nearest
@@ -144,12 +149,13 @@ def _windowed_centroid(values: np.ndarray, ok: np.ndarray | None, centre: np.nda
     mirror about ``centre`` (B, 2; pixels off the grid's centre) is on the grid and ``ok`` too."""
     m = values.shape[-1]
     index = np.arange(m)
-    partner = 2 * (m // 2 + centre)[:, :, None] - index  # (B, 2, M): each row's / column's mirror
+    shared = bool((centre == centre[0]).all())  # one window for every frame (the usual case)
+    partner = 2 * (m // 2 + (centre[:1] if shared else centre))[:, :, None] - index  # (B or 1, 2, M): mirrors
     inside = (partner >= 0) & (partner < m)
-    pair = inside[:, 0, :, None] & inside[:, 1, None, :]
+    pair = inside[:, 0, :, None] & inside[:, 1, None, :]  # (B or 1, M, M)
     if ok is not None:
         mirror = np.clip(partner, 0, m - 1)
-        if (centre == centre[0]).all():  # one window for all (the usual case): one gather
+        if shared:  # one gather
             mirrored = ok[:, mirror[0, 0]][:, :, mirror[0, 1]]
         else:
             mirrored = ok[np.arange(len(ok))[:, None, None], mirror[:, 0, :, None], mirror[:, 1, None, :]]

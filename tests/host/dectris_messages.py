@@ -119,9 +119,10 @@ def v1_messages(frames, encoding="bs32-lz4<", header=True, centre=(24.0, 20.0)) 
     return [head, *images, [json.dumps({"htype": "dseries_end-1.0", "series": 9}).encode()]]
 
 
-def push(endpoint: str, messages) -> threading.Thread:
+def push(endpoint: str, messages, linger_ms: int = 5000) -> threading.Thread:
     """A detector stand-in: a PUSH socket bound at ``endpoint`` sending the messages (multipart lists or
-    single frames); it gives up after 60 s without a receiver, so a test never hangs on it."""
+    single frames); it gives up after 60 s without a receiver, so a test never hangs on it, and drops what the
+    receiver has not taken ``linger_ms`` after the last message was queued."""
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.PUSH)
     sock.sndtimeo = 60_000
@@ -133,7 +134,7 @@ def push(endpoint: str, messages) -> threading.Thread:
                 sock.send_multipart(m) if isinstance(m, list) else sock.send(m)
         except zmq.Again:
             pass
-        sock.close(linger=5000)
+        sock.close(linger=linger_ms)
 
     thread = threading.Thread(target=send)
     thread.start()
@@ -175,4 +176,4 @@ if __name__ == "__main__":
         int(count),
         (float(row), float(col)),
     )
-    push(endpoint, messages).join()
+    push(endpoint, messages, linger_ms=120_000).join()  # a whole series for a measurement: none dropped
