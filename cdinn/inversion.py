@@ -185,7 +185,15 @@ class Reconstruction(tuple):
         return dict(zip(RECORD_FIELDS, values, strict=True))
 
     def take(self, index) -> Reconstruction:
-        """The frames ``index`` selects (an index array or a boolean mask), every field evaluated."""
+        """The frames ``index`` selects (an index array or a boolean mask), every field evaluated but the
+        unconstrained-mode figure: where not computed yet, it is computed for the frames taken alone, when it is
+        asked for (:meth:`evaluated`)."""
+        mask, figure = self._mask, self._unconstrained
+        shared = mask is not None and (mask.ndim != 3 or len(mask) != len(self.amplitude))
+        if figure is not None or np.ndim(index) == 0 or shared:
+            figure, mask = np.asarray(self.unconstrained)[index], None  # computed (one frame, a shared mask: now)
+        elif mask is not None:
+            mask = mask[index]
         return Reconstruction(
             self.amplitude[index],
             self.phase[index],
@@ -196,8 +204,15 @@ class Reconstruction(tuple):
             self.masked[index],
             np.asarray(self.oversampling)[index],
             self.experiment.take(index),
-            unconstrained=np.asarray(self.unconstrained)[index],
+            mask=mask,
+            unconstrained=figure,
         )
+
+    def evaluated(self) -> Reconstruction:
+        """This reconstruction with every field computed now (the fit, the oversampling, the unconstrained-mode
+        figure), e.g. before it is written or published."""
+        self.fields()
+        return self
 
     def first(self) -> Reconstruction:
         """The result of a single-frame call: every field without its batch axis."""
@@ -267,12 +282,13 @@ def network_pass(
     seconds: dict[str, float] | None = None,
 ) -> Reconstruction:
     """The backend's reconstruction of (B, M, M) patterns (their every other pixel when ``oversampled``,
-    M = 2N) with its fit through the forward model against the patterns themselves and its unconstrained-mode
-    figure, computed. With ``views`` > 1 the networks see that many views of each pattern
-    (:mod:`cdinn.model.views`) in one batch, and each frame keeps the estimate that fits best. ``sigma`` (B,)
-    and ``centre`` (B, 2): the patterns' oversampling and centre offset where already measured
-    (:func:`cdinn.model.fit.pattern_centre`). ``seconds``: where given, the time this took is added to its
-    ``inference`` (the views and the backend) and ``fit`` (the fit, the oversampling, the figure) entries."""
+    M = 2N) with its fit through the forward model against the patterns themselves, computed; its
+    unconstrained-mode figure when asked for (refinement replaces the objects it is a figure of). With ``views``
+    > 1 the networks see that many views of each pattern (:mod:`cdinn.model.views`) in one batch, and each frame
+    keeps the estimate that fits best. ``sigma`` (B,) and ``centre`` (B, 2): the patterns' oversampling and
+    centre offset where already measured (:func:`cdinn.model.fit.pattern_centre`). ``seconds``: where given,
+    the time this took is added to its ``inference`` (the views and the backend) and ``fit`` (the fit, the
+    oversampling) entries."""
     started = time.perf_counter()
     count = len(patterns)
     seen, seen_mask = stack_views(patterns, views), None if mask is None else stack_views(mask, views)
@@ -304,7 +320,7 @@ def network_pass(
         masked_fraction(mask, count),
         sigma,
         fitted.take(best),
-        unconstrained=unconstrained(amplitude[best], mask),
+        mask=mask,  # the unconstrained-mode figure when asked for: after refinement, of the refined objects
     )
     if seconds is not None:
         seconds["inference"] += inferred - started

@@ -186,7 +186,10 @@ class Runner:
         bad = self._to_refine(record.fit)
         good = np.flatnonzero(~bad)
         if good.size:
-            self._write(record.take(good), [frames[i] for i in good])
+            started = time.perf_counter()
+            ready = record.take(good).evaluated()  # the figure of the frames written now: part of the fit
+            self.stats.stage_seconds["fit"] += time.perf_counter() - started
+            self._write(ready, [frames[i] for i in good])
         if bad.any():
             pick = np.flatnonzero(bad)
             assert self._refine_pool is not None  # created with the refiner
@@ -224,7 +227,7 @@ class Runner:
     def _refine(self, record: Reconstruction, patterns, mask, frames: list[FrameInfo]) -> None:
         """Refinement worker: refine one batch of badly fitting frames, then write them."""
         assert self.refiner is not None  # only submitted with a refiner
-        self._write(refine_frames(record, patterns, mask, self.refiner), frames)
+        self._write(refine_frames(record, patterns, mask, self.refiner).evaluated(), frames)
 
     def _finish_refinement(self) -> list[BaseException]:
         """Wait for every refinement in flight; return the errors they raised."""

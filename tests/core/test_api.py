@@ -157,3 +157,22 @@ def test_views_fit_each_estimate_as_if_alone(patterns):
     for name in ExperimentFit.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(record.experiment, name), getattr(alone.take(best), name), name)
     np.testing.assert_array_equal(record.amplitude, amplitude[best])
+
+
+def test_the_unconstrained_figure_is_that_of_the_objects_returned(patterns):
+    """After refinement the figure describes the refined objects; a record's selected frames get the figure of
+    exactly those frames, computed once, whether the record had computed it or not."""
+    from cdinn.host.backends import get_backend
+    from cdinn.inversion import network_pass
+    from cdinn.model.constraint import unconstrained
+
+    measured = patterns.diffraction_oversampled[:6].astype(np.float32)
+    mask = np.zeros(measured.shape, bool)
+    mask[:, 30:34, 30:34] = True  # a beamstop on the 2x grid
+    refined = cdinn.reconstruct(measured, mask=mask, net="edge", refine=30)
+    assert refined.refined.all() and np.array_equal(refined.unconstrained, unconstrained(refined.amplitude, mask))
+    record = network_pass(get_backend("onnx", net="edge"), measured, mask, oversampled=True)
+    part = record.take(np.array([1, 3]))
+    assert np.array_equal(part.unconstrained, unconstrained(record.amplitude[[1, 3]], mask[[1, 3]]))
+    assert np.array_equal(record.unconstrained[[1, 3]], part.unconstrained) and record.unconstrained.min() > 0
+    assert np.array_equal(record.take(np.array([0, 5])).unconstrained, record.unconstrained[[0, 5]])

@@ -14,9 +14,13 @@ from cdinn.host import output
 
 TIMES = ("arrival_time", "completion_time", "latency")
 """Per-frame fields that depend on when the frames were read and written."""
-NOT_SHARED = {"provenance": ("command", "cluster", "source", "threads"), "root": ("merged_from", "merge_report")}
+NOT_SHARED = {
+    "provenance": ("command", "cluster", "source", "threads", "layout"),
+    "root": ("merged_from", "merge_report"),
+}
 """What one invocation legitimately records differently: the command line, the Dask cluster, the input named,
-onnxruntime's thread setting (run: 1 by default); merge's own report."""
+onnxruntime's thread setting (run: 1 by default) and the layout it implies (one graph on one thread, the two
+networks' sessions otherwise); merge's own report."""
 
 
 def _data_files(tmp_path, patterns):
