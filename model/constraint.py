@@ -60,14 +60,19 @@ def _lanczos_largest(matvec: Callable[[np.ndarray], np.ndarray], start: np.ndarr
 def _matrix_operator(inside: np.ndarray, pixels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """The operator on (B, K) vectors over each frame's unmeasured ``pixels`` ((B, K) flat indices, -1 pads) as
     B K x K matrices, from the (B, M, M) supports' transforms."""
-    count, size = len(inside), inside.shape[-1]
+    count, size, width = len(inside), inside.shape[-1], pixels.shape[1]
     spectrum = scipy.fft.fft2(inside.astype(np.float32)).reshape(count, -1) / np.float32(size**2)
-    rows, cols = np.divmod(np.maximum(pixels, 0).astype(np.int32), size)
+    shared = bool((pixels == pixels[:1]).all())  # one mask for every frame (a detector's): one table of separations
+    rows, cols = np.divmod(np.maximum(pixels[:1] if shared else pixels, 0).astype(np.int32), size)
     separation = ((rows[:, :, None] - rows[:, None, :]) % size) * size + (cols[:, :, None] - cols[:, None, :]) % size
-    matrix = np.take_along_axis(spectrum, separation.reshape(count, -1), axis=1).reshape(separation.shape)
-    valid = pixels >= 0
-    matrix *= valid[:, :, None] & valid[:, None, :]  # padding rows and columns hold 0
-    return lambda v: np.matmul(matrix, v[:, :, None])[:, :, 0]
+    # the matrix conjugated: vecdot conjugates its first operand (each row times v: 2-5x a batched matmul's speed)
+    if shared:  # every frame has the same K pixels: no padding
+        conjugate = spectrum.conj()[:, separation.reshape(-1)].reshape(count, width, width)
+    else:
+        conjugate = np.take_along_axis(spectrum.conj(), separation.reshape(count, -1), axis=1).reshape(separation.shape)
+        valid = pixels >= 0
+        conjugate *= valid[:, :, None] & valid[:, None, :]  # padding rows and columns hold 0
+    return lambda v: np.vecdot(conjugate, v[:, None, :])
 
 
 def _fft_operator(inside: np.ndarray, pixels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

@@ -174,5 +174,6 @@ def test_the_unconstrained_figure_is_that_of_the_objects_returned(patterns):
     record = network_pass(get_backend("onnx", net="edge"), measured, mask, oversampled=True)
     part = record.take(np.array([1, 3]))
     assert np.array_equal(part.unconstrained, unconstrained(record.amplitude[[1, 3]], mask[[1, 3]]))
-    assert np.array_equal(record.unconstrained[[1, 3]], part.unconstrained) and record.unconstrained.min() > 0
+    # computed for the whole record instead: the same figures (to float32 rounding, as for any batch)
+    assert np.allclose(record.unconstrained[[1, 3]], part.unconstrained, atol=1e-6) and record.unconstrained.min() > 0
     assert np.array_equal(record.take(np.array([0, 5])).unconstrained, record.unconstrained[[0, 5]])
