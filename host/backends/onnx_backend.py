@@ -7,8 +7,9 @@ Its thread layout (``threads``, the inference threads in all):
 * 2 or more, or not given (the API's and the batch commands' default: every core this process may use): the two
   networks' own graphs as two sessions of half the threads each, run concurrently (the phase network on a worker
   thread; onnxruntime releases the interpreter lock). The two networks are independent and their small layers
-  spread poorly over threads: on two cores this ran 1.09x faster than the combined graph on two threads at batch
-  1 and 1.24x at batch 64, to the same numbers (``python experiments/onnx_threads.py``, docs/runner.md).
+  spread poorly over threads: on two cores this ran 1.09-1.15x faster than the combined graph on two threads at
+  batch 1 and 1.15-1.24x at batch 64 in two runs, to the same numbers (``python experiments/onnx_threads.py``,
+  docs/runner.md).
 """
 
 from __future__ import annotations
