@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import cdinn  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from cdinn.api import reconstruct
+from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS
 from cdinn.model.simulate import broad, simulate
 
 
@@ -28,16 +30,19 @@ def bench_patterns():
     return simulate(64, seed=2024, config=broad(position="random"), oversampled=True)
 
 
-def network_alone_fps(frames: np.ndarray, rounds: int = 3) -> float:
-    """Frames/s of the runner's networks alone (``cdinn.reconstruct`` with the runner's backend and inference
-    threads, batch 64, best of ``rounds``) on (N, 256, 256) detector frames binned 8x8 to the 32x32 grid: what a
-    runner on these frames cannot beat, measured beside it."""
-    from cdinn.api import reconstruct
-    from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS
-
+def network_alone_fps(
+    frames: np.ndarray,
+    backend: str = RUNNER_BACKEND,
+    threads: int | None = RUNNER_INFERENCE_THREADS,
+    rounds: int = 3,
+) -> float:
+    """Frames/s of the networks alone (``cdinn.reconstruct`` with ``backend`` on ``threads`` inference threads,
+    None: the runtime's default; by default the runner's; batch 64, best of ``rounds`` of 4 calls) on (N, 256,
+    256) detector frames binned 8x8 to the 32x32 grid: what a runner on these frames cannot beat, measured beside
+    it (also by ``experiments/runner_rate.py``)."""
     batch = frames[:64].astype(np.float64)
     binned = np.sqrt(batch.reshape(len(batch), 32, 8, 32, 8).sum(axis=(2, 4))).astype(np.float32)
-    options = {"backend": RUNNER_BACKEND, "threads": RUNNER_INFERENCE_THREADS}
+    options = {"backend": backend, **({"threads": threads} if threads else {})}  # None: not given
     reconstruct(binned, **options)
     best = np.inf
     for _ in range(rounds):

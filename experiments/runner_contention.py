@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from runner_rate import detector_frames, master_file, network_alone, run  # noqa: E402
+from runner_rate import detector_frames, master_file, network_alone_fps, run  # noqa: E402
 
 from cdinn.host import runner as runner_module  # noqa: E402
 from cdinn.host.runner import RUNNER_BACKEND  # noqa: E402
@@ -68,11 +68,11 @@ def cores() -> None:
     from threadpoolctl import threadpool_limits
 
     frames, _ = detector_frames(64)
-    alone = network_alone(frames, 1, RUNNER_BACKEND)
+    alone = network_alone_fps(frames, RUNNER_BACKEND, 1, rounds=5)
     busy = subprocess.Popen([sys.executable, "-c", BUSY])
     try:
         time.sleep(1)
-        beside = network_alone(frames, 1, RUNNER_BACKEND)
+        beside = network_alone_fps(frames, RUNNER_BACKEND, 1, rounds=5)
     finally:
         busy.kill()
     print(f"networks alone, one thread, batch 64: {alone:.0f} frames/s; beside a busy loop: {beside:.0f}")

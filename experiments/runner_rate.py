@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "host"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import cdinn  # noqa: E402
 from cdinn.host.backends import get_backend  # noqa: E402
@@ -36,6 +37,7 @@ from cdinn.host.runner import RUNNER_BACKEND, RUNNER_INFERENCE_THREADS, STAGES, 
 from cdinn.host.sources import SourceConfig  # noqa: E402
 from cdinn.host.writer import RunWriter  # noqa: E402
 from cdinn.model.simulate import broad, simulate  # noqa: E402
+from conftest import network_alone_fps  # noqa: E402  (benchmarks/conftest.py: the benchmarks' measurement)
 
 SIDE, K = 256, 8
 
@@ -49,19 +51,6 @@ def detector_frames(n: int) -> tuple[np.ndarray, np.ndarray]:
     mask[126:130, :] = 1
     mask[10, 20] = 1
     return np.resize(big, (n, SIDE, SIDE)), mask
-
-
-def network_alone(frames: np.ndarray, threads: int | None, backend: str = "onnx") -> float:
-    binned = np.sqrt(frames[:64].reshape(64, 32, K, 32, K).sum(axis=(2, 4), dtype=np.float64)).astype(np.float32)
-    options = dict({"threads": threads} if threads else {}, backend=backend)
-    cdinn.reconstruct(binned, **options)
-    best = np.inf
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(4):
-            cdinn.reconstruct(binned, **options)
-        best = min(best, (time.perf_counter() - start) / (4 * 64))
-    return 1.0 / best
 
 
 def stages_alone(frames: np.ndarray, mask: np.ndarray, master: Path, backend: str) -> dict[str, float]:
@@ -167,13 +156,15 @@ def main() -> None:
     backends = sys.argv[2:] or [RUNNER_BACKEND]
     frames, mask = detector_frames(n)
     first = backends[0]
-    alone = {threads: network_alone(frames, threads, first) for threads in (RUNNER_INFERENCE_THREADS, None)}
+    alone = {
+        threads: network_alone_fps(frames, first, threads, rounds=5) for threads in (RUNNER_INFERENCE_THREADS, None)
+    }
     print(
         f"network alone, batch 64, {first}: {alone[RUNNER_INFERENCE_THREADS]:.0f} frames/s with "
         f"{RUNNER_INFERENCE_THREADS} thread, {alone[None]:.0f} with the runtime's default"
     )
     for other in backends[1:]:
-        alone[other] = network_alone(frames, RUNNER_INFERENCE_THREADS, other)
+        alone[other] = network_alone_fps(frames, other, RUNNER_INFERENCE_THREADS, rounds=5)
         print(f"network alone, batch 64, {other}: {alone[other]:.0f} frames/s, {RUNNER_INFERENCE_THREADS} thread")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
