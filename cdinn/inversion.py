@@ -189,11 +189,10 @@ class Reconstruction(tuple):
         unconstrained-mode figure: where not computed yet, it is computed for the frames taken alone, when it is
         asked for (:meth:`evaluated`)."""
         mask, figure = self._mask, self._unconstrained
-        shared = mask is not None and (mask.ndim != 3 or len(mask) != len(self.amplitude))
-        if figure is not None or np.ndim(index) == 0 or shared:
-            figure, mask = np.asarray(self.unconstrained)[index], None  # computed (one frame, a shared mask: now)
-        elif mask is not None:
-            mask = mask[index]
+        if figure is not None or np.ndim(index) == 0:  # computed, or one frame (no batch axis left): now
+            figure, mask = np.asarray(self.unconstrained)[index], None
+        elif mask is not None and mask.ndim == 3 and len(mask) > 1:
+            mask = mask[index]  # per frame; a shared (M, M) or (1, M, M) mask holds for any frames
         return Reconstruction(
             self.amplitude[index],
             self.phase[index],
