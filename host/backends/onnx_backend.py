@@ -39,9 +39,8 @@ class OnnxBackend(Backend[OnnxOptions]):
         total = threads or available_cores()
         self.threads = threads
         self.layout = "one graph" if total == 1 else "two sessions"
-        self.sessions: tuple = ()  # the combined graph's session, or the shape and the phase network's
         if total == 1:
-            self.sessions = (session(self.path, 1),)
+            self.sessions: tuple = (session(self.path, 1),)  # the combined graph's, or the shape and phase networks'
             self._worker = None
         else:  # shape on (total + 1) // 2 threads in the caller's thread, phase on total // 2 in a worker
             graphs = [verified_onnx(net, f"{role}.onnx")[0] for role in ROLES]
