@@ -155,7 +155,9 @@ def test_cdinn_run_reports_what_each_stage_cost_a_frame(tmp_path, patterns, caps
     assert code == 0 and tuple(per_frame) == STAGES and all(v > 0 for v in per_frame.values())
     with h5py.File(tmp_path / "p.h5") as fh:
         seconds = json.loads(fh.attrs["timing"])["stage_seconds"]
-    assert {k: round(1e6 * v / 24) for k, v in seconds.items()} == {k: round(v) for k, v in per_frame.items()}
+    # printed in whole microseconds a frame; the record keeps the run's totals to the microsecond
+    assert tuple(seconds) == STAGES
+    assert all(abs(1e6 * seconds[k] / 24 - per_frame[k]) <= 0.55 for k in STAGES), (seconds, per_frame)
     _, summary = _run(str(master), tmp_path / "t.h5")
     assert tuple(summary["stage_us_per_frame"]) == STAGES and all(summary["stage_us_per_frame"].values())
 
