@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from cdinn.host.frames import Frame, Rejected
+from cdinn.host.frames import Frame, Rejected, WantedRows
 from cdinn.model.validation import KINDS
 
 END = "end-of-series"
@@ -73,6 +73,12 @@ class SeriesDecoder:
         self.centre: tuple[float, float] | None = None
         self.max_frame_bytes = self.limit = max_frame_bytes
         self.channel = channel
+        self.wanted_rows: WantedRows | None = None  # the consumer's, through the source (Source's contract)
+
+    def rows_for(self, shape: tuple[int, int]) -> tuple[int, int] | None:
+        """The rows ``[first, end)`` of a frame of ``shape`` (with the series' beam centre) the consumer asked
+        for; None: the whole frame."""
+        return None if self.wanted_rows is None else self.wanted_rows(shape, self.centre)
 
     def decode(self, parts: list[bytes], now: float):
         raise NotImplementedError

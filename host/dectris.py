@@ -37,7 +37,7 @@ from cdinn.host.decoding import (
     describe,
     frame_number,
 )
-from cdinn.host.frames import Frame
+from cdinn.host.frames import Frame, band_of
 
 # RFC 8746 typed-array tags -> numpy dtypes (the ones detectors use; 76 is reserved)
 TYPED_ARRAYS = {
@@ -68,32 +68,42 @@ DECTRIS_COMPRESSION = 56500
 BSHUF_TARGET_BLOCK = 8192  # bitshuffle's default block (bytes), in whole multiples of 8 elements, >= 128 elements
 
 
-def _hdf5_framing(data: bytes) -> tuple[int, int, bytes]:
-    """(uncompressed bytes, block bytes, payload) of a blob with the 12-byte HDF5-filter header."""
+def _hdf5_header(data: bytes | memoryview) -> tuple[int, int]:
+    """(uncompressed bytes, block bytes) of a blob's 12-byte HDF5-filter header; its payload follows."""
     if len(data) < 12:
         raise ValueError("compressed blob shorter than its 12-byte header")
-    return int.from_bytes(data[:8], "big"), int.from_bytes(data[8:12], "big"), data[12:]
+    return int.from_bytes(data[:8], "big"), int.from_bytes(data[8:12], "big")
 
 
 _BIG_ENDIAN_U32 = struct.Struct(">I")
 
 
-def _bslz4_layout(payload: bytes, elements: int, element_size: int, block: int) -> None:
-    """ValueError unless ``payload`` is exactly a bitshuffle-LZ4 stream of ``elements`` elements in blocks of
+def _bslz4_layout(
+    payload: bytes | memoryview, elements: int, element_size: int, block: int, upto: int | None = None
+) -> list[int]:
+    """The byte offset in ``payload`` where each block starts, and where the blocks walked end (last item):
+    ValueError unless ``payload`` is exactly a bitshuffle-LZ4 stream of ``elements`` elements in blocks of
     ``block`` elements: per block a big-endian uint32 compressed size and that many bytes, then the
     ``elements % 8`` trailing elements stored raw. The C decompressor reads where these sizes point without
-    knowing the payload's length, so a stream that claims more than it carries never reaches it."""
+    knowing the payload's length, so a stream that claims more than it carries never reaches it. With ``upto``
+    only the first ``upto`` blocks are walked, each checked to lie in the payload (a decoder that stops there
+    reads nothing beyond); the stream's length is checked when every block is walked."""
     if block <= 0 or block % 8:
         raise ValueError(f"bitshuffle block of {block} elements (must be a positive multiple of 8)")
     full, leftover = divmod(elements, block)
     blocks = full + (leftover >= 8)
+    walked = blocks if upto is None else min(upto, blocks)
     pos, end = 0, len(payload)
-    for _ in range(blocks):
+    starts: list[int] = []
+    size_at, keep = _BIG_ENDIAN_U32.unpack_from, starts.append  # (the loop runs once per 8 KB: kept lean)
+    for _ in range(walked):
         if pos + 4 > end:
             raise ValueError(f"bitshuffle-LZ4 stream truncated at byte {pos} of {end}")
-        pos += 4 + _BIG_ENDIAN_U32.unpack_from(payload, pos)[0]
-    if pos + (leftover % 8) * element_size != end:
-        raise ValueError(f"bitshuffle-LZ4 stream of {end} bytes does not match its {blocks} block sizes")
+        keep(pos)
+        pos += 4 + size_at(payload, pos)[0]
+    if pos > end or (walked == blocks and pos + (leftover % 8) * element_size != end):
+        raise ValueError(f"bitshuffle-LZ4 stream of {end} bytes does not match its {walked} block sizes")
+    return [*starts, pos]
 
 
 @lru_cache(maxsize=1)
@@ -108,27 +118,46 @@ def _bitshuffle():
 
 
 def bslz4_decompress(
-    data: bytes, element_size: int, expected_bytes: int | None = None, limit: int = MAX_FRAME_BYTES
+    data: bytes,
+    element_size: int,
+    expected_bytes: int | None = None,
+    limit: int = MAX_FRAME_BYTES,
+    span: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Bitshuffle + LZ4 (the HDF5 filter's format) -> the decompressed bytes as a uint8 array. With
     ``expected_bytes`` a blob without the 12-byte header is recognised (its first 8 bytes do not state that size)
-    and decoded with the default block. ValueError for a size over ``limit`` or a stream that does not hold what
-    it claims."""
+    and decoded with the default block. With ``span`` (first, end) only the elements ``[first, end)`` are
+    returned, and only the blocks holding them are decompressed (each block is shuffled and compressed alone;
+    the layout of every block is checked still). ValueError for a size over ``limit``, a span outside the
+    elements or a stream that does not hold what it claims."""
     bitshuffle = _bitshuffle()
     if element_size not in (1, 2, 4, 8):
         raise ValueError(f"bitshuffle element size {element_size!r} (must be 1, 2, 4 or 8)")
-    size, block, payload = _hdf5_framing(data) if len(data) >= 12 else (-1, 0, data)
+    blob = memoryview(data)  # (slices of it are views, not copies)
+    size, block, payload = (*_hdf5_header(blob), blob[12:]) if len(blob) >= 12 else (-1, 0, blob)
     if expected_bytes is not None and size != expected_bytes:
-        size, block, payload = expected_bytes, 0, data
+        size, block, payload = expected_bytes, 0, blob
     check_size(size, limit, "bitshuffle-LZ4 blob")
     if size % element_size or block % element_size:
         raise ValueError(f"bitshuffle-LZ4 sizes {size}/{block} are not whole {element_size}-byte elements")
+    elements = size // element_size
     block_elements = block // element_size or max(128, BSHUF_TARGET_BLOCK // element_size // 8 * 8)
-    _bslz4_layout(payload, size // element_size, element_size, block_elements)
+    first, end = (0, elements) if span is None else span
+    if not 0 <= first < end <= elements:
+        raise ValueError(f"elements [{first}, {end}) asked of a bitshuffle-LZ4 blob of {elements}")
+    b0 = first // block_elements  # the first block holding the span
+    if end <= elements // block_elements * block_elements:  # within the whole blocks: those holding the span
+        b1 = -(-end // block_elements)
+        starts = _bslz4_layout(payload, elements, element_size, block_elements, upto=b1)
+        part, count = payload[starts[b0] : starts[b1]], (b1 - b0) * block_elements
+    else:  # into the last, shorter block or the raw trailing elements: the rest of the blob, checked whole
+        starts = _bslz4_layout(payload, elements, element_size, block_elements)
+        part, count = payload[starts[b0] :], elements - b0 * block_elements
     out = bitshuffle.decompress_lz4(
-        np.frombuffer(payload, np.uint8), (size // element_size,), np.dtype(f"u{element_size}"), block // element_size
+        np.frombuffer(part, np.uint8), (count,), np.dtype(f"u{element_size}"), block_elements
     )
-    return out.view(np.uint8)  # the decompressed buffer itself, not a copy
+    skip = first - b0 * block_elements
+    return out[skip : skip + end - first].view(np.uint8)  # the decompressed buffer itself, not a copy
 
 
 def lz4_hdf5_decompress(data: bytes, limit: int = MAX_FRAME_BYTES) -> bytes:
@@ -137,7 +166,8 @@ def lz4_hdf5_decompress(data: bytes, limit: int = MAX_FRAME_BYTES) -> bytes:
     block that runs past the payload or does not decode."""
     import lz4.block
 
-    size, block, payload = _hdf5_framing(data)
+    size, block = _hdf5_header(data)
+    payload = data[12:]
     check_size(size, limit, "LZ4 blob")
     if block <= 0:
         raise ValueError("LZ4 blob with a block size of 0")
@@ -210,6 +240,27 @@ def expand(value: object, limit: int) -> object:
     return np.frombuffer(raw, TYPED_ARRAYS[value.tag])
 
 
+def _bslz4_image(value: object) -> tuple[tuple[int, int], np.dtype, bytes] | None:
+    """For a stream v2 image that is a 2-D row-major typed array whose bytes are bitshuffle-LZ4 compressed in
+    the array's element size (what DECTRIS detectors send): its (rows, cols), dtype and compressed bytes. None
+    for any other image (:func:`expand` decodes it whole)."""
+    if not (isinstance(value, _Tagged) and value.tag == MULTI_DIM_ROW_MAJOR):
+        return None
+    dims, typed = _items(value.value, 2)
+    if not (isinstance(typed, _Tagged) and typed.tag in TYPED_ARRAYS and isinstance(typed.value, _Tagged)):
+        return None
+    if not (isinstance(dims, list | tuple) and len(dims) == 2 and all(type(d) is int and d > 0 for d in dims)):
+        return None
+    compressed = typed.value
+    if compressed.tag != DECTRIS_COMPRESSION:
+        return None
+    algorithm, element_size, data = _items(compressed.value, 3)
+    dtype = np.dtype(TYPED_ARRAYS[typed.tag])
+    if algorithm != "bslz4" or element_size != dtype.itemsize or not isinstance(data, bytes):
+        return None
+    return (dims[0], dims[1]), dtype, data
+
+
 def _centre(config: Mapping) -> tuple[float, float] | None:
     """The beam centre (row, col) a start/header message states, or None where it states none."""
     if config.get("beam_center_x") is None or config.get("beam_center_y") is None:
@@ -248,14 +299,26 @@ class Stream2Decoder(SeriesDecoder):
                 raise ValueError("image without data channels")
             if self.channel is not None and self.channel not in data:
                 raise ValueError(f"image has no channel {self.channel!r} (it has {sorted(map(str, data))})")
-            frame = np.asarray(
-                expand(data[self.channel] if self.channel is not None else next(iter(data.values())), self.limit)
-            )
+            value = data[self.channel] if self.channel is not None else next(iter(data.values()))
+            shape, rows, frame = self._image(value)
             if frame.ndim != 2 or frame.dtype.kind not in "uif":
                 raise ValueError(f"image of shape {frame.shape} and type {frame.dtype}")
         except Exception as exc:
             raise FrameError(number, describe(exc)) from None
-        return Frame(number, frame, self.source, now, self.mask, self.centre, "intensity")
+        return Frame(number, frame, self.source, now, self.mask, self.centre, "intensity", band_of(frame, shape, rows))
+
+    def _image(self, value: object) -> tuple[tuple[int, int], tuple[int, int] | None, np.ndarray]:
+        """An image channel's (rows, cols) shape, the rows decoded (None: all) and their array: only the rows
+        the consumer asked for (:meth:`rows_for`) where the image is a 2-D typed array compressed with
+        bitshuffle-LZ4 in its own element size, the whole image otherwise."""
+        plan = _bslz4_image(value)
+        if plan is not None and (rows := self.rows_for(plan[0])) is not None:
+            (n_rows, cols), dtype, data = plan
+            span = (rows[0] * cols, rows[1] * cols)
+            raw = bslz4_decompress(data, dtype.itemsize, n_rows * cols * dtype.itemsize, self.limit, span)
+            return plan[0], rows, np.frombuffer(raw, dtype).reshape(rows[1] - rows[0], cols)
+        frame = np.asarray(expand(value, self.limit))
+        return frame.shape[:2], None, frame  # (checked to be 2-D by the caller)
 
     def _start(self, message: Mapping) -> None:
         self.mask, self.centre, self.limit = None, None, self.max_frame_bytes
@@ -291,12 +354,23 @@ def _v1_dtype(name: object) -> np.dtype:
 
 
 def decode_v1_blob(
-    blob: bytes, shape: tuple[int, int], dtype: np.dtype, encoding: str, limit: int = MAX_FRAME_BYTES
+    blob: bytes,
+    shape: tuple[int, int],
+    dtype: np.dtype,
+    encoding: str,
+    limit: int = MAX_FRAME_BYTES,
+    rows: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """One stream v1 image blob -> (rows, cols) array; ``shape`` is (rows, cols)."""
+    """One stream v1 image blob -> (rows, cols) array; ``shape`` is (rows, cols). With ``rows`` (first, end),
+    a bitshuffle-LZ4 blob of 8-, 16- or 32-bit pixels (``bs*-lz4<``) decodes to those rows alone; other
+    encodings decode whole (check the result's shape)."""
     expected = int(np.prod(shape)) * dtype.itemsize
     check_size(expected, limit, f"image of shape {shape} {dtype}")
     raw: bytes | np.ndarray
+    if encoding in V1_ENCODINGS and rows is not None and V1_ENCODINGS[encoding] == dtype.itemsize:
+        span = (rows[0] * shape[1], rows[1] * shape[1])
+        raw = bslz4_decompress(blob, dtype.itemsize, expected, limit, span)
+        return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(rows[1] - rows[0], shape[1])
     if encoding in V1_ENCODINGS:
         raw = bslz4_decompress(blob, V1_ENCODINGS[encoding], expected, limit)
     elif encoding == "lz4<":
@@ -358,10 +432,13 @@ class Stream1Decoder(SeriesDecoder):
             dtype = _v1_dtype(info.get("type"))
             shape = _v1_shape(info, dtype, self.limit)
             encoding = info.get("encoding", "<")
-            frame = decode_v1_blob(parts[2], shape, dtype, encoding if isinstance(encoding, str) else "?", self.limit)
+            rows = self.rows_for(shape)
+            frame = decode_v1_blob(
+                parts[2], shape, dtype, encoding if isinstance(encoding, str) else "?", self.limit, rows
+            )
         except Exception as exc:  # JSON, shape and the decompressors (RuntimeError, LZ4BlockError) all can fail
             raise FrameError(number, f"{type(exc).__name__}: {exc}") from None
-        return Frame(number, frame, self.source, now, self.mask, self.centre, "intensity")
+        return Frame(number, frame, self.source, now, self.mask, self.centre, "intensity", band_of(frame, shape, rows))
 
 
 def detect_format(parts: list[bytes]) -> str:

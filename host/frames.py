@@ -3,11 +3,29 @@ contract every source keeps."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
+
+WantedRows = Callable[[tuple[int, int], tuple[float, float] | None], tuple[int, int] | None]
+"""What a consumer tells a source it will use of each frame: given a frame's (rows, cols) shape and beam centre
+(row, col; None: not known), the rows ``[first, end)`` it needs, or None for the whole frame."""
+
+
+class Band(NamedTuple):
+    """Where a frame's ``data`` lies when its source decoded only the rows a consumer asked for: rows
+    ``first_row`` to ``first_row + len(data)`` of a frame of ``shape`` (rows, cols)."""
+
+    first_row: int
+    shape: tuple[int, int]
+
+
+def band_of(data: np.ndarray, shape: tuple[int, int], rows: tuple[int, int] | None) -> Band | None:
+    """The :class:`Band` of ``data`` a source decoded for ``rows`` of a frame of ``shape`` (None: it decoded
+    the whole frame, asked for rows or not)."""
+    return Band(rows[0], shape) if rows is not None and data.shape[0] != shape[0] else None
 
 
 @dataclass
@@ -17,7 +35,9 @@ class Frame:
     ``mask`` the detector's bad-pixel mask (True = bad, same shape, shared between frames) and ``centre``
     the beam centre (row, col) in pixels, when the source knows them; ``kind`` what the source declares the
     frame holds ("intensity" or "amplitude"; None: not declared, see
-    :func:`cdinn.model.validation.frame_kind`)."""
+    :func:`cdinn.model.validation.frame_kind`); ``band`` where ``data`` lies in the frame when the source
+    decoded only the rows its consumer asked for (``Source.wanted_rows``; None: ``data`` is the whole frame, the
+    only kind a source delivers unless asked)."""
 
     number: int
     data: np.ndarray
@@ -26,6 +46,12 @@ class Frame:
     mask: np.ndarray | None = None
     centre: tuple[float, float] | None = None
     kind: str | None = None
+    band: Band | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The whole frame's shape (``data``'s unless it is a band of the frame)."""
+        return self.band.shape if self.band is not None else self.data.shape
 
 
 @dataclass
@@ -49,7 +75,13 @@ class Source(Protocol):
 
     A source may also report ``decode_seconds``: the seconds it has spent so far turning what it reads into
     frames (reading files, receiving and decoding messages, decompressing), time spent waiting for data not
-    included. The runner reports it as its ``decode`` stage (0 for a source that does not say)."""
+    included. The runner reports it as its ``decode`` stage (0 for a source that does not say).
+
+    A source that can decode part of a frame alone (rows of bitshuffle-LZ4 data, whose blocks are compressed
+    one by one) has a ``wanted_rows`` attribute, None until a consumer sets it to a :data:`WantedRows`; it then
+    decodes the rows asked for and delivers them with their :class:`Band` (the whole frame when the answer is
+    None). Rows outside the band are never looked at: a corrupt block there goes unnoticed, while the blocks'
+    layout is still checked whole. Only a consumer that asked may receive bands."""
 
     @property
     def ended_normally(self) -> bool: ...

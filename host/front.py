@@ -125,6 +125,7 @@ def _batch(items: list, preprocess: Preprocessor, output_size: int, decoded: flo
         [f.mask for f in delivered],
         [f.centre for f in delivered],
         [f.kind for f in delivered],
+        [f.band for f in delivered],
     )
     started = time.perf_counter()  # stacking the batch and its centre offset: part of ``bin``
     frames, inputs, masks, sigmas = [], [], [], []
@@ -163,6 +164,8 @@ class ThreadFront:
         if max_batch < 1:
             raise CdinnError(f"max batch must be >= 1, got {max_batch}")
         self.source, self.preprocess, self.max_batch = source, preprocessor, max_batch
+        if hasattr(source, "wanted_rows"):  # a source that can decode part of a frame: the rows preprocessing uses
+            source.wanted_rows = preprocessor.window_rows
         self.output_size = preprocessor.cfg.output_size
         self.stop = stop if stop is not None else getattr(source, "stop", None) or threading.Event()
         # bounded: a file source waits for the network instead of reading the whole file into memory; a live

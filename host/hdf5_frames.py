@@ -43,7 +43,7 @@ from h5py._objects import phil  # h5py's global lock: one thread in HDF5 at a ti
 from cdinn.errors import CdinnError
 from cdinn.host.decoding import frame_number
 from cdinn.host.dectris import bslz4_decompress, lz4_hdf5_decompress
-from cdinn.host.frames import Frame, Rejected
+from cdinn.host.frames import Frame, Rejected, WantedRows, band_of
 from cdinn.io import attr_text, nexus_default_dataset
 from cdinn.model.validation import KIND_ATTR
 
@@ -220,12 +220,14 @@ def declared_kind(dset: h5py.Dataset) -> str | None:
     return None
 
 
-def direct_decoder(dset: h5py.Dataset) -> Callable[[bytes], np.ndarray] | None:
+def direct_decoder(dset: h5py.Dataset) -> Callable[[bytes, tuple[int, int] | None], np.ndarray] | None:
     """For a frame stack (N, rows, cols) or (N, channels, rows, cols) stored one frame per chunk with
     bitshuffle-LZ4 or LZ4 as its only filter (how Eiger and most areaDetector files are written): a decoder of one
     raw chunk into its (rows, cols) frame through cdinn's own decompressors, which check every size a chunk
     claims before decompressing (the HDF5 filter plugins trust them: a corrupt chunk could crash the process).
-    None for any other layout (HDF5 reads it)."""
+    Its second argument, rows ``(first, end)`` or None, asks for those rows alone: bitshuffle-LZ4 decodes just
+    them (an (end - first, cols) array), LZ4 the whole frame regardless (check the result's shape). None for any
+    other layout (HDF5 reads it)."""
     one_frame = (1,) * (dset.ndim - 2) + dset.shape[-2:]
     if dset.ndim not in (3, 4) or dset.chunks != one_frame or dset.dtype.kind not in "uif":
         return None
@@ -233,18 +235,23 @@ def direct_decoder(dset: h5py.Dataset) -> Callable[[bytes], np.ndarray] | None:
     if plist.get_nfilters() != 1:
         return None
     code, _, values, _ = plist.get_filter(0)
-    shape, dtype = dset.shape[-2:], dset.dtype
-    frame_bytes = int(np.prod(shape)) * dtype.itemsize
+    (n_rows, cols), dtype = dset.shape[-2:], dset.dtype
+    frame_bytes = n_rows * cols * dtype.itemsize
 
-    def frame(raw: np.ndarray | bytes) -> np.ndarray:
-        if len(raw) != frame_bytes:
+    def frame(raw: np.ndarray | bytes, rows: int) -> np.ndarray:
+        if len(raw) != rows * cols * dtype.itemsize:
             raise ValueError(f"chunk decoded to {len(raw)} bytes, not the frame's {frame_bytes}")
-        return np.frombuffer(raw, dtype).reshape(shape)
+        return np.frombuffer(raw, dtype).reshape(rows, cols)
+
+    def bslz4(raw: bytes, rows: tuple[int, int] | None) -> np.ndarray:
+        first, end = rows or (0, n_rows)
+        span = (first * cols, end * cols)
+        return frame(bslz4_decompress(raw, dtype.itemsize, limit=frame_bytes, span=span), end - first)
 
     if code == BITSHUFFLE_FILTER and len(values) >= 5 and values[4] == BITSHUFFLE_LZ4:
-        return lambda raw: frame(bslz4_decompress(raw, dtype.itemsize, limit=frame_bytes))
+        return bslz4
     if code == LZ4_FILTER:
-        return lambda raw: frame(lz4_hdf5_decompress(raw, frame_bytes))
+        return lambda raw, rows: frame(lz4_hdf5_decompress(raw, frame_bytes), n_rows)
     return None
 
 
@@ -264,11 +271,18 @@ def _block_rows(dset: h5py.Dataset) -> int:
 
 class Hdf5Frames:
     """Iterate the frames of one HDF5 spec (path, dataset or None; ``channel``: of multi-channel data, see
-    :func:`frame_channel`); ``info`` holds the detector metadata and ``ended_normally`` is False once a data file
-    could not be read."""
+    :func:`frame_channel`; ``wanted_rows``: see :class:`cdinn.host.frames.Source`, honoured for bitshuffle-LZ4
+    chunks); ``info`` holds the detector metadata and ``ended_normally`` is False once a data file could not be
+    read."""
 
-    def __init__(self, path: str | Path, dataset: str | None = None, channel: str | None = None):
-        self.path, self.dataset, self.channel = Path(path), dataset, channel
+    def __init__(
+        self,
+        path: str | Path,
+        dataset: str | None = None,
+        channel: str | None = None,
+        wanted_rows: WantedRows | None = None,
+    ):
+        self.path, self.dataset, self.channel, self.wanted_rows = Path(path), dataset, channel, wanted_rows
         self.info = DetectorInfo()
         self.ended_normally = True
 
@@ -314,14 +328,25 @@ class Hdf5Frames:
         first = first_frame_number(dset, number)
         decode = direct_decoder(dset)
         if decode is not None:
+            shape = dset.shape[-2:]
             for i in range(len(dset)):
+                rows = self.wanted_rows(shape, self.info.beam_centre) if self.wanted_rows is not None else None
                 try:
                     with phil:  # h5py does not hold its own lock here; the runner's writer uses HDF5 meanwhile
                         filter_mask, raw = dset.id.read_direct_chunk((i, *channel, 0, 0))
-                    frame = decode(raw) if not filter_mask & 1 else _raw_frame(raw, dset)
+                    frame = decode(raw, rows) if not filter_mask & 1 else _raw_frame(raw, dset)
                 except (OSError, ValueError) as exc:
                     raise CdinnError(f"{label}: frame {i} cannot be read ({str(exc).splitlines()[0]})") from None
-                yield Frame(first + i, frame, label, time.time(), self.info.pixel_mask, self.info.beam_centre, kind)
+                yield Frame(
+                    first + i,
+                    frame,
+                    label,
+                    time.time(),
+                    self.info.pixel_mask,
+                    self.info.beam_centre,
+                    kind,
+                    band_of(frame, shape, rows),
+                )
             return
         step = _block_rows(dset)
         for start in range(0, len(dset), step):

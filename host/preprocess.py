@@ -36,6 +36,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from cdinn.errors import CdinnError
+from cdinn.host.frames import Band
 from cdinn.model import validation
 from cdinn.model.conventions import GRID
 from cdinn.model.sampling import AUTO_OVERSAMPLING, MIN_OVERSAMPLING, oversampling
@@ -408,35 +409,56 @@ class Preprocessor:
         masks: Sequence[np.ndarray | None] | None = None,
         centres: Sequence[tuple[float, float] | None] | None = None,
         kinds: Sequence[str | None] | None = None,
+        bands: Sequence[Band | None] | None = None,
     ) -> list[Prepared | CdinnError]:
         """:meth:`prepare` for a batch of frames, in order: each a :class:`Prepared` or the CdinnError that
         rejects it. Frames of the same shape, type, kind and detector mask go through every step as one stack
-        (array operations over the batch), with results identical to one frame at a time."""
+        (array operations over the batch), with results identical to one frame at a time. ``bands``: for a
+        frame its source decoded in part, the rows it holds (:class:`cdinn.host.frames.Band`; asked for with
+        :meth:`window_rows`); its window must lie in them."""
         n = len(frames)
         masks = list(masks) if masks is not None else [None] * n
         centres = list(centres) if centres is not None else [None] * n
         declared = list(kinds) if kinds is not None else [None] * n
+        banded = list(bands) if bands is not None else [None] * n
         results: list[Prepared | CdinnError | None] = [None] * n
         groups: dict[tuple, list[int]] = {}
         started = time.perf_counter()
         for i, frame in enumerate(frames):
+            band = banded[i]
             try:
-                self._check(frame, masks[i])
+                self._check(frame, masks[i], band)
                 kind = validation.frame_kind(self.cfg.input_kind, declared[i], frame.dtype)
             except CdinnError as exc:
                 results[i] = exc
                 continue
-            groups.setdefault((kind, *_group_key(frame, masks[i])), []).append(i)
+            key = _group_key(frame, masks[i]) if band is None else (band, frame.dtype.str, id(masks[i]), centres[i])
+            groups.setdefault((kind, *key), []).append(i)
         self._lap("validate", started)
         for (kind, *_), members in groups.items():
-            first = frames[members[0]]
-            window = self._known_window(first.shape, centres[members[0]])
+            first, band = frames[members[0]], banded[members[0]]
+            shape = first.shape if band is None else band.shape
+            window = self._known_window(shape, centres[members[0]])
             per_stack = max(1, STACK_BYTES // (first.itemsize * (window[2] ** 2 if window else first.size)))
             for start in range(0, len(members), per_stack):
                 part = members[start : start + per_stack]
                 started = time.perf_counter()
-                window = self._known_window(first.shape, centres[part[0]])
-                if window is not None and all(centres[i] == centres[part[0]] for i in part):
+                window = self._known_window(shape, centres[part[0]])
+                if band is not None:  # one band, one centre: cut to the window, which the band holds
+                    end = band.first_row + min(len(frames[i]) for i in part)
+                    if window is None or not band.first_row <= window[0] <= end - window[2]:
+                        reason = CdinnError(
+                            f"the source decoded rows {band.first_row}-{end} of {band.shape}, "
+                            f"not the crop window {window} (rows asked for otherwise than used)"
+                        )
+                        for i in part:
+                            results[i] = reason
+                        continue
+                    inside = (window[0] - band.first_row, *window[1:])
+                    stack = np.stack([_cut(frames[i], inside) for i in part])
+                    self._lap("bin", started)
+                    prepared = self._prepare_stack(stack, masks[part[0]], [None] * len(part), kind, cut=window)
+                elif window is not None and all(centres[i] == centres[part[0]] for i in part):
                     stack = np.stack([_cut(frames[i], window) for i in part])
                     self._lap("bin", started)
                     prepared = self._prepare_stack(stack, masks[part[0]], [None] * len(part), kind, cut=window)
@@ -469,20 +491,30 @@ class Preprocessor:
             return None
         return where[0] - size // 2, where[1] - size // 2, size
 
-    def _check(self, frame: np.ndarray, mask: np.ndarray | None) -> None:
-        """What one frame must be before it can be stacked with others (CdinnError otherwise)."""
+    def _check(self, frame: np.ndarray, mask: np.ndarray | None, band: Band | None = None) -> None:
+        """What one frame (``band``: rows of it) must be before it can be stacked with others (CdinnError
+        otherwise)."""
+        shape = frame.shape if band is None else band.shape
         if frame.ndim != 2:
             raise CdinnError(f"frame has shape {frame.shape}, expected a 2-D image")
         if frame.dtype.kind not in "uif":
             raise CdinnError(f"frame dtype {frame.dtype} is not a real number type")
-        if min(frame.shape) < self.cfg.output_size:
+        if min(shape) < self.cfg.output_size:
             raise CdinnError(
-                f"frame has shape {frame.shape}, smaller than the {self.cfg.output_size}x"
+                f"frame has shape {shape}, smaller than the {self.cfg.output_size}x"
                 f"{self.cfg.output_size} grid (padding would invent the missing pixels)"
             )
         for name, other in (("detector mask", mask), ("mask", self.mask), ("dark frame", self.dark)):
-            if other is not None and other.shape != frame.shape:
-                raise CdinnError(f"frame shape {frame.shape} does not match the {name} {other.shape}")
+            if other is not None and other.shape != shape:
+                raise CdinnError(f"frame shape {shape} does not match the {name} {other.shape}")
+
+    def window_rows(self, shape: tuple[int, int], centre: tuple[float, float] | None) -> tuple[int, int] | None:
+        """The rows ``[first, end)`` of a frame of ``shape`` with the source's beam ``centre`` that this
+        preprocessing will use, where that is known before its pixels are seen (:meth:`_known_window`: once the
+        binning is chosen); None: the whole frame may be needed. A source told this
+        (:data:`cdinn.host.frames.WantedRows`) may decode those rows alone."""
+        window = self._known_window(shape, centre)
+        return None if window is None else (window[0], window[0] + window[2])
 
     def _masked(
         self, stack: np.ndarray, mask: np.ndarray | None, window: tuple[int, int, int] | None

@@ -29,7 +29,7 @@ import numpy as np
 from cdinn.errors import CdinnError
 from cdinn.host.decoding import END, MAX_FRAME_BYTES, CdinnDecoder, SeriesDecoder
 from cdinn.host.dectris import Stream1Decoder, Stream2Decoder, detect_format
-from cdinn.host.frames import Frame, Rejected, Source
+from cdinn.host.frames import Frame, Rejected, Source, WantedRows
 from cdinn.host.hdf5_frames import Hdf5Frames
 from cdinn.io import HDF5_SUFFIXES, split_spec
 from cdinn.options import option
@@ -110,6 +110,7 @@ class _SpecReader:
         self.ended_normally = True
         self.next_number = 0
         self.channel = channel
+        self.wanted_rows: WantedRows | None = None  # passed on to the HDF5 reader (Source's contract)
         self.decode_seconds = 0.0  # reading and decoding the files' frames
 
     def frames(self, spec: str) -> Iterator[Item]:
@@ -125,7 +126,7 @@ class _SpecReader:
             elif path.suffix.lower() in TIFF_SUFFIXES:
                 items = _tiff_frames(path, self.next_number)
             elif path.suffix.lower() in HDF5_SUFFIXES or dataset:
-                reader = Hdf5Frames(path, dataset, self.channel)
+                reader = Hdf5Frames(path, dataset, self.channel, self.wanted_rows)
                 items = reader.iter(self.next_number)
             else:
                 raise CdinnError(f"{path}: unknown input format (use .npy, TIFF or HDF5: {', '.join(HDF5_SUFFIXES)})")
@@ -145,7 +146,25 @@ class _SpecReader:
             self.next_number += 1
 
 
-class FileSource:
+class _ReadsSpecs:
+    """What a source reading files through a :class:`_SpecReader` (``_reader``) reports and is told."""
+
+    _reader: _SpecReader
+
+    @property
+    def decode_seconds(self) -> float:
+        return self._reader.decode_seconds
+
+    @property
+    def wanted_rows(self) -> WantedRows | None:
+        return self._reader.wanted_rows
+
+    @wanted_rows.setter
+    def wanted_rows(self, wanted: WantedRows | None) -> None:
+        self._reader.wanted_rows = wanted
+
+
+class FileSource(_ReadsSpecs):
     """Frames from one or more files (``.npy``, TIFF or HDF5; a glob or a folder allowed, read in natural
     order), numbered consecutively (HDF5 data files that record ``image_nr_low``: by the detector's numbers);
     ``channel``: of multi-channel HDF5 data (:func:`cdinn.host.hdf5_frames.frame_channel`). Ends normally when
@@ -165,10 +184,6 @@ class FileSource:
     def ended_normally(self) -> bool:
         return self._reader.ended_normally
 
-    @property
-    def decode_seconds(self) -> float:
-        return self._reader.decode_seconds
-
     def __iter__(self) -> Iterator[Item]:
         for spec in self.specs:
             yield from self._reader.frames(spec)
@@ -177,7 +192,7 @@ class FileSource:
         pass
 
 
-class DirectorySource:
+class DirectorySource(_ReadsSpecs):
     """Frames from files that appear in a folder (``*.npy`` and HDF5), oldest first, each read once.
 
     Files are picked up once their size has been stable for one poll (so half-written files are not read).
@@ -206,10 +221,6 @@ class DirectorySource:
         self._seen: set[str] = set()
         self._sizes: dict[str, int] = {}
         self._reader = _SpecReader(channel)  # a bad file in a watched folder is rejected; the watch goes on
-
-    @property
-    def decode_seconds(self) -> float:
-        return self._reader.decode_seconds
 
     def _ready_files(self) -> list[Path]:
         """New frame files whose size held over one poll, oldest first. Hidden files (a writer's temporary
@@ -291,6 +302,7 @@ class ZmqSource:
         self.ended_normally = False
         self.missed = 0
         self.decode_seconds = 0.0  # receiving and decoding messages (not the polls that wait for them)
+        self.wanted_rows: WantedRows | None = None  # see Source; the DECTRIS decoders honour it
         self._ctx: zmq.Context = zmq.Context.instance()
         self._socket = self._ctx.socket(zmq.PULL if mode == "pull" else zmq.SUB)
         if mode == "sub":
@@ -304,7 +316,9 @@ class ZmqSource:
     def _decoder(self, parts: list[bytes]) -> SeriesDecoder:
         if self.format == "auto":
             self.format = detect_format(parts)
-        return DECODERS[self.format](self.endpoint, self.max_frame_bytes, self.channel)
+        decoder = DECODERS[self.format](self.endpoint, self.max_frame_bytes, self.channel)
+        decoder.wanted_rows = self.wanted_rows
+        return decoder
 
     def __iter__(self) -> Iterator[Item]:
         import zmq

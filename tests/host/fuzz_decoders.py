@@ -54,13 +54,23 @@ def _check(item) -> None:
     assert item is None or item is decoding.END or isinstance(item, Frame | Rejected), item
     if isinstance(item, Frame):
         assert item.data.nbytes <= LIMIT and item.data.ndim == 2, item.data.shape
+        if item.band is not None:  # the rows asked for, of the frame it names
+            assert item.band.first_row + len(item.data) <= item.band.shape[0], (item.band, item.data.shape)
+            assert item.data.shape[1] == item.band.shape[1], (item.band, item.data.shape)
+
+
+def _middle_rows(shape, centre):
+    """The rows a consumer asks for (``Source.wanted_rows``): the middle third of the frame, at least one."""
+    return shape[0] // 3, shape[0] // 3 + max(1, shape[0] // 3)
 
 
 def _message_target(decoder_type):
     def test_one_input(data: bytes) -> None:
-        decode = decoder_type("fuzz", LIMIT)
-        for parts in (parts_of(data), [data]):
-            _check(decode(parts))
+        for wanted in (None, _middle_rows):  # whole frames, and the rows a consumer asked for
+            decode = decoder_type("fuzz", LIMIT)
+            decode.wanted_rows = wanted
+            for parts in (parts_of(data), [data]):
+                _check(decode(parts))
 
     return test_one_input
 
@@ -103,7 +113,9 @@ def hdf5_target(data: bytes) -> None:
                     det[name] = fdp.PickValueInList([fdp.ConsumeFloat(), "x", np.zeros(fdp.ConsumeIntInRange(0, 3))])
             if fdp.ConsumeBool():
                 det["pixel_mask"] = np.ones((fdp.ConsumeIntInRange(1, 40), cols), np.uint32)
-        for item in sources.FileSource(str(path)):
+        source = sources.FileSource(str(path))
+        source.wanted_rows = _middle_rows if fdp.ConsumeBool() else None
+        for item in source:
             _check(item)
 
 

@@ -5,7 +5,7 @@ loopback to the runner's source."""
 import cbor2
 import numpy as np
 import pytest
-from dectris_messages import H, W, bslz4, detector_frames, lz4_hdf5, push, v1_messages, v2_messages
+from dectris_messages import BLOCK, H, W, bslz4, detector_frames, lz4_hdf5, push, v1_messages, v2_messages
 
 from cdinn.host.dectris import (
     END,
@@ -15,7 +15,7 @@ from cdinn.host.dectris import (
     detect_format,
     lz4_hdf5_decompress,
 )
-from cdinn.host.frames import Frame, Rejected
+from cdinn.host.frames import Band, Frame, Rejected
 from cdinn.host.sources import ZmqSource
 
 
@@ -75,3 +75,59 @@ def test_corrupt_messages_are_rejected_with_a_reason():
     broken = v1([image[0], image[1], image[2][:-7], image[3]])
     assert isinstance(broken, Rejected) and broken.number == 0 and "stream v1 image" in broken.reason
     assert v1([b"not json"]).reason.startswith("corrupt stream v1 message")
+
+
+@pytest.mark.parametrize("element_size", [1, 2, 4, 8])
+def test_a_span_of_a_bitshuffle_lz4_blob_decodes_to_those_elements_alone(element_size):
+    """Any span decodes to the whole blob's elements there: within whole blocks, into the last shorter block and
+    the raw trailing elements (bitshuffle's layout; each block is shuffled and compressed alone). A span outside
+    the blob, or a block before the span's end that runs past the blob, is refused."""
+    rng = np.random.default_rng(element_size)
+    for n in (2 * BLOCK, 2 * BLOCK + 21, H * W, 13):  # whole blocks; + a block of 16 and 5 raw; a short block; raw
+        a = rng.integers(0, 60, n).astype(f"u{element_size}")
+        blob = bslz4(a)
+        for first, end in [(0, n), (1, n - 1), (n // 3, n // 2), (n - 1, n), (0, 1), (BLOCK - 3, BLOCK + 3)]:
+            if first < end <= n:
+                assert bslz4_decompress(blob, element_size, span=(first, end)).tobytes() == a[first:end].tobytes()
+    blob = bslz4(rng.integers(0, 60, 3 * BLOCK).astype(f"u{element_size}"))
+    with pytest.raises(ValueError, match=r"elements \[5, 4\) asked of a bitshuffle-LZ4 blob"):
+        bslz4_decompress(blob, element_size, span=(5, 4))
+    with pytest.raises(ValueError, match="does not match its 1 block sizes"):  # the first block cut short
+        bslz4_decompress(blob[:40], element_size, span=(0, 8))
+
+
+def _rows_10_to_30(calls):
+    def wanted(shape, centre):
+        calls.append((shape, centre))
+        return 10, 30
+
+    return wanted
+
+
+@pytest.mark.parametrize(
+    ("fmt", "encoding", "banded"),
+    [("v2", "bslz4", True), ("v2", "lz4", False), ("v1", "bs32-lz4<", True), ("v1", "lz4<", False)],
+)
+def test_decoders_decode_the_rows_their_consumer_asked_for(fmt, encoding, banded):
+    """Told the rows its consumer uses (asked with the frame's shape and the series' beam centre), a decoder of
+    bitshuffle-LZ4 images decodes those rows alone and says where they lie; other encodings come whole."""
+    frames = detector_frames(3, seed=4)
+    decode: Stream1Decoder | Stream2Decoder
+    if fmt == "v2":
+        decode, messages, centre = (
+            Stream2Decoder("det"),
+            [[m] for m in v2_messages(frames, frames[0] * 0, encoding)],
+            (17.0, 21.5),
+        )
+    else:
+        decode, messages, centre = Stream1Decoder("det"), v1_messages(frames, encoding, header=True), (24.0, 20.0)
+    calls: list = []
+    decode.wanted_rows = _rows_10_to_30(calls)
+    items = [item for item in map(decode, messages) if isinstance(item, Frame)]
+    assert len(items) == 3 and all(item.shape == (H, W) for item in items)
+    for item, frame in zip(items, frames, strict=True):
+        if banded:
+            assert item.band == Band(10, (H, W)) and np.array_equal(item.data, frame[10:30])
+        else:
+            assert item.band is None and np.array_equal(item.data, frame)
+    assert not banded or calls[0] == ((H, W), centre)  # with the series' beam centre

@@ -11,8 +11,8 @@ import pytest
 from cdinn.errors import CdinnError
 from cdinn.host import sources
 from cdinn.host.backends import get_backend
-from cdinn.host.front import ProcessFront, open_front
-from cdinn.host.preprocess import PreprocessConfig
+from cdinn.host.front import ProcessFront, ThreadFront, open_front
+from cdinn.host.preprocess import PreprocessConfig, Preprocessor
 from cdinn.host.runner import Runner
 from cdinn.host.sources import SourceConfig
 from cdinn.host.writer import RunWriter
@@ -58,6 +58,36 @@ def test_process_and_thread_fronts_deliver_the_same_batches(tmp_path, patterns):
             np.concatenate([getattr(b, name) for b in process]), np.concatenate([getattr(b, name) for b in thread])
         )
     assert np.concatenate([b.mask for b in process]).any()  # the chip gap reached the grid
+
+
+def test_the_front_has_its_source_decode_the_crop_window_rows_alone_with_the_same_batches(tmp_path, patterns):
+    """Once the crop window is known (binning 4 around the master's beam centre), the file source decodes the
+    window's rows of each bitshuffle-LZ4 chunk alone; the batches (patterns, masks, sentinel and chip-gap
+    handling, oversampling, centre offsets, rejections) are those of whole frames."""
+    frames = _detector_frames(patterns)
+    frames[5, 100, 140] = SENTINEL
+    frames[9] = 0  # an empty frame: rejected either way
+    master = write_eiger(tmp_path / "eiger", frames, per_file=10, mask=_gaps())
+    pre = PreprocessConfig(input_kind="intensity", binning=4)
+    asked = ThreadFront(sources.FileSource(str(master)), Preprocessor(pre), max_batch=5)
+    rows = []
+
+    def window_rows(shape, centre):
+        rows.append(asked.preprocess.window_rows(shape, centre))
+        return rows[-1]
+
+    assert asked.source.wanted_rows == asked.preprocess.window_rows  # the front asked
+    asked.source.wanted_rows = window_rows
+    whole = ThreadFront(sources.FileSource(str(master)), Preprocessor(pre), max_batch=5)
+    whole.source.wanted_rows = None  # a source not asked: whole frames
+    (got, got_end), (expected, expected_end) = _drain(asked), _drain(whole)
+    assert rows == [(56, 184)] * len(frames)  # binning 4 was set: the 128 rows around row 120, for every frame
+    assert got_end == expected_end and got_end.ended_normally
+    assert [r.reason for b in got for r in b.rejected] == [r.reason for b in expected for r in b.rejected] != []
+    for name in ("patterns", "mask", "oversampling", "centre_offset"):
+        np.testing.assert_array_equal(
+            np.concatenate([getattr(b, name) for b in got]), np.concatenate([getattr(b, name) for b in expected])
+        )
 
 
 def test_sources_only_this_process_can_open_refuse_the_process_front(monkeypatch):

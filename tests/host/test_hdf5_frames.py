@@ -123,6 +123,34 @@ def test_a_master_alone_means_all_its_data_files_in_order(tmp_path, patterns):
     assert np.abs(amplitude - direct.amplitude).max() < 0.02
 
 
+@pytest.mark.parametrize("compression", ["bslz4", "lz4"])
+def test_a_file_source_decodes_the_rows_its_consumer_asked_for(tmp_path, patterns, compression):
+    """Told the rows its consumer uses (asked with the frame's shape and the file's beam centre), the file
+    source decodes bitshuffle-LZ4 chunks' rows alone and says where they lie; LZ4 chunks come whole."""
+    frames = _detector_frames(patterns)[:6]
+    path = tmp_path / "frames.h5"
+    filters = hdf5plugin.Bitshuffle(cname="lz4") if compression == "bslz4" else hdf5plugin.LZ4()
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("entry/data/data", data=frames, chunks=(1, SIDE, SIDE), **filters)
+        fh["entry/instrument/detector/beam_center_x"], fh["entry/instrument/detector/beam_center_y"] = 130.0, 90.0
+    calls = []
+
+    def wanted(shape, centre):
+        calls.append((shape, centre))
+        return 26, 154
+
+    source = FileSource(str(path))
+    source.wanted_rows = wanted
+    items = list(source)
+    assert calls[0] == ((SIDE, SIDE), (90.0, 130.0)) and len(calls) == len(frames) == len(items)
+    for item, frame in zip(items, frames, strict=True):
+        assert item.shape == (SIDE, SIDE)
+        if compression == "bslz4":
+            assert item.band == (26, (SIDE, SIDE)) and np.array_equal(item.data, frame[26:154])
+        else:
+            assert item.band is None and np.array_equal(item.data, frame)
+
+
 def test_chip_gaps_and_dead_pixels_cost_almost_nothing(tmp_path, patterns):
     frames = _detector_frames(patterns)
     mask = _gaps()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from cdinn.errors import CdinnError
+from cdinn.host.frames import Band
 from cdinn.host.preprocess import (
     PreprocessConfig,
     Preprocessor,
@@ -201,3 +202,26 @@ def test_frames_cut_to_their_known_window_first_give_what_the_whole_frame_gives(
         assert np.array_equal(a.amplitude, b.amplitude) and a.oversampling == b.oversampling
         assert a.mask is not None and np.array_equal(a.mask, b.mask) and a.mask.sum() == 2 * 32
     assert isinstance(cut[3], CdinnError) and str(cut[3]) == str(full[3])
+
+
+def test_frames_decoded_in_part_give_what_the_whole_frame_gives_and_must_hold_their_window():
+    """A source told :meth:`Preprocessor.window_rows` decodes those rows alone: they give what the whole frame
+    gives (detector mask and sentinels included); rows that do not hold the window are a rejection naming it,
+    never a pattern made from rows that are not there."""
+    rng = np.random.default_rng(6)
+    yy, xx = np.mgrid[-128:128, -128:128]
+    frames = [rng.poisson(5e4 * s * np.sinc(yy / 9.0) ** 2 * np.sinc(xx / 7.0) ** 2).astype(np.uint32) for s in (1, 2)]
+    frames[1][100, 90] = np.iinfo(np.uint32).max
+    mask = np.zeros((256, 256), bool)
+    mask[148:156, :] = True
+    pre = Preprocessor(PreprocessConfig(binning=4))
+    first, end = pre.window_rows((256, 256), (128.0, 128.0))
+    assert (first, end) == (64, 192) and Preprocessor(PreprocessConfig()).window_rows((256, 256), None) is None
+    band = Band(first, (256, 256))
+    parts = pre.prepare_many([f[first:end] for f in frames], [mask] * 2, [(128.0, 128.0)] * 2, None, [band] * 2)
+    whole = pre.prepare_many(frames, [mask] * 2, [(128.0, 128.0)] * 2)
+    for a, b in zip(parts, whole, strict=True):
+        assert np.array_equal(a.amplitude, b.amplitude) and np.array_equal(a.mask, b.mask)
+        assert a.oversampling == b.oversampling
+    (wrong,) = pre.prepare_many([frames[0][:128]], [mask], [(128.0, 128.0)], None, [Band(0, (256, 256))])
+    assert isinstance(wrong, CdinnError) and "not the crop window (64, 64, 128)" in str(wrong)
