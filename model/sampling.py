@@ -74,22 +74,31 @@ def _fill_plan(empty: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarr
 
 @lru_cache(maxsize=32)
 def _plan_cached(shape: tuple[int, int], packed: bytes) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The rounds, found breadth first: after the first, only the empty pixels next to those the last round
+    filled can be filled next (any other with a filled neighbour would have been filled already), so each round
+    looks at its candidates alone, not at the whole grid (a wide gap, or a window reaching off the detector,
+    takes hundreds of rounds)."""
     rows, cols = shape
-    empty = np.unpackbits(np.frombuffer(packed, np.uint8), count=rows * cols).reshape(shape).astype(bool)
-    index = np.arange(rows * cols).reshape(shape)
-    r, c = np.indices(shape)
-    steps = ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1))
-    on_grid = np.stack([(0 <= i) & (i < rows) & (0 <= j) & (j < cols) for i, j in steps])
-    neighbour = np.stack([np.clip(i, 0, rows - 1) * cols + np.clip(j, 0, cols - 1) for i, j in steps])
+    empty = np.unpackbits(np.frombuffer(packed, np.uint8), count=rows * cols).astype(bool)
+    if empty.all():
+        return []
     plan = []
-    while empty.any() and not empty.all():
-        weights = (on_grid & ~empty.ravel()[neighbour]).astype(np.float64)
+    candidates = np.flatnonzero(empty)  # in increasing order, every round
+    while len(candidates):
+        r, c = np.divmod(candidates, cols)
+        steps = ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1))  # above, below, left, right: _neighbour_sum's
+        on_grid = np.stack([(0 <= i) & (i < rows) & (0 <= j) & (j < cols) for i, j in steps])
+        neighbour = np.stack([np.clip(i, 0, rows - 1) * cols + np.clip(j, 0, cols - 1) for i, j in steps])
+        weights = (on_grid & ~empty[neighbour]).astype(np.float64)
         count = weights.sum(axis=0)
-        fill = empty & (count > 0)
+        fill = count > 0
         if not fill.any():
             break
-        plan.append((index[fill], neighbour[:, fill], weights[:, fill], count[fill]))
-        empty = empty & ~fill
+        targets = candidates[fill]
+        plan.append((targets, neighbour[:, fill], weights[:, fill], count[fill]))
+        empty[targets] = False
+        around = neighbour[:, fill][on_grid[:, fill]]
+        candidates = np.unique(around[empty[around]])
     return plan
 
 

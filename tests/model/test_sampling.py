@@ -41,6 +41,7 @@ def test_the_measured_au_peak_is_about_3_to_4_times_oversampled():
 
 
 def test_a_shared_mask_is_filled_by_its_plan_exactly_as_round_by_round():
+    """The plan (found breadth first, once per mask) fills exactly as the rounds over the whole grid do."""
     rng = np.random.default_rng(7)
     for trial in range(60):
         size = (8, 32, 64)[trial % 3]
@@ -48,6 +49,8 @@ def test_a_shared_mask_is_filled_by_its_plan_exactly_as_round_by_round():
         empty = rng.random((1, size, size)) < (0.0, 0.02, 0.3, 0.9, 1.0)[trial % 5]
         if trial % 4 == 0:
             empty[0, size // 2 - 2 : size // 2 + 2, :] = True  # a gap four rows wide
+        if trial % 6 == 1:
+            empty[0, : size // 3, : size // 2] = True  # a window reaching off the detector: many rounds
         per_frame = np.repeat(empty, len(values), axis=0)  # one mask per frame: filled round by round
         assert np.array_equal(fill_from_neighbours(values, empty), fill_from_neighbours(values, per_frame))
 
