@@ -127,9 +127,10 @@ def bslz4_decompress(
     """Bitshuffle + LZ4 (the HDF5 filter's format) -> the decompressed bytes as a uint8 array. With
     ``expected_bytes`` a blob without the 12-byte header is recognised (its first 8 bytes do not state that size)
     and decoded with the default block. With ``span`` (first, end) only the elements ``[first, end)`` are
-    returned, and only the blocks holding them are decompressed (each block is shuffled and compressed alone;
-    the layout of every block is checked still). ValueError for a size over ``limit``, a span outside the
-    elements or a stream that does not hold what it claims."""
+    returned, and only the blocks holding them are decompressed (each block is shuffled and compressed alone):
+    the blocks up to the span's end are walked and checked, the stream's whole length only when the span reaches
+    into its last block. ValueError for a size over ``limit``, a span outside the elements or a stream that does
+    not hold what it claims."""
     bitshuffle = _bitshuffle()
     if element_size not in (1, 2, 4, 8):
         raise ValueError(f"bitshuffle element size {element_size!r} (must be 1, 2, 4 or 8)")

@@ -80,8 +80,8 @@ class Source(Protocol):
     A source that can decode part of a frame alone (rows of bitshuffle-LZ4 data, whose blocks are compressed
     one by one) has a ``wanted_rows`` attribute, None until a consumer sets it to a :data:`WantedRows`; it then
     decodes the rows asked for and delivers them with their :class:`Band` (the whole frame when the answer is
-    None). Rows outside the band are never looked at: a corrupt block there goes unnoticed, while the blocks'
-    layout is still checked whole. Only a consumer that asked may receive bands."""
+    None). Rows past the band are never looked at: a corrupt block there goes unnoticed (the blocks before the
+    band's end are walked and checked). Only a consumer that asked may receive bands."""
 
     @property
     def ended_normally(self) -> bool: ...

@@ -240,7 +240,7 @@ def direct_decoder(dset: h5py.Dataset) -> Callable[[bytes, tuple[int, int] | Non
 
     def frame(raw: np.ndarray | bytes, rows: int) -> np.ndarray:
         if len(raw) != rows * cols * dtype.itemsize:
-            raise ValueError(f"chunk decoded to {len(raw)} bytes, not the frame's {frame_bytes}")
+            raise ValueError(f"chunk decoded to {len(raw)} bytes, not the {rows} rows' {rows * cols * dtype.itemsize}")
         return np.frombuffer(raw, dtype).reshape(rows, cols)
 
     def bslz4(raw: bytes, rows: tuple[int, int] | None) -> np.ndarray:
