@@ -8,7 +8,10 @@ report lists.
 """
 
 import time
+from pathlib import Path
 
+import h5py
+import hdf5plugin
 import numpy as np
 import pytest
 
@@ -51,3 +54,19 @@ def network_alone_fps(
             reconstruct(binned, **options)
         best = min(best, (time.perf_counter() - started) / (4 * len(binned)))
     return 1.0 / best
+
+
+def bslz4_frames(path: Path, frames: np.ndarray, n: int) -> Path:
+    """An HDF5 file whose ``/entry/data/data`` holds ``n`` frames, ``frames`` (M, rows, cols) over and over, one
+    frame per bitshuffle-LZ4 chunk (as an Eiger writes them)."""
+    with h5py.File(path, "w") as fh:
+        d = fh.create_dataset(
+            "entry/data/data",
+            shape=(n, *frames.shape[1:]),
+            dtype=frames.dtype,
+            chunks=(1, *frames.shape[1:]),
+            **hdf5plugin.Bitshuffle(cname="lz4"),
+        )
+        for start in range(0, n, len(frames)):
+            d[start : start + len(frames)] = frames[: min(len(frames), n - start)]
+    return path

@@ -7,11 +7,10 @@ nothing, alternating in one run. Frames per second of each (best of the rounds) 
 
 from pathlib import Path
 
-import h5py
-import hdf5plugin
 import numpy as np
 
 from cdinn.host.sources import FileSource
+from conftest import bslz4_frames  # benchmarks/conftest.py, beside this file
 
 ROWS, COLS = 1065, 1030  # DECTRIS EIGER 1M
 WINDOW = (236, 364)  # 128 rows (binning 4 for the 32-pixel grid) around row 300, the beam centre
@@ -21,17 +20,7 @@ def _file(path: Path, n: int) -> Path:
     rng = np.random.default_rng(1)
     frames = rng.poisson(0.05, (8, ROWS, COLS)).astype(np.uint32)  # background counts everywhere
     frames[:, WINDOW[0] : WINDOW[1], 336:464] += rng.poisson(200.0, (8, 128, 128)).astype(np.uint32)
-    with h5py.File(path, "w") as fh:
-        d = fh.create_dataset(
-            "entry/data/data",
-            shape=(n, ROWS, COLS),
-            dtype=np.uint32,
-            chunks=(1, ROWS, COLS),
-            **hdf5plugin.Bitshuffle(cname="lz4"),
-        )
-        for start in range(0, n, 8):
-            d[start : start + 8] = frames[: min(8, n - start)]
-    return path
+    return bslz4_frames(path, frames, n)
 
 
 def test_decoding_the_window_rows_against_whole_frames(benchmark, tmp_path):

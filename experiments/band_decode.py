@@ -28,14 +28,15 @@ import tempfile
 from pathlib import Path
 
 import h5py
-import hdf5plugin
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from runner_rate import detector_frames, master_file  # noqa: E402
 
 from cdinn.model.simulate import broad, simulate  # noqa: E402
+from conftest import bslz4_frames  # noqa: E402  (benchmarks/conftest.py)
 
 CDINN = str(Path(sys.executable).with_name("cdinn"))
 SITE = """import os
@@ -70,17 +71,7 @@ def eiger_1m(folder: Path, n: int) -> Path:
         fh["entry/instrument/detector/pixel_mask"] = mask
         fh["entry/instrument/detector/beam_center_x"] = float(CENTRE[1])
         fh["entry/instrument/detector/beam_center_y"] = float(CENTRE[0])
-        with h5py.File(folder / "m_data_000001.h5", "w") as dfh:
-            d = dfh.create_dataset(
-                "entry/data/data",
-                shape=(n, ROWS, COLS),
-                dtype=np.uint32,
-                chunks=(1, ROWS, COLS),
-                **hdf5plugin.Bitshuffle(cname="lz4"),
-            )
-            for start in range(0, n, 64):
-                d[start : start + 64] = frames[: min(64, n - start)]
-            d.attrs["image_nr_low"] = 1
+        bslz4_frames(folder / "m_data_000001.h5", frames, n)
         fh["entry/data/data_000001"] = h5py.ExternalLink("m_data_000001.h5", "/entry/data/data")
     return folder / "m_master.h5"
 
