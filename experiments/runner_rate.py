@@ -55,7 +55,8 @@ def detector_frames(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def stages_alone(frames: np.ndarray, mask: np.ndarray, master: Path, backend: str) -> dict[str, float]:
     """Each stage of the runner alone on one core, microseconds a frame (best of 3): decoding the NXmx file's
-    bitshuffle-LZ4 chunks, preprocessing 64-frame batches, the network and the fit at batch 64, writing them."""
+    bitshuffle-LZ4 chunks (the rows of the crop window, as the runner does), preprocessing 64-frame batches, the
+    network and the fit at batch 64, writing them."""
     from cdinn.host.hdf5_frames import Hdf5Frames
     from cdinn.inversion import complex_object
     from cdinn.model.fit import fit_experiment
@@ -82,7 +83,9 @@ def stages_alone(frames: np.ndarray, mask: np.ndarray, master: Path, backend: st
     with tempfile.TemporaryDirectory() as tmp:
         writer = RunWriter(Path(tmp) / "w.h5", engine.provenance(), {})
         costs = {
-            "decode": best(lambda: sum(1 for _ in Hdf5Frames(master).iter(0)), len(frames)),
+            "decode": best(
+                lambda: sum(1 for _ in Hdf5Frames(master, wanted_rows=prepare.window_rows).iter(0)), len(frames)
+            ),
             "preprocess": best(lambda: [prepare.prepare_many(b, [mask != 0] * len(b)) for b in batches], n),
             "network": best(lambda: [engine.infer(amplitudes, masks) for _ in range(4)], 4 * len(amplitudes)),
             "fit": best(
