@@ -43,7 +43,7 @@ import numpy as np
 
 from cdinn.errors import CdinnError
 from cdinn.host.batch_input import stack_masks
-from cdinn.host.frames import Rejected, Source
+from cdinn.host.frames import Frame, Rejected, Source
 from cdinn.host.preprocess import PREPROCESS_STEPS, PreprocessConfig, Preprocessor
 from cdinn.host.sources import SCHEMES, SourceConfig, open_source
 from cdinn.model.fit import pattern_centre
@@ -53,6 +53,9 @@ FRONTS: tuple[str, ...] = ("process", "thread")
 
 _END = object()
 _POLL_S = 0.1
+QUEUED_BYTES = 128 * 2**20
+"""The most decoded frame data (bytes) the reader holds queued for preprocessing, beside at most 8 batches of
+items: 512 frames of 256x256 uint32, one or two of an EIGER2 16M (one frame always fits)."""
 FRONT_STAGES = ("decode", *PREPROCESS_STEPS)
 """The front end's stages, each batch's seconds in them: ``decode`` (the source's own ``decode_seconds``:
 reading, receiving, decompressing), then the preprocessing's ``validate`` and ``bin``
@@ -158,9 +161,18 @@ def _batch(items: list, preprocess: Preprocessor, output_size: int, decoded: flo
 
 class ThreadFront:
     """The front end in this process's threads (module docstring): ``source`` (opened, with ``stop`` as its
-    stop event), ``preprocessor``, batches of at most ``max_batch`` items."""
+    stop event), ``preprocessor``, batches of at most ``max_batch`` items; the reader holds at most 8 batches'
+    items and ``queued_bytes`` of frame data queued (:data:`QUEUED_BYTES`), so memory stays flat whatever the
+    detector's size."""
 
-    def __init__(self, source: Source, preprocessor: Preprocessor, max_batch: int = 64, stop=None):
+    def __init__(
+        self,
+        source: Source,
+        preprocessor: Preprocessor,
+        max_batch: int = 64,
+        stop=None,
+        queued_bytes: int = QUEUED_BYTES,
+    ):
         if max_batch < 1:
             raise CdinnError(f"max batch must be >= 1, got {max_batch}")
         self.source, self.preprocess, self.max_batch = source, preprocessor, max_batch
@@ -171,6 +183,8 @@ class ThreadFront:
         # bounded: a file source waits for the network instead of reading the whole file into memory; a live
         # source's own buffers (ZeroMQ's high-water mark, pvapy's monitor queue) hold what arrives meanwhile
         self._queue: queue.Queue = queue.Queue(maxsize=8 * max_batch)
+        self._room = threading.Condition()  # the frame data queued, in bytes, within ``queued_bytes``
+        self._queued_bytes, self._max_queued_bytes = 0, queued_bytes
         self._ready: queue.Queue = queue.Queue(maxsize=2)  # prepared batches: one in the network, one waiting
         self._abandoned = threading.Event()  # the consumer is gone: the threads stop waiting for room
         self._reader_error: BaseException | None = None
@@ -225,7 +239,7 @@ class ThreadFront:
     def _read(self) -> None:
         try:
             for item in self.source:
-                if not self._put(self._queue, item) or self.stop.is_set():
+                if not self._wait_for_room(item) or not self._put(self._queue, item) or self.stop.is_set():
                     break
         except BaseException as exc:  # reported by finish() after the queue drains
             self._reader_error = exc
@@ -237,6 +251,7 @@ class ThreadFront:
             drained = False
             while not drained:
                 items, drained = self._next_items()
+                self._taken(items)
                 if items:
                     decoded = getattr(self.source, "decode_seconds", 0.0)  # the reader's, up to these items
                     batch = _batch(items, self.preprocess, self.output_size, decoded - self._decoded)
@@ -247,6 +262,24 @@ class ThreadFront:
             self._prepare_error = exc
         finally:
             self._put(self._ready, _END)
+
+    def _wait_for_room(self, item) -> bool:
+        """Count a frame's data as queued, first waiting while it would take the queue past its bytes (unless
+        nothing is queued: one frame always fits); False once the consumer is gone."""
+        nbytes = item.data.nbytes if isinstance(item, Frame) else 0
+        with self._room:
+            while self._queued_bytes and self._queued_bytes + nbytes > self._max_queued_bytes:
+                if self._abandoned.is_set():
+                    return False
+                self._room.wait(_POLL_S)
+            self._queued_bytes += nbytes
+        return True
+
+    def _taken(self, items: list) -> None:
+        """The preprocessing took ``items`` off the queue: their bytes make room."""
+        with self._room:
+            self._queued_bytes -= sum(item.data.nbytes for item in items if isinstance(item, Frame))
+            self._room.notify()
 
     def _next_items(self) -> tuple[list, bool]:
         """Up to max_batch items: block for the first, then take what is already queued; and whether the

@@ -90,6 +90,30 @@ def test_the_front_has_its_source_decode_the_crop_window_rows_alone_with_the_sam
         )
 
 
+def test_the_reader_holds_at_most_its_bytes_of_frames_queued(tmp_path):
+    """4 MB frames (1024x1024 uint32, LZ4 chunks: decoded whole) with room for 10 MB queued: while nobody takes
+    the batches, the reader stops after what the queue, the batch in preparation and the two ready ones hold,
+    far fewer than its 8 batches' items (32) would let it; then every frame still arrives."""
+    import h5py
+    import hdf5plugin
+
+    frames = np.random.default_rng(3).poisson(2.0, (24, 1024, 1024)).astype(np.uint32)
+    path = tmp_path / "big.h5"
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("entry/data/data", data=frames, chunks=(1, 1024, 1024), **hdf5plugin.LZ4())
+    source = sources.FileSource(str(path))
+    front = ThreadFront(source, Preprocessor(PreprocessConfig(input_kind="intensity", binning=4)), 4, None, 10 << 20)
+    front.start()
+    for _ in range(100):  # until the reader stops for room (the preprocessing waits for the batches' taker)
+        read = source._reader.next_number
+        threading.Event().wait(0.1)
+        if read == source._reader.next_number and read:
+            break
+    assert front._queued_bytes <= 10 << 20 and read <= 2 * 4 + 4 + 2 + 1  # ready, in preparation, queued, read
+    assert sum(batch.received for batch in front) == 24 and front.finish().ended_normally
+    assert front._queued_bytes == 0
+
+
 def test_sources_only_this_process_can_open_refuse_the_process_front(monkeypatch):
     with pytest.raises(CdinnError, match="use --front thread"):
         ProcessFront("inproc://frames", SourceConfig(), PRE)
