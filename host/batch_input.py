@@ -112,7 +112,9 @@ def iter_patterns(
     block = block or BLOCK_FRAMES
     items: list[Frame] = []
     done = 0
-    for item in FileSource(spec, channel):
+    source = FileSource(spec, channel)
+    source.wanted_rows = prepare.window_rows  # detector frames: the crop window's rows alone, once it is known
+    for item in source:
         if isinstance(item, Rejected):
             raise CdinnError(item.reason)
         items.append(item)
@@ -138,13 +140,13 @@ def block_patterns(items: list[Frame], size: int, prepare: Preprocessor, offset:
     numbers = np.array([item.number for item in items], np.int64)
     sources = [item.source for item in items]
     arrivals = np.array([item.arrival for item in items], np.float64)
-    small = next((item for item in items if min(item.data.shape) < size or item.data.ndim != 2), None)
+    small = next((item for item in items if min(item.shape) < size or item.data.ndim != 2), None)
     if small is not None:
         raise CdinnError(
             f"diffraction frames must have shape ({size}, {size}) or be larger detector frames; frame "
-            f"{small.number} of {small.source} has shape {small.data.shape}"
+            f"{small.number} of {small.source} has shape {small.shape}"
         )
-    if all(item.data.shape == (size, size) for item in items):
+    if all(item.shape == (size, size) and item.band is None for item in items):
         prepare.on_grid()
         mask = stack_masks([item.mask for item in items], (size, size))
         if extra is not None:
@@ -186,6 +188,7 @@ def block_patterns(items: list[Frame], size: int, prepare: Preprocessor, offset:
         [item.mask for item in items],
         [item.centre for item in items],
         [item.kind for item in items],
+        [item.band for item in items],
     )
     keep = [i for i, result in enumerate(prepared) if isinstance(result, Prepared)]
     good = [result for result in prepared if isinstance(result, Prepared)]

@@ -15,6 +15,8 @@ from cdinn.api import reconstruct
 from cdinn.cli import main
 from cdinn.errors import CdinnError
 from cdinn.host.backends import get_backend
+from cdinn.host.batch_input import detector_preprocessor, iter_patterns
+from cdinn.host.dectris import bslz4_decompress
 from cdinn.host.distributed import _frames as chunk_frames
 from cdinn.host.distributed import plan
 from cdinn.host.front import ThreadFront
@@ -149,6 +151,33 @@ def test_a_file_source_decodes_the_rows_its_consumer_asked_for(tmp_path, pattern
             assert item.band == (26, (SIDE, SIDE)) and np.array_equal(item.data, frame[26:154])
         else:
             assert item.band is None and np.array_equal(item.data, frame)
+
+
+def test_reconstruct_reads_only_the_crop_window_rows_of_detector_frames(tmp_path, patterns):
+    """`cdinn reconstruct`'s file path (:func:`iter_patterns`) has the file source decode the window's rows of
+    bitshuffle-LZ4 chunks alone: the patterns equal those of the same frames stored uncompressed (read whole by
+    HDF5), and a chunk damaged past the window's rows (bytes appended after its last block, which decoding the
+    whole frame refuses) is read as the others are: those rows are never looked at."""
+    frames = _detector_frames(patterns)[:12]
+    master = write_eiger(tmp_path / "eiger", frames, per_file=12, mask=_gaps())
+    data = tmp_path / "eiger" / "series_data_000001.h5"
+    with h5py.File(data, "r+") as fh:
+        d = fh["entry/data/data"]
+        d.id.write_direct_chunk((3, 0, 0), d.id.read_direct_chunk((3, 0, 0))[1] + bytes(16))
+    with h5py.File(data) as fh, pytest.raises(ValueError, match="does not match its 32 block sizes"):
+        bslz4_decompress(fh["entry/data/data"].id.read_direct_chunk((3, 0, 0))[1], 4)
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as fh:
+        fh.create_dataset("entry/data/data", data=frames, chunks=(1, SIDE, SIDE))
+        det = fh.create_group("entry/instrument/detector")
+        det["beam_center_x"], det["beam_center_y"] = float(CENTRE[1]), float(CENTRE[0])
+        det["pixel_mask"] = _gaps()
+    pre = PreprocessConfig(input_kind="intensity", binning=4)
+    (rows,) = iter_patterns(str(master), 32, detector_preprocessor(pre, 32))
+    (whole,) = iter_patterns(str(plain), 32, detector_preprocessor(pre, 32))
+    assert len(rows.patterns) == len(whole.patterns) == 12 and not rows.rejected
+    for name in ("patterns", "mask", "oversampling"):
+        np.testing.assert_array_equal(getattr(rows, name), getattr(whole, name))
 
 
 def test_chip_gaps_and_dead_pixels_cost_almost_nothing(tmp_path, patterns):
