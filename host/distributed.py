@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from cdinn.errors import CdinnError
-from cdinn.host.frames import WantedRows
 from cdinn.host.preprocess import PreprocessConfig
 from cdinn.host.sources import expand_files, npy_stack
 from cdinn.io import HDF5_SUFFIXES, split_spec
@@ -110,21 +109,35 @@ def plan(spec: str, chunk: int, channel: str | None = None) -> list[Chunk]:
     return chunks
 
 
-def _frames(chunk: Chunk, wanted_rows: WantedRows | None = None) -> list:
-    """The chunk's frames as the file source gives them (:class:`cdinn.host.frames.Frame`; of HDF5 data read
-    chunk by chunk through cdinn's own decoders, only ``wanted_rows`` where they decode rows alone)."""
+def _read(chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float] | None, str | None]:
+    """The chunk's frames, with the detector mask and beam centre its file records and the kind its dataset
+    declares (:func:`cdinn.host.hdf5_frames.declared_kind`)."""
+    if chunk.dataset is None:
+        return np.array(npy_stack(chunk.path)[chunk.start : chunk.stop]), None, None, None
+    import h5py
+    import hdf5plugin  # noqa: F401
+
+    from cdinn.host.hdf5_frames import declared_kind, detector_info
+
+    with h5py.File(chunk.path, "r") as fh:
+        info = detector_info(fh, None if chunk.channel is None else chunk.channel[1])
+        dset = fh[chunk.dataset]
+        rows = slice(chunk.start, chunk.stop)
+        frames = dset[rows] if chunk.channel is None else dset[rows, chunk.channel[0]]
+        return frames, info.pixel_mask, info.beam_centre, declared_kind(dset)
+
+
+def _frames(chunk: Chunk) -> list:
+    """The chunk's frames as the file source gives them (:class:`cdinn.host.frames.Frame`)."""
     import time
 
     from cdinn.host.frames import Frame
-    from cdinn.host.hdf5_frames import Hdf5Frames
+    from cdinn.host.hdf5_frames import frame_source
 
-    if chunk.dataset is None:
-        now = time.time()
-        frames = np.array(npy_stack(chunk.path)[chunk.start : chunk.stop])
-        return [Frame(chunk.first + i, frame, chunk.path, now) for i, frame in enumerate(frames)]
-    channel = None if chunk.channel is None else chunk.channel[1]
-    reader = Hdf5Frames(chunk.path, chunk.dataset, channel, wanted_rows)
-    return list(reader.span(chunk.start, chunk.stop, chunk.first - chunk.start))
+    frames, mask, centre, kind = _read(chunk)
+    label = chunk.path if chunk.dataset is None else frame_source(chunk.path, chunk.dataset, chunk.channel)
+    now = time.time()
+    return [Frame(chunk.first + i, frame, label, now, mask, centre, kind) for i, frame in enumerate(frames)]
 
 
 def planned_preprocessing(chunks: list[Chunk], preprocess: PreprocessConfig) -> PreprocessConfig:
@@ -140,7 +153,7 @@ def planned_preprocessing(chunks: list[Chunk], preprocess: PreprocessConfig) -> 
     prepare = Preprocessor(preprocess)
     first = chunks[0]
     for part in (replace(first, stop=min(first.start + 1, first.stop)), first):
-        block_patterns(_frames(part, prepare.window_rows), preprocess.output_size, prepare, part.position)
+        block_patterns(_frames(part), preprocess.output_size, prepare, part.position)
         if prepare.binning is not None:
             break
     return prepare.applied_config()
@@ -164,8 +177,7 @@ def process_chunk(
     from cdinn.inversion import parse_refine
 
     size = preprocess.output_size
-    prepare = detector_preprocessor(preprocess, size)
-    loaded = block_patterns(_frames(chunk, prepare.window_rows), size, prepare, chunk.position)
+    loaded = block_patterns(_frames(chunk), size, detector_preprocessor(preprocess, size), chunk.position)
     out: dict[str, Any] = {"rejected": loaded.rejected, "fields": None}
     if len(loaded.numbers):
         engine = cached_backend(backend, net, options)

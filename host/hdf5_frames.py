@@ -318,27 +318,7 @@ class Hdf5Frames:
                     yield Rejected(number, str(exc), f"{self.path}:{name}", time.time())
                     number += 1
 
-    def span(self, start: int, stop: int, number: int) -> Iterator[Frame]:
-        """Frames ``start:stop`` (positions along the frame axis) of the one dataset this reader names, read as
-        :meth:`iter` reads them (chunk by chunk through cdinn's decoders, the rows asked for), numbered from
-        ``number`` at position 0 where the dataset records no numbers; CdinnError for a frame that cannot be
-        read."""
-        if self.dataset is None:
-            raise CdinnError(f"{self.path}: a span of frames needs a dataset path")
-        with h5py.File(self.path, "r") as fh:
-            dset = open_dataset(fh, self.dataset, self.path)
-            picked = frame_channel(dset, self.channel)
-            self.info = detector_info(fh, None if picked is None else picked[1])
-            yield from self._frames(dset, self.dataset, number, picked, range(start, stop))
-
-    def _frames(
-        self,
-        dset: h5py.Dataset,
-        name: str,
-        number: int,
-        picked: tuple[int, str] | None,
-        positions: range | None = None,
-    ) -> Iterator[Frame]:
+    def _frames(self, dset: h5py.Dataset, name: str, number: int, picked: tuple[int, str] | None) -> Iterator[Frame]:
         label = frame_source(self.path, name, picked)
         channel = () if picked is None else (picked[0],)
         kind = declared_kind(dset)
@@ -346,11 +326,10 @@ class Hdf5Frames:
             yield Frame(number, dset[()], label, time.time(), self.info.pixel_mask, self.info.beam_centre, kind)
             return
         first = first_frame_number(dset, number)
-        positions = range(len(dset)) if positions is None else positions
         decode = direct_decoder(dset)
         if decode is not None:
             shape = dset.shape[-2:]
-            for i in positions:
+            for i in range(len(dset)):
                 rows = self.wanted_rows(shape, self.info.beam_centre) if self.wanted_rows is not None else None
                 try:
                     with phil:  # h5py does not hold its own lock here; the runner's writer uses HDF5 meanwhile
@@ -370,9 +349,9 @@ class Hdf5Frames:
                 )
             return
         step = _block_rows(dset)
-        for start in range(positions.start, positions.stop, step):
+        for start in range(0, len(dset), step):
             try:
-                block = dset[(slice(start, min(start + step, positions.stop)), *channel)]
+                block = dset[(slice(start, start + step), *channel)]
             except OSError as exc:
                 raise CdinnError(
                     f"{label}: frames {start}-{start + step - 1} cannot be read ({str(exc).splitlines()[0]})"

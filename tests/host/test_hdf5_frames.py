@@ -441,23 +441,6 @@ def test_a_corrupt_compressed_chunk_is_rejected_not_a_crash(tmp_path, patterns):
         assert "frame 1 cannot be read" in fh["rejected/reason"][0].decode()
 
 
-def test_a_cluster_chunk_reads_frames_as_the_file_source_does(tmp_path, patterns):
-    """``--cluster`` chunks read HDF5 frames through cdinn's own decoders, as the file source does: the rows
-    asked for alone, numbered as planned, and a chunk whose block claims 2 GB (on which HDF5's bitshuffle filter
-    plugin reads past the chunk and kills the process) is one error naming the frame."""
-    frames = _detector_frames(patterns)[:6]
-    master = write_eiger(tmp_path / "eiger", frames, per_file=6)
-    (chunk,) = plan(str(master), 16)
-    read = chunk_frames(chunk, lambda shape, centre: (56, 184) if centre == CENTRE else None)
-    assert [f.number for f in read] == list(range(1, 7)) and all(f.band == (56, (SIDE, SIDE)) for f in read)
-    assert all(np.array_equal(f.data, frame[56:184]) for f, frame in zip(read, frames, strict=True))
-    with h5py.File(tmp_path / "eiger" / "series_data_000001.h5", "r+") as fh:
-        header = (frames[1].nbytes).to_bytes(8, "big") + (8192).to_bytes(4, "big")
-        fh["entry/data/data"].id.write_direct_chunk((1, 0, 0), header + (2**31 - 1).to_bytes(4, "big") + bytes(64))
-    with pytest.raises(CdinnError, match="frame 1 cannot be read"):
-        chunk_frames(chunk)
-
-
 CHANNELS = ("threshold_1", "threshold_2", "difference")
 
 
