@@ -367,13 +367,12 @@ def decode_v1_blob(
     encodings decode whole (check the result's shape)."""
     expected = int(np.prod(shape)) * dtype.itemsize
     check_size(expected, limit, f"image of shape {shape} {dtype}")
+    whole = (0, shape[0])
+    first, end = rows if rows is not None and V1_ENCODINGS.get(encoding) == dtype.itemsize else whole
     raw: bytes | np.ndarray
-    if encoding in V1_ENCODINGS and rows is not None and V1_ENCODINGS[encoding] == dtype.itemsize:
-        span = (rows[0] * shape[1], rows[1] * shape[1])
-        raw = bslz4_decompress(blob, dtype.itemsize, expected, limit, span)
-        return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(rows[1] - rows[0], shape[1])
     if encoding in V1_ENCODINGS:
-        raw = bslz4_decompress(blob, V1_ENCODINGS[encoding], expected, limit)
+        span = None if (first, end) == whole else (first * shape[1], end * shape[1])
+        raw = bslz4_decompress(blob, V1_ENCODINGS[encoding], expected, limit, span)
     elif encoding == "lz4<":
         import lz4.block
 
@@ -382,9 +381,10 @@ def decode_v1_blob(
         raw = blob
     else:
         raise ValueError(f"unknown stream v1 encoding {encoding!r}")
-    if len(raw) != expected:
-        raise ValueError(f"decoded {len(raw)} bytes, expected {expected} for shape {shape} {dtype}")
-    return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(shape)
+    wanted = (end - first) * shape[1] * dtype.itemsize
+    if len(raw) != wanted:
+        raise ValueError(f"decoded {len(raw)} bytes, expected {wanted} for shape {shape} {dtype}")
+    return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(end - first, shape[1])
 
 
 def _json_map(part: bytes) -> dict:

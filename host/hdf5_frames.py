@@ -239,8 +239,8 @@ def direct_decoder(dset: h5py.Dataset) -> Callable[[bytes, tuple[int, int] | Non
     frame_bytes = n_rows * cols * dtype.itemsize
 
     def frame(raw: np.ndarray | bytes, rows: int) -> np.ndarray:
-        if len(raw) != rows * cols * dtype.itemsize:
-            raise ValueError(f"chunk decoded to {len(raw)} bytes, not the {rows} rows' {rows * cols * dtype.itemsize}")
+        if len(raw) != (nbytes := rows * cols * dtype.itemsize):
+            raise ValueError(f"chunk decoded to {len(raw)} bytes, not the {rows} rows' {nbytes}")
         return np.frombuffer(raw, dtype).reshape(rows, cols)
 
     def bslz4(raw: bytes, rows: tuple[int, int] | None) -> np.ndarray:

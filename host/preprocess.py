@@ -444,7 +444,7 @@ class Preprocessor:
                 part = members[start : start + per_stack]
                 started = time.perf_counter()
                 window = self._known_window(shape, centres[part[0]])
-                if band is not None:  # one band, one centre: cut to the window, which the band holds
+                if band is not None:  # one band, one centre: the band must hold the window
                     end = band.first_row + min(len(frames[i]) for i in part)
                     if window is None or not band.first_row <= window[0] <= end - window[2]:
                         reason = CdinnError(
@@ -454,12 +454,9 @@ class Preprocessor:
                         for i in part:
                             results[i] = reason
                         continue
-                    inside = (window[0] - band.first_row, *window[1:])
+                if window is not None and (band or all(centres[i] == centres[part[0]] for i in part)):
+                    inside = (window[0] - (band.first_row if band else 0), *window[1:])  # in the rows held
                     stack = np.stack([_cut(frames[i], inside) for i in part])
-                    self._lap("bin", started)
-                    prepared = self._prepare_stack(stack, masks[part[0]], [None] * len(part), kind, cut=window)
-                elif window is not None and all(centres[i] == centres[part[0]] for i in part):
-                    stack = np.stack([_cut(frames[i], window) for i in part])
                     self._lap("bin", started)
                     prepared = self._prepare_stack(stack, masks[part[0]], [None] * len(part), kind, cut=window)
                 else:
